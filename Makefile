@@ -1,0 +1,79 @@
+# ngx_http_tiktok_module — build, test and demo.
+#
+#   make          build build/ngx_http_tiktok_module.so against Debian's nginx
+#   make test     install what is missing, build, run every suite
+#   make demo     install what is missing, build, start nginx + PostgreSQL +
+#                 the TikTok sandbox for a person to use
+#   make asan     the same suites with the module built under AddressSanitizer
+#   make bench    the benchmark (not part of make test)
+
+SHELL      := /bin/bash
+
+NGX_SRC    ?= /usr/share/nginx/src
+BUILD      ?= $(CURDIR)/build
+NGX_BUILD   = $(BUILD)/nginx
+MODULE      = $(BUILD)/ngx_http_tiktok_module.so
+CC_OPT     ?= -g -O2 -fPIC -Wall -Werror -fstack-protector-strong
+PROVE_OPTS ?=
+
+SRCS  = $(wildcard $(CURDIR)/src/*.c) $(wildcard $(CURDIR)/src/*.h)
+UNIT  = $(BUILD)/unit/crypto_test
+
+.PHONY: all deps module unit test test-only asan bench demo demo-stop clean
+
+all: module unit
+
+deps:
+	@sh scripts/deps.sh
+
+module: $(MODULE)
+
+# Debian's nginx-dev tree holds headers and configure only; we configure a
+# private copy with the packaged nginx's own flags so the .so is binary
+# compatible (--with-compat) with /usr/sbin/nginx.
+$(NGX_BUILD)/Makefile: config
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(BUILD)
+	cp -a $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt='$(CC_OPT)' \
+	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
+	    || { tail -30 $(BUILD)/configure.log; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/Makefile $(SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_tiktok_module.so $@
+
+unit: $(UNIT)
+
+$(UNIT): t/unit/crypto_test.c src/ngx_http_tiktok_crypto.c \
+         src/ngx_http_tiktok_crypto.h $(NGX_BUILD)/Makefile
+	mkdir -p $(dir $@)
+	$(CC) $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
+	    -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
+	    -I$(NGX_BUILD)/src/os/unix \
+	    -o $@ t/unit/crypto_test.c src/ngx_http_tiktok_crypto.c -lcrypto
+
+test: deps
+	$(MAKE) test-only
+
+test-only: all
+	prove -I t/lib -I t/runner -r $(PROVE_OPTS) t
+
+asan: deps
+	$(MAKE) BUILD=$(CURDIR)/build-asan \
+	    CC_OPT='-g -O1 -fPIC -Wall -Werror -fsanitize=address -fno-omit-frame-pointer' \
+	    TIKTOK_ASAN=1 test-only
+
+bench: deps all
+	bench/run
+
+demo: deps all
+	scripts/demo.sh start
+
+demo-stop:
+	scripts/demo.sh stop
+
+clean:
+	rm -rf build build-asan t/servroot

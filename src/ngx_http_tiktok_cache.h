@@ -1,0 +1,62 @@
+
+/*
+ * The shared-memory cache (tiktok_cache_zone): a slab, a red-black tree
+ * keyed by a hash of user + key, and an LRU queue.  Values are copied in and
+ * out under the zone's mutex; nobody keeps pointers into shared memory.
+ */
+
+
+#ifndef _NGX_HTTP_TIKTOK_CACHE_H_INCLUDED_
+#define _NGX_HTTP_TIKTOK_CACHE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  lru;
+} ngx_http_tiktok_cache_sh_t;
+
+
+typedef struct {
+    ngx_http_tiktok_cache_sh_t  *sh;
+    ngx_slab_pool_t             *shpool;
+    ngx_shm_zone_t              *shm_zone;
+    time_t                       ttl;
+} ngx_http_tiktok_cache_t;
+
+
+typedef struct {
+    ngx_str_t                    value;
+    time_t                       created;    /* when it was stored */
+    time_t                       expires;
+} ngx_http_tiktok_cache_entry_t;
+
+
+char *ngx_http_tiktok_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/*
+ * NGX_OK fresh entry; NGX_AGAIN expired entry (still copied out: callers
+ * may serve it as stale); NGX_DECLINED none; NGX_ERROR no memory.
+ */
+ngx_int_t ngx_http_tiktok_cache_get(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_pool_t *pool,
+    ngx_http_tiktok_cache_entry_t *entry);
+
+/* ttl 0: the zone's ttl.  NGX_OK, or NGX_ERROR (value larger than the zone) */
+ngx_int_t ngx_http_tiktok_cache_set(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl);
+
+ngx_int_t ngx_http_tiktok_cache_delete(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key);
+
+/* removes every entry of a user; returns how many */
+ngx_uint_t ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user);
+
+
+#endif /* _NGX_HTTP_TIKTOK_CACHE_H_INCLUDED_ */

@@ -1,0 +1,564 @@
+
+/*
+ * The tiktok_api content handler: request id, caller identity, dispatch on
+ * method + path to one handler per endpoint, and the JSON responses every
+ * endpoint shares.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_USER_ID_MAX  128
+
+
+typedef struct {
+    ngx_str_t                     path;
+    ngx_uint_t                    method;
+    ngx_http_tiktok_endpoint_pt   handler;
+} ngx_http_tiktok_route_t;
+
+
+static ngx_int_t ngx_http_tiktok_not_implemented(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+static ngx_http_tiktok_route_t *ngx_http_tiktok_route(ngx_http_request_t *r,
+    ngx_str_t *path, ngx_uint_t *known);
+static ngx_int_t ngx_http_tiktok_path(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_tiktok_path_match(ngx_str_t *route,
+    ngx_str_t *path);
+static void ngx_http_tiktok_request_id(ngx_http_request_t *r,
+    ngx_str_t *id);
+static ngx_int_t ngx_http_tiktok_user_id(ngx_http_request_t *r,
+    ngx_str_t *user);
+static ngx_int_t ngx_http_tiktok_send_405(ngx_http_request_t *r,
+    ngx_str_t *path);
+static ngx_int_t ngx_http_tiktok_set_header(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *value);
+
+
+/*
+ * "posts/{id}" matches "posts/" and one path segment.  Endpoints later issues fill in
+ * answer 501 until then, so the routing table already is the whole API.
+ */
+
+static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
+    { ngx_string("status"), NGX_HTTP_GET, ngx_http_tiktok_status_handler },
+    { ngx_string("connect"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
+    { ngx_string("callback"), NGX_HTTP_GET,
+      ngx_http_tiktok_not_implemented },
+    { ngx_string("disconnect"), NGX_HTTP_POST,
+      ngx_http_tiktok_not_implemented },
+    { ngx_string("videos"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
+    { ngx_string("metrics"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
+    { ngx_string("post"), NGX_HTTP_POST, ngx_http_tiktok_not_implemented },
+    { ngx_string("posts"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
+    { ngx_string("posts/{id}"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
+    { ngx_string("posts/{id}"), NGX_HTTP_DELETE,
+      ngx_http_tiktok_not_implemented },
+    { ngx_null_string, 0, NULL }
+};
+
+
+static ngx_str_t  ngx_http_tiktok_methods[] = {
+    ngx_string("GET"), ngx_string("POST"), ngx_string("DELETE")
+};
+
+static ngx_uint_t  ngx_http_tiktok_method_bits[] = {
+    NGX_HTTP_GET, NGX_HTTP_POST, NGX_HTTP_DELETE
+};
+
+
+ngx_int_t
+ngx_http_tiktok_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 path;
+    ngx_uint_t                known;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_route_t  *route;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_tiktok_module);
+
+    ngx_http_tiktok_request_id(r, &ctx->request_id);
+
+    if (ngx_http_tiktok_path(r, &path) != NGX_OK) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                          NULL, "Unknown endpoint");
+    }
+
+    ctx->path = path;
+
+    route = ngx_http_tiktok_route(r, &path, &known);
+
+    if (route == NULL && known) {
+        return ngx_http_tiktok_send_405(r, &path);
+    }
+
+    if (route == NULL) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                          NULL, "Unknown endpoint");
+    }
+
+    /* only POST /post reads a body; it reads it itself */
+    if (route->method != NGX_HTTP_POST) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_tiktok_user_id(r, &ctx->user_id);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                          "not_connected", NULL,
+                                          "TikTok not connected");
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request", "user_id",
+                                          "The user id is malformed");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return route->handler(r, ctx);
+}
+
+
+/*
+ * The route for this method and path; NULL with *known set when the path
+ * exists with other methods only (405 rather than 404).
+ */
+
+static ngx_http_tiktok_route_t *
+ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_uint_t *known)
+{
+    ngx_http_tiktok_route_t  *rt;
+
+    *known = 0;
+
+    for (rt = ngx_http_tiktok_routes; rt->path.len; rt++) {
+        if (!ngx_http_tiktok_path_match(&rt->path, path)) {
+            continue;
+        }
+
+        if (rt->method == r->method) {
+            return rt;
+        }
+
+        *known = 1;
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_path_match(ngx_str_t *route, ngx_str_t *path)
+{
+    size_t   n;
+    u_char  *p, *last;
+
+    if (route->data[route->len - 1] != '}') {
+        return route->len == path->len
+               && ngx_strncmp(route->data, path->data, path->len) == 0;
+    }
+
+    /* "posts/{id}": one non-empty segment after "posts/" */
+
+    n = route->len - (sizeof("{id}") - 1);
+
+    if (path->len <= n || ngx_strncmp(route->data, path->data, n) != 0) {
+        return 0;
+    }
+
+    last = path->data + path->len;
+
+    for (p = path->data + n; p < last; p++) {
+        if (*p == '/') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* the request path below the location, without a leading slash */
+
+static ngx_int_t
+ngx_http_tiktok_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->uri.len < clcf->name.len
+        || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    path->data = r->uri.data + clcf->name.len;
+    path->len = r->uri.len - clcf->name.len;
+
+    while (path->len && path->data[0] == '/') {
+        path->data++;
+        path->len--;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The caller's X-Request-ID when it is a sane token, so a request can be
+ * followed through the app's logs and ours; else nginx's $request_id.
+ */
+
+static void
+ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char                       *p, *last;
+    ngx_uint_t                    i;
+    ngx_list_part_t              *part;
+    ngx_table_elt_t              *h;
+    ngx_http_variable_value_t    *v;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("X-Request-ID") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-ID",
+                               sizeof("X-Request-ID") - 1) != 0)
+        {
+            continue;
+        }
+
+        if (h[i].value.len == 0
+            || h[i].value.len > NGX_HTTP_TIKTOK_REQUEST_ID_MAX)
+        {
+            break;
+        }
+
+        last = h[i].value.data + h[i].value.len;
+
+        for (p = h[i].value.data; p < last; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                  || (*p >= '0' && *p <= '9')
+                  || *p == '.' || *p == '_' || *p == '-'))
+            {
+                break;
+            }
+        }
+
+        if (p == last) {
+            *id = h[i].value;
+            return;
+        }
+
+        break;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    v = ngx_http_get_indexed_variable(r, tmcf->request_id_index);
+
+    if (v == NULL || v->not_found) {
+        ngx_str_set(id, "-");
+        return;
+    }
+
+    id->data = v->data;
+    id->len = v->len;
+}
+
+
+/*
+ * NGX_OK; NGX_DECLINED empty (not signed in); NGX_ABORT malformed: too
+ * long, or control characters that would corrupt SQL text parameters and
+ * log lines.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
+{
+    u_char                      *p, *last;
+    ngx_http_tiktok_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
+
+    if (ngx_http_complex_value(r, tlcf->user_id, user) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (user->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (user->len > NGX_HTTP_TIKTOK_USER_ID_MAX) {
+        return NGX_ABORT;
+    }
+
+    last = user->data + user->len;
+
+    for (p = user->data; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return NGX_ABORT;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_not_implemented(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                                      "not_implemented", NULL,
+                                      "This endpoint is not available yet");
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char                   *p;
+    ngx_str_t                 key, allow;
+    ngx_uint_t                i;
+    ngx_http_tiktok_route_t  *rt;
+
+    p = ngx_pnalloc(r->pool, sizeof("GET, POST, DELETE"));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    allow.data = p;
+
+    for (i = 0; i < sizeof(ngx_http_tiktok_method_bits) / sizeof(ngx_uint_t);
+         i++)
+    {
+        for (rt = ngx_http_tiktok_routes; rt->path.len; rt++) {
+            if (rt->method == ngx_http_tiktok_method_bits[i]
+                && ngx_http_tiktok_path_match(&rt->path, path))
+            {
+                break;
+            }
+        }
+
+        if (rt->path.len == 0) {
+            continue;
+        }
+
+        if (p != allow.data) {
+            *p++ = ','; *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, ngx_http_tiktok_methods[i].data,
+                       ngx_http_tiktok_methods[i].len);
+    }
+
+    allow.len = p - allow.data;
+
+    ngx_str_set(&key, "Allow");
+
+    if (ngx_http_tiktok_set_header(r, &key, &allow) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method_not_allowed", NULL,
+                                      "Method not allowed");
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_set_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = *key;
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sends a complete JSON response.  Returns what the content handler (or
+ * ngx_http_tiktok_finalize) should finalize the request with.
+ */
+
+ngx_int_t
+ngx_http_tiktok_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t               rc;
+    ngx_buf_t              *b;
+    ngx_str_t               key;
+    ngx_chain_t             out;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ctx && ctx->request_id.len) {
+        ngx_str_set(&key, "X-Request-ID");
+        if (ngx_http_tiktok_set_header(r, &key, &ctx->request_id) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* answers are per user: no shared cache may keep them */
+    {
+        ngx_str_t  cc = ngx_string("no-store");
+
+        ngx_str_set(&key, "Cache-Control");
+        if (ngx_http_tiktok_set_header(r, &key, &cc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (r->method == NGX_HTTP_HEAD || body->len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_tiktok_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *field, const char *message)
+{
+    json_t                 *root, *err;
+    ngx_int_t               rc;
+    ngx_str_t               body;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    root = ngx_http_tiktok_json_own(r->pool, json_object());
+    err = json_object();
+
+    if (root == NULL || err == NULL
+        || json_object_set_new(root, "error", err) != 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_tiktok_json_set(err, "code", json_string(code));
+
+    if (rc == NGX_OK && field) {
+        rc = ngx_http_tiktok_json_set(err, "field", json_string(field));
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_json_set(err, "message", json_string(message));
+    }
+
+    if (rc == NGX_OK && ctx) {
+        rc = ngx_http_tiktok_json_set(err, "request_id",
+                   ngx_http_tiktok_json_str(ctx->request_id.data,
+                                            ctx->request_id.len));
+    }
+
+    if (rc != NGX_OK
+        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+        && status != NGX_HTTP_NOT_IMPLEMENTED && ctx)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "tiktok: %ui %s, request id \"%V\"", status, code,
+                      &ctx->request_id);
+    }
+
+    return ngx_http_tiktok_send_json(r, status, &body);
+}
+
+
+/*
+ * Ends a request whose content handler returned NGX_DONE, from an event
+ * handler outside the request's own (a database or subrequest callback).
+ */
+
+void
+ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}

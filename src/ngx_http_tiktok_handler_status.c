@@ -1,0 +1,189 @@
+
+/*
+ * GET /api/tiktok/status: whether the caller has connected a TikTok
+ * account, from the database (row-level security scopes the query to the
+ * caller).  Tokens are never selected here.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+static void ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q);
+static ngx_int_t ngx_http_tiktok_status_json(ngx_http_request_t *r,
+    PGresult *res, ngx_str_t *body);
+
+
+/* expires_at is when the connection itself ends: the refresh token's expiry */
+
+static const char  ngx_http_tiktok_status_sql[] =
+    "SELECT open_id, display_name, avatar_url,"
+    " array_to_string(scopes, ','),"
+    " to_char(refresh_expires_at AT TIME ZONE 'UTC',"
+    "         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " needs_reconnect"
+    " FROM tiktok.accounts WHERE user_id = $1";
+
+
+ngx_int_t
+ngx_http_tiktok_status_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_status_done;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_status_sql, 1,
+                               &ctx->user_id)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (tmcf->pg_pool == NULL
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->query = q;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_int_t            rc;
+    ngx_str_t            body;
+    ngx_http_request_t  *r;
+
+    r = q->data;
+
+    if (q->rc == NGX_ERROR) {
+        rc = ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "database_unavailable", NULL,
+                                        "Service temporarily unavailable");
+
+    } else if (q->rc != NGX_OK) {
+        rc = ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                        "internal_error", NULL,
+                                        "Internal error");
+
+    } else if (ngx_http_tiktok_status_json(r, q->res[0], &body) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        rc = ngx_http_tiktok_send_json(r, NGX_HTTP_OK, &body);
+    }
+
+    ngx_http_tiktok_finalize(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
+    ngx_str_t *body)
+{
+    u_char     *p, *last, *end;
+    json_t     *root, *scopes;
+    ngx_int_t   rc;
+
+#define ngx_http_tiktok_col(n)                                                \
+    ngx_http_tiktok_json_str(                                                 \
+        PQgetisnull(res, 0, n) ? NULL : (u_char *) PQgetvalue(res, 0, n),     \
+        PQgetlength(res, 0, n))
+
+    root = ngx_http_tiktok_json_own(r->pool, json_object());
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (res == NULL || PQntuples(res) == 0) {
+        rc = ngx_http_tiktok_json_set(root, "connected", json_false());
+        goto done;
+    }
+
+    rc = ngx_http_tiktok_json_set(root, "connected", json_true());
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_json_set(root, "display_name",
+                                      ngx_http_tiktok_col(1));
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_json_set(root, "avatar_url",
+                                      ngx_http_tiktok_col(2));
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_json_set(root, "open_id",
+                                      ngx_http_tiktok_col(0));
+    }
+
+    scopes = NULL;
+
+    if (rc == NGX_OK) {
+        scopes = json_array();
+        rc = ngx_http_tiktok_json_set(root, "scopes", scopes);
+    }
+
+    if (rc == NGX_OK) {
+        p = (u_char *) PQgetvalue(res, 0, 3);
+        last = p + PQgetlength(res, 0, 3);
+
+        while (p < last && rc == NGX_OK) {
+            end = ngx_strlchr(p, last, ',');
+            if (end == NULL) {
+                end = last;
+            }
+
+            if (end > p
+                && json_array_append_new(scopes,
+                       ngx_http_tiktok_json_str(p, end - p)) != 0)
+            {
+                rc = NGX_ERROR;
+            }
+
+            p = end + 1;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_json_set(root, "expires_at",
+                                      ngx_http_tiktok_col(4));
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_json_set(root, "needs_reconnect",
+                 json_boolean(PQgetvalue(res, 0, 5)[0] == 't'));
+    }
+
+#undef ngx_http_tiktok_col
+
+done:
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "tiktok: cannot build the status response");
+        return NGX_ERROR;
+    }
+
+    return ngx_http_tiktok_json_encode(r->pool, root, body);
+}

@@ -1,0 +1,86 @@
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_tiktok_json.h"
+
+
+static void ngx_http_tiktok_json_cleanup(void *data);
+
+
+json_t *
+ngx_http_tiktok_json_own(ngx_pool_t *pool, json_t *json)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (json == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        json_decref(json);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_tiktok_json_cleanup;
+    cln->data = json;
+
+    return json;
+}
+
+
+static void
+ngx_http_tiktok_json_cleanup(void *data)
+{
+    json_decref((json_t *) data);
+}
+
+
+ngx_int_t
+ngx_http_tiktok_json_encode(ngx_pool_t *pool, json_t *json, ngx_str_t *out)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = json_dumpb(json, NULL, 0, JSON_COMPACT);
+    if (len == 0) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (json_dumpb(json, (char *) p, len, JSON_COMPACT) != len) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    out->len = len;
+
+    return NGX_OK;
+}
+
+
+json_t *
+ngx_http_tiktok_json_str(u_char *data, size_t len)
+{
+    if (data == NULL) {
+        return json_null();
+    }
+
+    return json_stringn((const char *) data, len);
+}
+
+
+ngx_int_t
+ngx_http_tiktok_json_set(json_t *obj, const char *key, json_t *value)
+{
+    if (value == NULL) {
+        return NGX_ERROR;
+    }
+
+    return json_object_set_new(obj, key, value) == 0 ? NGX_OK : NGX_ERROR;
+}

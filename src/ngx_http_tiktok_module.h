@@ -1,0 +1,118 @@
+
+/*
+ * ngx_http_tiktok_module: a TikTok integration served from nginx.
+ *
+ * Types shared by the module's files: configuration, the per-request
+ * context and the entry points each file offers the others.
+ */
+
+
+#ifndef _NGX_HTTP_TIKTOK_MODULE_H_INCLUDED_
+#define _NGX_HTTP_TIKTOK_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_crypto.h"
+#include "ngx_http_tiktok_pg.h"
+#include "ngx_http_tiktok_cache.h"
+#include "ngx_http_tiktok_json.h"
+
+
+#define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
+
+
+/* scopes the module knows; tiktok_scopes accepts only these */
+#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_BASIC    0x0001
+#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_PROFILE  0x0002
+#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_STATS    0x0004
+#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_LIST         0x0008
+#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_PUBLISH      0x0010
+#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_UPLOAD       0x0020
+
+
+typedef struct {
+    ngx_str_t                    client_key;
+    ngx_str_t                    client_secret;     /* from the environment */
+    ngx_str_t                    client_secret_env;
+    ngx_http_tiktok_keyring_t    keyring;
+    ngx_str_t                    redirect_uri;
+    ngx_str_t                    app_return_url;
+    ngx_str_t                    scopes;            /* comma-separated */
+    ngx_uint_t                   scope_mask;
+
+    ngx_http_tiktok_pg_conf_t   *pg;
+    ngx_http_tiktok_cache_t     *cache;
+
+    ngx_str_t                    api_location;
+    size_t                       api_max_response;
+    ngx_str_t                    api_base_url;
+    ngx_str_t                    authorize_url;
+    ngx_str_t                    ca_certificate;
+
+    ngx_flag_t                   scheduler;
+    ngx_msec_t                   scheduler_interval;
+    ngx_uint_t                   scheduler_batch;
+
+    ngx_uint_t                   title_max_chars;
+    ngx_str_t                    upload_spool;
+    ngx_array_t                 *pull_url_prefixes; /* of ngx_str_t */
+    ngx_flag_t                   pkce;
+
+    ngx_int_t                    request_id_index;  /* $request_id */
+
+    /* per worker, set in init_process */
+    ngx_http_tiktok_pg_pool_t   *pg_pool;
+
+    ngx_uint_t                   configured;        /* tiktok_api is used */
+} ngx_http_tiktok_main_conf_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t    *user_id;
+    ngx_flag_t                   api;
+} ngx_http_tiktok_loc_conf_t;
+
+
+typedef struct ngx_http_tiktok_ctx_s  ngx_http_tiktok_ctx_t;
+
+typedef ngx_int_t (*ngx_http_tiktok_endpoint_pt)(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+
+
+struct ngx_http_tiktok_ctx_s {
+    ngx_str_t                    request_id;
+    ngx_str_t                    user_id;
+    ngx_str_t                    path;           /* after the location */
+
+    ngx_http_tiktok_pg_query_t  *query;
+
+    /* $tiktok_cache_status, $tiktok_upstream_ms */
+    ngx_str_t                    cache_status;
+    ngx_msec_t                   upstream_ms;
+    unsigned                     upstream_ms_set:1;
+
+    unsigned                     done:1;
+};
+
+
+extern ngx_module_t  ngx_http_tiktok_module;
+
+
+/* ngx_http_tiktok_handler.c */
+ngx_int_t ngx_http_tiktok_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_tiktok_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *field,
+    const char *message);
+void ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc);
+
+/* ngx_http_tiktok_handler_status.c */
+ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_TIKTOK_MODULE_H_INCLUDED_ */

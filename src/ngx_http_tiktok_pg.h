@@ -1,0 +1,130 @@
+
+/*
+ * A per-worker pool of libpq connections driven by nginx's event loop.
+ *
+ * Each query runs "SELECT set_config('app.user_id', $1, true)" and up to
+ * NGX_HTTP_TIKTOK_PG_MAX_STMTS statements in libpq pipeline mode followed by
+ * one Sync: one round trip, and the statements share the implicit
+ * transaction that the Sync closes, so the row-level-security setting holds
+ * for exactly that transaction and an error in any statement rolls all of
+ * them back.
+ */
+
+
+#ifndef _NGX_HTTP_TIKTOK_PG_H_INCLUDED_
+#define _NGX_HTTP_TIKTOK_PG_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <libpq-fe.h>
+
+
+#define NGX_HTTP_TIKTOK_PG_MAX_STMTS   8
+#define NGX_HTTP_TIKTOK_PG_MAX_PARAMS  16
+
+
+typedef struct ngx_http_tiktok_pg_pool_s   ngx_http_tiktok_pg_pool_t;
+typedef struct ngx_http_tiktok_pg_conn_s   ngx_http_tiktok_pg_conn_t;
+typedef struct ngx_http_tiktok_pg_query_s  ngx_http_tiktok_pg_query_t;
+
+typedef void (*ngx_http_tiktok_pg_handler_pt)(ngx_http_tiktok_pg_query_t *q);
+typedef void (*ngx_http_tiktok_pg_notify_pt)(void *data, const char *channel,
+    const char *payload);
+
+
+typedef struct {
+    ngx_str_t                       conninfo;
+    const char                    **keywords;   /* NULL-terminated */
+    const char                    **values;
+    ngx_uint_t                      size;       /* pool=N */
+    ngx_msec_t                      timeout;    /* timeout=T */
+} ngx_http_tiktok_pg_conf_t;
+
+
+typedef struct {
+    const char                     *sql;
+    int                             nparams;
+    const char                     *values[NGX_HTTP_TIKTOK_PG_MAX_PARAMS];
+    int                             lengths[NGX_HTTP_TIKTOK_PG_MAX_PARAMS];
+    int                             formats[NGX_HTTP_TIKTOK_PG_MAX_PARAMS];
+} ngx_http_tiktok_pg_stmt_t;
+
+
+struct ngx_http_tiktok_pg_query_s {
+    ngx_str_t                       user_id;    /* empty: no RLS setting */
+    ngx_http_tiktok_pg_stmt_t       stmts[NGX_HTTP_TIKTOK_PG_MAX_STMTS];
+    ngx_uint_t                      nstmts;
+
+    /*
+     * Outcome, valid in the handler:
+     *   NGX_OK        every statement succeeded, results in res[]
+     *   NGX_DECLINED  a statement failed: failed, sqlstate, error
+     *   NGX_ERROR     the database could not be reached, the connection
+     *                 broke, or the query timed out (timed_out)
+     */
+    ngx_int_t                       rc;
+    PGresult                       *res[NGX_HTTP_TIKTOK_PG_MAX_STMTS];
+    ngx_uint_t                      failed;
+    char                            sqlstate[6];
+    ngx_str_t                       error;
+
+    ngx_http_tiktok_pg_handler_pt   handler;
+    void                           *data;
+    ngx_pool_t                     *pool;
+    ngx_log_t                      *log;
+
+    /* private to the pool */
+    ngx_http_tiktok_pg_pool_t      *pg;
+    ngx_http_tiktok_pg_conn_t      *conn;
+    ngx_queue_t                     queue;
+    ngx_event_t                     timer;
+    ngx_uint_t                      result;     /* result being read */
+    unsigned                        queued:1;
+    unsigned                        sent:1;
+    unsigned                        timed_out:1;
+    unsigned                        retried:1;
+};
+
+
+struct ngx_http_tiktok_pg_conn_s {
+    ngx_http_tiktok_pg_pool_t      *pg;
+    PGconn                         *pgconn;
+    ngx_connection_t               *c;
+    ngx_http_tiktok_pg_query_t     *query;      /* in flight, or NULL */
+    ngx_event_t                     timer;      /* connect timeout */
+    ngx_uint_t                      state;
+    ngx_uint_t                      results;    /* results still expected */
+    unsigned                        orphan:1;   /* its query was abandoned */
+    unsigned                        failed:1;   /* a statement failed */
+};
+
+
+struct ngx_http_tiktok_pg_pool_s {
+    ngx_http_tiktok_pg_conf_t      *conf;
+    ngx_http_tiktok_pg_conn_t      *conns;
+    ngx_queue_t                     waiting;
+    ngx_log_t                      *log;
+
+    ngx_http_tiktok_pg_notify_pt    notify;     /* LISTEN/NOTIFY consumer */
+    void                           *notify_data;
+};
+
+
+char *ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
+    ngx_http_tiktok_pg_conf_t *pgcf);
+
+ngx_http_tiktok_pg_pool_t *ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
+    ngx_http_tiktok_pg_conf_t *conf);
+void ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg);
+
+ngx_http_tiktok_pg_query_t *ngx_http_tiktok_pg_query_create(ngx_pool_t *pool,
+    ngx_log_t *log);
+ngx_int_t ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q,
+    const char *sql, ngx_uint_t nparams, ngx_str_t *params);
+ngx_int_t ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
+    ngx_http_tiktok_pg_query_t *q);
+
+
+#endif /* _NGX_HTTP_TIKTOK_PG_H_INCLUDED_ */
