@@ -13,11 +13,15 @@ NGX_SRC    ?= /usr/share/nginx/src
 BUILD      ?= $(CURDIR)/build
 NGX_BUILD   = $(BUILD)/nginx
 MODULE      = $(BUILD)/ngx_http_tiktok_module.so
+TEST_MODULE = $(BUILD)/ngx_http_tiktok_cache_test_module.so
 CC_OPT     ?= -g -O2 -fPIC -Wall -Werror -fstack-protector-strong
 PROVE_OPTS ?=
 
 SRCS  = $(wildcard $(CURDIR)/src/*.c) $(wildcard $(CURDIR)/src/*.h)
-UNIT  = $(BUILD)/unit/crypto_test
+UNIT  = $(BUILD)/unit/crypto_test $(BUILD)/unit/tiktok_seal
+UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
+              -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
+              -I$(NGX_BUILD)/src/os/unix
 
 .PHONY: all deps module unit test test-only asan bench demo demo-stop clean
 
@@ -41,25 +45,26 @@ $(NGX_BUILD)/Makefile: config
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
 	    || { tail -30 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE): $(NGX_BUILD)/Makefile $(SRCS)
+$(MODULE): $(NGX_BUILD)/Makefile $(SRCS) \
+           t/unit/ngx_http_tiktok_cache_test_module.c
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	cp $(NGX_BUILD)/objs/ngx_http_tiktok_module.so $@
+	cp $(NGX_BUILD)/objs/ngx_http_tiktok_cache_test_module.so $(TEST_MODULE)
 
 unit: $(UNIT)
 
-$(UNIT): t/unit/crypto_test.c src/ngx_http_tiktok_crypto.c \
-         src/ngx_http_tiktok_crypto.h $(NGX_BUILD)/Makefile
+# the crypto code builds without nginx objects: it only uses nginx's types
+$(BUILD)/unit/%: t/unit/%.c src/ngx_http_tiktok_crypto.c \
+                 src/ngx_http_tiktok_crypto.h $(NGX_BUILD)/Makefile
 	mkdir -p $(dir $@)
-	$(CC) $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
-	    -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
-	    -I$(NGX_BUILD)/src/os/unix \
-	    -o $@ t/unit/crypto_test.c src/ngx_http_tiktok_crypto.c -lcrypto
+	$(CC) $(UNIT_CFLAGS) -o $@ $< src/ngx_http_tiktok_crypto.c -lcrypto
 
 test: deps
 	$(MAKE) test-only
 
 test-only: all
-	prove -I t/lib -I t/runner -r $(PROVE_OPTS) t
+	TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
+	    prove -I t/lib -I t/runner -r $(PROVE_OPTS) t
 
 asan: deps
 	$(MAKE) BUILD=$(CURDIR)/build-asan \

@@ -1,0 +1,698 @@
+
+/*
+ * ngx_http_tiktok_module: token encryption and small crypto helpers.
+ *
+ * No nginx function is called here (see ngx_http_tiktok_crypto.h): the
+ * unit tests link this file without nginx.  Nothing here keeps state
+ * between calls, so every function is safe in any worker at any time.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <limits.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_tiktok_crypto.h"
+
+
+/* OpenSSL counts in int: longer inputs are fed in pieces this large */
+#define NGX_HTTP_TIKTOK_CHUNK         (1 << 30)
+
+/* an HMAC-SHA256 key longer than the SHA-256 block is hashed first */
+#define NGX_HTTP_TIKTOK_SHA256_BLOCK  64
+
+#define NGX_HTTP_TIKTOK_B64_STD       1
+#define NGX_HTTP_TIKTOK_B64_URL       2
+
+/* label, key id, user id length, user id, column length, column */
+#define NGX_HTTP_TIKTOK_AAD_PARTS     6
+
+
+static ngx_int_t ngx_http_tiktok_hex_decode(const u_char *src, size_t len,
+    u_char *dst);
+static ngx_int_t ngx_http_tiktok_hex_value(u_char c);
+static ngx_int_t ngx_http_tiktok_base64_decode(const u_char *src, size_t len,
+    u_char *dst, size_t size, size_t *n);
+static ngx_int_t ngx_http_tiktok_base64_value(u_char c,
+    ngx_uint_t *alphabet);
+static ngx_int_t ngx_http_tiktok_digest(const u_char *data, size_t len,
+    u_char *out);
+static void ngx_http_tiktok_unmatchable(u_char *out, size_t len);
+static void ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id,
+    ngx_str_t *user_id, ngx_str_t *column, u_char *user_len,
+    u_char *column_len);
+static void ngx_http_tiktok_put_be64(u_char *p, uint64_t v);
+static ngx_int_t ngx_http_tiktok_gcm(int enc, const u_char *key,
+    const u_char *nonce, ngx_str_t *aad, ngx_uint_t naad, const u_char *in,
+    size_t len, u_char *out, u_char *tag);
+static ngx_int_t ngx_http_tiktok_gcm_update(EVP_CIPHER_CTX *ctx,
+    u_char *out, const u_char *in, size_t len);
+
+
+/* read-only; changing either string makes every stored token unreadable */
+static const u_char  ngx_http_tiktok_key_id_label[] = "ngx_http_tiktok key id";
+static const u_char  ngx_http_tiktok_aad_label[] = "ngx_http_tiktok token v1";
+
+
+ngx_int_t
+ngx_http_tiktok_key_decode(ngx_str_t *text, ngx_http_tiktok_key_t *key)
+{
+    size_t     n, label_len;
+    u_char     raw[NGX_HTTP_TIKTOK_KEY_LEN];
+    u_char     digest[NGX_HTTP_TIKTOK_SHA256_LEN];
+    u_char     id_input[sizeof(ngx_http_tiktok_key_id_label) - 1
+                        + NGX_HTTP_TIKTOK_KEY_LEN];
+    ngx_int_t  rc;
+
+    rc = NGX_ERROR;
+
+    /*
+     * 64 hex digits would be 48 bytes as base64, never 32, so trying hex
+     * first cannot take a base64 key for a hex one
+     */
+
+    if (text->len == 2 * NGX_HTTP_TIKTOK_KEY_LEN
+        && ngx_http_tiktok_hex_decode(text->data, text->len, raw) == NGX_OK)
+    {
+        n = NGX_HTTP_TIKTOK_KEY_LEN;
+
+    } else if (ngx_http_tiktok_base64_decode(text->data, text->len, raw,
+                                             sizeof(raw), &n)
+               != NGX_OK)
+    {
+        goto done;
+    }
+
+    if (n != NGX_HTTP_TIKTOK_KEY_LEN) {
+        goto done;
+    }
+
+    label_len = sizeof(ngx_http_tiktok_key_id_label) - 1;
+
+    ngx_memcpy(id_input, ngx_http_tiktok_key_id_label, label_len);
+    ngx_memcpy(id_input + label_len, raw, NGX_HTTP_TIKTOK_KEY_LEN);
+
+    /*
+     * not the void ngx_http_tiktok_sha256(): on failure it gives random
+     * bytes, and tokens sealed under a random id are lost at the next
+     * restart; failing the configuration is better
+     */
+
+    if (ngx_http_tiktok_digest(id_input, sizeof(id_input), digest) != NGX_OK)
+    {
+        goto done;
+    }
+
+    ngx_memcpy(key->key, raw, NGX_HTTP_TIKTOK_KEY_LEN);
+    ngx_memcpy(key->id, digest, NGX_HTTP_TIKTOK_KEY_ID_LEN);
+    key->set = 1;
+
+    rc = NGX_OK;
+
+done:
+
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(id_input, sizeof(id_input));
+    OPENSSL_cleanse(digest, sizeof(digest));
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_hex_decode(const u_char *src, size_t len, u_char *dst)
+{
+    size_t     i;
+    ngx_int_t  hi, lo;
+
+    if (len % 2) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i += 2) {
+        hi = ngx_http_tiktok_hex_value(src[i]);
+        lo = ngx_http_tiktok_hex_value(src[i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return NGX_ERROR;
+        }
+
+        *dst++ = (u_char) (hi << 4 | lo);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_hex_value(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * Standard or url-safe alphabet (not both in one text), padding optional
+ * but, when present, complete.  The unused low bits of the last character
+ * must be zero, so one key has exactly one spelling per alphabet.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst,
+    size_t size, size_t *n)
+{
+    size_t      i, pad, rem, need;
+    u_char     *p;
+    uint32_t    acc;
+    ngx_int_t   v;
+    ngx_uint_t  bits, alphabet;
+
+    for (pad = 0; pad < len && src[len - 1 - pad] == '='; pad++) {
+        /* void */
+    }
+
+    if (pad) {
+        if (pad > 2 || len % 4) {
+            return NGX_ERROR;
+        }
+
+        len -= pad;
+    }
+
+    rem = len % 4;
+
+    if (len == 0 || rem == 1) {
+        return NGX_ERROR;
+    }
+
+    need = len / 4 * 3 + (rem ? rem - 1 : 0);
+
+    if (need > size) {
+        return NGX_ERROR;
+    }
+
+    p = dst;
+    acc = 0;
+    bits = 0;
+    alphabet = 0;
+
+    for (i = 0; i < len; i++) {
+        v = ngx_http_tiktok_base64_value(src[i], &alphabet);
+        if (v < 0) {
+            return NGX_ERROR;
+        }
+
+        acc = acc << 6 | (uint32_t) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            *p++ = (u_char) (acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+
+    if (acc != 0) {
+        return NGX_ERROR;
+    }
+
+    *n = p - dst;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_base64_value(u_char c, ngx_uint_t *alphabet)
+{
+    ngx_uint_t  want;
+
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+
+    if (c == '+' || c == '/') {
+        want = NGX_HTTP_TIKTOK_B64_STD;
+
+    } else if (c == '-' || c == '_') {
+        want = NGX_HTTP_TIKTOK_B64_URL;
+
+    } else {
+        return -1;
+    }
+
+    if (*alphabet != 0 && *alphabet != want) {
+        return -1;
+    }
+
+    *alphabet = want;
+
+    return (c == '+' || c == '-') ? 62 : 63;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_seal(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
+    ngx_str_t *column, ngx_str_t *plain, u_char *out)
+{
+    u_char                 *nonce, *ct;
+    u_char                  user_len[8], column_len[8];
+    ngx_str_t               aad[NGX_HTTP_TIKTOK_AAD_PARTS];
+    ngx_http_tiktok_key_t  *key;
+
+    key = &kr->current;
+
+    if (!key->set) {
+        return NGX_ERROR;
+    }
+
+    nonce = out + NGX_HTTP_TIKTOK_KEY_ID_LEN;
+    ct = nonce + NGX_HTTP_TIKTOK_NONCE_LEN;
+
+    ngx_memcpy(out, key->id, NGX_HTTP_TIKTOK_KEY_ID_LEN);
+
+    /*
+     * random 96-bit nonces: a repeat is expected only after about 2^48
+     * seals under one key, far beyond what one deployment writes
+     */
+
+    if (ngx_http_tiktok_random(nonce, NGX_HTTP_TIKTOK_NONCE_LEN) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_http_tiktok_aad(aad, key->id, user_id, column, user_len, column_len);
+
+    if (ngx_http_tiktok_gcm(1, key->key, nonce, aad, NGX_HTTP_TIKTOK_AAD_PARTS,
+                            plain->data, plain->len, ct, ct + plain->len)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    OPENSSL_cleanse(out, plain->len + NGX_HTTP_TIKTOK_SEAL_OVERHEAD);
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
+    ngx_str_t *column, ngx_str_t *sealed, u_char *out, size_t *out_len,
+    ngx_uint_t *used_previous)
+{
+    size_t                  len;
+    u_char                 *nonce, *ct;
+    u_char                  user_len[8], column_len[8];
+    ngx_int_t               rc;
+    ngx_str_t               aad[NGX_HTTP_TIKTOK_AAD_PARTS];
+    ngx_uint_t              i;
+    ngx_http_tiktok_key_t  *keys[2], *key;
+
+    if (out_len) {
+        *out_len = 0;
+    }
+
+    if (used_previous) {
+        *used_previous = 0;
+    }
+
+    if (sealed->len < NGX_HTTP_TIKTOK_SEAL_OVERHEAD) {
+        return NGX_DECLINED;
+    }
+
+    len = sealed->len - NGX_HTTP_TIKTOK_SEAL_OVERHEAD;
+    nonce = sealed->data + NGX_HTTP_TIKTOK_KEY_ID_LEN;
+    ct = nonce + NGX_HTTP_TIKTOK_NONCE_LEN;
+
+    keys[0] = &kr->current;
+    keys[1] = &kr->previous;
+
+    /*
+     * both keys are tried when both carry the id: two keys share an id
+     * once in 2^32, and an operator may list one key twice
+     */
+
+    for (i = 0; i < 2; i++) {
+        key = keys[i];
+
+        if (!key->set
+            || ngx_memcmp(key->id, sealed->data, NGX_HTTP_TIKTOK_KEY_ID_LEN)
+               != 0)
+        {
+            continue;
+        }
+
+        ngx_http_tiktok_aad(aad, key->id, user_id, column, user_len,
+                            column_len);
+
+        rc = ngx_http_tiktok_gcm(0, key->key, nonce, aad,
+                                 NGX_HTTP_TIKTOK_AAD_PARTS, ct, len, out,
+                                 ct + len);
+
+        if (rc == NGX_DECLINED) {
+            continue;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (out_len) {
+            *out_len = len;
+        }
+
+        if (used_previous) {
+            *used_previous = i;
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id, ngx_str_t *user_id,
+    ngx_str_t *column, u_char *user_len, u_char *column_len)
+{
+    ngx_http_tiktok_put_be64(user_len, user_id->len);
+    ngx_http_tiktok_put_be64(column_len, column->len);
+
+    /* only read: the casts drop const for ngx_str_t's sake */
+
+    aad[0].data = (u_char *) ngx_http_tiktok_aad_label;
+    aad[0].len = sizeof(ngx_http_tiktok_aad_label) - 1;
+    aad[1].data = key_id;
+    aad[1].len = NGX_HTTP_TIKTOK_KEY_ID_LEN;
+    aad[2].data = user_len;
+    aad[2].len = 8;
+    aad[3] = *user_id;
+    aad[4].data = column_len;
+    aad[4].len = 8;
+    aad[5] = *column;
+}
+
+
+static void
+ngx_http_tiktok_put_be64(u_char *p, uint64_t v)
+{
+    ngx_uint_t  i;
+
+    for (i = 8; i > 0; i--) {
+        p[i - 1] = (u_char) v;
+        v >>= 8;
+    }
+}
+
+
+ngx_int_t
+ngx_http_tiktok_gcm_encrypt(const u_char *key, const u_char *nonce,
+    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
+    u_char *out, u_char *tag)
+{
+    return ngx_http_tiktok_gcm(1, key, nonce, aad, naad, in, len, out, tag);
+}
+
+
+ngx_int_t
+ngx_http_tiktok_gcm_decrypt(const u_char *key, const u_char *nonce,
+    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
+    const u_char *tag, u_char *out)
+{
+    /* the tag is only read when decrypting */
+    return ngx_http_tiktok_gcm(0, key, nonce, aad, naad, in, len, out,
+                               (u_char *) tag);
+}
+
+
+/*
+ * One code path for both directions.  Decryption writes plaintext before
+ * the tag is checked, so out is cleansed on every failure.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_gcm(int enc, const u_char *key, const u_char *nonce,
+    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
+    u_char *out, u_char *tag)
+{
+    int              n;
+    u_char           last[EVP_MAX_BLOCK_LENGTH];
+    ngx_int_t        rc;
+    ngx_uint_t       i;
+    EVP_CIPHER_CTX  *ctx;
+
+    rc = NGX_ERROR;
+
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL) {
+        goto done;
+    }
+
+    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1
+        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN,
+                               NGX_HTTP_TIKTOK_NONCE_LEN, NULL)
+           != 1
+        || EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) != 1)
+    {
+        goto done;
+    }
+
+    for (i = 0; i < naad; i++) {
+        if (ngx_http_tiktok_gcm_update(ctx, NULL, aad[i].data, aad[i].len)
+            != NGX_OK)
+        {
+            goto done;
+        }
+    }
+
+    if (ngx_http_tiktok_gcm_update(ctx, out, in, len) != NGX_OK) {
+        goto done;
+    }
+
+    if (!enc
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG,
+                               NGX_HTTP_TIKTOK_TAG_LEN, tag)
+           != 1)
+    {
+        goto done;
+    }
+
+    if (EVP_CipherFinal_ex(ctx, last, &n) != 1) {
+
+        /* when decrypting, a failing final is the tag not matching */
+
+        if (!enc) {
+            rc = NGX_DECLINED;
+        }
+
+        goto done;
+    }
+
+    if (enc
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG,
+                               NGX_HTTP_TIKTOK_TAG_LEN, tag)
+           != 1)
+    {
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    /* frees and cleanses the key schedule */
+    EVP_CIPHER_CTX_free(ctx);
+
+    if (rc != NGX_OK && len) {
+        OPENSSL_cleanse(out, len);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_gcm_update(EVP_CIPHER_CTX *ctx, u_char *out, const u_char *in,
+    size_t len)
+{
+    int  chunk, n;
+
+    while (len) {
+        chunk = len > NGX_HTTP_TIKTOK_CHUNK ? NGX_HTTP_TIKTOK_CHUNK
+                                            : (int) len;
+
+        if (EVP_CipherUpdate(ctx, out, &n, in, chunk) != 1) {
+            return NGX_ERROR;
+        }
+
+        /* GCM is a stream mode: every byte given comes straight back */
+
+        if (out) {
+            if (n != chunk) {
+                return NGX_ERROR;
+            }
+
+            out += chunk;
+        }
+
+        in += chunk;
+        len -= chunk;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_random(u_char *buf, size_t len)
+{
+    int  chunk;
+
+    while (len) {
+        chunk = len > NGX_HTTP_TIKTOK_CHUNK ? NGX_HTTP_TIKTOK_CHUNK
+                                            : (int) len;
+
+        if (RAND_bytes(buf, chunk) != 1) {
+            return NGX_ERROR;
+        }
+
+        buf += chunk;
+        len -= chunk;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_tiktok_sha256(const u_char *data, size_t len, u_char out[32])
+{
+    if (ngx_http_tiktok_digest(data, len, out) != NGX_OK) {
+        ngx_http_tiktok_unmatchable(out, NGX_HTTP_TIKTOK_SHA256_LEN);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_digest(const u_char *data, size_t len, u_char *out)
+{
+    unsigned int  n;
+
+    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1
+        || n != NGX_HTTP_TIKTOK_SHA256_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_tiktok_hmac_sha256(const u_char *key, size_t key_len,
+    const u_char *data, size_t len, u_char out[32])
+{
+    u_char        hashed[NGX_HTTP_TIKTOK_SHA256_LEN];
+    unsigned int  n;
+
+    /*
+     * RFC 2104 hashes a key longer than the block; doing it here gives the
+     * same MAC and keeps key_len within HMAC()'s int
+     */
+
+    if (key_len > NGX_HTTP_TIKTOK_SHA256_BLOCK) {
+        ngx_http_tiktok_sha256(key, key_len, hashed);
+        key = hashed;
+        key_len = sizeof(hashed);
+    }
+
+    /* HMAC() wants a non-NULL key even when it is empty */
+
+    if (key_len == 0) {
+        key = hashed;
+    }
+
+    if (HMAC(EVP_sha256(), key, (int) key_len, data, len, out, &n) == NULL
+        || n != NGX_HTTP_TIKTOK_SHA256_LEN)
+    {
+        ngx_http_tiktok_unmatchable(out, NGX_HTTP_TIKTOK_SHA256_LEN);
+    }
+
+    OPENSSL_cleanse(hashed, sizeof(hashed));
+}
+
+
+/*
+ * The void hash functions cannot report a failure; their callers compare
+ * the result with a value a client sent, so a failure yields a value no
+ * client can predict rather than zeros a client could send.
+ */
+
+static void
+ngx_http_tiktok_unmatchable(u_char *out, size_t len)
+{
+    (void) RAND_bytes(out, (int) len);
+}
+
+
+u_char *
+ngx_http_tiktok_hex(u_char *dst, const u_char *src, size_t len)
+{
+    static const u_char  digits[] = "0123456789abcdef";
+
+    while (len--) {
+        *dst++ = digits[*src >> 4];
+        *dst++ = digits[*src++ & 0xf];
+    }
+
+    return dst;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_memeq(const u_char *a, const u_char *b, size_t len)
+{
+    if (len == 0) {
+        return 1;
+    }
+
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+
+void
+ngx_http_tiktok_cleanse(void *p, size_t len)
+{
+    if (p != NULL && len) {
+        OPENSSL_cleanse(p, len);
+    }
+}
