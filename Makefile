@@ -64,12 +64,22 @@ test: deps
 
 test-only: all
 	TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
+	    $(if $(TEST_NGINX_BINARY),TEST_NGINX_BINARY=$(TEST_NGINX_BINARY)) \
 	    prove -I t/lib -I t/runner -r $(PROVE_OPTS) t
 
+# The same suites with the module (and the unit tests) built under
+# AddressSanitizer and nginx started through scripts/nginx-asan; any report
+# of an invalid access, or of a leak in the module or the libraries it
+# drives, fails the run (scripts/asan-check).
+ASAN_DIR = $(CURDIR)/build-asan/reports
+
 asan: deps
+	rm -rf $(ASAN_DIR)
 	$(MAKE) BUILD=$(CURDIR)/build-asan \
 	    CC_OPT='-g -O1 -fPIC -Wall -Werror -fsanitize=address -fno-omit-frame-pointer' \
-	    TIKTOK_ASAN=1 test-only
+	    TEST_NGINX_BINARY=$(CURDIR)/scripts/nginx-asan \
+	    TIKTOK_ASAN_DIR=$(ASAN_DIR) TIKTOK_ASAN=1 test-only
+	scripts/asan-check $(ASAN_DIR)
 
 bench: deps all
 	bench/run
