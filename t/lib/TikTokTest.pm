@@ -1,0 +1,561 @@
+package TikTokTest;
+
+# The project's test harness.  `use TikTokTest;` (before Test::Nginx::Socket)
+# starts, for this test file only:
+#
+#   - a throwaway PostgreSQL cluster on a free loopback port (initdb runs as
+#     the `postgres` system user when we are root: initdb refuses root), with
+#     sql/ applied;
+#   - the TikTok sandbox (t/sandbox) over HTTPS with a CA made for this run;
+#
+# and sets the environment nginx and the suites read.  Everything is stopped
+# and removed when the test process ends, also after a failure.  It works the
+# same under this repo's runner (t/runner) and the real Test::Nginx.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+
+use TikTokSandbox;
+
+our $Root = abs_path(dirname(__FILE__) . '/../..');
+
+our $PgBin = $ENV{TIKTOK_PG_BIN} || '/usr/lib/postgresql/15/bin';
+our $ClientKey = 'sbx_client_key_123';
+our $RedirectUri = 'https://app.example.com/api/tiktok/callback';
+our $ReturnUrl = 'https://app.example.com/settings/integrations';
+
+our ($Tmp, $PgPort, $PgData, $PgDsn, $Sandbox);
+our ($MainConfig, $HttpConfig, $ApiLocation);
+
+my $started;
+my $owner_pid = $$;
+
+
+sub import {
+    my ($class, @opts) = @_;
+
+    return if $started++;
+
+    setup();
+
+    # export the configuration snippets to the test file
+    my $caller = caller;
+    no strict 'refs';
+    *{"${caller}::MainConfig"} = \$MainConfig;
+    *{"${caller}::HttpConfig"} = \$HttpConfig;
+    *{"${caller}::ApiLocation"} = \$ApiLocation;
+}
+
+
+sub setup {
+    $Tmp = tempdir('tiktok-test-XXXXXX', TMPDIR => 1, CLEANUP => 0);
+    chmod 0755, $Tmp;
+
+    $ENV{TIKTOK_CLIENT_SECRET} = 'sbx-secret-' . random_hex(16);
+    $ENV{TIKTOK_TOKEN_KEY} = random_hex(32);
+    delete $ENV{TIKTOK_TOKEN_KEY_PREVIOUS};
+
+    pg_init();
+    pg_start();
+    pg_migrate();
+
+    $Sandbox = TikTokSandbox->start(
+        dir => "$Tmp/sandbox",
+        client_key => $ClientKey,
+        client_secret => $ENV{TIKTOK_CLIENT_SECRET},
+        redirect_uris => [$RedirectUri],
+    );
+
+    my $sb_port = $Sandbox->port;
+    my $ca = $Sandbox->ca_file;
+
+    $ENV{TEST_NGINX_BINARY} ||= '/usr/sbin/nginx';
+    $ENV{TEST_NGINX_SERVROOT} ||= "$Tmp/servroot";
+    $ENV{TEST_NGINX_TIKTOK_MODULE} ||= "$Root/build/ngx_http_tiktok_module.so";
+    $ENV{TEST_NGINX_PG_DSN} = $PgDsn;
+    $ENV{TEST_NGINX_PG_PORT} = $PgPort;
+    $ENV{TEST_NGINX_SANDBOX_PORT} = $sb_port;
+    $ENV{TEST_NGINX_SANDBOX_CA} = $ca;
+
+    my $module = $ENV{TEST_NGINX_TIKTOK_MODULE};
+
+    $MainConfig = <<"EOF";
+load_module $module;
+env TIKTOK_CLIENT_SECRET;
+env TIKTOK_TOKEN_KEY;
+env TIKTOK_TOKEN_KEY_PREVIOUS;
+EOF
+
+    $HttpConfig = <<"EOF";
+    tiktok_client_key          $ClientKey;
+    tiktok_client_secret_env   TIKTOK_CLIENT_SECRET;
+    tiktok_token_key_env       TIKTOK_TOKEN_KEY TIKTOK_TOKEN_KEY_PREVIOUS;
+    tiktok_redirect_uri        $RedirectUri;
+    tiktok_app_return_url      $ReturnUrl;
+    tiktok_postgres            "$PgDsn" pool=4 timeout=5s;
+    tiktok_cache_zone          tiktok_cache:1m ttl=1h;
+    tiktok_api_base_url        https://localhost:$sb_port;
+    tiktok_authorize_url       https://localhost:$sb_port/v2/auth/authorize/;
+    tiktok_ca_certificate      $ca;
+    tiktok_pull_url_prefixes   https://media.example.com/;
+EOF
+
+    $ApiLocation = <<"EOF";
+    location /_tiktok_api/ {
+        internal;
+        proxy_pass https://127.0.0.1:$sb_port/;
+        proxy_ssl_server_name on;
+        proxy_ssl_name localhost;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate $ca;
+    }
+EOF
+}
+
+
+# Called by a suite after `use Test::Nginx::Socket`: blocks get the module's
+# main_config and the shared http_config unless they bring their own, and a
+# `--- sql` section runs as the database superuser before the request.
+sub defaults {
+    my $add = main->can('add_block_preprocessor')
+        or die "defaults() needs Test::Nginx::Socket loaded first\n";
+
+    $add->(sub {
+        my $block = shift;
+
+        if (!defined $block->main_config) {
+            $block->set_value('main_config', $MainConfig);
+        }
+
+        if (!defined $block->http_config) {
+            $block->set_value('http_config', $HttpConfig);
+        }
+
+        if (defined $block->sql) {
+            psql($block->sql);
+        }
+    });
+}
+
+
+sub random_hex {
+    my ($bytes) = @_;
+
+    open my $fh, '<:raw', '/dev/urandom' or die "urandom: $!";
+    read($fh, my $buf, $bytes) == $bytes or die "urandom: short read";
+    close $fh;
+
+    return unpack('H*', $buf);
+}
+
+
+# A free loopback port below the kernel's ephemeral range: a client that
+# connects to a port in that range while nothing listens there (PostgreSQL
+# stopped in a restart test) can be handed that very port as its source and
+# connect to itself, which then keeps the server from binding it again.
+sub free_port {
+    for (1 .. 200) {
+        my $port = 20000 + int(rand(12000));
+        my $s = IO::Socket::INET->new(
+            Listen => 1, LocalAddr => '127.0.0.1', LocalPort => $port,
+            Proto => 'tcp', ReuseAddr => 1,
+        ) or next;
+        close $s;
+        return $port;
+    }
+
+    die "cannot find a free port\n";
+}
+
+
+sub wait_port {
+    my ($port, $timeout) = @_;
+
+    my $deadline = time + ($timeout || 10);
+
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(
+            PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+        );
+        if ($s) {
+            close $s;
+            return 1;
+        }
+        sleep 0.05;
+    }
+
+    return 0;
+}
+
+
+# Runs a command as the postgres system user when we are root.
+sub as_postgres {
+    my @cmd = @_;
+
+    return @cmd if $> != 0;
+    return ('runuser', '-u', 'postgres', '--', @cmd);
+}
+
+
+sub run_cmd {
+    my @cmd = @_;
+
+    my $out = `@{[ join ' ', map { shell_quote($_) } @cmd ]} 2>&1`;
+    if ($? != 0) {
+        die "command failed ($?): @cmd\n$out";
+    }
+
+    return $out;
+}
+
+
+sub shell_quote {
+    my ($s) = @_;
+    return $s if $s =~ /^[A-Za-z0-9_\/.=:,+-]+$/;
+    $s =~ s/'/'\\''/g;
+    return "'$s'";
+}
+
+
+sub pg_init {
+    $PgData = "$Tmp/pg-run/data";
+    $PgPort = free_port();
+    $PgDsn = "host=127.0.0.1 port=$PgPort dbname=tiktok user=tiktok_app";
+
+    make_path("$Tmp/pg-run");
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('postgres')
+            or die "no postgres system user (is postgresql-15 installed?)\n";
+        chown $uid, $gid, "$Tmp/pg-run";
+    }
+
+    run_cmd(as_postgres("$PgBin/initdb", '-D', $PgData, '-U', 'postgres',
+                        '-A', 'trust', '-E', 'UTF8', '--locale=C',
+                        '--no-sync', '--no-instructions'));
+
+    pg_start();
+    psql('CREATE DATABASE tiktok', db => 'postgres');
+}
+
+
+sub pg_start {
+    return if pg_running();
+
+    run_cmd(as_postgres("$PgBin/pg_ctl", '-D', $PgData, '-w', '-t', '30',
+                        '-l', "$Tmp/pg-run/postgres.log",
+                        '-o', "-p $PgPort -k $Tmp/pg-run"
+                              . " -c listen_addresses=127.0.0.1"
+                              . " -c fsync=off -c synchronous_commit=off"
+                              . " -c full_page_writes=off"
+                              . " -c max_connections=300",
+                        'start'));
+}
+
+
+sub pg_stop {
+    my ($mode) = @_;
+
+    return unless pg_running();
+
+    run_cmd(as_postgres("$PgBin/pg_ctl", '-D', $PgData, '-w', '-t', '30',
+                        '-m', $mode || 'fast', 'stop'));
+}
+
+
+sub pg_running {
+    return $PgData && -f "$PgData/postmaster.pid";
+}
+
+
+sub pg_migrate {
+    run_cmd("$Root/scripts/migrate.sh",
+            "host=127.0.0.1 port=$PgPort dbname=tiktok user=postgres");
+}
+
+
+# psql($sql, user => 'postgres', db => 'tiktok'): runs SQL, dies on error,
+# returns psql's unaligned, tuples-only output.
+sub psql {
+    my ($sql, %opt) = @_;
+
+    my $user = $opt{user} || 'postgres';
+    my $db = $opt{db} || 'tiktok';
+
+    my @cmd = ('psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+               '-h', '127.0.0.1', '-p', $PgPort, '-U', $user, '-d', $db);
+
+    open my $fh, '|-', join(' ', map { shell_quote($_) } @cmd)
+                       . " > $Tmp/psql.out 2>&1"
+        or die "psql: $!";
+    print $fh $sql;
+    close $fh;
+    my $rc = $?;
+
+    open my $in, '<', "$Tmp/psql.out" or die "psql.out: $!";
+    local $/;
+    my $out = <$in> // '';
+    close $in;
+
+    if ($rc != 0 && !$opt{may_fail}) {
+        die "psql failed: $out\nSQL: $sql\n";
+    }
+
+    $out =~ s/\n+\z//;
+    return wantarray ? ($out, $rc) : $out;
+}
+
+
+# Starts psql in the background, reading SQL from us line by line; returns
+# a handle whose ->send($sql) and ->close() drive it.  Used to hold locks.
+sub psql_session {
+    my (%opt) = @_;
+
+    my $user = $opt{user} || 'postgres';
+    my @cmd = ('psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+               '-h', '127.0.0.1', '-p', $PgPort, '-U', $user, '-d', 'tiktok');
+
+    my $pid = open my $fh, '|-', join(' ', map { shell_quote($_) } @cmd)
+                                 . " > $Tmp/psql-session.out 2>&1"
+        or die "psql: $!";
+    select((select($fh), $| = 1)[0]);
+
+    return bless { fh => $fh, pid => $pid }, 'TikTokTest::PsqlSession';
+}
+
+
+sub seed_account {
+    my (%a) = @_;
+
+    my $user = $a{user_id} or die "seed_account needs user_id";
+    my $q = sub { my $v = shift; return 'NULL' unless defined $v;
+                  $v =~ s/'/''/g; return "'$v'" };
+
+    psql(sprintf(<<'EOF',
+INSERT INTO tiktok.accounts (user_id, open_id, display_name, avatar_url,
+    scopes, access_token_enc, refresh_token_enc, access_expires_at,
+    refresh_expires_at, needs_reconnect, key_id)
+VALUES (%s, %s, %s, %s, string_to_array(%s, ','), '\x00', '\x00',
+    now() + interval '2 hours', %s::timestamptz, %s, '\x00')
+ON CONFLICT (user_id) DO UPDATE SET open_id = EXCLUDED.open_id,
+    display_name = EXCLUDED.display_name, avatar_url = EXCLUDED.avatar_url,
+    scopes = EXCLUDED.scopes, refresh_expires_at = EXCLUDED.refresh_expires_at,
+    needs_reconnect = EXCLUDED.needs_reconnect;
+EOF
+        $q->($user), $q->($a{open_id} // "open-$user"),
+        $q->($a{display_name}), $q->($a{avatar_url}),
+        $q->($a{scopes} // 'user.info.basic,video.list,video.publish'),
+        $q->($a{refresh_expires_at} // '2030-01-02T03:04:05Z'),
+        $a{needs_reconnect} ? 'true' : 'false'));
+}
+
+
+sub cleanup {
+    return unless $$ == $owner_pid;
+    return unless $Tmp;
+
+    eval { $Sandbox->stop if $Sandbox };
+    eval { pg_stop('immediate') };
+
+    if ($ENV{TIKTOK_TEST_KEEP}) {
+        print STDERR "# kept $Tmp\n";
+    } else {
+        remove_tree($Tmp);
+    }
+
+    $Tmp = undef;
+}
+
+
+END {
+    my $rc = $?;
+    cleanup();
+    $? = $rc;
+}
+
+$SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 130 };
+
+
+package TikTokTest::PsqlSession;
+
+sub send {
+    my ($self, $sql) = @_;
+    my $fh = $self->{fh};
+    print $fh $sql, "\n";
+}
+
+sub close {
+    my ($self) = @_;
+    return unless $self->{fh};
+    close $self->{fh};
+    $self->{fh} = undef;
+}
+
+sub DESTROY { $_[0]->close }
+
+
+# An nginx of our own for multi-step Perl tests: several instances, several
+# workers, restarts.
+package TikTokTest::Nginx;
+
+use File::Path qw(make_path);
+use HTTP::Tiny;
+use Time::HiRes qw(time sleep);
+
+my @instances;
+
+sub new {
+    my ($class, %o) = @_;
+
+    my $self = bless {
+        name => $o{name} || 'nginx',
+        workers => $o{workers} || 1,
+        main => $o{main} // $TikTokTest::MainConfig,
+        http => $o{http} // $TikTokTest::HttpConfig,
+        server => $o{server} // '',
+        api_location => $o{api_location} // $TikTokTest::ApiLocation,
+        log_level => $o{log_level} || 'info',
+        port => $o{port} || TikTokTest::free_port(),
+    }, $class;
+
+    $self->{dir} = "$TikTokTest::Tmp/$self->{name}";
+    make_path("$self->{dir}/conf", "$self->{dir}/logs");
+
+    push @instances, $self;
+
+    return $self;
+}
+
+sub port { $_[0]{port} }
+sub dir { $_[0]{dir} }
+
+sub write_conf {
+    my ($self) = @_;
+
+    my $conf = <<"EOF";
+daemon on;
+master_process on;
+worker_processes $self->{workers};
+error_log logs/error.log $self->{log_level};
+pid logs/nginx.pid;
+$self->{main}
+events {
+    worker_connections 4096;
+}
+http {
+    access_log logs/access.log;
+    default_type text/plain;
+$self->{http}
+    server {
+        listen 127.0.0.1:$self->{port};
+        server_name localhost;
+$self->{api_location}
+$self->{server}
+    }
+}
+EOF
+
+    open my $fh, '>', "$self->{dir}/conf/nginx.conf" or die $!;
+    print $fh $conf;
+    close $fh;
+}
+
+sub start {
+    my ($self) = @_;
+
+    $self->write_conf;
+
+    my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+    my $out = `$bin -p $self->{dir}/ -c conf/nginx.conf 2>&1`;
+    die "nginx failed to start: $out\n" if $? != 0;
+
+    TikTokTest::wait_port($self->{port}, 10)
+        or die "nginx did not listen on $self->{port}\n";
+
+    $self->{running} = 1;
+    return $self;
+}
+
+sub pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/nginx.pid" or return undef;
+    my $pid = <$fh>;
+    close $fh;
+    chomp $pid if defined $pid;
+    return $pid;
+}
+
+sub stop {
+    my ($self, $signal) = @_;
+
+    return unless $self->{running};
+    $self->{running} = 0;
+
+    my $pid = $self->pid or return;
+    kill($signal || 'QUIT', $pid);
+
+    my $deadline = time + 10;
+    while (time < $deadline && kill(0, $pid)) {
+        sleep 0.05;
+    }
+
+    if (kill(0, $pid)) {
+        kill 'KILL', $pid;
+        sleep 0.2;
+    }
+}
+
+sub reload {
+    my ($self) = @_;
+    $self->write_conf;
+    kill 'HUP', $self->pid;
+    sleep 0.5;
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/error.log" or return '';
+    local $/;
+    my $s = <$fh>;
+    close $fh;
+    return $s;
+}
+
+sub access_log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/logs/access.log" or return '';
+    local $/;
+    my $s = <$fh>;
+    close $fh;
+    return $s;
+}
+
+# request('GET', '/api/tiktok/status', headers => {...}, body => ...)
+sub request {
+    my ($self, $method, $path, %o) = @_;
+
+    my $http = HTTP::Tiny->new(timeout => $o{timeout} || 15,
+                               max_redirect => 0, keep_alive => 0);
+
+    return $http->request($method, "http://127.0.0.1:$self->{port}$path", {
+        headers => $o{headers} || {},
+        defined $o{body} ? (content => $o{body}) : (),
+    });
+}
+
+sub DESTROY { }
+
+END {
+    for my $n (@instances) {
+        eval { $n->stop('TERM') };
+    }
+}
+
+1;
