@@ -696,3 +696,10 @@ ngx_http_tiktok_cleanse(void *p, size_t len)
         OPENSSL_cleanse(p, len);
     }
 }
+
+
+ngx_int_t
+ngx_http_tiktok_unhex(u_char *dst, const u_char *src, size_t len)
+{
+    return ngx_http_tiktok_hex_decode(src, len, dst);
+}

@@ -111,6 +111,9 @@ void ngx_http_tiktok_hmac_sha256(const u_char *key, size_t key_len,
     const u_char *data, size_t len, u_char out[32]);
 
 /* lowercase hex of src into dst (2 * len bytes); returns the end of dst */
+/* lowercase or uppercase hex of even length into len / 2 bytes */
+ngx_int_t ngx_http_tiktok_unhex(u_char *dst, const u_char *src, size_t len);
+
 u_char *ngx_http_tiktok_hex(u_char *dst, const u_char *src, size_t len);
 
 /* constant time in len; 1 when equal, 0 when not */

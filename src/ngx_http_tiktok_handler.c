@@ -48,11 +48,11 @@ static ngx_int_t ngx_http_tiktok_set_header(ngx_http_request_t *r,
 
 static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
     { ngx_string("status"), NGX_HTTP_GET, ngx_http_tiktok_status_handler },
-    { ngx_string("connect"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
+    { ngx_string("connect"), NGX_HTTP_GET, ngx_http_tiktok_connect_handler },
     { ngx_string("callback"), NGX_HTTP_GET,
-      ngx_http_tiktok_not_implemented },
+      ngx_http_tiktok_callback_handler },
     { ngx_string("disconnect"), NGX_HTTP_POST,
-      ngx_http_tiktok_not_implemented },
+      ngx_http_tiktok_disconnect_handler },
     { ngx_string("videos"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
     { ngx_string("metrics"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
     { ngx_string("post"), NGX_HTTP_POST, ngx_http_tiktok_not_implemented },
@@ -424,6 +424,25 @@ ngx_http_tiktok_set_header(ngx_http_request_t *r, ngx_str_t *key,
 }
 
 
+ngx_int_t
+ngx_http_tiktok_set_location(ngx_http_request_t *r, ngx_str_t *url)
+{
+    ngx_str_t         key;
+    ngx_table_elt_t  *h;
+
+    ngx_str_set(&key, "Location");
+
+    if (ngx_http_tiktok_set_header(r, &key, url) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    h = r->headers_out.headers.last->elts;
+    r->headers_out.location = &h[r->headers_out.headers.last->nelts - 1];
+
+    return NGX_OK;
+}
+
+
 /*
  * Sends a complete JSON response.  Returns what the content handler (or
  * ngx_http_tiktok_finalize) should finalize the request with.
@@ -561,4 +580,87 @@ ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc)
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+static void ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q);
+
+
+static const char  ngx_http_tiktok_error_sql[] =
+    "INSERT INTO tiktok.api_errors (user_id, request_id, endpoint,"
+    " http_status, tiktok_code, log_id, message)"
+    " VALUES ($1, $2, $3, nullif($4, '0')::integer, $5, $6, $7)";
+
+
+/*
+ * Every TikTok or database failure is logged with the correlation id and
+ * recorded in tiktok.api_errors; then next(r) runs, whether the row could
+ * be written or not.  NGX_OK: next runs later, from the event loop.
+ * NGX_ERROR: nothing started; the caller goes on itself.
+ */
+
+ngx_int_t
+ngx_http_tiktok_record_error(ngx_http_request_t *r,
+    ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
+    ngx_http_tiktok_next_pt next)
+{
+    u_char                       *p;
+    ngx_str_t                     params[7];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "tiktok: %s: %s, status %ui, code \"%V\", log_id \"%V\", "
+                  "request id \"%V\"", err->endpoint, err->message,
+                  err->status, &err->code, &err->log_id, &ctx->request_id);
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (q == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    params[0] = ctx->user_id;
+    params[1] = ctx->request_id;
+    params[2].data = (u_char *) err->endpoint;
+    params[2].len = ngx_strlen(err->endpoint);
+    params[3].data = p;
+    params[3].len = ngx_sprintf(p, "%ui", err->status) - p;
+    params[4] = err->code;
+    params[5] = err->log_id;
+    params[6].data = (u_char *) err->message;
+    params[6].len = ngx_strlen(err->message);
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_record_error_done;
+    q->data = r;
+    ctx->next = next;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_error_sql, 7, params)
+        != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_request_t     *r;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    /* the failure itself was logged; a lost row is logged by the pool */
+
+    ctx->next(r);
 }

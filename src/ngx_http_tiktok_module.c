@@ -466,7 +466,7 @@ ngx_http_tiktok_postconfiguration(ngx_conf_t *cf)
 
 #undef ngx_http_tiktok_require
 
-    return NGX_OK;
+    return ngx_http_tiktok_api_init(cf);
 }
 
 

@@ -19,6 +19,7 @@
 #include "ngx_http_tiktok_pg.h"
 #include "ngx_http_tiktok_cache.h"
 #include "ngx_http_tiktok_json.h"
+#include "ngx_http_tiktok_api.h"
 
 
 #define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
@@ -78,6 +79,34 @@ typedef struct {
 
 typedef struct ngx_http_tiktok_ctx_s  ngx_http_tiktok_ctx_t;
 
+typedef void (*ngx_http_tiktok_next_pt)(ngx_http_request_t *r);
+
+
+/* what ngx_http_tiktok_token() found */
+#define NGX_HTTP_TIKTOK_TOKEN_OK             0
+#define NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED  1
+#define NGX_HTTP_TIKTOK_TOKEN_RECONNECT      2
+#define NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE    3   /* database */
+#define NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN    4
+#define NGX_HTTP_TIKTOK_TOKEN_ERROR          5
+
+
+typedef struct {
+    ngx_uint_t                   status;
+    ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
+    ngx_str_t                    access_token;   /* with OK */
+    ngx_str_t                    refresh_token;
+    ngx_str_t                    scopes;         /* comma-separated */
+    ngx_str_t                    open_id;
+    ngx_str_t                    owner;          /* of a refresh lease */
+    ngx_msec_t                   deadline;
+    ngx_event_t                  wait;
+    ngx_http_tiktok_next_pt      next;
+    ngx_http_tiktok_api_call_t   call;
+    ngx_http_tiktok_api_error_t  err;
+    unsigned                     used_previous:1;
+} ngx_http_tiktok_token_t;
+
 typedef ngx_int_t (*ngx_http_tiktok_endpoint_pt)(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
@@ -86,13 +115,23 @@ struct ngx_http_tiktok_ctx_s {
     ngx_str_t                    request_id;
     ngx_str_t                    user_id;
     ngx_str_t                    path;           /* after the location */
+    ngx_str_t                    location;       /* a redirect target */
 
     ngx_http_tiktok_pg_query_t  *query;
+
+    /* a subrequest's context names the call it carries; the request's
+     * own context the call it waits for */
+    ngx_http_tiktok_api_call_t  *api_call;
+    ngx_http_tiktok_api_call_t  *api_pending;
 
     /* $tiktok_cache_status, $tiktok_upstream_ms */
     ngx_str_t                    cache_status;
     ngx_msec_t                   upstream_ms;
     unsigned                     upstream_ms_set:1;
+
+    void                        *data;           /* the endpoint's own */
+    ngx_http_tiktok_token_t     *token;
+    ngx_http_tiktok_next_pt      next;           /* after an error row */
 
     unsigned                     done:1;
 };
@@ -109,6 +148,29 @@ ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *field,
     const char *message);
 void ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_tiktok_set_location(ngx_http_request_t *r,
+    ngx_str_t *url);
+ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
+    ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
+    ngx_http_tiktok_next_pt next);
+
+/* ngx_http_tiktok_handler_oauth.c */
+ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+ngx_int_t ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+ngx_int_t ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+
+/* ngx_http_tiktok_token.c */
+ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
+    ngx_http_tiktok_next_pt next);
+ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
+ngx_int_t ngx_http_tiktok_seal_hex(ngx_http_request_t *r, ngx_str_t *user,
+    const char *column, ngx_str_t *plain, ngx_str_t *hex);
+ngx_int_t ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,
+    const char *column, ngx_str_t *hex, ngx_str_t *plain,
+    ngx_uint_t *used_previous);
 
 /* ngx_http_tiktok_handler_status.c */
 ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,

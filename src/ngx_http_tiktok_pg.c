@@ -1263,3 +1263,30 @@ ngx_http_tiktok_pg_msg(u_char *buf, size_t size, const char *msg)
 
     return buf;
 }
+
+
+ngx_int_t
+ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res, int col,
+    ngx_str_t *value)
+{
+    size_t  len;
+
+    ngx_str_null(value);
+
+    if (PQntuples(res) < 1 || PQgetisnull(res, 0, col)) {
+        return NGX_OK;
+    }
+
+    len = PQgetlength(res, 0, col);
+
+    value->data = ngx_pnalloc(pool, len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, PQgetvalue(res, 0, col), len);
+    value->data[len] = '\0';
+    value->len = len;
+
+    return NGX_OK;
+}

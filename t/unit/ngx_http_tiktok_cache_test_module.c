@@ -12,6 +12,11 @@
  *   GET /cache?op=get&user=U&key=K                  -> HIT V | STALE V | MISS
  *   GET /cache?op=delete&user=U&key=K               -> deleted | absent
  *   GET /cache?op=purge&user=U                      -> purged N
+ *
+ * and the token layer (refresh before use, one refresh per user):
+ *
+ *   location /token { tiktok_token_test; }
+ *   GET /token with X-User-ID: U  -> "<status> <sha256 of the token>"
  */
 
 
@@ -24,6 +29,10 @@
 
 static char *ngx_http_tiktok_cache_test(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_tiktok_token_test(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_tiktok_token_test_handler(ngx_http_request_t *r);
+static void ngx_http_tiktok_token_test_done(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_cache_test_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_cache_test_arg(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
@@ -34,6 +43,13 @@ static ngx_command_t  ngx_http_tiktok_cache_test_commands[] = {
     { ngx_string("tiktok_cache_test"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_tiktok_cache_test,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("tiktok_token_test"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tiktok_token_test,
       0,
       0,
       NULL },
@@ -200,4 +216,106 @@ ngx_http_tiktok_cache_test_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+static char *
+ngx_http_tiktok_token_test(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_tiktok_token_test_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_token_test_handler(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_str_t               name;
+    ngx_http_tiktok_ctx_t  *ctx;
+    ngx_http_variable_value_t  *v;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&name, "http_x_user_id");
+    v = ngx_http_get_variable(r, &name, ngx_hash_key(name.data, name.len));
+    if (v == NULL || v->not_found || v->len == 0) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    ctx->user_id.data = v->data;
+    ctx->user_id.len = v->len;
+    ngx_str_set(&ctx->request_id, "token-test");
+
+    ngx_http_set_ctx(r, ctx, ngx_http_tiktok_module);
+
+    if (ngx_http_tiktok_token(r, ngx_http_tiktok_token_test_done) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_tiktok_token_test_done(ngx_http_request_t *r)
+{
+    u_char                  hash[32], *p;
+    ngx_int_t               rc;
+    ngx_buf_t              *b;
+    ngx_chain_t             out;
+    ngx_connection_t       *c;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    b = ngx_create_temp_buf(r->pool, 128);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    p = ngx_sprintf(b->last, "%ui ", ctx->token->status);
+
+    if (ctx->token->status == NGX_HTTP_TIKTOK_TOKEN_OK) {
+        ngx_http_tiktok_sha256(ctx->token->access_token.data,
+                               ctx->token->access_token.len, hash);
+        p = ngx_http_tiktok_hex(p, hash, sizeof(hash));
+    }
+
+    *p++ = '\n';
+    b->last = p;
+    b->last_buf = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc != NGX_ERROR && rc <= NGX_OK) {
+        out.buf = b;
+        out.next = NULL;
+        rc = ngx_http_output_filter(r, &out);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }

@@ -1,0 +1,786 @@
+
+/*
+ * TikTok calls as subrequests to tiktok_api_location, captured by this
+ * module's header and body filters.
+ *
+ * The filters sit at the top of nginx's chains (the module is loaded after
+ * every built-in one), so a captured subrequest's output never reaches the
+ * postpone filter or the client.  Buffers the proxy kept in a temporary
+ * file are read back from it, like nginx reads any file it serves.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_API_INITIAL  4096
+
+
+static ngx_int_t ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
+    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_api_add_header(ngx_http_request_t *sr,
+    const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
+static ngx_int_t ngx_http_tiktok_api_body(ngx_http_request_t *sr,
+    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_api_post(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+static void ngx_http_tiktok_api_wake(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_api_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_api_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_tiktok_api_append(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, ngx_buf_t *b);
+static ngx_http_tiktok_api_call_t *ngx_http_tiktok_api_call(
+    ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_http_tiktok_api_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_tiktok_api_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_tiktok_api_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Starts one call.  NGX_OK: the handler runs when TikTok has answered (or
+ * failed); the content handler returns NGX_DONE meanwhile.  NGX_ERROR:
+ * nothing started.
+ */
+
+ngx_int_t
+ngx_http_tiktok_api_start(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call)
+{
+    u_char                       *p;
+    ngx_str_t                     uri;
+    ngx_http_request_t           *sr;
+    ngx_http_tiktok_ctx_t        *ctx, *sctx;
+    ngx_http_post_subrequest_t   *ps;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    if (ctx == NULL || ctx->api_pending) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "tiktok: a TikTok call is already in progress");
+        return NGX_ERROR;
+    }
+
+    uri.len = tmcf->api_location.len + call->path.len;
+    uri.data = ngx_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(uri.data, tmcf->api_location.data,
+                   tmcf->api_location.len);
+    ngx_memcpy(p, call->path.data, call->path.len);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_http_tiktok_api_post;
+    ps->data = call;
+
+    if (ngx_http_subrequest(r, &uri, call->args.len ? &call->args : NULL,
+                            &sr, ps, NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sctx = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_ctx_t));
+    if (sctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    sctx->api_call = call;
+    ngx_http_set_ctx(sr, sctx, ngx_http_tiktok_module);
+
+    if (call->method == NGX_HTTP_POST) {
+        sr->method = NGX_HTTP_POST;
+        ngx_str_set(&sr->method_name, "POST");
+
+    } else {
+        sr->method = NGX_HTTP_GET;
+        ngx_str_set(&sr->method_name, "GET");
+    }
+
+    if (ngx_http_tiktok_api_headers(sr, call) != NGX_OK
+        || ngx_http_tiktok_api_body(sr, call) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    call->sr = sr;
+    call->start = ngx_current_msec;
+    call->max = tmcf->api_max_response;
+    call->rc = NGX_ERROR;
+    call->status = 0;
+    call->done = 0;
+    call->answered = 0;
+    call->delivered = 0;
+    call->too_large = 0;
+    call->cap = 0;
+    ngx_str_null(&call->response);
+    ngx_str_null(&call->retry_after);
+
+    ctx->api_pending = call;
+
+    /* the content phase left an empty write handler: wake us instead */
+    r->write_event_handler = ngx_http_tiktok_api_wake;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The subrequest's headers are built from nothing: the client's Cookie,
+ * Authorization and user id header must never reach TikTok.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
+    ngx_http_tiktok_api_call_t *call)
+{
+    u_char     *p;
+    ngx_str_t   server, value;
+
+    server = sr->headers_in.server;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    sr->headers_in.server = server;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 4,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_array_init(&sr->headers_in.cookies, sr->pool, 1,
+                       sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    if (ngx_array_init(&sr->headers_in.x_forwarded_for, sr->pool, 1,
+                       sizeof(ngx_table_elt_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+#endif
+
+    ngx_str_set(&value, "application/json");
+    if (ngx_http_tiktok_api_add_header(sr, "Accept", &value, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (call->bearer.len) {
+        value.len = sizeof("Bearer ") - 1 + call->bearer.len;
+        value.data = ngx_pnalloc(sr->pool, value.len);
+        if (value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(value.data, "Bearer ", sizeof("Bearer ") - 1);
+        ngx_memcpy(p, call->bearer.data, call->bearer.len);
+
+        if (ngx_http_tiktok_api_add_header(sr, "Authorization", &value,
+                                           &sr->headers_in.authorization)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (call->content_type.len) {
+        if (ngx_http_tiktok_api_add_header(sr, "Content-Type",
+                                           &call->content_type,
+                                           &sr->headers_in.content_type)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_api_add_header(ngx_http_request_t *sr, const char *key,
+    ngx_str_t *value, ngx_table_elt_t **slot)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+    h->hash = ngx_hash_key_lc(h->key.data, h->key.len);
+
+    h->lowcase_key = ngx_pnalloc(sr->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    if (slot) {
+        *slot = h;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the subrequest's own body: one memory buffer, never the client's */
+
+static ngx_int_t
+ngx_http_tiktok_api_body(ngx_http_request_t *sr,
+    ngx_http_tiktok_api_call_t *call)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
+
+    if (call->method != NGX_HTTP_POST) {
+        sr->request_body = NULL;
+        return NGX_OK;
+    }
+
+    rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->request_body = rb;
+    sr->headers_in.content_length_n = call->body.len;
+
+    if (call->body.len == 0) {
+        return NGX_OK;
+    }
+
+    b = ngx_calloc_buf(sr->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = call->body.data;
+    b->last = call->body.data + call->body.len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl = ngx_alloc_chain_link(sr->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+    rb->buf = b;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs when the subrequest is finalized; nginx may run it again for the
+ * error page of a failed subrequest, hence the done flag.  The parent is
+ * woken by nginx afterwards (NGX_HTTP_SUBREQUEST_WAITED).
+ */
+
+static ngx_int_t
+ngx_http_tiktok_api_post(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_tiktok_api_call_t *call = data;
+
+    off_t  expected;
+
+    if (call->done) {
+        return rc;
+    }
+
+    call->done = 1;
+    call->elapsed = ngx_current_msec - call->start;
+
+    expected = sr->headers_out.content_length_n;
+
+    if (call->answered && rc == NGX_OK && !call->too_large
+        && (expected < 0 || (size_t) expected == call->response.len))
+    {
+        call->rc = NGX_OK;
+        return rc;
+    }
+
+    call->rc = NGX_ERROR;
+
+    if (!call->answered) {
+        call->status = (rc >= NGX_HTTP_SPECIAL_RESPONSE)
+                       ? (ngx_uint_t) rc : NGX_HTTP_BAD_GATEWAY;
+
+    } else if (!call->too_large) {
+        /* the answer broke off */
+        call->status = NGX_HTTP_BAD_GATEWAY;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_tiktok_api_wake(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t       *ctx;
+    ngx_http_tiktok_api_call_t  *call;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    if (ctx == NULL || ctx->api_pending == NULL) {
+        return;
+    }
+
+    call = ctx->api_pending;
+
+    if (!call->done || call->delivered) {
+        return;
+    }
+
+    call->delivered = 1;
+    ctx->api_pending = NULL;
+    ctx->upstream_ms += call->elapsed;
+    ctx->upstream_ms_set = 1;
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    call->handler(r, call);
+}
+
+
+static ngx_http_tiktok_api_call_t *
+ngx_http_tiktok_api_call(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    if (r == r->main) {
+        return NULL;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    return ctx ? ctx->api_call : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                   i;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h;
+    ngx_http_tiktok_api_call_t  *call;
+
+    call = ngx_http_tiktok_api_call(r);
+
+    if (call == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (call->done) {
+        /* nginx's error page for a failed call: swallowed */
+        return NGX_OK;
+    }
+
+    call->answered = 1;
+    call->status = r->headers_out.status;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == sizeof("Retry-After") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1) == 0)
+        {
+            call->retry_after = h[i].value;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_api_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t                   *b;
+    ngx_chain_t                 *cl;
+    ngx_http_tiktok_api_call_t  *call;
+
+    call = ngx_http_tiktok_api_call(r);
+
+    if (call == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!call->done && !call->too_large && ngx_buf_size(b)
+            && ngx_http_tiktok_api_append(r, call, b) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* consumed: the upstream may reuse the buffer */
+        b->pos = b->last;
+
+        if (b->in_file) {
+            b->file_pos = b->file_last;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_api_append(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, ngx_buf_t *b)
+{
+    off_t     size;
+    size_t    cap;
+    u_char   *p;
+    ssize_t   n;
+
+    size = ngx_buf_size(b);
+
+    if ((off_t) (call->response.len + size) > (off_t) call->max) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "tiktok: answer from TikTok for \"%V\" is larger than "
+                      "tiktok_api_max_response %uz", &r->uri, call->max);
+        call->too_large = 1;
+        call->status = NGX_HTTP_BAD_GATEWAY;
+        return NGX_OK;
+    }
+
+    /* grow by doubling, within tiktok_api_max_response */
+
+    if (call->response.len + size > call->cap) {
+        cap = ngx_max(call->cap * 2, NGX_HTTP_TIKTOK_API_INITIAL);
+
+        while (cap < call->response.len + size) {
+            cap *= 2;
+        }
+
+        cap = ngx_min(cap, call->max);
+
+        p = ngx_pnalloc(r->pool, cap);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (call->response.len) {
+            ngx_memcpy(p, call->response.data, call->response.len);
+        }
+
+        call->response.data = p;
+        call->cap = cap;
+    }
+
+    p = call->response.data + call->response.len;
+
+    if (ngx_buf_in_memory(b)) {
+        ngx_memcpy(p, b->pos, (size_t) size);
+
+    } else {
+        n = ngx_read_file(b->file, p, (size_t) size, b->file_pos);
+        if (n != (ssize_t) size) {
+            return NGX_ERROR;
+        }
+    }
+
+    call->response.len += (size_t) size;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
+    const char *key, ngx_str_t *value)
+{
+    u_char  *p;
+    size_t   klen, need, cap;
+
+    klen = ngx_strlen(key);
+    need = form->body.len + 1 + klen + 1 + value->len
+           + 2 * ngx_escape_uri(NULL, value->data, value->len,
+                                NGX_ESCAPE_URI_COMPONENT);
+
+    if (need > form->cap) {
+        cap = ngx_max(need, 2 * form->cap);
+
+        p = ngx_pnalloc(pool, cap);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (form->body.len) {
+            ngx_memcpy(p, form->body.data, form->body.len);
+
+            /* the old copy may hold the client secret */
+            ngx_http_tiktok_cleanse(form->body.data, form->body.len);
+        }
+
+        form->body.data = p;
+        form->cap = cap;
+    }
+
+    p = form->body.data + form->body.len;
+
+    if (form->body.len) {
+        *p++ = '&';
+    }
+
+    p = ngx_cpymem(p, key, klen);
+    *p++ = '=';
+    p = (u_char *) ngx_escape_uri(p, value->data, value->len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+
+    form->body.len = p - form->body.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_api_parse(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, json_t **root)
+{
+    json_error_t  jerr;
+
+    if (call->rc != NGX_OK || call->response.len == 0) {
+        return NGX_ERROR;
+    }
+
+    *root = ngx_http_tiktok_json_own(r->pool,
+                json_loadb((const char *) call->response.data,
+                           call->response.len, JSON_REJECT_DUPLICATES,
+                           &jerr));
+
+    if (*root == NULL || !json_is_object(*root)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "tiktok: TikTok answered %ui with malformed JSON "
+                      "for \"%V\"", call->status, &call->path);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, json_t **data,
+    ngx_http_tiktok_api_error_t *err)
+{
+    json_t  *root, *error;
+
+    err->status = call->status;
+
+    if (ngx_http_tiktok_api_parse(r, call, &root) != NGX_OK) {
+        err->message = call->rc == NGX_OK ? "malformed answer from TikTok"
+                                          : "TikTok could not be reached";
+        return NGX_ERROR;
+    }
+
+    error = json_object_get(root, "error");
+
+    if (!json_is_object(error)
+        || ngx_http_tiktok_json_get_str(r->pool, error, "code", &err->code)
+           != NGX_OK)
+    {
+        err->message = "answer from TikTok without error.code";
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_tiktok_json_get_str(r->pool, error, "log_id",
+                                        &err->log_id);
+
+    if (err->code.len != 2 || ngx_strncmp(err->code.data, "ok", 2) != 0) {
+        err->message = "TikTok returned an error";
+        return NGX_DECLINED;
+    }
+
+    *data = json_object_get(root, "data");
+
+    if (!json_is_object(*data)) {
+        err->message = "answer from TikTok without data";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, json_t **root,
+    ngx_http_tiktok_api_error_t *err)
+{
+    err->status = call->status;
+
+    if (ngx_http_tiktok_api_parse(r, call, root) != NGX_OK) {
+        err->message = call->rc == NGX_OK ? "malformed answer from TikTok"
+                                          : "TikTok could not be reached";
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_tiktok_json_get_str(r->pool, *root, "log_id",
+                                        &err->log_id);
+
+    if (ngx_http_tiktok_json_get_str(r->pool, *root, "error", &err->code)
+        == NGX_OK)
+    {
+        err->message = "TikTok refused the OAuth request";
+        return NGX_DECLINED;
+    }
+
+    if (call->status != NGX_HTTP_OK) {
+        err->message = "TikTok answered the OAuth request with an error";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj, const char *key,
+    ngx_str_t *value)
+{
+    size_t   len;
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (!json_is_string(v) || (len = json_string_length(v)) == 0) {
+        ngx_str_null(value);
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(pool, len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, json_string_value(v), len);
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_forget_cleanup(void *data)
+{
+    ngx_str_t  *s = data;
+
+    if (s->data) {
+        ngx_http_tiktok_cleanse(s->data, s->len);
+    }
+}
+
+
+ngx_int_t
+ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_tiktok_forget_cleanup;
+    cln->data = secret;
+
+    return NGX_OK;
+}
+
+
+/* a positive integer member as decimal text, for a SQL parameter */
+
+ngx_int_t
+ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj, const char *key,
+    ngx_str_t *value)
+{
+    json_t      *v;
+    json_int_t   n;
+
+    v = json_object_get(obj, key);
+
+    if (!json_is_integer(v) || (n = json_integer_value(v)) <= 0) {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_sprintf(value->data, "%L", (int64_t) n) - value->data;
+
+    return NGX_OK;
+}

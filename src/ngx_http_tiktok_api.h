@@ -1,0 +1,117 @@
+
+/*
+ * Request-time calls to TikTok: nginx subrequests to the internal
+ * tiktok_api_location, which proxy_passes to TikTok, so operators keep
+ * nginx's upstream features (keepalive, TLS verification, timeouts,
+ * resolver).  The answer is captured by this module's own filters, bounded
+ * by tiktok_api_max_response, so nothing depends on the location's
+ * subrequest_output_buffer_size, and the subrequest carries only the
+ * headers set here: never the client's Cookie, Authorization or user id.
+ */
+
+
+#ifndef _NGX_HTTP_TIKTOK_API_H_INCLUDED_
+#define _NGX_HTTP_TIKTOK_API_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+typedef struct ngx_http_tiktok_api_call_s  ngx_http_tiktok_api_call_t;
+
+typedef void (*ngx_http_tiktok_api_done_pt)(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+
+
+struct ngx_http_tiktok_api_call_s {
+    /* what to send */
+    ngx_uint_t                    method;        /* NGX_HTTP_GET, _POST */
+    ngx_str_t                     path;          /* "/v2/user/info/" */
+    ngx_str_t                     args;          /* without "?" */
+    ngx_str_t                     content_type;
+    ngx_str_t                     body;
+    ngx_str_t                     bearer;        /* access token, or empty */
+
+    ngx_http_tiktok_api_done_pt   handler;
+    void                         *data;
+
+    /*
+     * The outcome, valid in the handler:
+     *   rc NGX_OK     TikTok answered: status and response hold its answer
+     *   rc NGX_ERROR  no usable answer: status is nginx's own (502 when
+     *                 TikTok could not be reached, 504 on timeout), or the
+     *                 answer was larger than tiktok_api_max_response
+     *                 (too_large)
+     */
+    ngx_int_t                     rc;
+    ngx_uint_t                    status;
+    ngx_str_t                     response;
+    ngx_str_t                     retry_after;
+    ngx_msec_t                    elapsed;
+    unsigned                      too_large:1;
+
+    /* private */
+    ngx_http_request_t           *sr;
+    ngx_msec_t                    start;
+    size_t                        max;
+    size_t                        cap;           /* of response.data */
+    unsigned                      answered:1;    /* headers came */
+    unsigned                      done:1;        /* subrequest finalized */
+    unsigned                      delivered:1;   /* handler called */
+};
+
+
+/* what went wrong with a TikTok call, for tiktok.api_errors and the log */
+typedef struct {
+    const char                   *endpoint;      /* "/v2/oauth/token/" */
+    ngx_uint_t                    status;        /* HTTP status, or 0 */
+    ngx_str_t                     code;          /* TikTok's error code */
+    ngx_str_t                     log_id;        /* TikTok's log_id */
+    const char                   *message;       /* ours, never a secret */
+} ngx_http_tiktok_api_error_t;
+
+
+/* a form body being built: key=value&... with values percent-encoded */
+typedef struct {
+    ngx_str_t                     body;
+    size_t                        cap;
+} ngx_http_tiktok_form_t;
+
+
+ngx_int_t ngx_http_tiktok_api_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_tiktok_api_start(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+
+ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
+    ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
+
+/*
+ * Parses TikTok's answer.  For the v2 envelope, NGX_OK only when
+ * error.code is "ok" (data is then set); NGX_DECLINED with err filled for a
+ * TikTok error, NGX_ERROR for anything that is not the documented JSON.
+ */
+ngx_int_t ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, json_t **data,
+    ngx_http_tiktok_api_error_t *err);
+
+/* the flat OAuth answer; an "error" member means failure, whatever the
+ * HTTP status (TikTok sends OAuth errors with 200) */
+ngx_int_t ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, json_t **root,
+    ngx_http_tiktok_api_error_t *err);
+
+/* a string member copied into the pool; NGX_DECLINED when absent/empty */
+ngx_int_t ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj,
+    const char *key, ngx_str_t *value);
+
+/* a positive integer member as decimal text; NGX_DECLINED otherwise */
+ngx_int_t ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj,
+    const char *key, ngx_str_t *value);
+
+/* zero a secret's bytes when the pool goes away */
+ngx_int_t ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret);
+
+
+#endif /* _NGX_HTTP_TIKTOK_API_H_INCLUDED_ */

@@ -1,0 +1,1183 @@
+
+/*
+ * The OAuth lifecycle: GET /connect.
+ *
+ * The state is 256 random bits; only its SHA-256 is stored, with the user
+ * id, the PKCE verifier sealed under the token key, and a ten-minute
+ * expiry, so a database dump cannot be replayed at the callback.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_STATE_BYTES     32      /* 43 base64url chars */
+#define NGX_HTTP_TIKTOK_VERIFIER_BYTES  48      /* 64 base64url chars */
+
+
+static void ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q);
+static ngx_int_t ngx_http_tiktok_connect_location(ngx_http_request_t *r,
+    ngx_str_t *state, ngx_str_t *challenge, ngx_str_t *location);
+static u_char *ngx_http_tiktok_add_arg(u_char *p, const char *name,
+    ngx_str_t *value);
+static size_t ngx_http_tiktok_arg_len(const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_tiktok_random_token(ngx_pool_t *pool, size_t bytes,
+    ngx_str_t *token);
+
+
+static const char  ngx_http_tiktok_connect_purge_sql[] =
+    "DELETE FROM tiktok.oauth_states WHERE expires_at < now()";
+
+static const char  ngx_http_tiktok_connect_sql[] =
+    "INSERT INTO tiktok.oauth_states"
+    " (state_hash, user_id, code_verifier_enc, expires_at)"
+    " VALUES (decode($1, 'hex'), $2, decode($3, 'hex'),"
+    " now() + interval '10 minutes')";
+
+
+ngx_int_t
+ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    u_char                        hash[NGX_HTTP_TIKTOK_SHA256_LEN];
+    ngx_str_t                     state, verifier, challenge, params[3];
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (ngx_http_tiktok_random_token(r->pool, NGX_HTTP_TIKTOK_STATE_BYTES,
+                                     &state)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the state is stored as its hash only */
+
+    ngx_http_tiktok_sha256(state.data, state.len, hash);
+
+    params[0].data = ngx_pnalloc(r->pool, 2 * sizeof(hash));
+    if (params[0].data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    params[0].len = ngx_http_tiktok_hex(params[0].data, hash, sizeof(hash))
+                    - params[0].data;
+
+    params[1] = ctx->user_id;
+
+    ngx_str_null(&params[2]);
+    ngx_str_null(&challenge);
+
+    if (tmcf->pkce) {
+        if (ngx_http_tiktok_random_token(r->pool,
+                                         NGX_HTTP_TIKTOK_VERIFIER_BYTES,
+                                         &verifier)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* TikTok's S256 challenge is the hex SHA-256 of the verifier */
+
+        ngx_http_tiktok_sha256(verifier.data, verifier.len, hash);
+
+        challenge.data = ngx_pnalloc(r->pool, 2 * sizeof(hash));
+        if (challenge.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        challenge.len = ngx_http_tiktok_hex(challenge.data, hash,
+                                            sizeof(hash))
+                        - challenge.data;
+
+        if (ngx_http_tiktok_seal_hex(r, &ctx->user_id, "code_verifier",
+                                       &verifier, &params[2])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_tiktok_cleanse(verifier.data, verifier.len);
+    }
+
+    if (ngx_http_tiktok_connect_location(r, &state, &challenge,
+                                         &ctx->location)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_connect_done;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_purge_sql, 0, NULL)
+        != NGX_OK
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_sql, 3, params)
+           != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
+{
+    json_t                 *root;
+    ngx_int_t               rc;
+    ngx_str_t               body;
+    ngx_http_request_t     *r;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    if (q->rc != NGX_OK) {
+        rc = ngx_http_tiktok_send_error(r,
+                 q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                    : NGX_HTTP_INTERNAL_SERVER_ERROR,
+                 q->rc == NGX_ERROR ? "database_unavailable"
+                                    : "internal_error",
+                 NULL,
+                 q->rc == NGX_ERROR ? "Service temporarily unavailable"
+                                    : "Internal error");
+        ngx_http_tiktok_finalize(r, rc);
+        return;
+    }
+
+    /* the body names the URL too, for an app that fetches rather than
+     * navigates */
+
+    root = ngx_http_tiktok_json_own(r->pool, json_object());
+
+    if (root == NULL
+        || ngx_http_tiktok_json_set(root, "authorize_url",
+               ngx_http_tiktok_json_str(ctx->location.data,
+                                        ctx->location.len))
+           != NGX_OK
+        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
+        || ngx_http_tiktok_set_location(r, &ctx->location) != NGX_OK)
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
+                                    NGX_HTTP_MOVED_TEMPORARILY, &body));
+}
+
+
+/*
+ * tiktok_authorize_url?client_key=&scope=&response_type=code
+ *     &redirect_uri=&state=[&code_challenge=&code_challenge_method=S256]
+ */
+
+static ngx_int_t
+ngx_http_tiktok_connect_location(ngx_http_request_t *r, ngx_str_t *state,
+    ngx_str_t *challenge, ngx_str_t *location)
+{
+    u_char                       *p;
+    size_t                        len;
+    ngx_str_t                     code, s256;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    ngx_str_set(&code, "code");
+    ngx_str_set(&s256, "S256");
+
+    len = tmcf->authorize_url.len
+          + ngx_http_tiktok_arg_len("client_key", &tmcf->client_key)
+          + ngx_http_tiktok_arg_len("scope", &tmcf->scopes)
+          + ngx_http_tiktok_arg_len("response_type", &code)
+          + ngx_http_tiktok_arg_len("redirect_uri", &tmcf->redirect_uri)
+          + ngx_http_tiktok_arg_len("state", state);
+
+    if (challenge->len) {
+        len += ngx_http_tiktok_arg_len("code_challenge", challenge)
+               + ngx_http_tiktok_arg_len("code_challenge_method", &s256);
+    }
+
+    location->data = ngx_pnalloc(r->pool, len);
+    if (location->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(location->data, tmcf->authorize_url.data,
+                   tmcf->authorize_url.len);
+
+    p = ngx_http_tiktok_add_arg(p, "client_key", &tmcf->client_key);
+    p = ngx_http_tiktok_add_arg(p, "scope", &tmcf->scopes);
+    p = ngx_http_tiktok_add_arg(p, "response_type", &code);
+    p = ngx_http_tiktok_add_arg(p, "redirect_uri", &tmcf->redirect_uri);
+    p = ngx_http_tiktok_add_arg(p, "state", state);
+
+    if (challenge->len) {
+        p = ngx_http_tiktok_add_arg(p, "code_challenge", challenge);
+        p = ngx_http_tiktok_add_arg(p, "code_challenge_method", &s256);
+    }
+
+    /* the first argument starts the query string */
+    location->data[tmcf->authorize_url.len] = '?';
+    location->len = p - location->data;
+
+    return NGX_OK;
+}
+
+
+static size_t
+ngx_http_tiktok_arg_len(const char *name, ngx_str_t *value)
+{
+    return 1 + ngx_strlen(name) + 1 + value->len
+           + 2 * ngx_escape_uri(NULL, value->data, value->len,
+                                NGX_ESCAPE_URI_COMPONENT);
+}
+
+
+static u_char *
+ngx_http_tiktok_add_arg(u_char *p, const char *name, ngx_str_t *value)
+{
+    *p++ = '&';
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+    *p++ = '=';
+
+    return (u_char *) ngx_escape_uri(p, value->data, value->len,
+                                     NGX_ESCAPE_URI_COMPONENT);
+}
+
+
+/* random bytes as base64url without padding */
+
+static ngx_int_t
+ngx_http_tiktok_random_token(ngx_pool_t *pool, size_t bytes,
+    ngx_str_t *token)
+{
+    u_char     buf[64];
+    ngx_str_t  raw;
+
+    if (bytes > sizeof(buf) || ngx_http_tiktok_random(buf, bytes) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    raw.data = buf;
+    raw.len = bytes;
+
+    token->data = ngx_pnalloc(pool, ngx_base64_encoded_length(bytes));
+    if (token->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_encode_base64url(token, &raw);
+    ngx_http_tiktok_cleanse(buf, bytes);
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET /callback?code&state[&scopes] or ?error&error_description&state.
+ *
+ * state (consumed in the transaction that reads it) -> code exchange
+ * through a subrequest -> user info -> tokens sealed and stored -> 302 to
+ * tiktok_app_return_url?tiktok=connected.  Any failure: a row in
+ * tiktok.api_errors, nothing stored, 302 ...?tiktok=error&reason=<code>.
+ */
+
+typedef struct {
+    ngx_str_t                     code;
+    ngx_str_t                     state_hash;     /* hex */
+    ngx_str_t                     verifier;
+    ngx_str_t                     access_token;
+    ngx_str_t                     refresh_token;
+    ngx_str_t                     open_id;
+    ngx_str_t                     scope;
+    ngx_str_t                     expires_in;
+    ngx_str_t                     refresh_expires_in;
+    ngx_str_t                     display_name;
+    ngx_str_t                     avatar_url;
+    const char                   *reason;
+    ngx_http_tiktok_api_call_t    call;
+    ngx_http_tiktok_api_error_t   err;
+} ngx_http_tiktok_oauth_t;
+
+
+static ngx_int_t ngx_http_tiktok_callback_args(ngx_http_request_t *r,
+    ngx_http_tiktok_oauth_t *oa, ngx_str_t *state, ngx_str_t *error);
+static ngx_int_t ngx_http_tiktok_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+static void ngx_http_tiktok_redact(ngx_http_request_t *r);
+static void ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_callback_token(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_callback_tokens(ngx_http_request_t *r,
+    ngx_http_tiktok_oauth_t *oa, json_t *root);
+static void ngx_http_tiktok_callback_user(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_callback_store(ngx_http_request_t *r,
+    ngx_http_tiktok_oauth_t *oa);
+static void ngx_http_tiktok_callback_stored(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_callback_fail(ngx_http_request_t *r,
+    const char *reason, const char *endpoint, const char *message,
+    ngx_uint_t level);
+static void ngx_http_tiktok_callback_redirect(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_return_url(ngx_http_request_t *r,
+    const char *outcome, const char *reason, ngx_str_t *url);
+
+
+static const char  ngx_http_tiktok_callback_state_sql[] =
+    "DELETE FROM tiktok.oauth_states WHERE state_hash = decode($1, 'hex')"
+    " RETURNING encode(code_verifier_enc, 'hex'), expires_at > now()";
+
+static const char  ngx_http_tiktok_callback_store_sql[] =
+    "INSERT INTO tiktok.accounts (user_id, open_id, display_name, avatar_url,"
+    " scopes, access_token_enc, refresh_token_enc, access_expires_at,"
+    " refresh_expires_at, needs_reconnect, key_id)"
+    " VALUES ($1, $2, $3, $4, string_to_array($5, ','), decode($6, 'hex'),"
+    " decode($7, 'hex'), now() + make_interval(secs => $8::bigint),"
+    " now() + make_interval(secs => $9::bigint), false, decode($10, 'hex'))"
+    " ON CONFLICT (user_id) DO UPDATE SET open_id = EXCLUDED.open_id,"
+    " display_name = EXCLUDED.display_name,"
+    " avatar_url = EXCLUDED.avatar_url, scopes = EXCLUDED.scopes,"
+    " access_token_enc = EXCLUDED.access_token_enc,"
+    " refresh_token_enc = EXCLUDED.refresh_token_enc,"
+    " access_expires_at = EXCLUDED.access_expires_at,"
+    " refresh_expires_at = EXCLUDED.refresh_expires_at,"
+    " needs_reconnect = false, key_id = EXCLUDED.key_id, updated_at = now()";
+
+
+ngx_int_t
+ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    u_char                        hash[NGX_HTTP_TIKTOK_SHA256_LEN];
+    ngx_str_t                     state, error;
+    ngx_http_tiktok_oauth_t      *oa;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
+    if (oa == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = oa;
+    r->main->count++;
+
+    if (ngx_http_tiktok_callback_args(r, oa, &state, &error) != NGX_OK) {
+        r->main->count--;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* nginx logs the request line: the code must not be in it */
+    ngx_http_tiktok_redact(r);
+
+    if (error.len) {
+        oa->err.code = error;
+        ngx_http_tiktok_callback_fail(r,
+            (error.len == 13
+             && ngx_strncmp(error.data, "access_denied", 13) == 0)
+                ? "access_denied" : "oauth_failed",
+            "/v2/auth/authorize/", "the user did not authorize",
+            NGX_LOG_INFO);
+        return NGX_DONE;
+    }
+
+    if (state.len != 43 || oa->code.len == 0) {
+        ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
+                                      "missing or malformed state or code",
+                                      NGX_LOG_INFO);
+        return NGX_DONE;
+    }
+
+    ngx_http_tiktok_sha256(state.data, state.len, hash);
+
+    oa->state_hash.data = ngx_pnalloc(r->pool, 2 * sizeof(hash));
+    if (oa->state_hash.data == NULL) {
+        r->main->count--;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    oa->state_hash.len = ngx_http_tiktok_hex(oa->state_hash.data, hash,
+                                             sizeof(hash))
+                         - oa->state_hash.data;
+
+    /* consumed in the very statement that reads it: single use */
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        r->main->count--;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_callback_state;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_state_sql, 1,
+                               &oa->state_hash)
+        != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        r->main->count--;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_callback_args(ngx_http_request_t *r,
+    ngx_http_tiktok_oauth_t *oa, ngx_str_t *state, ngx_str_t *error)
+{
+    if (ngx_http_tiktok_arg(r, "code", &oa->code) == NGX_ERROR
+        || ngx_http_tiktok_arg(r, "state", state) == NGX_ERROR
+        || ngx_http_tiktok_arg(r, "error", error) == NGX_ERROR
+        || ngx_http_tiktok_forget(r->pool, &oa->code) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a query argument, percent-decoded into the pool; empty when absent */
+
+static ngx_int_t
+ngx_http_tiktok_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    ngx_str_null(value);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
+        || raw.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(r->pool, raw.len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = value->data;
+    src = raw.data;
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request line (access log $request, error log context) and the
+ * arguments lose their values from here on: "GET /api/tiktok/callback?
+ * code=REDACTED&state=REDACTED HTTP/1.1".
+ */
+
+static void
+ngx_http_tiktok_redact(ngx_http_request_t *r)
+{
+    u_char  *p, *last, *a, *end, *line;
+    size_t   len;
+
+    if (r->args.len == 0) {
+        return;
+    }
+
+    len = r->method_name.len + 1 + r->uri.len + 1
+          + r->args.len * 9 + 1 + r->http_protocol.len;
+
+    line = ngx_pnalloc(r->pool, len);
+    if (line == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(line, r->method_name.data, r->method_name.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    *p++ = '?';
+
+    a = p;
+    last = r->args.data + r->args.len;
+
+    for (end = r->args.data; end < last; /* void */) {
+        /* copy "name=" and replace the value */
+        while (end < last && *end != '=' && *end != '&') {
+            *p++ = *end++;
+        }
+
+        if (end < last && *end == '=') {
+            p = ngx_cpymem(p, "=REDACTED", sizeof("=REDACTED") - 1);
+
+            while (end < last && *end != '&') {
+                end++;
+            }
+        }
+
+        if (end < last) {
+            *p++ = *end++;
+        }
+    }
+
+    r->args.data = a;
+    r->args.len = p - a;
+
+    r->unparsed_uri.data = line + r->method_name.len + 1;
+    r->unparsed_uri.len = p - r->unparsed_uri.data;
+
+    if (r->http_protocol.len) {
+        *p++ = ' ';
+        p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+    }
+
+    r->request_line.data = line;
+    r->request_line.len = p - line;
+}
+
+
+static void
+ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_str_t                     hex;
+    ngx_int_t                     rc;
+    ngx_uint_t                    prev;
+    PGresult                     *res;
+    ngx_http_request_t           *r;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_oauth_t      *oa;
+    ngx_http_tiktok_form_t        form;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_callback_fail(r, "unavailable", "database",
+                                      "the state could not be read",
+                                      NGX_LOG_ERR);
+        return;
+    }
+
+    res = q->res[0];
+
+    if (res == NULL || PQntuples(res) != 1) {
+        ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
+                                      "unknown, used or foreign state",
+                                      NGX_LOG_INFO);
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 1)[0] != 't') {
+        ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
+                                      "expired state", NGX_LOG_INFO);
+        return;
+    }
+
+    /* the PKCE verifier, sealed at /connect */
+
+    if (!PQgetisnull(res, 0, 0) && PQgetlength(res, 0, 0) > 0) {
+        hex.data = (u_char *) PQgetvalue(res, 0, 0);
+        hex.len = PQgetlength(res, 0, 0);
+
+        rc = ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "code_verifier",
+                                        &hex, &oa->verifier, &prev);
+        if (rc == NGX_ERROR) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
+                                          "the state's verifier does not "
+                                          "decrypt", NGX_LOG_ERR);
+            return;
+        }
+    }
+
+    /* the code exchange */
+
+    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+
+    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
+                                 &tmcf->client_key) != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
+                                    &tmcf->client_secret) != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "code", &oa->code)
+           != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "grant_type",
+                                    &((ngx_str_t)
+                                      ngx_string("authorization_code")))
+           != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "redirect_uri",
+                                    &tmcf->redirect_uri) != NGX_OK
+        || (oa->verifier.len
+            && ngx_http_tiktok_form_add(r->pool, &form, "code_verifier",
+                                        &oa->verifier) != NGX_OK))
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    oa->call.body = form.body;
+
+    if (ngx_http_tiktok_forget(r->pool, &oa->call.body) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    oa->call.method = NGX_HTTP_POST;
+    ngx_str_set(&oa->call.path, "/v2/oauth/token/");
+    ngx_str_set(&oa->call.content_type, "application/x-www-form-urlencoded");
+    oa->call.handler = ngx_http_tiktok_callback_token;
+
+    if (ngx_http_tiktok_api_start(r, &oa->call) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the subrequest runs from the posted requests */
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static void
+ngx_http_tiktok_callback_token(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call)
+{
+    json_t                   *root;
+    ngx_int_t                 rc;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_oauth_t  *oa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    oa->err.endpoint = "/v2/oauth/token/";
+
+    rc = ngx_http_tiktok_api_oauth(r, call, &root, &oa->err);
+
+    if (rc == NGX_OK && ngx_http_tiktok_callback_tokens(r, oa, root) != NGX_OK)
+    {
+        oa->err.message = "token answer without the documented fields";
+        rc = NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_tiktok_callback_fail(r, "oauth_failed", oa->err.endpoint,
+                                      oa->err.message, NGX_LOG_ERR);
+        return;
+    }
+
+    /* who the tokens belong to */
+
+    ngx_memzero(&oa->call, sizeof(ngx_http_tiktok_api_call_t));
+
+    oa->call.method = NGX_HTTP_GET;
+    ngx_str_set(&oa->call.path, "/v2/user/info/");
+    ngx_str_set(&oa->call.args, "fields=open_id,union_id,avatar_url,"
+                                "display_name");
+    oa->call.bearer = oa->access_token;
+    oa->call.handler = ngx_http_tiktok_callback_user;
+
+    if (ngx_http_tiktok_api_start(r, &oa->call) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_callback_tokens(ngx_http_request_t *r,
+    ngx_http_tiktok_oauth_t *oa, json_t *root)
+{
+    if (ngx_http_tiktok_json_get_str(r->pool, root, "access_token",
+                                     &oa->access_token) != NGX_OK
+        || ngx_http_tiktok_forget(r->pool, &oa->access_token) != NGX_OK
+        || ngx_http_tiktok_json_get_str(r->pool, root, "refresh_token",
+                                        &oa->refresh_token) != NGX_OK
+        || ngx_http_tiktok_forget(r->pool, &oa->refresh_token) != NGX_OK
+        || ngx_http_tiktok_json_get_str(r->pool, root, "open_id",
+                                        &oa->open_id) != NGX_OK
+        || ngx_http_tiktok_json_get_int(r->pool, root, "expires_in",
+                                        &oa->expires_in) != NGX_OK
+        || ngx_http_tiktok_json_get_int(r->pool, root, "refresh_expires_in",
+                                        &oa->refresh_expires_in) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the scopes the user actually granted, which may be fewer */
+    if (ngx_http_tiktok_json_get_str(r->pool, root, "scope", &oa->scope)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_callback_user(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call)
+{
+    json_t                   *data, *user;
+    ngx_int_t                 rc;
+    ngx_str_t                 open_id;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_oauth_t  *oa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    ngx_memzero(&oa->err, sizeof(ngx_http_tiktok_api_error_t));
+    oa->err.endpoint = "/v2/user/info/";
+
+    rc = ngx_http_tiktok_api_envelope(r, call, &data, &oa->err);
+
+    if (rc == NGX_OK) {
+        user = json_object_get(data, "user");
+
+        if (!json_is_object(user)
+            || ngx_http_tiktok_json_get_str(r->pool, user, "open_id",
+                                            &open_id) != NGX_OK
+            || open_id.len != oa->open_id.len
+            || ngx_strncmp(open_id.data, oa->open_id.data, open_id.len) != 0
+            || ngx_http_tiktok_json_get_str(r->pool, user, "display_name",
+                                            &oa->display_name) == NGX_ERROR
+            || ngx_http_tiktok_json_get_str(r->pool, user, "avatar_url",
+                                            &oa->avatar_url) == NGX_ERROR)
+        {
+            oa->err.message = "user info without the account's open_id";
+            rc = NGX_ERROR;
+        }
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_tiktok_callback_fail(r, "oauth_failed", oa->err.endpoint,
+                                      oa->err.message, NGX_LOG_ERR);
+        return;
+    }
+
+    if (ngx_http_tiktok_callback_store(r, oa) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_callback_store(ngx_http_request_t *r,
+    ngx_http_tiktok_oauth_t *oa)
+{
+    u_char                        key_id[2 * NGX_HTTP_TIKTOK_KEY_ID_LEN];
+    ngx_str_t                     params[10];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    params[0] = ctx->user_id;
+    params[1] = oa->open_id;
+    params[2] = oa->display_name;
+    params[3] = oa->avatar_url;
+    params[4] = oa->scope;
+
+    if (params[4].data == NULL) {
+        ngx_str_set(&params[4], "");
+    }
+
+    if (ngx_http_tiktok_seal_hex(r, &ctx->user_id, "access_token",
+                                   &oa->access_token, &params[5]) != NGX_OK
+        || ngx_http_tiktok_seal_hex(r, &ctx->user_id, "refresh_token",
+                                      &oa->refresh_token, &params[6])
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    params[7] = oa->expires_in;
+    params[8] = oa->refresh_expires_in;
+
+    params[9].len = ngx_http_tiktok_hex(key_id, tmcf->keyring.current.id,
+                                        NGX_HTTP_TIKTOK_KEY_ID_LEN) - key_id;
+    params[9].data = ngx_pnalloc(r->pool, params[9].len);
+    if (params[9].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(params[9].data, key_id, params[9].len);
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_callback_stored;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_store_sql, 10,
+                               params) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_callback_stored(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_request_t       *r;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_oauth_t  *oa;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_callback_fail(r, "unavailable", "database",
+                                      "the account could not be stored",
+                                      NGX_LOG_ERR);
+        return;
+    }
+
+    oa->reason = NULL;
+
+    ngx_http_tiktok_callback_redirect(r);
+}
+
+
+/* record why, then redirect with the reason; nothing was stored */
+
+static void
+ngx_http_tiktok_callback_fail(ngx_http_request_t *r, const char *reason,
+    const char *endpoint, const char *message, ngx_uint_t level)
+{
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_oauth_t  *oa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    oa->reason = reason;
+    oa->err.endpoint = endpoint;
+    oa->err.message = message;
+
+    if (ngx_http_tiktok_record_error(r, &oa->err, level,
+                                     ngx_http_tiktok_callback_redirect)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_callback_redirect(r);
+    }
+}
+
+
+static void
+ngx_http_tiktok_callback_redirect(ngx_http_request_t *r)
+{
+    json_t                   *root;
+    ngx_str_t                 url, body;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_oauth_t  *oa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    root = ngx_http_tiktok_json_own(r->pool, json_object());
+
+    if (ngx_http_tiktok_return_url(r, oa->reason ? "error" : "connected",
+                                   oa->reason, &url) != NGX_OK
+        || root == NULL
+        || ngx_http_tiktok_json_set(root, "redirect_url",
+               ngx_http_tiktok_json_str(url.data, url.len)) != NGX_OK
+        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
+        || ngx_http_tiktok_set_location(r, &url) != NGX_OK)
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
+                                    NGX_HTTP_MOVED_TEMPORARILY, &body));
+}
+
+
+/* tiktok_app_return_url with ?tiktok=connected or ?tiktok=error&reason= */
+
+static ngx_int_t
+ngx_http_tiktok_return_url(ngx_http_request_t *r, const char *outcome,
+    const char *reason, ngx_str_t *url)
+{
+    u_char                       *p, sep;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    url->data = ngx_pnalloc(r->pool, tmcf->app_return_url.len
+                                     + sizeof("?tiktok=&reason=") - 1
+                                     + ngx_strlen(outcome)
+                                     + (reason ? ngx_strlen(reason) : 0));
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(url->data, tmcf->app_return_url.data,
+                   tmcf->app_return_url.len);
+
+    sep = ngx_strlchr(url->data, p, '?') ? '&' : '?';
+    *p++ = sep;
+
+    p = ngx_sprintf(p, "tiktok=%s", outcome);
+
+    if (reason) {
+        p = ngx_sprintf(p, "&reason=%s", reason);
+    }
+
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * POST /disconnect: the account row goes, the user's posts that have not
+ * started are cancelled (their spool files removed), other nginx nodes are
+ * told to purge the user's cache (NOTIFY tiktok_purge), this node's cache
+ * is purged, and the access token is revoked at TikTok, best effort: a
+ * failed revoke is recorded, not shown.  Idempotent.
+ */
+
+static void ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_disconnect_revoked(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+static void ngx_http_tiktok_disconnect_done(ngx_http_request_t *r);
+
+
+static const char  ngx_http_tiktok_disconnect_sql[] =
+    "DELETE FROM tiktok.accounts WHERE user_id = $1"
+    " RETURNING encode(access_token_enc, 'hex'),"
+    " access_expires_at > now()";
+
+static const char  ngx_http_tiktok_disconnect_posts_sql[] =
+    "UPDATE tiktok.posts SET status = 'cancelled', updated_at = now()"
+    " WHERE user_id = $1 AND status IN ('queued', 'scheduled')"
+    " AND claimed_at IS NULL"
+    " RETURNING spool_path";
+
+static const char  ngx_http_tiktok_disconnect_notify_sql[] =
+    "SELECT pg_notify('tiktok_purge', $1)";
+
+
+ngx_int_t
+ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    ngx_int_t                     rc;
+    ngx_http_tiktok_oauth_t      *oa;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (oa == NULL || q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = oa;
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_disconnect_deleted;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_sql, 1,
+                               &ctx->user_id) != NGX_OK
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_posts_sql, 1,
+                                  &ctx->user_id) != NGX_OK
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_notify_sql, 1,
+                                  &ctx->user_id) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
+{
+    int                           i, n;
+    u_char                       *path;
+    ngx_str_t                     hex;
+    ngx_uint_t                    prev;
+    ngx_http_request_t           *r;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_oauth_t      *oa;
+    ngx_http_tiktok_form_t        form;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+            q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR,
+            q->rc == NGX_ERROR ? "database_unavailable" : "internal_error",
+            NULL,
+            q->rc == NGX_ERROR ? "Service temporarily unavailable"
+                               : "Internal error"));
+        return;
+    }
+
+    /* committed: from here on the user is disconnected whatever happens */
+
+    if (tmcf->cache) {
+        (void) ngx_http_tiktok_cache_purge_user(tmcf->cache, &ctx->user_id);
+    }
+
+    n = PQntuples(q->res[1]);
+
+    for (i = 0; i < n; i++) {
+        if (PQgetisnull(q->res[1], i, 0)) {
+            continue;
+        }
+
+        path = (u_char *) PQgetvalue(q->res[1], i, 0);
+
+        if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", path);
+        }
+    }
+
+    if (PQntuples(q->res[0]) != 1 || PQgetvalue(q->res[0], 0, 1)[0] != 't') {
+        /* nothing to revoke: no account, or its token expired anyway */
+        ngx_http_tiktok_disconnect_done(r);
+        return;
+    }
+
+    hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
+    hex.len = PQgetlength(q->res[0], 0, 0);
+
+    if (ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "access_token", &hex,
+                                   &oa->access_token, &prev)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_disconnect_done(r);
+        return;
+    }
+
+    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+
+    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
+                                 &tmcf->client_key) != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
+                                    &tmcf->client_secret) != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "token",
+                                    &oa->access_token) != NGX_OK)
+    {
+        ngx_http_tiktok_disconnect_done(r);
+        return;
+    }
+
+    oa->call.body = form.body;
+    oa->call.method = NGX_HTTP_POST;
+    ngx_str_set(&oa->call.path, "/v2/oauth/revoke/");
+    ngx_str_set(&oa->call.content_type, "application/x-www-form-urlencoded");
+    oa->call.handler = ngx_http_tiktok_disconnect_revoked;
+
+    if (ngx_http_tiktok_forget(r->pool, &oa->call.body) != NGX_OK
+        || ngx_http_tiktok_api_start(r, &oa->call) != NGX_OK)
+    {
+        ngx_http_tiktok_disconnect_done(r);
+        return;
+    }
+
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static void
+ngx_http_tiktok_disconnect_revoked(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call)
+{
+    json_t                   *root;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_oauth_t  *oa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    oa = ctx->data;
+
+    oa->err.endpoint = "/v2/oauth/revoke/";
+
+    if (ngx_http_tiktok_api_oauth(r, call, &root, &oa->err) == NGX_OK) {
+        ngx_http_tiktok_disconnect_done(r);
+        return;
+    }
+
+    /* best effort: recorded, not shown */
+    oa->err.message = "revoke failed; the account is disconnected anyway";
+
+    if (ngx_http_tiktok_record_error(r, &oa->err, NGX_LOG_WARN,
+                                     ngx_http_tiktok_disconnect_done)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_disconnect_done(r);
+    }
+}
+
+
+static void
+ngx_http_tiktok_disconnect_done(ngx_http_request_t *r)
+{
+    ngx_str_t  body = ngx_string("{\"connected\":false}");
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r, NGX_HTTP_OK,
+                                                          &body));
+}

@@ -1,0 +1,833 @@
+
+/*
+ * The caller's TikTok access token, refreshed before use when it expires
+ * within five minutes.
+ *
+ * TikTok rotates refresh tokens: two concurrent refreshes would break each
+ * other.  So one request claims a lease on the account row with an atomic
+ * UPDATE (any worker, any nginx node sharing the database), refreshes, and
+ * stores the new tokens and clears the lease in one UPDATE; every other
+ * request polls the row briefly and reuses the new token.  The lease
+ * expires by itself should its holder die.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_TOKEN_POLL   100     /* ms between looks at a lease */
+#define NGX_HTTP_TIKTOK_TOKEN_WAIT   15000   /* longest wait for another's */
+
+
+static ngx_int_t ngx_http_tiktok_token_load(ngx_http_request_t *r);
+static void ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q);
+static ngx_int_t ngx_http_tiktok_token_claim(ngx_http_request_t *r);
+static void ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_token_refreshed(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_token_store(ngx_http_request_t *r,
+    json_t *root);
+static ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
+static void ngx_http_tiktok_token_stored(ngx_http_tiktok_pg_query_t *q);
+static ngx_int_t ngx_http_tiktok_token_release(ngx_http_request_t *r,
+    ngx_uint_t reconnect);
+static void ngx_http_tiktok_token_released(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_token_wait(ngx_http_request_t *r);
+static void ngx_http_tiktok_token_wait_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_token_cleanup(void *data);
+static void ngx_http_tiktok_token_done(ngx_http_request_t *r,
+    ngx_uint_t status);
+static void ngx_http_tiktok_token_recorded(ngx_http_request_t *r);
+static ngx_http_tiktok_pg_query_t *ngx_http_tiktok_token_query(
+    ngx_http_request_t *r, ngx_http_tiktok_pg_handler_pt handler);
+
+
+static const char  ngx_http_tiktok_token_load_sql[] =
+    "SELECT encode(access_token_enc, 'hex'),"
+    " access_expires_at > now() + interval '5 minutes',"
+    " refresh_expires_at > now(), needs_reconnect,"
+    " array_to_string(scopes, ','), open_id"
+    " FROM tiktok.accounts WHERE user_id = $1";
+
+static const char  ngx_http_tiktok_token_claim_sql[] =
+    "UPDATE tiktok.accounts"
+    " SET refresh_lock_until = now() + interval '30 seconds',"
+    " refresh_lock_owner = $2"
+    " WHERE user_id = $1 AND NOT needs_reconnect"
+    " AND access_expires_at <= now() + interval '5 minutes'"
+    " AND refresh_expires_at > now()"
+    " AND (refresh_lock_until IS NULL OR refresh_lock_until < now())"
+    " RETURNING encode(refresh_token_enc, 'hex')";
+
+/* the rotated refresh token is stored in the same statement */
+static const char  ngx_http_tiktok_token_store_sql[] =
+    "UPDATE tiktok.accounts SET access_token_enc = decode($3, 'hex'),"
+    " refresh_token_enc = decode($4, 'hex'),"
+    " access_expires_at = now() + make_interval(secs => $5::bigint),"
+    " refresh_expires_at = now() + make_interval(secs => $6::bigint),"
+    " scopes = coalesce(string_to_array(nullif($7, ''), ','), scopes),"
+    " key_id = decode($8, 'hex'), refresh_lock_until = NULL,"
+    " refresh_lock_owner = NULL, updated_at = now()"
+    " WHERE user_id = $1 AND refresh_lock_owner = $2";
+
+static const char  ngx_http_tiktok_token_release_sql[] =
+    "UPDATE tiktok.accounts SET refresh_lock_until = NULL,"
+    " refresh_lock_owner = NULL,"
+    " needs_reconnect = needs_reconnect OR $3::boolean, updated_at = now()"
+    " WHERE user_id = $1 AND refresh_lock_owner = $2";
+
+static const char  ngx_http_tiktok_token_reconnect_sql[] =
+    "UPDATE tiktok.accounts SET needs_reconnect = true, updated_at = now()"
+    " WHERE user_id = $1";
+
+
+/*
+ * Starts getting the caller's token; next(r) runs later, from the event
+ * loop, with ctx->token->status set.  NGX_ERROR: nothing started.
+ */
+
+ngx_int_t
+ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
+{
+    u_char                    rnd[16];
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_token_t  *tk;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    tk = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_token_t));
+    if (tk == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* who holds a lease: random, not the (client-chosen) request id */
+
+    tk->owner.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+    if (tk->owner.data == NULL
+        || ngx_http_tiktok_random(rnd, sizeof(rnd)) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    tk->owner.len = ngx_http_tiktok_hex(tk->owner.data, rnd, sizeof(rnd))
+                    - tk->owner.data;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_tiktok_token_cleanup;
+    cln->data = tk;
+
+    tk->next = next;
+    tk->deadline = ngx_current_msec + NGX_HTTP_TIKTOK_TOKEN_WAIT;
+    tk->wait.handler = ngx_http_tiktok_token_wait_handler;
+    tk->wait.data = r;
+    tk->wait.log = r->connection->log;
+
+    ctx->token = tk;
+
+    return ngx_http_tiktok_token_load(r);
+}
+
+
+static ngx_http_tiktok_pg_query_t *
+ngx_http_tiktok_token_query(ngx_http_request_t *r,
+    ngx_http_tiktok_pg_handler_pt handler)
+{
+    ngx_http_tiktok_ctx_t       *ctx;
+    ngx_http_tiktok_pg_query_t  *q;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = handler;
+    q->data = r;
+
+    return q;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_token_load(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_loaded);
+
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_load_sql, 1,
+                                  &ctx->user_id) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_str_t                     hex;
+    PGresult                     *res;
+    ngx_uint_t                    prev;
+    ngx_http_request_t           *r;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_token_t      *tk;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE);
+        return;
+    }
+
+    res = q->res[0];
+
+    if (PQntuples(res) != 1) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED);
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 3)[0] == 't') {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_RECONNECT);
+        return;
+    }
+
+    if (ngx_http_tiktok_pg_copy(r->pool, res, 4, &tk->scopes) != NGX_OK
+        || ngx_http_tiktok_pg_copy(r->pool, res, 5, &tk->open_id) != NGX_OK)
+    {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 1)[0] == 't') {
+        /* fresh for five more minutes at least */
+
+        hex.data = (u_char *) PQgetvalue(res, 0, 0);
+        hex.len = PQgetlength(res, 0, 0);
+
+        if (ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "access_token",
+                                       &hex, &tk->access_token, &prev)
+            != NGX_OK)
+        {
+            ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_RECONNECT);
+            return;
+        }
+
+        tk->used_previous = prev;
+
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_OK);
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 2)[0] != 't') {
+        /* an expired refresh token is never sent */
+
+        tk->status = NGX_HTTP_TIKTOK_TOKEN_RECONNECT;
+
+        q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_released);
+
+        if (q == NULL
+            || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_reconnect_sql,
+                                      1, &ctx->user_id) != NGX_OK
+            || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+        {
+            ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_http_tiktok_token_claim(r) != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_token_claim(ngx_http_request_t *r)
+{
+    ngx_str_t                     params[2];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    params[0] = ctx->user_id;
+    params[1] = ctx->token->owner;
+
+    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_claimed);
+
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_claim_sql, 2,
+                                  params) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_str_t                     hex, grant;
+    ngx_uint_t                    prev;
+    ngx_http_request_t           *r;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_form_t        form;
+    ngx_http_tiktok_token_t      *tk;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(q->res[0]) != 1) {
+        /* another request holds the lease, or just refreshed: wait */
+        ngx_http_tiktok_token_wait(r);
+        return;
+    }
+
+    hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
+    hex.len = PQgetlength(q->res[0], 0, 0);
+
+    if (ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "refresh_token", &hex,
+                                   &tk->refresh_token, &prev)
+        != NGX_OK)
+    {
+        /* a token we cannot read is as good as none */
+        tk->status = NGX_HTTP_TIKTOK_TOKEN_RECONNECT;
+
+        if (ngx_http_tiktok_token_release(r, 1) != NGX_OK) {
+            ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        }
+
+        return;
+    }
+
+    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+    ngx_str_set(&grant, "refresh_token");
+
+    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
+                                 &tmcf->client_key) != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
+                                    &tmcf->client_secret) != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "grant_type", &grant)
+           != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "refresh_token",
+                                    &tk->refresh_token) != NGX_OK)
+    {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        return;
+    }
+
+    tk->call.body = form.body;
+
+    if (ngx_http_tiktok_forget(r->pool, &tk->call.body) != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        return;
+    }
+
+    tk->call.method = NGX_HTTP_POST;
+    ngx_str_set(&tk->call.path, "/v2/oauth/token/");
+    ngx_str_set(&tk->call.content_type, "application/x-www-form-urlencoded");
+    tk->call.handler = ngx_http_tiktok_token_refreshed;
+
+    if (ngx_http_tiktok_api_start(r, &tk->call) != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        return;
+    }
+
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static void
+ngx_http_tiktok_token_refreshed(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call)
+{
+    json_t                   *root;
+    ngx_int_t                 rc;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_token_t  *tk;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    tk->err.endpoint = "/v2/oauth/token/";
+
+    rc = ngx_http_tiktok_api_oauth(r, call, &root, &tk->err);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_token_store(r, root);
+        if (rc == NGX_OK) {
+            return;
+        }
+
+        tk->err.message = "refresh answer without the documented fields";
+    }
+
+    if (rc == NGX_DECLINED && ngx_http_tiktok_token_rejected(&tk->err.code)) {
+        /* TikTok refused the refresh token: the user must reconnect */
+        tk->status = NGX_HTTP_TIKTOK_TOKEN_RECONNECT;
+
+    } else {
+        /* a server error or a limit is no verdict on the token */
+        tk->status = NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN;
+        tk->http_status = (call->status == NGX_HTTP_GATEWAY_TIME_OUT)
+                          ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
+    }
+
+    if (ngx_http_tiktok_token_release(r,
+            tk->status == NGX_HTTP_TIKTOK_TOKEN_RECONNECT)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_token_done(r, tk->status);
+    }
+}
+
+
+/* the OAuth error codes that mean the grant itself is gone */
+
+static ngx_uint_t
+ngx_http_tiktok_token_rejected(ngx_str_t *code)
+{
+    static ngx_str_t  rejected[] = {
+        ngx_string("invalid_grant"),
+        ngx_string("access_denied"),
+        ngx_string("unauthorized_client"),
+        ngx_null_string
+    };
+
+    ngx_str_t  *s;
+
+    for (s = rejected; s->len; s++) {
+        if (s->len == code->len
+            && ngx_strncmp(s->data, code->data, code->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_token_store(ngx_http_request_t *r, json_t *root)
+{
+    u_char                        key_id[2 * NGX_HTTP_TIKTOK_KEY_ID_LEN];
+    ngx_str_t                     params[8], refresh;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_token_t      *tk;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    if (ngx_http_tiktok_json_get_str(r->pool, root, "access_token",
+                                     &tk->access_token) != NGX_OK
+        || ngx_http_tiktok_forget(r->pool, &tk->access_token) != NGX_OK
+        || ngx_http_tiktok_json_get_str(r->pool, root, "refresh_token",
+                                        &refresh) != NGX_OK
+        || ngx_http_tiktok_forget(r->pool, &tk->refresh_token) != NGX_OK
+        || ngx_http_tiktok_json_get_int(r->pool, root, "expires_in",
+                                        &params[4]) != NGX_OK
+        || ngx_http_tiktok_json_get_int(r->pool, root, "refresh_expires_in",
+                                        &params[5]) != NGX_OK
+        || ngx_http_tiktok_json_get_str(r->pool, root, "scope", &params[6])
+           == NGX_ERROR)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_tiktok_cleanse(tk->refresh_token.data, tk->refresh_token.len);
+    tk->refresh_token = refresh;
+
+    params[0] = ctx->user_id;
+    params[1] = tk->owner;
+
+    if (params[6].data == NULL) {
+        ngx_str_set(&params[6], "");
+    }
+
+    if (ngx_http_tiktok_seal_hex(r, &ctx->user_id, "access_token",
+                                 &tk->access_token, &params[2]) != NGX_OK
+        || ngx_http_tiktok_seal_hex(r, &ctx->user_id, "refresh_token",
+                                    &tk->refresh_token, &params[3]) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    params[7].len = ngx_http_tiktok_hex(key_id, tmcf->keyring.current.id,
+                                        NGX_HTTP_TIKTOK_KEY_ID_LEN) - key_id;
+    params[7].data = ngx_pnalloc(r->pool, params[7].len);
+    if (params[7].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(params[7].data, key_id, params[7].len);
+
+    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_stored);
+
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_store_sql, 8,
+                                  params) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_token_stored(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_request_t  *r;
+
+    r = q->data;
+
+    if (q->rc != NGX_OK || PQcmdTuples(q->res[0])[0] != '1') {
+        /*
+         * The new tokens could not be stored (or the lease was lost): the
+         * old refresh token no longer works, so this account must be
+         * reconnected.  Say so rather than pretend.
+         */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "tiktok: refreshed tokens could not be stored");
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE);
+        return;
+    }
+
+    ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_OK);
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_token_release(ngx_http_request_t *r, ngx_uint_t reconnect)
+{
+    ngx_str_t                     params[3];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    params[0] = ctx->user_id;
+    params[1] = ctx->token->owner;
+
+    if (reconnect) {
+        ngx_str_set(&params[2], "true");
+
+    } else {
+        ngx_str_set(&params[2], "false");
+    }
+
+    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_released);
+
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_release_sql, 3,
+                                  params) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the lease is gone (or the account marked): record why, then answer */
+
+static void
+ngx_http_tiktok_token_released(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_request_t       *r;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_token_t  *tk;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    if (tk->err.endpoint == NULL) {
+        ngx_http_tiktok_token_done(r, tk->status);
+        return;
+    }
+
+    if (tk->err.message == NULL) {
+        tk->err.message = "the token refresh failed";
+    }
+
+    if (ngx_http_tiktok_record_error(r, &tk->err, NGX_LOG_ERR,
+                                     ngx_http_tiktok_token_recorded)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_token_done(r, tk->status);
+    }
+}
+
+
+static void
+ngx_http_tiktok_token_recorded(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    ngx_http_tiktok_token_done(r, ctx->token->status);
+}
+
+
+/* someone else refreshes: look again shortly, for a bounded time */
+
+static void
+ngx_http_tiktok_token_wait(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_token_t  *tk;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    if ((ngx_msec_int_t) (ngx_current_msec - tk->deadline) >= 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "tiktok: gave up waiting for another request's token "
+                      "refresh, request id \"%V\"", &ctx->request_id);
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE);
+        return;
+    }
+
+    ngx_add_timer(&tk->wait, NGX_HTTP_TIKTOK_TOKEN_POLL);
+}
+
+
+static void
+ngx_http_tiktok_token_wait_handler(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    if (ngx_http_tiktok_token_load(r) != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_tiktok_token_cleanup(void *data)
+{
+    ngx_http_tiktok_token_t  *tk = data;
+
+    if (tk->wait.timer_set) {
+        ngx_del_timer(&tk->wait);
+    }
+
+    if (tk->access_token.data) {
+        ngx_http_tiktok_cleanse(tk->access_token.data, tk->access_token.len);
+    }
+
+    if (tk->refresh_token.data) {
+        ngx_http_tiktok_cleanse(tk->refresh_token.data,
+                                tk->refresh_token.len);
+    }
+}
+
+
+static void
+ngx_http_tiktok_token_done(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_token_t  *tk;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    tk->status = status;
+
+    tk->next(r);
+}
+
+
+/* the answer for a caller whose token could not be had */
+
+ngx_int_t
+ngx_http_tiktok_token_error(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_token_t  *tk;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    switch (tk->status) {
+
+    case NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED:
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                          "not_connected", NULL,
+                                          "TikTok not connected");
+
+    case NGX_HTTP_TIKTOK_TOKEN_RECONNECT:
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                          "reconnect_required", NULL,
+                                          "Connection failed. "
+                                          "Try reconnecting.");
+
+    case NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE:
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "database_unavailable", NULL,
+                                          "Service temporarily unavailable");
+
+    case NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN:
+        return ngx_http_tiktok_send_error(r, tk->http_status,
+                                          "tiktok_unavailable", NULL,
+                                          "TikTok is not answering. "
+                                          "Try again shortly.");
+
+    default:
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "internal_error", NULL,
+                                          "Internal error");
+    }
+}
+
+
+/* seal plain for user/column and hex-encode it for a bytea parameter */
+
+ngx_int_t
+ngx_http_tiktok_seal_hex(ngx_http_request_t *r, ngx_str_t *user,
+    const char *column, ngx_str_t *plain, ngx_str_t *hex)
+{
+    u_char                       *sealed;
+    size_t                        len;
+    ngx_str_t                     col;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    col.data = (u_char *) column;
+    col.len = ngx_strlen(column);
+
+    len = plain->len + NGX_HTTP_TIKTOK_SEAL_OVERHEAD;
+
+    sealed = ngx_pnalloc(r->pool, len);
+    hex->data = ngx_pnalloc(r->pool, 2 * len);
+    if (sealed == NULL || hex->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tiktok_seal(&tmcf->keyring, user, &col, plain, sealed)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "tiktok: cannot encrypt %s", column);
+        return NGX_ERROR;
+    }
+
+    hex->len = ngx_http_tiktok_hex(hex->data, sealed, len) - hex->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The hex of a sealed column back to plain text, which is zeroed when the
+ * request ends.  NGX_DECLINED: it does not decrypt for this user/column
+ * with either key.
+ */
+
+ngx_int_t
+ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,
+    const char *column, ngx_str_t *hex, ngx_str_t *plain,
+    ngx_uint_t *used_previous)
+{
+    u_char                       *sealed;
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_str_t                     col, in;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    len = hex->len / 2;
+
+    if (len < NGX_HTTP_TIKTOK_SEAL_OVERHEAD) {
+        return NGX_DECLINED;
+    }
+
+    sealed = ngx_pnalloc(r->pool, len);
+    plain->data = ngx_pnalloc(r->pool, len - NGX_HTTP_TIKTOK_SEAL_OVERHEAD + 1);
+    if (sealed == NULL || plain->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tiktok_unhex(sealed, hex->data, hex->len) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    col.data = (u_char *) column;
+    col.len = ngx_strlen(column);
+    in.data = sealed;
+    in.len = len;
+
+    rc = ngx_http_tiktok_open(&tmcf->keyring, user, &col, &in, plain->data,
+                              &plain->len, used_previous);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "tiktok: stored %s does not decrypt with the "
+                      "configured keys", column);
+        ngx_str_null(plain);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_tiktok_forget(r->pool, plain) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

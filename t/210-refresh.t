@@ -1,0 +1,226 @@
+# Token refresh before use: a token expiring within 5 minutes is refreshed
+# once, whatever the concurrency (2 workers x 2 nginx instances on one
+# database); a rejected refresh marks the account for reconnection; an
+# expired refresh token is never sent; key rotation keeps accounts working
+# and re-encrypts on the next write.
+
+use strict;
+use warnings;
+
+use TikTokTest;
+use Test::More;
+use JSON::PP;
+use Digest::SHA qw(sha256_hex);
+use File::Basename qw(dirname);
+use IO::Socket::INET;
+use IO::Select;
+
+my $sb = $TikTokTest::Sandbox;
+my $psql = \&TikTokTest::psql;
+my $unit = $ENV{TIKTOK_UNIT_DIR} || "$TikTokTest::Root/build/unit";
+my $test_module = dirname($ENV{TEST_NGINX_TIKTOK_MODULE})
+                  . '/ngx_http_tiktok_cache_test_module.so';
+
+my $server = <<'CONF';
+        location /api/tiktok/ {
+            tiktok_user_id $http_x_user_id;
+            tiktok_api;
+        }
+        location /token { tiktok_token_test; }
+CONF
+
+sub nginx {
+    my ($name) = @_;
+    return TikTokTest::Nginx->new(name => $name, workers => 2,
+        main => $TikTokTest::MainConfig . "load_module $test_module;\n",
+        server => $server)->start;
+}
+
+sub seal {
+    my ($key, $user, $column, $plain) = @_;
+    my $hex = `$unit/tiktok_seal seal $key $user $column '$plain'`;
+    die "tiktok_seal failed" if $?;
+    chomp $hex;
+    return $hex;
+}
+
+sub unseal {
+    my ($key, $user, $column, $hex, $prev) = @_;
+    my $plain = `$unit/tiktok_seal open $key $user $column $hex @{[$prev // '']} 2>/dev/null`;
+    return $? ? undef : do { chomp $plain; $plain };
+}
+
+sub key_id {
+    my ($key) = @_;
+    my $id = `$unit/tiktok_seal keyid $key`;
+    chomp $id;
+    return $id;
+}
+
+# an account whose tokens the sandbox really issued
+sub connect_account {
+    my ($user, %o) = @_;
+    my $t = $sb->mint_tokens({ open_id => $sb->default_open_id,
+                               scope => 'user.info.basic,video.list' });
+    my $key = $ENV{TIKTOK_TOKEN_KEY};
+    $psql->(sprintf(<<'SQL',
+INSERT INTO tiktok.accounts (user_id, open_id, scopes, access_token_enc,
+    refresh_token_enc, access_expires_at, refresh_expires_at, key_id)
+VALUES ('%s', '%s', '{user.info.basic,video.list}', '\x%s', '\x%s',
+    now() + interval '%s', now() + interval '%s', '\x%s')
+ON CONFLICT (user_id) DO UPDATE SET access_token_enc = EXCLUDED.access_token_enc,
+    refresh_token_enc = EXCLUDED.refresh_token_enc,
+    access_expires_at = EXCLUDED.access_expires_at,
+    refresh_expires_at = EXCLUDED.refresh_expires_at, needs_reconnect = false
+SQL
+        $user, $t->{open_id},
+        seal($key, $user, 'access_token', $t->{access_token}),
+        seal($key, $user, 'refresh_token', $t->{refresh_token}),
+        $o{access} // '4 minutes', $o{refresh} // '180 days', key_id($key)));
+    return $t;
+}
+
+sub refreshes { $sb->calls->{'/v2/oauth/token/#refresh_token'} // 0 }
+
+sub token {
+    my ($ngx, $user) = @_;
+    my $r = $ngx->request(GET => '/token', headers => { 'X-User-ID' => $user });
+    (my $body = $r->{content} // '') =~ s/\n\z//;
+    return split / /, $body;
+}
+
+my $a = nginx('refresh-a');
+
+# 1. fresh token: no refresh
+my $t = connect_account('fresh', access => '2 hours');
+my $before = refreshes();
+my ($st, $hash) = token($a, 'fresh');
+is($st, 0, 'a fresh token is usable');
+is($hash, sha256_hex($t->{access_token}), '... and is the stored one');
+is(refreshes(), $before, '... without a refresh');
+
+# 2. expiring in 4 minutes: one refresh, then the call
+$t = connect_account('soon');
+$before = refreshes();
+($st, $hash) = token($a, 'soon');
+is($st, 0, 'a token expiring in 4 minutes is refreshed first');
+isnt($hash, sha256_hex($t->{access_token}), '... into a new token');
+is(refreshes(), $before + 1, '... with one refresh call');
+is($psql->("SELECT access_expires_at > now() + interval '1 hour'"
+           . " AND refresh_lock_owner IS NULL"
+           . " FROM tiktok.accounts WHERE user_id = 'soon'"), 't',
+   '... the new expiry stored and the lease released');
+
+my $hex = $psql->("SELECT encode(refresh_token_enc, 'hex')"
+                  . " FROM tiktok.accounts WHERE user_id = 'soon'");
+my $stored_refresh = unseal($ENV{TIKTOK_TOKEN_KEY}, 'soon', 'refresh_token',
+                            $hex);
+ok($stored_refresh && $stored_refresh ne $t->{refresh_token},
+   'the rotated refresh token replaced the old one');
+
+# 3. 50 concurrent requests over 2 workers and a second nginx instance
+my $b = nginx('refresh-b');
+$t = connect_account('busy');
+$before = refreshes();
+
+my @socks;
+for my $i (1 .. 50) {
+    my $port = ($i % 2 ? $a : $b)->port;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "GET /token HTTP/1.0\r\nX-User-ID: busy\r\n\r\n";
+    push @socks, $s;
+}
+
+my %answers;
+for my $s (@socks) {
+    local $/;
+    my $resp = <$s> // '';
+    my ($body) = $resp =~ /\r\n\r\n(.*)\n\z/s;
+    $answers{$body // 'none'}++;
+}
+
+is(scalar keys %answers, 1, '50 concurrent requests got one answer')
+    or diag explain \%answers;
+my ($answer) = keys %answers;
+like($answer, qr/^0 [0-9a-f]{64}$/, '... a usable token');
+is(refreshes(), $before + 1, '... from exactly one refresh call');
+
+# 4. a rejected refresh: reconnect needed
+connect_account('revoked');
+$sb->fault({ endpoint => '/v2/oauth/token/', type => 'error_code',
+             code => 'invalid_grant' });
+($st) = token($a, 'revoked');
+is($st, 2, 'a refresh TikTok rejects: reconnect required');
+is($psql->("SELECT needs_reconnect FROM tiktok.accounts"
+           . " WHERE user_id = 'revoked'"), 't', '... the account is marked');
+
+my $r = $a->request(GET => '/api/tiktok/status',
+                    headers => { 'X-User-ID' => 'revoked' });
+is(decode_json($r->{content})->{needs_reconnect}, JSON::PP::true,
+   '... and /status says so');
+
+$before = refreshes();
+($st) = token($a, 'revoked');
+is($st, 2, 'a marked account stays marked');
+is(refreshes(), $before, '... without calling TikTok again');
+like($psql->("SELECT string_agg(endpoint, ',') FROM tiktok.api_errors"
+             . " WHERE user_id = 'revoked'"), qr{/v2/oauth/token/},
+     'the rejected refresh is recorded');
+
+# 5. an expired refresh token is never sent
+connect_account('stale', access => '-1 minute', refresh => '-1 second');
+$before = refreshes();
+($st) = token($a, 'stale');
+is($st, 2, 'an expired refresh token: reconnect required');
+is(refreshes(), $before, '... and it was not sent');
+
+# 6. TikTok down during a refresh: 502, nothing marked
+connect_account('down');
+$sb->fault({ endpoint => '/v2/oauth/token/', type => 'status',
+             status => 503 });
+($st) = token($a, 'down');
+is($st, 4, 'TikTok failing the refresh: TikTok unavailable');
+is($psql->("SELECT needs_reconnect::text || coalesce(refresh_lock_owner, '-')"
+           . " FROM tiktok.accounts WHERE user_id = 'down'"), 'false-',
+   '... the account is not marked and the lease is released');
+($st) = token($a, 'down');
+is($st, 0, '... and the next request refreshes');
+
+# 7. key rotation
+my $old_key = $ENV{TIKTOK_TOKEN_KEY};
+connect_account('rotating', access => '2 hours');
+($st, my $h1) = token($a, 'rotating');
+is($st, 0, 'token under the old key');
+
+$a->stop;
+$b->stop;
+
+my $new_key = TikTokTest::random_hex(32);
+$ENV{TIKTOK_TOKEN_KEY} = $new_key;
+$ENV{TIKTOK_TOKEN_KEY_PREVIOUS} = $old_key;
+
+$a = nginx('refresh-rotated');
+($st, my $h2) = token($a, 'rotating');
+is($st, 0, 'after rotation the old token still decrypts');
+is($h2, $h1, '... to the same token');
+
+$psql->("UPDATE tiktok.accounts SET access_expires_at = now()"
+        . " WHERE user_id = 'rotating'");
+($st) = token($a, 'rotating');
+is($st, 0, 'the next refresh works');
+is($psql->("SELECT encode(key_id, 'hex') FROM tiktok.accounts"
+           . " WHERE user_id = 'rotating'"), key_id($new_key),
+   '... and the tokens are now under the new key');
+$hex = $psql->("SELECT encode(access_token_enc, 'hex')"
+               . " FROM tiktok.accounts WHERE user_id = 'rotating'");
+ok(defined unseal($new_key, 'rotating', 'access_token', $hex),
+   '... decrypting with the new key alone');
+ok(!defined unseal($old_key, 'rotating', 'access_token', $hex),
+   '... and no longer with the old one');
+
+unlike($a->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
+
+$a->stop;
+
+done_testing();
