@@ -48,8 +48,10 @@ $(NGX_BUILD)/Makefile: config
 $(MODULE): $(NGX_BUILD)/Makefile $(SRCS) \
            t/unit/ngx_http_tiktok_cache_test_module.c
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_tiktok_module.so $@
-	cp $(NGX_BUILD)/objs/ngx_http_tiktok_cache_test_module.so $(TEST_MODULE)
+	@# copy, then rename: a running nginx keeps its mapping of the old file
+	cp $(NGX_BUILD)/objs/ngx_http_tiktok_module.so $@.tmp && mv -f $@.tmp $@
+	cp $(NGX_BUILD)/objs/ngx_http_tiktok_cache_test_module.so \
+	    $(TEST_MODULE).tmp && mv -f $(TEST_MODULE).tmp $(TEST_MODULE)
 
 unit: $(UNIT)
 

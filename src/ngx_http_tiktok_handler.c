@@ -148,16 +148,20 @@ static ngx_http_tiktok_route_t *
 ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
     ngx_uint_t *known)
 {
+    ngx_uint_t                method;
     ngx_http_tiktok_route_t  *rt;
 
     *known = 0;
+
+    /* HEAD is a GET without the body (ngx_http_tiktok_send_json) */
+    method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
 
     for (rt = ngx_http_tiktok_routes; rt->path.len; rt++) {
         if (!ngx_http_tiktok_path_match(&rt->path, path)) {
             continue;
         }
 
-        if (rt->method == r->method) {
+        if (rt->method == method) {
             return rt;
         }
 

@@ -1028,10 +1028,18 @@ ngx_http_tiktok_pg_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
     if (st == PGRES_FATAL_ERROR && !pc->failed) {
         pc->failed = 1;
 
+        /*
+         * The primary message and SQLSTATE only: DETAIL lines may quote
+         * row values ("Failing row contains ...").
+         */
+        s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
         ngx_log_error(NGX_LOG_ERR, q ? q->log : pc->pg->log, 0,
-                      "tiktok: postgres statement failed: %s",
+                      "tiktok: postgres statement failed: %s (SQLSTATE %s)",
                       ngx_http_tiktok_pg_msg(buf, sizeof(buf),
-                                             PQresultErrorMessage(res)));
+                                             s ? s : "unknown error"),
+                      PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                      ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "-");
 
         if (q) {
             q->failed = q->result;

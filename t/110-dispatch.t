@@ -210,3 +210,21 @@ GET /api/tiktok/status
 X-User-ID: u1
 --- response_body chomp
 {"connected":false}
+
+
+
+=== TEST 13: HEAD is answered like GET, without a body
+--- config
+    location /api/tiktok/ {
+        tiktok_user_id $http_x_user_id;
+        tiktok_api;
+    }
+--- request
+HEAD /api/tiktok/status
+--- more_headers
+X-User-ID: u1
+--- error_code: 200
+--- response_headers
+Content-Type: application/json
+Content-Length: 19
+--- response_body

@@ -14,12 +14,19 @@ use URI::Escape qw(uri_unescape);
 my $sb = $TikTokTest::Sandbox;
 my $psql = \&TikTokTest::psql;
 
+use File::Basename qw(dirname);
+my $test_module = dirname($ENV{TEST_NGINX_TIKTOK_MODULE})
+                  . '/ngx_http_tiktok_cache_test_module.so';
+
 my $ngx = TikTokTest::Nginx->new(name => 'oauth', workers => 2,
-    log_level => 'info', server => <<'CONF')->start;
+    log_level => 'info',
+    main => $TikTokTest::MainConfig . "load_module $test_module;\n",
+    server => <<'CONF')->start;
         location /api/tiktok/ {
             tiktok_user_id $http_x_user_id;
             tiktok_api;
         }
+        location /cache { tiktok_cache_test; }
 CONF
 
 my @bodies;                     # every response body, for the leak check
@@ -208,6 +215,11 @@ $psql->("INSERT INTO tiktok.posts (user_id, status, source, schedule_at)"
         . " VALUES ('alice', 'scheduled', 'PULL_FROM_URL',"
         . " now() + interval '1 day')");
 
+for my $k (qw(videos metrics)) {
+    $ngx->request(GET => "/cache?op=set&user=alice&key=$k&value=x");
+}
+$ngx->request(GET => '/cache?op=set&user=zoe&key=videos&value=z');
+
 my $revokes = $sb->calls->{'/v2/oauth/revoke/'} // 0;
 $r = api(POST => '/api/tiktok/disconnect', 'alice');
 is($r->{status}, 200, 'disconnect');
@@ -217,6 +229,12 @@ is($sb->calls->{'/v2/oauth/revoke/'} // 0, $revokes + 1,
 is(stored('alice'), '0', '... the account row is gone');
 is($psql->("SELECT status FROM tiktok.posts WHERE user_id = 'alice'"),
    'cancelled', '... the scheduled post is cancelled');
+is($ngx->request(GET => '/cache?op=get&user=alice&key=videos')->{content},
+   "MISS\n", "... alice's cache entries are gone");
+is($ngx->request(GET => '/cache?op=get&user=alice&key=metrics')->{content},
+   "MISS\n", '... all of them');
+is($ngx->request(GET => '/cache?op=get&user=zoe&key=videos')->{content},
+   "HIT z\n", "... and nobody else's");
 
 $r = api(GET => '/api/tiktok/status', 'alice');
 is($r->{content}, '{"connected":false}', 'status after disconnect');

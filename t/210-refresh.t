@@ -82,14 +82,23 @@ SQL
 
 sub refreshes { $sb->calls->{'/v2/oauth/token/#refresh_token'} // 0 }
 
+# (0, token hash) when usable; else (HTTP status, error code, message)
 sub token {
     my ($ngx, $user) = @_;
     my $r = $ngx->request(GET => '/token', headers => { 'X-User-ID' => $user });
+    if ($r->{status} != 200) {
+        my $e = eval { decode_json($r->{content})->{error} } || {};
+        return ($r->{status}, $e->{code} // '', $e->{message} // '');
+    }
     (my $body = $r->{content} // '') =~ s/\n\z//;
     return split / /, $body;
 }
 
 my $a = nginx('refresh-a');
+
+my ($nst, $ncode, $nmsg) = token($a, 'nobody');
+is("$nst $ncode $nmsg", '401 not_connected TikTok not connected',
+   'no account: 401 not_connected');
 
 # 1. fresh token: no refresh
 my $t = connect_account('fresh', access => '2 hours');
@@ -150,8 +159,10 @@ is(refreshes(), $before + 1, '... from exactly one refresh call');
 connect_account('revoked');
 $sb->fault({ endpoint => '/v2/oauth/token/', type => 'error_code',
              code => 'invalid_grant' });
-($st) = token($a, 'revoked');
-is($st, 2, 'a refresh TikTok rejects: reconnect required');
+($st, my $code, my $msg) = token($a, 'revoked');
+is($st, 401, 'a refresh TikTok rejects: 401');
+is($code, 'reconnect_required', '... reconnect_required');
+is($msg, 'Connection failed. Try reconnecting.', '... with the message');
 is($psql->("SELECT needs_reconnect FROM tiktok.accounts"
            . " WHERE user_id = 'revoked'"), 't', '... the account is marked');
 
@@ -161,8 +172,8 @@ is(decode_json($r->{content})->{needs_reconnect}, JSON::PP::true,
    '... and /status says so');
 
 $before = refreshes();
-($st) = token($a, 'revoked');
-is($st, 2, 'a marked account stays marked');
+($st, $code) = token($a, 'revoked');
+is($code, 'reconnect_required', 'a marked account stays marked');
 is(refreshes(), $before, '... without calling TikTok again');
 like($psql->("SELECT string_agg(endpoint, ',') FROM tiktok.api_errors"
              . " WHERE user_id = 'revoked'"), qr{/v2/oauth/token/},
@@ -171,16 +182,17 @@ like($psql->("SELECT string_agg(endpoint, ',') FROM tiktok.api_errors"
 # 5. an expired refresh token is never sent
 connect_account('stale', access => '-1 minute', refresh => '-1 second');
 $before = refreshes();
-($st) = token($a, 'stale');
-is($st, 2, 'an expired refresh token: reconnect required');
+($st, $code) = token($a, 'stale');
+is($code, 'reconnect_required', 'an expired refresh token: reconnect');
 is(refreshes(), $before, '... and it was not sent');
 
 # 6. TikTok down during a refresh: 502, nothing marked
 connect_account('down');
 $sb->fault({ endpoint => '/v2/oauth/token/', type => 'status',
              status => 503 });
-($st) = token($a, 'down');
-is($st, 4, 'TikTok failing the refresh: TikTok unavailable');
+($st, $code) = token($a, 'down');
+is("$st $code", '502 tiktok_unavailable',
+   'TikTok failing the refresh: 502 tiktok_unavailable');
 is($psql->("SELECT needs_reconnect::text || coalesce(refresh_lock_owner, '-')"
            . " FROM tiktok.accounts WHERE user_id = 'down'"), 'false-',
    '... the account is not marked and the lease is released');

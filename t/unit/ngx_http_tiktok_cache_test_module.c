@@ -16,7 +16,8 @@
  * and the token layer (refresh before use, one refresh per user):
  *
  *   location /token { tiktok_token_test; }
- *   GET /token with X-User-ID: U  -> "<status> <sha256 of the token>"
+ *   GET /token with X-User-ID: U  -> "0 <sha256 of the token>", or the
+ *                                    module's JSON error for the caller
  */
 
 
@@ -284,6 +285,12 @@ ngx_http_tiktok_token_test_done(ngx_http_request_t *r)
 
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
+        ngx_http_finalize_request(r, ngx_http_tiktok_token_error(r));
+        ngx_http_run_posted_requests(c);
+        return;
+    }
 
     b = ngx_create_temp_buf(r->pool, 128);
     if (b == NULL) {
