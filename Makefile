@@ -77,10 +77,13 @@ ASAN_DIR = $(CURDIR)/build-asan/reports
 
 asan: deps
 	rm -rf $(ASAN_DIR)
+	mkdir -p build-asan
+	$(CC) -shared -fPIC -o build-asan/nodlclose.so t/unit/nodlclose.c
 	$(MAKE) BUILD=$(CURDIR)/build-asan \
 	    CC_OPT='-g -O1 -fPIC -Wall -Werror -fsanitize=address -fno-omit-frame-pointer' \
 	    TEST_NGINX_BINARY=$(CURDIR)/scripts/nginx-asan \
-	    TIKTOK_ASAN_DIR=$(ASAN_DIR) TIKTOK_ASAN=1 test-only
+	    TIKTOK_ASAN_DIR=$(ASAN_DIR) TIKTOK_ASAN=1 \
+	    TIKTOK_NODLCLOSE=$(CURDIR)/build-asan/nodlclose.so test-only
 	scripts/asan-check $(ASAN_DIR)
 
 bench: deps all
