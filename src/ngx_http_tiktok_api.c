@@ -557,6 +557,60 @@ ngx_http_tiktok_api_append(ngx_http_request_t *r,
 
 
 ngx_int_t
+ngx_http_tiktok_api_oauth_post(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, const char *path, ngx_keyval_t *fields,
+    ngx_uint_t n, ngx_http_tiktok_api_done_pt handler)
+{
+    ngx_uint_t                    i;
+    ngx_http_tiktok_form_t        form;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+
+    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
+                                 &tmcf->client_key) != NGX_OK
+        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
+                                    &tmcf->client_secret) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_tiktok_form_add(r->pool, &form,
+                                     (const char *) fields[i].key.data,
+                                     &fields[i].value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    call->body = form.body;
+
+    if (ngx_http_tiktok_forget(r->pool, &call->body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    call->method = NGX_HTTP_POST;
+    call->path.data = (u_char *) path;
+    call->path.len = ngx_strlen(path);
+    ngx_str_set(&call->content_type, "application/x-www-form-urlencoded");
+    call->handler = handler;
+
+    if (ngx_http_tiktok_api_start(r, call) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* called from event handlers: the subrequest waits in posted requests */
+    ngx_http_run_posted_requests(r->connection);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
 ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
     const char *key, ngx_str_t *value)
 {

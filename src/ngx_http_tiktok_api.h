@@ -84,6 +84,14 @@ ngx_int_t ngx_http_tiktok_api_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_tiktok_api_start(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
 
+/*
+ * POSTs an OAuth form to TikTok: client_key and client_secret, then the
+ * given fields; the body is zeroed when the request ends.
+ */
+ngx_int_t ngx_http_tiktok_api_oauth_post(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call, const char *path, ngx_keyval_t *fields,
+    ngx_uint_t n, ngx_http_tiktok_api_done_pt handler);
+
 ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
     ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
 

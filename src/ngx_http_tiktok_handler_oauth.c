@@ -569,8 +569,8 @@ ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q)
     PGresult                     *res;
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
+    ngx_keyval_t                  fields[4];
     ngx_http_tiktok_oauth_t      *oa;
-    ngx_http_tiktok_form_t        form;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     r = q->data;
@@ -621,49 +621,24 @@ ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q)
         }
     }
 
-    /* the code exchange */
+    /* the code exchange; field names are NUL-terminated literals */
 
-    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+    ngx_str_set(&fields[0].key, "code");
+    fields[0].value = oa->code;
+    ngx_str_set(&fields[1].key, "grant_type");
+    ngx_str_set(&fields[1].value, "authorization_code");
+    ngx_str_set(&fields[2].key, "redirect_uri");
+    fields[2].value = tmcf->redirect_uri;
+    ngx_str_set(&fields[3].key, "code_verifier");
+    fields[3].value = oa->verifier;
 
-    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
-                                 &tmcf->client_key) != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
-                                    &tmcf->client_secret) != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "code", &oa->code)
-           != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "grant_type",
-                                    &((ngx_str_t)
-                                      ngx_string("authorization_code")))
-           != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "redirect_uri",
-                                    &tmcf->redirect_uri) != NGX_OK
-        || (oa->verifier.len
-            && ngx_http_tiktok_form_add(r->pool, &form, "code_verifier",
-                                        &oa->verifier) != NGX_OK))
+    if (ngx_http_tiktok_api_oauth_post(r, &oa->call, "/v2/oauth/token/",
+                                       fields, oa->verifier.len ? 4 : 3,
+                                       ngx_http_tiktok_callback_token)
+        != NGX_OK)
     {
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
     }
-
-    oa->call.body = form.body;
-
-    if (ngx_http_tiktok_forget(r->pool, &oa->call.body) != NGX_OK) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    oa->call.method = NGX_HTTP_POST;
-    ngx_str_set(&oa->call.path, "/v2/oauth/token/");
-    ngx_str_set(&oa->call.content_type, "application/x-www-form-urlencoded");
-    oa->call.handler = ngx_http_tiktok_callback_token;
-
-    if (ngx_http_tiktok_api_start(r, &oa->call) != NGX_OK) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    /* the subrequest runs from the posted requests */
-    ngx_http_run_posted_requests(r->connection);
 }
 
 
@@ -1052,10 +1027,10 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
     u_char                       *path;
     ngx_str_t                     hex;
     ngx_uint_t                    prev;
+    ngx_keyval_t                  field;
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_oauth_t      *oa;
-    ngx_http_tiktok_form_t        form;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     r = q->data;
@@ -1113,33 +1088,16 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+    ngx_str_set(&field.key, "token");
+    field.value = oa->access_token;
 
-    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
-                                 &tmcf->client_key) != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
-                                    &tmcf->client_secret) != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "token",
-                                    &oa->access_token) != NGX_OK)
+    if (ngx_http_tiktok_api_oauth_post(r, &oa->call, "/v2/oauth/revoke/",
+                                       &field, 1,
+                                       ngx_http_tiktok_disconnect_revoked)
+        != NGX_OK)
     {
         ngx_http_tiktok_disconnect_done(r);
-        return;
     }
-
-    oa->call.body = form.body;
-    oa->call.method = NGX_HTTP_POST;
-    ngx_str_set(&oa->call.path, "/v2/oauth/revoke/");
-    ngx_str_set(&oa->call.content_type, "application/x-www-form-urlencoded");
-    oa->call.handler = ngx_http_tiktok_disconnect_revoked;
-
-    if (ngx_http_tiktok_forget(r->pool, &oa->call.body) != NGX_OK
-        || ngx_http_tiktok_api_start(r, &oa->call) != NGX_OK)
-    {
-        ngx_http_tiktok_disconnect_done(r);
-        return;
-    }
-
-    ngx_http_run_posted_requests(r->connection);
 }
 
 

@@ -298,17 +298,15 @@ ngx_http_tiktok_token_claim(ngx_http_request_t *r)
 static void
 ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q)
 {
-    ngx_str_t                     hex, grant;
+    ngx_str_t                     hex;
     ngx_uint_t                    prev;
+    ngx_keyval_t                  fields[2];
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_form_t        form;
     ngx_http_tiktok_token_t      *tk;
-    ngx_http_tiktok_main_conf_t  *tmcf;
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     tk = ctx->token;
 
     if (q->rc != NGX_OK) {
@@ -339,40 +337,18 @@ ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
-    ngx_str_set(&grant, "refresh_token");
+    ngx_str_set(&fields[0].key, "grant_type");
+    ngx_str_set(&fields[0].value, "refresh_token");
+    ngx_str_set(&fields[1].key, "refresh_token");
+    fields[1].value = tk->refresh_token;
 
-    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
-                                 &tmcf->client_key) != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
-                                    &tmcf->client_secret) != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "grant_type", &grant)
-           != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "refresh_token",
-                                    &tk->refresh_token) != NGX_OK)
+    if (ngx_http_tiktok_api_oauth_post(r, &tk->call, "/v2/oauth/token/",
+                                       fields, 2,
+                                       ngx_http_tiktok_token_refreshed)
+        != NGX_OK)
     {
         ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
-        return;
     }
-
-    tk->call.body = form.body;
-
-    if (ngx_http_tiktok_forget(r->pool, &tk->call.body) != NGX_OK) {
-        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
-        return;
-    }
-
-    tk->call.method = NGX_HTTP_POST;
-    ngx_str_set(&tk->call.path, "/v2/oauth/token/");
-    ngx_str_set(&tk->call.content_type, "application/x-www-form-urlencoded");
-    tk->call.handler = ngx_http_tiktok_token_refreshed;
-
-    if (ngx_http_tiktok_api_start(r, &tk->call) != NGX_OK) {
-        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
-        return;
-    }
-
-    ngx_http_run_posted_requests(r->connection);
 }
 
 

@@ -209,6 +209,28 @@ is($to, "$return?tiktok=error&reason=oauth_failed",
    'malformed user info fails the connection');
 is(stored('gina'), '0', '... nothing stored');
 
+# TikTok too slow: the internal location's own timeout ends the call
+(my $slow_api = $TikTokTest::ApiLocation)
+    =~ s/proxy_ssl_verify on;/proxy_ssl_verify on;\n        proxy_read_timeout 1s;/
+    or die 'no proxy_ssl_verify in the api location';
+my $slow = TikTokTest::Nginx->new(name => 'oauth-slow', log_level => 'info',
+    api_location => $slow_api, server => <<'CONF')->start;
+        location /api/tiktok/ {
+            tiktok_user_id $http_x_user_id;
+            tiktok_api;
+        }
+CONF
+$sb->fault({ endpoint => '/v2/oauth/token/', type => 'delay', ms => 3000 });
+($query) = authorize('ines');
+my $sr = $slow->request(GET => "/api/tiktok/callback?$query",
+                        headers => { 'X-User-ID' => 'ines' });
+push @bodies, $sr->{content} // '';
+is($sr->{headers}{location}, "$return?tiktok=error&reason=oauth_failed",
+   'a timed-out code exchange fails the connection');
+is(stored('ines'), '0', '... nothing stored');
+like(errors_of('ines'), qr{/v2/oauth/token/}, '... and it is recorded');
+$slow->stop;
+
 # 3. disconnect: revoke, row gone, scheduled posts cancelled
 
 $psql->("INSERT INTO tiktok.posts (user_id, status, source, schedule_at)"
