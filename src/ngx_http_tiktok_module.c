@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_tiktok_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tiktok_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tiktok_init_process(ngx_cycle_t *cycle);
 static void ngx_http_tiktok_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_tiktok_purge_notify(void *data, const char *channel,
+    const char *payload);
 
 static char *ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -486,7 +488,37 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (tmcf->cache) {
+        ngx_http_tiktok_pg_listen(tmcf->pg_pool, "LISTEN tiktok_purge",
+                                  ngx_http_tiktok_purge_notify, tmcf);
+    }
+
     return NGX_OK;
+}
+
+
+/* another nginx node (or worker) disconnected a user: drop their cache */
+
+static void
+ngx_http_tiktok_purge_notify(void *data, const char *channel,
+    const char *payload)
+{
+    ngx_http_tiktok_main_conf_t *tmcf = data;
+
+    ngx_str_t   user;
+    ngx_uint_t  n;
+
+    if (ngx_strcmp(channel, "tiktok_purge") != 0 || tmcf->cache == NULL) {
+        return;
+    }
+
+    user.data = (u_char *) payload;
+    user.len = ngx_strlen(payload);
+
+    n = ngx_http_tiktok_cache_purge_user(tmcf->cache, &user);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "tiktok: purged %ui cache entries of \"%V\"", n, &user);
 }
 
 

@@ -98,6 +98,7 @@ typedef struct {
     ngx_str_t                    refresh_token;
     ngx_str_t                    scopes;         /* comma-separated */
     ngx_str_t                    open_id;
+    ngx_str_t                    expires_at;     /* as read, for invalidate */
     ngx_str_t                    owner;          /* of a refresh lease */
     ngx_msec_t                   deadline;
     ngx_event_t                  wait;
@@ -162,10 +163,19 @@ ngx_int_t ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 ngx_int_t ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
+/* ngx_http_tiktok_handler_videos.c */
+ngx_int_t ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+ngx_int_t ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+
 /* ngx_http_tiktok_token.c */
 ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
     ngx_http_tiktok_next_pt next);
 ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
+ngx_int_t ngx_http_tiktok_token_invalidate(ngx_http_request_t *r);
+ngx_uint_t ngx_http_tiktok_token_has_scope(ngx_http_request_t *r,
+    const char *scope);
 ngx_int_t ngx_http_tiktok_seal_hex(ngx_http_request_t *r, ngx_str_t *user,
     const char *column, ngx_str_t *plain, ngx_str_t *hex);
 ngx_int_t ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,

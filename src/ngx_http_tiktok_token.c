@@ -50,7 +50,7 @@ static const char  ngx_http_tiktok_token_load_sql[] =
     "SELECT encode(access_token_enc, 'hex'),"
     " access_expires_at > now() + interval '5 minutes',"
     " refresh_expires_at > now(), needs_reconnect,"
-    " array_to_string(scopes, ','), open_id"
+    " array_to_string(scopes, ','), open_id, access_expires_at::text"
     " FROM tiktok.accounts WHERE user_id = $1";
 
 static const char  ngx_http_tiktok_token_claim_sql[] =
@@ -79,6 +79,15 @@ static const char  ngx_http_tiktok_token_release_sql[] =
     " refresh_lock_owner = NULL,"
     " needs_reconnect = needs_reconnect OR $3::boolean, updated_at = now()"
     " WHERE user_id = $1 AND refresh_lock_owner = $2";
+
+/*
+ * TikTok said the token is invalid: expire it, unless someone refreshed
+ * it meanwhile (the expiry we read no longer matches), so the next look
+ * refreshes it under the usual lease.
+ */
+static const char  ngx_http_tiktok_token_invalidate_sql[] =
+    "UPDATE tiktok.accounts SET access_expires_at = now()"
+    " WHERE user_id = $1 AND access_expires_at = $2::timestamptz";
 
 static const char  ngx_http_tiktok_token_reconnect_sql[] =
     "UPDATE tiktok.accounts SET needs_reconnect = true, updated_at = now()"
@@ -217,7 +226,9 @@ ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q)
     }
 
     if (ngx_http_tiktok_pg_copy(r->pool, res, 4, &tk->scopes) != NGX_OK
-        || ngx_http_tiktok_pg_copy(r->pool, res, 5, &tk->open_id) != NGX_OK)
+        || ngx_http_tiktok_pg_copy(r->pool, res, 5, &tk->open_id) != NGX_OK
+        || ngx_http_tiktok_pg_copy(r->pool, res, 6, &tk->expires_at)
+           != NGX_OK)
     {
         ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
         return;
@@ -669,6 +680,65 @@ ngx_http_tiktok_token_done(ngx_http_request_t *r, ngx_uint_t status)
 }
 
 
+/*
+ * TikTok answered access_token_invalid for the token ngx_http_tiktok_token
+ * gave: expire it and get a token again (which refreshes).  The caller
+ * retries its call once with the new token, never more.
+ */
+
+static void ngx_http_tiktok_token_invalidated(ngx_http_tiktok_pg_query_t *q);
+
+
+ngx_int_t
+ngx_http_tiktok_token_invalidate(ngx_http_request_t *r)
+{
+    ngx_str_t                     params[2];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    params[0] = ctx->user_id;
+    params[1] = ctx->token->expires_at;
+
+    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_invalidated);
+
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_invalidate_sql, 2,
+                                  params) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_token_invalidated(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_request_t       *r;
+    ngx_http_tiktok_ctx_t    *ctx;
+    ngx_http_tiktok_next_pt   next;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    next = ctx->token->next;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_tiktok_token(r, next) != NGX_OK) {
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+    }
+}
+
+
 /* the answer for a caller whose token could not be had */
 
 ngx_int_t
@@ -806,4 +876,36 @@ ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,
     }
 
     return NGX_OK;
+}
+
+
+/* whether the user granted scope (TikTok's "a,b,c" as stored) */
+
+ngx_uint_t
+ngx_http_tiktok_token_has_scope(ngx_http_request_t *r, const char *scope)
+{
+    u_char                 *p, *last, *end;
+    size_t                  len;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    len = ngx_strlen(scope);
+    p = ctx->token->scopes.data;
+    last = p + ctx->token->scopes.len;
+
+    while (p && p < last) {
+        end = ngx_strlchr(p, last, ',');
+        if (end == NULL) {
+            end = last;
+        }
+
+        if ((size_t) (end - p) == len && ngx_strncmp(p, scope, len) == 0) {
+            return 1;
+        }
+
+        p = end + 1;
+    }
+
+    return 0;
 }

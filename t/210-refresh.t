@@ -36,13 +36,8 @@ sub nginx {
         server => $server)->start;
 }
 
-sub seal {
-    my ($key, $user, $column, $plain) = @_;
-    my $hex = `$unit/tiktok_seal seal $key $user $column '$plain'`;
-    die "tiktok_seal failed" if $?;
-    chomp $hex;
-    return $hex;
-}
+sub seal { TikTokTest::seal(@_) }
+sub key_id { TikTokTest::key_id(@_) }
 
 sub unseal {
     my ($key, $user, $column, $hex, $prev) = @_;
@@ -50,34 +45,10 @@ sub unseal {
     return $? ? undef : do { chomp $plain; $plain };
 }
 
-sub key_id {
-    my ($key) = @_;
-    my $id = `$unit/tiktok_seal keyid $key`;
-    chomp $id;
-    return $id;
-}
-
-# an account whose tokens the sandbox really issued
 sub connect_account {
     my ($user, %o) = @_;
-    my $t = $sb->mint_tokens({ open_id => $sb->default_open_id,
-                               scope => 'user.info.basic,video.list' });
-    my $key = $ENV{TIKTOK_TOKEN_KEY};
-    $psql->(sprintf(<<'SQL',
-INSERT INTO tiktok.accounts (user_id, open_id, scopes, access_token_enc,
-    refresh_token_enc, access_expires_at, refresh_expires_at, key_id)
-VALUES ('%s', '%s', '{user.info.basic,video.list}', '\x%s', '\x%s',
-    now() + interval '%s', now() + interval '%s', '\x%s')
-ON CONFLICT (user_id) DO UPDATE SET access_token_enc = EXCLUDED.access_token_enc,
-    refresh_token_enc = EXCLUDED.refresh_token_enc,
-    access_expires_at = EXCLUDED.access_expires_at,
-    refresh_expires_at = EXCLUDED.refresh_expires_at, needs_reconnect = false
-SQL
-        $user, $t->{open_id},
-        seal($key, $user, 'access_token', $t->{access_token}),
-        seal($key, $user, 'refresh_token', $t->{refresh_token}),
-        $o{access} // '4 minutes', $o{refresh} // '180 days', key_id($key)));
-    return $t;
+    return TikTokTest::connect_account($user, scope => 'user.info.basic,video.list',
+                                       access => $o{access} // '4 minutes', %o);
 }
 
 sub refreshes { $sb->calls->{'/v2/oauth/token/#refresh_token'} // 0 }

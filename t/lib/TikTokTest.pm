@@ -357,6 +357,60 @@ EOF
 }
 
 
+# The crypto CLI (t/unit/tiktok_seal.c), as the module seals tokens.
+sub unit_dir { $ENV{TIKTOK_UNIT_DIR} || "$Root/build/unit" }
+
+sub seal {
+    my ($key, $user, $column, $plain) = @_;
+    my $hex = run_cmd(unit_dir() . '/tiktok_seal', 'seal', $key, $user,
+                      $column, $plain);
+    chomp $hex;
+    return $hex;
+}
+
+sub key_id {
+    my ($key) = @_;
+    my $id = run_cmd(unit_dir() . '/tiktok_seal', 'keyid', $key);
+    chomp $id;
+    return $id;
+}
+
+# connect_account($user, access => '2 hours', refresh => '180 days',
+#                 scope => 'user.info.basic,video.list', open_id => ...):
+# an account row holding tokens the sandbox really issued, sealed with the
+# current key, as /callback would store it.  Returns the token answer.
+sub connect_account {
+    my ($user, %o) = @_;
+
+    my $scope = $o{scope} // 'user.info.basic,video.list,video.publish';
+    my $t = $Sandbox->mint_tokens({
+        open_id => $o{open_id} // $Sandbox->default_open_id,
+        scope => $scope });
+    my $key = $ENV{TIKTOK_TOKEN_KEY};
+
+    (my $u = $user) =~ s/'/''/g;
+
+    psql(sprintf(<<'SQL',
+INSERT INTO tiktok.accounts (user_id, open_id, scopes, access_token_enc,
+    refresh_token_enc, access_expires_at, refresh_expires_at, key_id)
+VALUES ('%s', '%s', string_to_array('%s', ','), '\x%s', '\x%s',
+    now() + interval '%s', now() + interval '%s', '\x%s')
+ON CONFLICT (user_id) DO UPDATE SET open_id = EXCLUDED.open_id,
+    scopes = EXCLUDED.scopes, access_token_enc = EXCLUDED.access_token_enc,
+    refresh_token_enc = EXCLUDED.refresh_token_enc,
+    access_expires_at = EXCLUDED.access_expires_at,
+    refresh_expires_at = EXCLUDED.refresh_expires_at, needs_reconnect = false,
+    refresh_lock_until = NULL, refresh_lock_owner = NULL
+SQL
+        $u, $t->{open_id}, $scope,
+        seal($key, $user, 'access_token', $t->{access_token}),
+        seal($key, $user, 'refresh_token', $t->{refresh_token}),
+        $o{access} // '2 hours', $o{refresh} // '180 days', key_id($key)));
+
+    return $t;
+}
+
+
 sub cleanup {
     return unless $$ == $owner_pid;
     return unless $Tmp;

@@ -1,0 +1,1229 @@
+
+/*
+ * Analytics: GET /videos and GET /metrics.
+ *
+ * Answers are cached per user in the shared zone as encoded JSON without
+ * its closing brace, so a hit appends "cached" and "fetched_at" and is
+ * sent without touching PostgreSQL, TikTok or a JSON parser.  A video list
+ * also fills each video's metrics entry.  TikTok's rate limit opens a
+ * back-off window per user and endpoint (Retry-After, else exponential
+ * from one minute), kept in the same zone; during it the module answers
+ * from the stale cache or with 429, and does not call TikTok.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_MAX_IDS         20
+#define NGX_HTTP_TIKTOK_BACKOFF_FIRST   60
+#define NGX_HTTP_TIKTOK_BACKOFF_MAX     3600
+#define NGX_HTTP_TIKTOK_COVER_TTL       (5 * 3600)  /* cover URLs live 6 h */
+
+#define NGX_HTTP_TIKTOK_VIDEO_FIELDS                                          \
+    "id,title,video_description,cover_image_url,share_url,duration,"         \
+    "create_time,like_count,comment_count,share_count,view_count"
+
+#define NGX_HTTP_TIKTOK_METRIC_FIELDS                                         \
+    "id,like_count,comment_count,share_count,view_count"
+
+
+typedef struct {
+    ngx_uint_t                    metrics;      /* /metrics, not /videos */
+
+    /* /videos */
+    ngx_str_t                     cursor;
+    ngx_uint_t                    max_count;
+    ngx_str_t                     key;
+
+    /* /metrics */
+    ngx_str_t                     ids[NGX_HTTP_TIKTOK_MAX_IDS];
+    ngx_str_t                     values[NGX_HTTP_TIKTOK_MAX_IDS];
+    ngx_uint_t                    fresh[NGX_HTTP_TIKTOK_MAX_IDS];
+    ngx_uint_t                    nids;
+
+    /* a stale page, served when TikTok cannot be asked */
+    ngx_http_tiktok_cache_entry_t stale;
+    ngx_uint_t                    has_stale;
+
+    const char                   *endpoint;
+    ngx_http_tiktok_api_call_t    call;
+    ngx_http_tiktok_api_error_t   err;
+
+    /* the answer to give after the error row is written */
+    ngx_uint_t                    status;
+    const char                   *code;
+    const char                   *message;
+    time_t                        retry_after;
+
+    unsigned                      retried:1;
+} ngx_http_tiktok_videos_t;
+
+
+static ngx_int_t ngx_http_tiktok_videos_args(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, const char **field);
+static ngx_int_t ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v);
+static ngx_int_t ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx, ngx_http_tiktok_videos_t *v);
+static void ngx_http_tiktok_videos_token(ngx_http_request_t *r);
+static void ngx_http_tiktok_videos_answer(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_videos_page(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page);
+static ngx_int_t ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, json_t *data);
+static json_t *ngx_http_tiktok_video_metrics(json_t *video);
+static ngx_int_t ngx_http_tiktok_cache_json(ngx_http_request_t *r,
+    ngx_str_t *key, json_t *obj, time_t ttl, ngx_str_t *text);
+static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
+    ngx_str_t *page, time_t fetched, const char *how);
+static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, ngx_uint_t cached);
+static void ngx_http_tiktok_videos_fail(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+static void ngx_http_tiktok_videos_failed(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_videos_limited(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, time_t retry_after);
+static time_t ngx_http_tiktok_backoff_left(ngx_http_request_t *r,
+    const char *endpoint);
+static time_t ngx_http_tiktok_backoff_open(ngx_http_request_t *r,
+    const char *endpoint, ngx_str_t *retry_after);
+static void ngx_http_tiktok_backoff_clear(ngx_http_request_t *r,
+    const char *endpoint);
+static ngx_int_t ngx_http_tiktok_set_retry_after(ngx_http_request_t *r,
+    time_t seconds);
+static u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
+static ngx_int_t ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max);
+static json_t *ngx_http_tiktok_json_id(json_t *v);
+
+
+/* GET /videos?cursor=&max_count= */
+
+ngx_int_t
+ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    u_char                       *p;
+    ngx_int_t                     rc;
+    const char                   *field;
+    ngx_http_tiktok_videos_t     *v;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    v = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_videos_t));
+    if (v == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = v;
+    v->endpoint = "/v2/video/list/";
+
+    field = NULL;
+
+    if (ngx_http_tiktok_videos_args(r, v, &field) != NGX_OK) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_request", field,
+                   ngx_strcmp(field, "cursor") == 0
+                   ? "cursor must be the cursor of a previous answer"
+                   : "max_count must be an integer from 1 to 20");
+    }
+
+    v->key.data = ngx_pnalloc(r->pool, sizeof("videos::") + v->cursor.len
+                                       + NGX_INT_T_LEN);
+    if (v->key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(v->key.data, "videos:%V:%ui", &v->cursor, v->max_count);
+    v->key.len = p - v->key.data;
+
+    if (tmcf->cache == NULL) {
+        ngx_str_set(&ctx->cache_status, "BYPASS");
+
+    } else {
+        rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &v->key,
+                                       r->pool, &v->stale);
+        if (rc == NGX_OK) {
+            ngx_str_set(&ctx->cache_status, "HIT");
+            return ngx_http_tiktok_videos_send(r, &v->stale.value,
+                                               v->stale.created, "hit");
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v->has_stale = (rc == NGX_AGAIN);
+        ngx_str_set(&ctx->cache_status, "MISS");
+    }
+
+    return ngx_http_tiktok_videos_begin(r, ctx, v);
+}
+
+
+/* GET /metrics?video_id=ID[,ID...] */
+
+ngx_int_t
+ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_str_t                       key;
+    ngx_uint_t                      i, missing;
+    ngx_http_tiktok_videos_t       *v;
+    ngx_http_tiktok_cache_entry_t   entry;
+    ngx_http_tiktok_main_conf_t    *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    v = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_videos_t));
+    if (v == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = v;
+    v->metrics = 1;
+    v->endpoint = "/v2/video/query/";
+
+    if (ngx_http_tiktok_metrics_args(r, v) != NGX_OK) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_request", "video_id",
+                   "video_id must be 1 to 20 comma-separated video ids");
+    }
+
+    missing = 0;
+
+    for (i = 0; i < v->nids; i++) {
+        rc = NGX_DECLINED;
+
+        if (tmcf->cache) {
+            key.data = ngx_pnalloc(r->pool, sizeof("metrics:")
+                                            + v->ids[i].len);
+            if (key.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            p = ngx_sprintf(key.data, "metrics:%V", &v->ids[i]);
+            key.len = p - key.data;
+
+            rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
+                                           r->pool, &entry);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (rc == NGX_OK || rc == NGX_AGAIN) {
+            v->values[i] = entry.value;
+            v->fresh[i] = (rc == NGX_OK);
+        }
+
+        if (rc != NGX_OK) {
+            missing++;
+        }
+    }
+
+    if (tmcf->cache == NULL) {
+        ngx_str_set(&ctx->cache_status, "BYPASS");
+
+    } else if (missing == 0) {
+        ngx_str_set(&ctx->cache_status, "HIT");
+        return ngx_http_tiktok_metrics_send(r, v, 1);
+
+    } else {
+        ngx_str_set(&ctx->cache_status, "MISS");
+    }
+
+    return ngx_http_tiktok_videos_begin(r, ctx, v);
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_videos_args(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, const char **field)
+{
+    ngx_int_t  n;
+    ngx_str_t  s;
+
+    v->max_count = 20;
+
+    if (ngx_http_arg(r, (u_char *) "max_count", 9, &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+        if (n == NGX_ERROR || n < 1 || n > 20) {
+            *field = "max_count";
+            return NGX_ERROR;
+        }
+
+        v->max_count = (ngx_uint_t) n;
+    }
+
+    /* TikTok's cursor: an epoch in milliseconds */
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &s) == NGX_OK && s.len) {
+        if (!ngx_http_tiktok_is_digits(&s, 18)) {
+            *field = "cursor";
+            return NGX_ERROR;
+        }
+
+        v->cursor = s;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v)
+{
+    u_char      *p, *last, *end;
+    ngx_str_t    s, id;
+    ngx_uint_t   i;
+
+    if (ngx_http_arg(r, (u_char *) "video_id", 8, &s) != NGX_OK
+        || s.len == 0)
+    {
+        return NGX_ERROR;
+    }
+
+    p = s.data;
+    last = s.data + s.len;
+
+    while (p <= last) {
+        end = ngx_strlchr(p, last, ',');
+        if (end == NULL) {
+            end = last;
+        }
+
+        id.data = p;
+        id.len = end - p;
+
+        /* decimal ids, which exceed 2^53: kept as text throughout */
+        if (!ngx_http_tiktok_is_digits(&id, 20)) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < v->nids; i++) {
+            if (v->ids[i].len == id.len
+                && ngx_strncmp(v->ids[i].data, id.data, id.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == v->nids) {
+            if (v->nids == NGX_HTTP_TIKTOK_MAX_IDS) {
+                return NGX_ERROR;
+            }
+
+            v->ids[v->nids++] = id;
+        }
+
+        p = end + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a cache miss: unless rate-limited, get a token, then ask TikTok */
+
+static ngx_int_t
+ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx, ngx_http_tiktok_videos_t *v)
+{
+    time_t  left;
+
+    left = ngx_http_tiktok_backoff_left(r, v->endpoint);
+
+    if (left > 0) {
+        return ngx_http_tiktok_videos_limited(r, v, left);
+    }
+
+    if (ngx_http_tiktok_token(r, ngx_http_tiktok_videos_token) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_tiktok_videos_token(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    json_t                    *body, *ids;
+    ngx_uint_t                 i;
+    ngx_http_tiktok_ctx_t     *ctx;
+    ngx_http_tiktok_videos_t  *v;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    v = ctx->data;
+
+    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
+        return;
+    }
+
+    if (!ngx_http_tiktok_token_has_scope(r, "video.list")) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+            NGX_HTTP_FORBIDDEN, "scope_missing", NULL,
+            "Connection failed. Try reconnecting."));
+        return;
+    }
+
+    body = ngx_http_tiktok_json_own(r->pool, json_object());
+    if (body == NULL) {
+        goto failed;
+    }
+
+    ngx_memzero(&v->call, sizeof(ngx_http_tiktok_api_call_t));
+
+    if (v->metrics) {
+        ids = json_array();
+
+        if (ngx_http_tiktok_json_set(body, "filters", json_object())
+            != NGX_OK
+            || ngx_http_tiktok_json_set(json_object_get(body, "filters"),
+                                        "video_ids", ids) != NGX_OK)
+        {
+            goto failed;
+        }
+
+        for (i = 0; i < v->nids; i++) {
+            if (!v->fresh[i]
+                && json_array_append_new(ids,
+                       ngx_http_tiktok_json_str(v->ids[i].data,
+                                                v->ids[i].len)) != 0)
+            {
+                goto failed;
+            }
+        }
+
+        ngx_str_set(&v->call.args, "fields=" NGX_HTTP_TIKTOK_METRIC_FIELDS);
+
+    } else {
+        if (ngx_http_tiktok_json_set(body, "max_count",
+                                     json_integer(v->max_count)) != NGX_OK)
+        {
+            goto failed;
+        }
+
+        if (v->cursor.len
+            && ngx_http_tiktok_json_set(body, "cursor",
+                   json_integer(ngx_atoof(v->cursor.data, v->cursor.len)))
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        ngx_str_set(&v->call.args, "fields=" NGX_HTTP_TIKTOK_VIDEO_FIELDS);
+    }
+
+    if (ngx_http_tiktok_json_encode(r->pool, body, &v->call.body) != NGX_OK) {
+        goto failed;
+    }
+
+    p = (u_char *) v->endpoint;
+    v->call.path.data = p;
+    v->call.path.len = ngx_strlen(p);
+    v->call.method = NGX_HTTP_POST;
+    ngx_str_set(&v->call.content_type, "application/json; charset=UTF-8");
+    v->call.bearer = ctx->token->access_token;
+    v->call.handler = ngx_http_tiktok_videos_answer;
+
+    if (ngx_http_tiktok_api_start(r, &v->call) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_http_run_posted_requests(r->connection);
+    return;
+
+failed:
+
+    ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+static void
+ngx_http_tiktok_videos_answer(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call)
+{
+    json_t                       *data;
+    ngx_int_t                     rc;
+    ngx_str_t                    *code, page;
+    time_t                        left;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_videos_t     *v;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    v = ctx->data;
+
+    ngx_memzero(&v->err, sizeof(ngx_http_tiktok_api_error_t));
+    v->err.endpoint = v->endpoint;
+
+    rc = ngx_http_tiktok_api_envelope(r, call, &data, &v->err);
+    code = &v->err.code;
+
+    if (rc == NGX_OK) {
+        ngx_http_tiktok_backoff_clear(r, v->endpoint);
+
+        if (v->metrics) {
+            rc = ngx_http_tiktok_metrics_fill(r, v, data);
+            if (rc == NGX_OK) {
+                ngx_http_tiktok_finalize(r,
+                    ngx_http_tiktok_metrics_send(r, v, 0));
+                return;
+            }
+
+        } else {
+            rc = ngx_http_tiktok_videos_page(r, v, data, &page);
+            if (rc == NGX_OK) {
+                ngx_http_tiktok_finalize(r,
+                    ngx_http_tiktok_videos_send(r, &page, ngx_time(),
+                                                "fetched"));
+                return;
+            }
+        }
+
+        v->err.message = "answer from TikTok without the documented data";
+        ngx_http_tiktok_videos_fail(r, NGX_HTTP_BAD_GATEWAY,
+                                    "tiktok_error", "Metrics unavailable");
+        return;
+    }
+
+#define ngx_http_tiktok_code_is(s)                                            \
+    (code->len == sizeof(s) - 1                                               \
+     && ngx_strncmp(code->data, s, sizeof(s) - 1) == 0)
+
+    if (ngx_http_tiktok_code_is("access_token_invalid")) {
+        if (!v->retried) {
+            /* one refresh, then one retry, never more */
+            v->retried = 1;
+
+            if (ngx_http_tiktok_token_invalidate(r) != NGX_OK) {
+                ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            }
+
+            return;
+        }
+
+        ngx_http_tiktok_videos_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                    "reconnect_required",
+                                    "Connection failed. Try reconnecting.");
+        return;
+    }
+
+    if (call->status == NGX_HTTP_TOO_MANY_REQUESTS
+        || ngx_http_tiktok_code_is("rate_limit_exceeded"))
+    {
+        left = ngx_http_tiktok_backoff_open(r, v->endpoint,
+                                            &call->retry_after);
+        v->retry_after = left;
+        v->err.message = "rate limited by TikTok";
+
+        ngx_http_tiktok_videos_fail(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                    "rate_limited", NULL);
+        return;
+    }
+
+    if (ngx_http_tiktok_code_is("scope_not_authorized")
+        || ngx_http_tiktok_code_is("scope_permission_missed"))
+    {
+        ngx_http_tiktok_videos_fail(r, NGX_HTTP_FORBIDDEN, "scope_missing",
+                                    "Connection failed. Try reconnecting.");
+        return;
+    }
+
+#undef ngx_http_tiktok_code_is
+
+    /* 5xx, timeouts, malformed answers: no retry now */
+
+    ngx_http_tiktok_videos_fail(r,
+        call->status == NGX_HTTP_GATEWAY_TIME_OUT ? NGX_HTTP_GATEWAY_TIME_OUT
+                                                  : NGX_HTTP_BAD_GATEWAY,
+        "tiktok_unavailable", "TikTok is not answering. Try again shortly.");
+}
+
+
+/*
+ * Maps TikTok's data.videos to our shape, caches the page and every
+ * video's metrics, and returns the page text (without its closing brace).
+ */
+
+static ngx_int_t
+ngx_http_tiktok_videos_page(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page)
+{
+    u_char                       *p;
+    size_t                        i;
+    time_t                        ttl;
+    json_t                       *videos, *video, *out, *list, *item, *m;
+    json_t                       *t, *cursor;
+    ngx_str_t                     key, text;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    videos = json_object_get(data, "videos");
+    if (!json_is_array(videos)) {
+        return NGX_ERROR;
+    }
+
+    out = ngx_http_tiktok_json_own(r->pool, json_object());
+    list = json_array();
+
+    if (out == NULL || ngx_http_tiktok_json_set(out, "videos", list) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ttl = tmcf->cache ? ngx_min(tmcf->cache->ttl, NGX_HTTP_TIKTOK_COVER_TTL)
+                      : 0;
+
+    json_array_foreach(videos, i, video) {
+        item = json_object();
+
+        if (json_array_append_new(list, item) != 0
+            || ngx_http_tiktok_json_set(item, "id",
+                   ngx_http_tiktok_json_id(json_object_get(video, "id")))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        t = json_object_get(video, "title");
+        if (!json_is_string(t) || json_string_length(t) == 0) {
+            t = json_object_get(video, "video_description");
+        }
+
+        if (json_object_set_new(item, "title",
+                json_is_string(t) ? json_incref(t) : json_string("")) != 0
+            || json_object_set(item, "cover_image_url",
+                   json_is_string(json_object_get(video, "cover_image_url"))
+                   ? json_object_get(video, "cover_image_url") : json_null())
+               != 0
+            || json_object_set(item, "share_url",
+                   json_is_string(json_object_get(video, "share_url"))
+                   ? json_object_get(video, "share_url") : json_null()) != 0
+            || json_object_set(item, "duration",
+                   json_is_integer(json_object_get(video, "duration"))
+                   ? json_object_get(video, "duration") : json_null()) != 0
+            || json_object_set(item, "create_time",
+                   json_is_integer(json_object_get(video, "create_time"))
+                   ? json_object_get(video, "create_time") : json_null())
+               != 0)
+        {
+            return NGX_ERROR;
+        }
+
+        m = ngx_http_tiktok_video_metrics(video);
+        if (m == NULL || json_object_set_new(item, "metrics", m) != 0) {
+            return NGX_ERROR;
+        }
+
+        /* this video's metrics entry, for /metrics */
+
+        if (tmcf->cache && json_is_string(json_object_get(item, "id"))) {
+            key.data = ngx_pnalloc(r->pool, sizeof("metrics:")
+                           + json_string_length(json_object_get(item, "id")));
+            if (key.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = ngx_sprintf(key.data, "metrics:%s",
+                            json_string_value(json_object_get(item, "id")));
+            key.len = p - key.data;
+
+            if (ngx_http_tiktok_cache_json(r, &key, m, ttl, &text) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    /* the cursor is opaque to the app: a string, like ids */
+
+    cursor = json_object_get(data, "cursor");
+
+    if (json_is_integer(cursor)) {
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        cursor = json_stringn((char *) p,
+                     ngx_sprintf(p, "%L", (int64_t) json_integer_value(cursor))
+                     - p);
+
+    } else {
+        cursor = json_null();
+    }
+
+    if (ngx_http_tiktok_json_set(out, "cursor", cursor) != NGX_OK
+        || ngx_http_tiktok_json_set(out, "has_more",
+               json_boolean(json_is_true(json_object_get(data, "has_more"))))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (tmcf->cache) {
+        return ngx_http_tiktok_cache_json(r, &v->key, out, ttl, page);
+    }
+
+    if (ngx_http_tiktok_json_encode(r->pool, out, page) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    page->len--;                /* the closing brace */
+
+    return NGX_OK;
+}
+
+
+/* {"view_count","like_count","comment_count","share_count","fetched_at"} */
+
+static json_t *
+ngx_http_tiktok_video_metrics(json_t *video)
+{
+    u_char       buf[sizeof("2026-01-01T00:00:00Z")], *p;
+    json_t      *m, *n;
+    ngx_uint_t   i;
+
+    static const char  *names[] = {
+        "view_count", "like_count", "comment_count", "share_count"
+    };
+
+    m = json_object();
+    if (m == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < 4; i++) {
+        n = json_object_get(video, names[i]);
+
+        if (json_object_set(m, names[i],
+                            json_is_integer(n) ? n : json_null()) != 0)
+        {
+            json_decref(m);
+            return NULL;
+        }
+    }
+
+    p = ngx_http_tiktok_rfc3339(buf, ngx_time());
+
+    if (json_object_set_new(m, "fetched_at",
+                            json_stringn((char *) buf, p - buf)) != 0)
+    {
+        json_decref(m);
+        return NULL;
+    }
+
+    return m;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, json_t *data)
+{
+    size_t                        j;
+    time_t                        ttl;
+    json_t                       *videos, *video, *id, *m;
+    ngx_str_t                     key;
+    ngx_uint_t                    i;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    videos = json_object_get(data, "videos");
+    if (!json_is_array(videos)) {
+        return NGX_ERROR;
+    }
+
+    ttl = tmcf->cache ? ngx_min(tmcf->cache->ttl, NGX_HTTP_TIKTOK_COVER_TTL)
+                      : 0;
+
+    json_array_foreach(videos, j, video) {
+        id = ngx_http_tiktok_json_id(json_object_get(video, "id"));
+        if (id == NULL) {
+            continue;
+        }
+
+        for (i = 0; i < v->nids; i++) {
+            if (v->ids[i].len == json_string_length(id)
+                && ngx_strncmp(v->ids[i].data, json_string_value(id),
+                               v->ids[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        json_decref(id);
+
+        if (i == v->nids) {
+            /* TikTok returns only what was asked; ignore anything else */
+            continue;
+        }
+
+        m = ngx_http_tiktok_json_own(r->pool,
+                                     ngx_http_tiktok_video_metrics(video));
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        key.data = ngx_pnalloc(r->pool, sizeof("metrics:") + v->ids[i].len);
+        if (key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        key.len = ngx_sprintf(key.data, "metrics:%V", &v->ids[i]) - key.data;
+
+        if (ngx_http_tiktok_cache_json(r, &key, m, ttl, &v->values[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        v->fresh[i] = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Encodes obj, stores it (without its closing brace) under key for the
+ * caller, and returns that text.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
+    json_t *obj, time_t ttl, ngx_str_t *text)
+{
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (ngx_http_tiktok_json_encode(r->pool, obj, text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    text->len--;
+
+    if (tmcf->cache
+        && ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id, key, text,
+                                     ttl)
+           != NGX_OK)
+    {
+        /* larger than the zone: served, not cached */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "tiktok: an answer of %uz bytes does not fit the "
+                      "cache zone", text->len);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the page text + "cached", "stale" and "fetched_at" + "}" */
+
+static ngx_int_t
+ngx_http_tiktok_videos_send(ngx_http_request_t *r, ngx_str_t *page,
+    time_t fetched, const char *how)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
+    body.data = ngx_pnalloc(r->pool, page->len
+                   + sizeof(",\"cached\":false,\"stale\":true,"
+                            "\"fetched_at\":\"2026-01-01T00:00:00Z\"}"));
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, page->data, page->len);
+
+    if (how[0] == 'f') {
+        p = ngx_cpymem(p, ",\"cached\":false", sizeof(",\"cached\":false") - 1);
+
+    } else if (how[0] == 'h') {
+        p = ngx_cpymem(p, ",\"cached\":true", sizeof(",\"cached\":true") - 1);
+
+    } else {
+        p = ngx_cpymem(p, ",\"cached\":true,\"stale\":true",
+                       sizeof(",\"cached\":true,\"stale\":true") - 1);
+    }
+
+    p = ngx_cpymem(p, ",\"fetched_at\":\"", sizeof(",\"fetched_at\":\"") - 1);
+    p = ngx_http_tiktok_rfc3339(p, fetched);
+    *p++ = '"';
+    *p++ = '}';
+
+    body.len = p - body.data;
+
+    return ngx_http_tiktok_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+/* {"metrics":{"ID":{...} or {"error":"Metrics unavailable"}},"cached":b} */
+
+static ngx_int_t
+ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, ngx_uint_t cached)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    body;
+    ngx_uint_t   i;
+
+    static const char  unavailable[] = "{\"error\":\"Metrics unavailable\"";
+
+    len = sizeof("{\"metrics\":{},\"cached\":false}");
+
+    for (i = 0; i < v->nids; i++) {
+        len += v->ids[i].len + sizeof("\"\":},")
+               + ngx_max(v->values[i].len, sizeof(unavailable));
+    }
+
+    body.data = ngx_pnalloc(r->pool, len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body.data, "{\"metrics\":{", sizeof("{\"metrics\":{") - 1);
+
+    for (i = 0; i < v->nids; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        /* ids are digits: nothing to escape */
+        *p++ = '"';
+        p = ngx_cpymem(p, v->ids[i].data, v->ids[i].len);
+        *p++ = '"';
+        *p++ = ':';
+
+        if (v->values[i].len) {
+            p = ngx_cpymem(p, v->values[i].data, v->values[i].len);
+
+        } else {
+            p = ngx_cpymem(p, unavailable, sizeof(unavailable) - 1);
+        }
+
+        *p++ = '}';
+    }
+
+    p = ngx_sprintf(p, "},\"cached\":%s}", cached ? "true" : "false");
+
+    body.len = p - body.data;
+
+    return ngx_http_tiktok_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+/*
+ * TikTok could not answer.  Metrics we still have (stale included) are
+ * answered, with "Metrics unavailable" for the rest; so is a stale page
+ * while rate-limited.  Otherwise the error, after its row is written.
+ */
+
+static void
+ngx_http_tiktok_videos_fail(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    ngx_http_tiktok_ctx_t     *ctx;
+    ngx_http_tiktok_videos_t  *v;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    v = ctx->data;
+
+    v->status = status;
+    v->code = code;
+    v->message = message;
+
+    if (v->err.message == NULL) {
+        v->err.message = "TikTok call failed";
+    }
+
+    if (ngx_http_tiktok_record_error(r, &v->err,
+            status == NGX_HTTP_TOO_MANY_REQUESTS ? NGX_LOG_WARN : NGX_LOG_ERR,
+            ngx_http_tiktok_videos_failed)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_videos_failed(r);
+    }
+}
+
+
+static void
+ngx_http_tiktok_videos_failed(ngx_http_request_t *r)
+{
+    ngx_uint_t                 i;
+    ngx_http_tiktok_ctx_t     *ctx;
+    ngx_http_tiktok_videos_t  *v;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    v = ctx->data;
+
+    if (v->status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        ngx_http_tiktok_finalize(r,
+            ngx_http_tiktok_videos_limited(r, v, v->retry_after));
+        return;
+    }
+
+    if (v->metrics && v->status != NGX_HTTP_UNAUTHORIZED) {
+        for (i = 0; i < v->nids; i++) {
+            if (v->values[i].len) {
+                ngx_str_set(&ctx->cache_status, "STALE");
+                ngx_http_tiktok_finalize(r,
+                    ngx_http_tiktok_metrics_send(r, v, 1));
+                return;
+            }
+        }
+    }
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r, v->status,
+                                    v->code, NULL,
+                                    v->message ? v->message
+                                               : "Too many requests"));
+}
+
+
+/* rate-limited: stale data if we have any, else 429 with Retry-After */
+
+static ngx_int_t
+ngx_http_tiktok_videos_limited(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v, time_t retry_after)
+{
+    ngx_uint_t              i;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    if (!v->metrics && v->has_stale) {
+        ngx_str_set(&ctx->cache_status, "STALE");
+        return ngx_http_tiktok_videos_send(r, &v->stale.value,
+                                           v->stale.created, "stale");
+    }
+
+    if (v->metrics) {
+        for (i = 0; i < v->nids; i++) {
+            if (v->values[i].len) {
+                ngx_str_set(&ctx->cache_status, "STALE");
+                return ngx_http_tiktok_metrics_send(r, v, 1);
+            }
+        }
+    }
+
+    if (ngx_http_tiktok_set_retry_after(r, retry_after) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_tiktok_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                      "rate_limited", NULL,
+                                      "TikTok's rate limit was reached. "
+                                      "Try again later.");
+}
+
+
+/*
+ * Back-off windows live in the cache zone under "backoff:<endpoint>" for
+ * the user; the entry's value counts the windows in a row, and outlives
+ * its window (as a stale entry) so the next one can double.
+ */
+
+static time_t
+ngx_http_tiktok_backoff_left(ngx_http_request_t *r, const char *endpoint)
+{
+    u_char                         buf[64];
+    ngx_str_t                      key;
+    ngx_http_tiktok_ctx_t         *ctx;
+    ngx_http_tiktok_cache_entry_t  entry;
+    ngx_http_tiktok_main_conf_t   *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (tmcf->cache == NULL) {
+        return 0;
+    }
+
+    key.data = buf;
+    key.len = ngx_sprintf(buf, "backoff:%s", endpoint) - buf;
+
+    if (ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key, r->pool,
+                                  &entry)
+        != NGX_OK)
+    {
+        return 0;
+    }
+
+    return ngx_max(entry.expires - ngx_time(), 1);
+}
+
+
+static time_t
+ngx_http_tiktok_backoff_open(ngx_http_request_t *r, const char *endpoint,
+    ngx_str_t *retry_after)
+{
+    u_char                         buf[64], num[NGX_INT_T_LEN];
+    time_t                         window;
+    ngx_int_t                      rc, n;
+    ngx_str_t                      key, value;
+    ngx_http_tiktok_ctx_t         *ctx;
+    ngx_http_tiktok_cache_entry_t  entry;
+    ngx_http_tiktok_main_conf_t   *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    n = 0;
+    window = NGX_HTTP_TIKTOK_BACKOFF_FIRST;
+
+    key.data = buf;
+    key.len = ngx_sprintf(buf, "backoff:%s", endpoint) - buf;
+
+    if (tmcf->cache) {
+        rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
+                                       r->pool, &entry);
+        if (rc == NGX_OK || rc == NGX_AGAIN) {
+            n = ngx_atoi(entry.value.data, entry.value.len);
+            n = (n == NGX_ERROR) ? 0 : ngx_min(n + 1, 6);
+        }
+    }
+
+    /* TikTok's Retry-After (seconds), else 1, 2, 4 ... minutes, capped */
+
+    rc = retry_after->len ? ngx_atoi(retry_after->data, retry_after->len)
+                          : NGX_ERROR;
+
+    if (rc != NGX_ERROR && rc > 0) {
+        window = ngx_min((time_t) rc, NGX_HTTP_TIKTOK_BACKOFF_MAX);
+
+    } else {
+        window = ngx_min(NGX_HTTP_TIKTOK_BACKOFF_FIRST << n,
+                         NGX_HTTP_TIKTOK_BACKOFF_MAX);
+    }
+
+    if (tmcf->cache) {
+        value.data = num;
+        value.len = ngx_sprintf(num, "%i", n) - num;
+
+        (void) ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id, &key,
+                                         &value, window);
+    }
+
+    return window;
+}
+
+
+static void
+ngx_http_tiktok_backoff_clear(ngx_http_request_t *r, const char *endpoint)
+{
+    u_char                        buf[64];
+    ngx_str_t                     key;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (tmcf->cache) {
+        key.data = buf;
+        key.len = ngx_sprintf(buf, "backoff:%s", endpoint) - buf;
+
+        (void) ngx_http_tiktok_cache_delete(tmcf->cache, &ctx->user_id, &key);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.len = ngx_sprintf(h->value.data, "%T", seconds) - h->value.data;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_tiktok_rfc3339(u_char *p, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max)
+{
+    size_t  i;
+
+    if (s->len == 0 || s->len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < '0' || s->data[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* TikTok's id as a string: ids exceed 2^53, so never through a double */
+
+static json_t *
+ngx_http_tiktok_json_id(json_t *v)
+{
+    char  buf[NGX_INT64_LEN + 1];
+
+    if (json_is_string(v) && json_string_length(v) > 0) {
+        return json_incref(v);
+    }
+
+    if (json_is_integer(v)) {
+        return json_stringn(buf, ngx_sprintf((u_char *) buf, "%L",
+                                             (int64_t) json_integer_value(v))
+                                 - (u_char *) buf);
+    }
+
+    return NULL;
+}
