@@ -423,6 +423,57 @@ ngx_http_tiktok_cache_set(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 
 
 ngx_int_t
+ngx_http_tiktok_cache_count(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
+    ngx_str_t *key, ngx_uint_t n, time_t ttl)
+{
+    uint64_t                       count;
+    ngx_str_t                      value;
+    ngx_rbtree_node_t             *node;
+    ngx_http_tiktok_cache_node_t  *cn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_tiktok_cache_lookup(cache,
+                                        ngx_http_tiktok_cache_hash(user, key),
+                                        user, key);
+
+    if (node) {
+        cn = ngx_http_tiktok_cache_node(node);
+
+        if (cn->expires > ngx_time() && cn->value_len == sizeof(uint64_t)) {
+            ngx_memcpy(&count, cn->data + cn->user_len + cn->key_len,
+                       sizeof(uint64_t));
+            count += n;
+            ngx_memcpy(cn->data + cn->user_len + cn->key_len, &count,
+                       sizeof(uint64_t));
+
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+
+            return (ngx_int_t) count;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    if (n == 0) {
+        return 0;
+    }
+
+    /* absent or expired: a new counter (a race here only loses a count) */
+
+    count = n;
+    value.data = (u_char *) &count;
+    value.len = sizeof(uint64_t);
+
+    if (ngx_http_tiktok_cache_set(cache, user, key, &value, ttl) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return (ngx_int_t) count;
+}
+
+
+ngx_int_t
 ngx_http_tiktok_cache_delete(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     ngx_str_t *key)
 {

@@ -54,6 +54,14 @@ ngx_int_t ngx_http_tiktok_cache_set(ngx_http_tiktok_cache_t *cache,
 ngx_int_t ngx_http_tiktok_cache_delete(ngx_http_tiktok_cache_t *cache,
     ngx_str_t *user, ngx_str_t *key);
 
+/*
+ * Adds n to a counter entry, created at 0 with ttl when absent or dead;
+ * returns the counter after the addition (n = 0 only reads it), or
+ * NGX_ERROR when there is no room.
+ */
+ngx_int_t ngx_http_tiktok_cache_count(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_uint_t n, time_t ttl);
+
 /* removes every entry of a user; returns how many */
 ngx_uint_t ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
     ngx_str_t *user);
