@@ -14,16 +14,18 @@ BUILD      ?= $(CURDIR)/build
 NGX_BUILD   = $(BUILD)/nginx
 MODULE      = $(BUILD)/ngx_http_tiktok_module.so
 TEST_MODULE = $(BUILD)/ngx_http_tiktok_cache_test_module.so
+CURL_MODULE = $(BUILD)/ngx_http_tiktok_curl_test_module.so
 CC_OPT     ?= -g -O2 -fPIC -Wall -Werror -fstack-protector-strong
 PROVE_OPTS ?=
 
 SRCS  = $(wildcard $(CURDIR)/src/*.c) $(wildcard $(CURDIR)/src/*.h)
-UNIT  = $(BUILD)/unit/crypto_test $(BUILD)/unit/tiktok_seal
+UNIT  = $(BUILD)/unit/crypto_test $(BUILD)/unit/tiktok_seal \
+        $(BUILD)/unit/media_test
 UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
               -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
               -I$(NGX_BUILD)/src/os/unix
 
-.PHONY: all deps module unit test test-only asan bench demo demo-stop clean
+.PHONY: all deps module unit test test-only asan fuzz bench demo demo-stop clean
 
 all: module unit
 
@@ -46,14 +48,23 @@ $(NGX_BUILD)/Makefile: config
 	    || { tail -30 $(BUILD)/configure.log; exit 1; }
 
 $(MODULE): $(NGX_BUILD)/Makefile $(SRCS) \
-           t/unit/ngx_http_tiktok_cache_test_module.c
+           t/unit/ngx_http_tiktok_cache_test_module.c \
+           t/unit/ngx_http_tiktok_curl_test_module.c
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	@# copy, then rename: a running nginx keeps its mapping of the old file
 	cp $(NGX_BUILD)/objs/ngx_http_tiktok_module.so $@.tmp && mv -f $@.tmp $@
 	cp $(NGX_BUILD)/objs/ngx_http_tiktok_cache_test_module.so \
 	    $(TEST_MODULE).tmp && mv -f $(TEST_MODULE).tmp $(TEST_MODULE)
+	cp $(NGX_BUILD)/objs/ngx_http_tiktok_curl_test_module.so \
+	    $(CURL_MODULE).tmp && mv -f $(CURL_MODULE).tmp $(CURL_MODULE)
 
 unit: $(UNIT)
+
+# the container parser, like the crypto code, builds without nginx objects
+$(BUILD)/unit/media_test: t/unit/media_test.c src/ngx_http_tiktok_media.c \
+                          src/ngx_http_tiktok_media.h $(NGX_BUILD)/Makefile
+	mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< src/ngx_http_tiktok_media.c
 
 # the crypto code builds without nginx objects: it only uses nginx's types
 $(BUILD)/unit/%: t/unit/%.c src/ngx_http_tiktok_crypto.c \
@@ -85,6 +96,21 @@ asan: deps
 	    TIKTOK_ASAN_DIR=$(ASAN_DIR) TIKTOK_ASAN=1 \
 	    TIKTOK_NODLCLOSE=$(CURDIR)/build-asan/nodlclose.so test-only
 	scripts/asan-check $(ASAN_DIR)
+
+# libFuzzer over the container parser (not part of make test; bounded)
+FUZZ_SECONDS ?= 60
+
+fuzz: deps module
+	mkdir -p $(BUILD)/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
+	    -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
+	    -I$(NGX_BUILD)/src/os/unix \
+	    -o $(BUILD)/fuzz/media_fuzz t/unit/media_fuzz.c \
+	    src/ngx_http_tiktok_media.c
+	mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/media_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	    $(BUILD)/fuzz/corpus t/unit/media_corpus
 
 bench: deps all
 	bench/run

@@ -493,6 +493,9 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
                                   ngx_http_tiktok_purge_notify, tmcf);
     }
 
+    /* background TikTok calls (publishing) */
+    tmcf->curl = ngx_http_tiktok_curl_init(cycle, &tmcf->ca_certificate);
+
     return NGX_OK;
 }
 
@@ -531,6 +534,11 @@ ngx_http_tiktok_exit_process(ngx_cycle_t *cycle)
 
     if (tmcf == NULL || tmcf->pg_pool == NULL) {
         return;
+    }
+
+    if (tmcf->curl) {
+        ngx_http_tiktok_curl_destroy(tmcf->curl);
+        tmcf->curl = NULL;
     }
 
     ngx_http_tiktok_pg_pool_destroy(tmcf->pg_pool);

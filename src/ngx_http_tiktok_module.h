@@ -20,6 +20,8 @@
 #include "ngx_http_tiktok_cache.h"
 #include "ngx_http_tiktok_json.h"
 #include "ngx_http_tiktok_api.h"
+#include "ngx_http_tiktok_media.h"
+#include "ngx_http_tiktok_curl.h"
 
 
 #define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
@@ -66,6 +68,7 @@ typedef struct {
 
     /* per worker, set in init_process */
     ngx_http_tiktok_pg_pool_t   *pg_pool;
+    ngx_http_tiktok_curl_t      *curl;
 
     ngx_uint_t                   configured;        /* tiktok_api is used */
 } ngx_http_tiktok_main_conf_t;
