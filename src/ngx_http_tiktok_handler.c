@@ -56,10 +56,11 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
     { ngx_string("videos"), NGX_HTTP_GET, ngx_http_tiktok_videos_handler },
     { ngx_string("metrics"), NGX_HTTP_GET, ngx_http_tiktok_metrics_handler },
     { ngx_string("post"), NGX_HTTP_POST, ngx_http_tiktok_not_implemented },
-    { ngx_string("posts"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
-    { ngx_string("posts/{id}"), NGX_HTTP_GET, ngx_http_tiktok_not_implemented },
+    { ngx_string("posts"), NGX_HTTP_GET, ngx_http_tiktok_posts_handler },
+    { ngx_string("posts/{id}"), NGX_HTTP_GET,
+      ngx_http_tiktok_post_item_handler },
     { ngx_string("posts/{id}"), NGX_HTTP_DELETE,
-      ngx_http_tiktok_not_implemented },
+      ngx_http_tiktok_post_item_handler },
     { ngx_null_string, 0, NULL }
 };
 

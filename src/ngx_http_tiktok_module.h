@@ -172,6 +172,13 @@ ngx_int_t ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
 ngx_int_t ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
+/* ngx_http_tiktok_handler_posts.c */
+ngx_int_t ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+ngx_int_t ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+ngx_uint_t ngx_http_tiktok_is_uuid(ngx_str_t *s);
+
 /* ngx_http_tiktok_token.c */
 ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
     ngx_http_tiktok_next_pt next);

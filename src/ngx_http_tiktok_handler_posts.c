@@ -1,0 +1,399 @@
+
+/*
+ * The user's posts: GET /posts, GET /posts/{id}, DELETE /posts/{id}.
+ *
+ * PostgreSQL builds the JSON: the rows are the user's own by row-level
+ * security, so another user's post id is simply not found (404, never
+ * 403: no existence leak).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_POSTS_DEFAULT  20
+#define NGX_HTTP_TIKTOK_POSTS_MAX      100
+
+
+static void ngx_http_tiktok_posts_done(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q);
+static ngx_int_t ngx_http_tiktok_post_id(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx, ngx_str_t *id);
+static ngx_int_t ngx_http_tiktok_posts_query(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx, const char *sql, ngx_uint_t n,
+    ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
+static ngx_int_t ngx_http_tiktok_posts_db_error(ngx_http_request_t *r,
+    ngx_http_tiktok_pg_query_t *q);
+static ngx_int_t ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
+    ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler);
+
+
+/* one post as the API shows it */
+#define NGX_HTTP_TIKTOK_POST_JSON                                             \
+    "json_build_object('post_id', id, 'status', status, 'source', source,"   \
+    " 'title', post_info->>'title',"                                          \
+    " 'privacy_level', post_info->>'privacy_level',"                          \
+    " 'video_url', video_url,"                                                \
+    " 'schedule_at', to_char(schedule_at AT TIME ZONE 'UTC',"                 \
+    "     'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                                 \
+    " 'publish_id', publish_id, 'share_url', share_url,"                      \
+    " 'error', CASE WHEN status = 'failed' THEN"                              \
+    "     'Posting failed. Check permissions or try again.' END,"             \
+    " 'fail_reason', fail_reason,"                                            \
+    " 'created_at', to_char(created_at AT TIME ZONE 'UTC',"                   \
+    "     'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                                 \
+    " 'updated_at', to_char(updated_at AT TIME ZONE 'UTC',"                   \
+    "     'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
+
+
+/*
+ * Newest first; $2 is the last post_id of the previous page (or NULL),
+ * $3 the page size.  One more row than asked says whether there is more.
+ */
+static const char  ngx_http_tiktok_posts_sql[] =
+    "WITH page AS ("
+    " SELECT * FROM tiktok.posts WHERE user_id = $1"
+    " AND ($2::uuid IS NULL OR (created_at, id) <"
+    "     (SELECT created_at, id FROM tiktok.posts WHERE id = $2::uuid))"
+    " ORDER BY created_at DESC, id DESC LIMIT $3::integer + 1),"
+    " shown AS (SELECT * FROM page ORDER BY created_at DESC, id DESC"
+    "     LIMIT $3::integer)"
+    " SELECT json_build_object("
+    " 'posts', coalesce((SELECT json_agg(" NGX_HTTP_TIKTOK_POST_JSON
+    "     ORDER BY created_at DESC, id DESC) FROM shown), '[]'),"
+    " 'cursor', CASE WHEN (SELECT count(*) FROM page) > $3::integer"
+    "     THEN (SELECT id FROM shown ORDER BY created_at, id LIMIT 1) END,"
+    " 'has_more', (SELECT count(*) FROM page) > $3::integer)";
+
+static const char  ngx_http_tiktok_post_sql[] =
+    "SELECT " NGX_HTTP_TIKTOK_POST_JSON
+    " FROM tiktok.posts WHERE id = $1::uuid";
+
+/* only a scheduled post that no publisher has claimed can be cancelled */
+static const char  ngx_http_tiktok_post_cancel_sql[] =
+    "UPDATE tiktok.posts SET status = 'cancelled', updated_at = now()"
+    " WHERE id = $1::uuid AND status = 'scheduled' AND claimed_at IS NULL"
+    " RETURNING spool_path";
+
+static const char  ngx_http_tiktok_post_exists_sql[] =
+    "SELECT status FROM tiktok.posts WHERE id = $1::uuid";
+
+
+ngx_int_t
+ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    u_char     *p;
+    ngx_int_t   n;
+    ngx_str_t   s, params[3];
+
+    n = NGX_HTTP_TIKTOK_POSTS_DEFAULT;
+
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+        if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_TIKTOK_POSTS_MAX) {
+            return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_request", "limit",
+                       "limit must be an integer from 1 to 100");
+        }
+    }
+
+    ngx_str_null(&params[1]);
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &s) == NGX_OK && s.len) {
+        if (!ngx_http_tiktok_is_uuid(&s)) {
+            return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_request", "cursor",
+                       "cursor must be the cursor of a previous answer");
+        }
+
+        params[1] = s;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    params[0] = ctx->user_id;
+    params[2].data = p;
+    params[2].len = ngx_sprintf(p, "%i", n) - p;
+
+    return ngx_http_tiktok_posts_query(r, ctx, ngx_http_tiktok_posts_sql, 3,
+                                       params, ngx_http_tiktok_posts_done);
+}
+
+
+static void
+ngx_http_tiktok_posts_done(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_str_t            body;
+    ngx_http_request_t  *r;
+
+    r = q->data;
+
+    if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        return;
+    }
+
+    body.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
+    body.len = PQgetlength(q->res[0], 0, 0);
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r, NGX_HTTP_OK,
+                                                          &body));
+}
+
+
+/* GET /posts/{id} and DELETE /posts/{id} */
+
+ngx_int_t
+ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    ngx_str_t  id;
+
+    if (ngx_http_tiktok_post_id(r, ctx, &id) != NGX_OK) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_FOUND,
+                                          "not_found", NULL,
+                                          "Post not found");
+    }
+
+    if (r->method == NGX_HTTP_DELETE) {
+        if (ngx_http_tiktok_pg_run_stmts(r, ctx,
+                ngx_http_tiktok_post_cancel_sql,
+                ngx_http_tiktok_post_exists_sql, &id,
+                ngx_http_tiktok_post_cancelled)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_tiktok_posts_query(r, ctx, ngx_http_tiktok_post_sql, 1,
+                                       &id, ngx_http_tiktok_post_done);
+}
+
+
+static void
+ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_str_t            body;
+    ngx_http_request_t  *r;
+
+    r = q->data;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        return;
+    }
+
+    if (PQntuples(q->res[0]) != 1) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+                                        NGX_HTTP_NOT_FOUND, "not_found",
+                                        NULL, "Post not found"));
+        return;
+    }
+
+    body.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
+    body.len = PQgetlength(q->res[0], 0, 0);
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r, NGX_HTTP_OK,
+                                                          &body));
+}
+
+
+static void
+ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
+{
+    u_char                 *path;
+    ngx_str_t               body, id;
+    ngx_http_request_t     *r;
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    (void) ngx_http_tiktok_post_id(r, ctx, &id);
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        return;
+    }
+
+    if (PQntuples(q->res[0]) == 1) {
+        /* cancelled before anything started: its upload is not needed */
+
+        if (!PQgetisnull(q->res[0], 0, 0)) {
+            path = (u_char *) PQgetvalue(q->res[0], 0, 0);
+
+            if (ngx_delete_file(path) == NGX_FILE_ERROR
+                && ngx_errno != NGX_ENOENT)
+            {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                              ngx_delete_file_n " \"%s\" failed", path);
+            }
+        }
+
+        body.data = ngx_pnalloc(r->pool, ctx->path.len + 64);
+        if (body.data == NULL) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        body.len = ngx_sprintf(body.data,
+                               "{\"post_id\":\"%V\",\"status\":\"cancelled\"}",
+                               &id)
+                   - body.data;
+
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
+                                        NGX_HTTP_OK, &body));
+        return;
+    }
+
+    if (PQntuples(q->res[1]) == 1) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+            NGX_HTTP_CONFLICT, "not_cancellable", NULL,
+            "Only a scheduled post that has not started can be cancelled"));
+        return;
+    }
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+                                    NGX_HTTP_NOT_FOUND, "not_found", NULL,
+                                    "Post not found"));
+}
+
+
+/* the {id} of posts/{id}: a UUID, else it cannot name a post */
+
+static ngx_int_t
+ngx_http_tiktok_post_id(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
+    ngx_str_t *id)
+{
+    id->data = ctx->path.data + sizeof("posts/") - 1;
+    id->len = ctx->path.len - (sizeof("posts/") - 1);
+
+    if (!ngx_http_tiktok_is_uuid(id)) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_tiktok_is_uuid(ngx_str_t *s)
+{
+    size_t  i;
+
+    if (s->len != 36) {
+        return 0;
+    }
+
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s->data[i] != '-') {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (!((s->data[i] >= '0' && s->data[i] <= '9')
+              || (s->data[i] >= 'a' && s->data[i] <= 'f')
+              || (s->data[i] >= 'A' && s->data[i] <= 'F')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_posts_query(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
+    const char *sql, ngx_uint_t n, ngx_str_t *params,
+    ngx_http_tiktok_pg_handler_pt handler)
+{
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = handler;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* two statements on the same id, one round trip */
+
+static ngx_int_t
+ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
+    ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler)
+{
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = handler;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, sql1, 1, param) != NGX_OK
+        || ngx_http_tiktok_pg_add(q, sql2, 1, param) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_posts_db_error(ngx_http_request_t *r,
+    ngx_http_tiktok_pg_query_t *q)
+{
+    if (q->rc == NGX_ERROR) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "database_unavailable", NULL,
+                                          "Service temporarily unavailable");
+    }
+
+    return ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal_error", NULL,
+                                      "Internal error");
+}

@@ -1,0 +1,117 @@
+# The user's posts: list (newest first, paged), one post, and cancelling a
+# scheduled post; another user's post is a 404, never a 403.
+
+use strict;
+use warnings;
+
+use TikTokTest;
+use Test::More;
+use JSON::PP;
+
+my $psql = \&TikTokTest::psql;
+
+my $ngx = TikTokTest::Nginx->new(name => 'posts', server => <<'CONF')->start;
+        location /api/tiktok/ {
+            tiktok_user_id $http_x_user_id;
+            tiktok_api;
+        }
+CONF
+
+sub api {
+    my ($method, $path, $user) = @_;
+    my $r = $ngx->request($method => $path, headers => { 'X-User-ID' => $user });
+    $r->{json} = eval { decode_json($r->{content}) };
+    return $r;
+}
+
+# 25 posts for olga, one for other, in a known order
+$psql->(<<'SQL');
+INSERT INTO tiktok.posts (user_id, status, source, video_url, post_info,
+    schedule_at, created_at)
+SELECT 'olga', CASE WHEN i % 5 = 0 THEN 'scheduled' ELSE 'published' END,
+    'PULL_FROM_URL', 'https://media.example.com/' || i || '.mp4',
+    json_build_object('title', 'post ' || i,
+                      'privacy_level', 'SELF_ONLY')::jsonb,
+    CASE WHEN i % 5 = 0 THEN now() + interval '1 day' END,
+    now() - (i || ' minutes')::interval
+FROM generate_series(1, 25) i;
+INSERT INTO tiktok.posts (user_id, status, source, post_info)
+VALUES ('other', 'scheduled', 'PULL_FROM_URL', '{"title":"theirs"}');
+UPDATE tiktok.posts SET status = 'failed', fail_reason = 'spam_risk_too_many_posts'
+WHERE post_info->>'title' = 'post 2';
+SQL
+
+my $r = api(GET => '/api/tiktok/posts', 'olga');
+is($r->{status}, 200, 'posts: 200');
+is(scalar @{ $r->{json}{posts} }, 20, '... 20 by default');
+is($r->{json}{posts}[0]{title}, 'post 1', '... newest first');
+ok($r->{json}{has_more}, '... has_more');
+like($r->{json}{posts}[0]{post_id}, qr/^[0-9a-f-]{36}$/, '... uuid post ids');
+my ($failed) = grep { $_->{title} eq 'post 2' } @{ $r->{json}{posts} };
+is($failed->{status}, 'failed', 'a failed post');
+is($failed->{error}, 'Posting failed. Check permissions or try again.',
+   '... with the user-facing message');
+
+my $r2 = api(GET => "/api/tiktok/posts?cursor=$r->{json}{cursor}", 'olga');
+is(scalar @{ $r2->{json}{posts} }, 5, 'the next page: the last 5');
+is($r2->{json}{posts}[0]{title}, 'post 21', '... continuing in order');
+ok(!$r2->{json}{has_more}, '... no more');
+is($r2->{json}{cursor}, undef, '... no cursor');
+
+$r = api(GET => '/api/tiktok/posts?limit=3', 'olga');
+is(scalar @{ $r->{json}{posts} }, 3, 'limit=3');
+for my $bad ('limit=0', 'limit=101', 'limit=x', 'cursor=nope') {
+    $r = api(GET => "/api/tiktok/posts?$bad", 'olga');
+    my ($f) = $bad =~ /^(\w+)/;
+    is("$r->{status} " . ($r->{json}{error}{field} // ''), "400 $f",
+       "posts?$bad: 400 naming $f");
+}
+
+$r = api(GET => '/api/tiktok/posts', 'nobody');
+is_deeply($r->{json}, { posts => [], cursor => undef,
+                        has_more => JSON::PP::false },
+          'a user without posts: an empty list');
+
+my $theirs = $psql->("SELECT id FROM tiktok.posts WHERE user_id = 'other'");
+my $sched = $psql->("SELECT id FROM tiktok.posts WHERE user_id = 'olga'"
+                    . " AND post_info->>'title' = 'post 5'");
+my $done = $psql->("SELECT id FROM tiktok.posts WHERE user_id = 'olga'"
+                   . " AND post_info->>'title' = 'post 1'");
+
+$r = api(GET => "/api/tiktok/posts/$sched", 'olga');
+is($r->{json}{status}, 'scheduled', 'one post');
+like($r->{json}{schedule_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+     '... schedule_at in RFC 3339');
+
+$r = api(GET => "/api/tiktok/posts/$theirs", 'olga');
+is($r->{status}, 404, "another user's post: 404, not 403");
+$r = api(GET => '/api/tiktok/posts/not-a-uuid', 'olga');
+is($r->{status}, 404, 'a malformed id: 404');
+$r = api(DELETE => "/api/tiktok/posts/$theirs", 'olga');
+is($r->{status}, 404, "cancelling another user's post: 404");
+is($psql->("SELECT status FROM tiktok.posts WHERE id = '$theirs'"),
+   'scheduled', '... and it is untouched');
+
+$r = api(DELETE => "/api/tiktok/posts/$sched", 'olga');
+is($r->{status}, 200, 'cancelling a scheduled post');
+is_deeply($r->{json}, { post_id => $sched, status => 'cancelled' },
+          '... says so');
+is($psql->("SELECT status FROM tiktok.posts WHERE id = '$sched'"),
+   'cancelled', '... and it is cancelled');
+
+$r = api(DELETE => "/api/tiktok/posts/$sched", 'olga');
+is($r->{status}, 409, 'cancelling it again: 409');
+$r = api(DELETE => "/api/tiktok/posts/$done", 'olga');
+is($r->{status}, 409, 'cancelling a published post: 409');
+
+$psql->("UPDATE tiktok.posts SET claimed_at = now() WHERE user_id = 'olga'"
+        . " AND post_info->>'title' = 'post 10'");
+my $claimed = $psql->("SELECT id FROM tiktok.posts WHERE user_id = 'olga'"
+                      . " AND post_info->>'title' = 'post 10'");
+$r = api(DELETE => "/api/tiktok/posts/$claimed", 'olga');
+is($r->{status}, 409, 'a scheduled post a publisher has claimed: 409');
+
+unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
+$ngx->stop;
+
+done_testing();
