@@ -23,8 +23,6 @@ typedef struct {
 } ngx_http_tiktok_route_t;
 
 
-static ngx_int_t ngx_http_tiktok_not_implemented(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
 static ngx_http_tiktok_route_t *ngx_http_tiktok_route(ngx_http_request_t *r,
     ngx_str_t *path, ngx_uint_t *known);
 static ngx_int_t ngx_http_tiktok_path(ngx_http_request_t *r,
@@ -42,8 +40,7 @@ static ngx_int_t ngx_http_tiktok_set_header(ngx_http_request_t *r,
 
 
 /*
- * "posts/{id}" matches "posts/" and one path segment.  Endpoints later issues fill in
- * answer 501 until then, so the routing table already is the whole API.
+ * "posts/{id}" matches "posts/" and one path segment.
  */
 
 static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
@@ -55,7 +52,7 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
       ngx_http_tiktok_disconnect_handler },
     { ngx_string("videos"), NGX_HTTP_GET, ngx_http_tiktok_videos_handler },
     { ngx_string("metrics"), NGX_HTTP_GET, ngx_http_tiktok_metrics_handler },
-    { ngx_string("post"), NGX_HTTP_POST, ngx_http_tiktok_not_implemented },
+    { ngx_string("post"), NGX_HTTP_POST, ngx_http_tiktok_post_handler },
     { ngx_string("posts"), NGX_HTTP_GET, ngx_http_tiktok_posts_handler },
     { ngx_string("posts/{id}"), NGX_HTTP_GET,
       ngx_http_tiktok_post_item_handler },
@@ -342,16 +339,6 @@ ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_not_implemented(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx)
-{
-    return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_IMPLEMENTED,
-                                      "not_implemented", NULL,
-                                      "This endpoint is not available yet");
 }
 
 

@@ -20,6 +20,8 @@ typedef struct {
 
 static void *ngx_http_tiktok_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_tiktok_default_spool(ngx_conf_t *cf,
+    ngx_str_t *spool);
 static void *ngx_http_tiktok_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_tiktok_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -321,7 +323,8 @@ ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
-    ngx_str_t  name;
+    ngx_str_t    name;
+    ngx_path_t  *path;
 
     if (tmcf->scopes.data == NULL) {
         ngx_str_set(&tmcf->scopes, "user.info.basic,video.list,video.publish");
@@ -346,12 +349,25 @@ ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf)
                     "https://www.tiktok.com/v2/auth/authorize/");
     }
 
-    if (tmcf->upload_spool.data == NULL) {
-        ngx_str_set(&tmcf->upload_spool, "tiktok_spool");
+    if (tmcf->upload_spool.data == NULL
+        && ngx_http_tiktok_default_spool(cf, &tmcf->upload_spool) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
-        if (ngx_conf_full_name(cf->cycle, &tmcf->upload_spool, 1) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
+    /* nginx creates it at start, owned by the worker processes' user */
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = tmcf->upload_spool;
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     ngx_conf_init_size_value(tmcf->api_max_response, 1024 * 1024);
@@ -369,6 +385,35 @@ ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Uploads are renamed from client_body_temp_path into the spool, which
+ * needs one file system: by default the spool sits beside nginx's
+ * compiled-in body temp directory (Debian: /var/lib/nginx/tiktok_spool).
+ */
+
+static ngx_int_t
+ngx_http_tiktok_default_spool(ngx_conf_t *cf, ngx_str_t *spool)
+{
+    u_char     *p, *last;
+    ngx_str_t   body = ngx_string(NGX_HTTP_CLIENT_TEMP_PATH);
+
+    last = body.data + body.len;
+
+    for (p = last; p > body.data && p[-1] != '/'; p--) { /* void */ }
+
+    spool->len = (p - body.data) + sizeof("tiktok_spool") - 1;
+    spool->data = ngx_pnalloc(cf->pool, spool->len + 1);
+    if (spool->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(spool->data, "%*stiktok_spool%Z", (size_t) (p - body.data),
+                body.data);
+
+    return ngx_conf_full_name(cf->cycle, spool, 0);
 }
 
 

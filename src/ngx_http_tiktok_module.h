@@ -21,6 +21,7 @@
 #include "ngx_http_tiktok_json.h"
 #include "ngx_http_tiktok_api.h"
 #include "ngx_http_tiktok_media.h"
+#include "ngx_http_tiktok_validate.h"
 #include "ngx_http_tiktok_curl.h"
 
 
@@ -170,6 +171,10 @@ ngx_int_t ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
 ngx_int_t ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_int_t ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+
+/* ngx_http_tiktok_handler_post.c */
+ngx_int_t ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
 /* ngx_http_tiktok_handler_posts.c */

@@ -506,6 +506,8 @@ events {
 http {
     access_log logs/access.log;
     default_type text/plain;
+    client_body_temp_path $self->{dir}/body;
+    tiktok_upload_spool $self->{dir}/spool;
 $self->{http}
     server {
         listen 127.0.0.1:$self->{port};

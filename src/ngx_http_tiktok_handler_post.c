@@ -1,0 +1,1111 @@
+
+/*
+ * POST /post: a JSON body posts from a URL (PULL_FROM_URL); a video/mp4,
+ * video/quicktime or video/webm body is spooled and uploaded
+ * (FILE_UPLOAD), with the options in the query string.
+ *
+ * Everything is checked before TikTok is asked to do anything: the
+ * options, the title, the URL or the container and its duration, the
+ * scope, and the creator's current options (creator info, through a
+ * subrequest, cached five minutes).  Then the upload is moved into
+ * tiktok_upload_spool and the row committed; the publisher does the rest.
+ * A failure at any step leaves neither a row without its file nor a file
+ * without its row.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_JSON_BODY_MAX    65536
+#define NGX_HTTP_TIKTOK_VIDEO_MAX        4000000000LL   /* TikTok: 4 GB */
+#define NGX_HTTP_TIKTOK_SCHEDULE_MAX     (30 * 86400)
+#define NGX_HTTP_TIKTOK_CREATOR_TTL      300
+
+#define NGX_HTTP_TIKTOK_UNSET            -1
+
+
+typedef struct {
+    ngx_uint_t                    file;
+    ngx_str_t                     content_type;
+    ngx_str_t                     video_url;
+    ngx_str_t                     title;
+    ngx_str_t                     privacy_level;
+    ngx_int_t                     disable_comment;
+    ngx_int_t                     disable_duet;
+    ngx_int_t                     disable_stitch;
+    ngx_int_t                     brand_content_toggle;
+    ngx_int_t                     brand_organic_toggle;
+    ngx_int_t                     is_aigc;
+    int64_t                       cover_ms;
+    ngx_str_t                     schedule_at;    /* as given, validated */
+
+    off_t                         size;
+    ngx_file_t                   *temp;
+    ngx_str_t                     spool_path;
+    ngx_http_tiktok_media_t       media;
+
+    ngx_http_tiktok_api_call_t    call;
+    ngx_http_tiktok_api_error_t   err;
+    ngx_str_t                     post_info;
+
+    /* the answer to give after the error row is written */
+    ngx_uint_t                    fail_status;
+    const char                   *fail_code;
+    const char                   *fail_message;
+
+    unsigned                      retried:1;
+    unsigned                      committed:1;
+} ngx_http_tiktok_post_t;
+
+
+typedef struct {
+    ngx_str_t                     name;
+    ngx_uint_t                    type;           /* 's', 'b', 'i' */
+    size_t                        offset;
+} ngx_http_tiktok_post_option_t;
+
+
+static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
+static const char *ngx_http_tiktok_post_json(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, const char **message);
+static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, const char **message);
+static const char *ngx_http_tiktok_post_validate(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, const char **message);
+static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
+static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
+    size_t size, off_t offset);
+static void ngx_http_tiktok_post_token(ngx_http_request_t *r);
+static void ngx_http_tiktok_post_creator(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call);
+static void ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data);
+static ngx_int_t ngx_http_tiktok_post_spool(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt);
+static void ngx_http_tiktok_post_spool_cleanup(void *data);
+static ngx_int_t ngx_http_tiktok_post_insert(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt);
+static void ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_post_fail(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+static void ngx_http_tiktok_post_failed(ngx_http_request_t *r);
+static void ngx_http_tiktok_post_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *field,
+    const char *message);
+
+
+static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
+    { ngx_string("video_url"), 's',
+      offsetof(ngx_http_tiktok_post_t, video_url) },
+    { ngx_string("title"), 's', offsetof(ngx_http_tiktok_post_t, title) },
+    { ngx_string("privacy_level"), 's',
+      offsetof(ngx_http_tiktok_post_t, privacy_level) },
+    { ngx_string("disable_comment"), 'b',
+      offsetof(ngx_http_tiktok_post_t, disable_comment) },
+    { ngx_string("disable_duet"), 'b',
+      offsetof(ngx_http_tiktok_post_t, disable_duet) },
+    { ngx_string("disable_stitch"), 'b',
+      offsetof(ngx_http_tiktok_post_t, disable_stitch) },
+    { ngx_string("brand_content_toggle"), 'b',
+      offsetof(ngx_http_tiktok_post_t, brand_content_toggle) },
+    { ngx_string("brand_organic_toggle"), 'b',
+      offsetof(ngx_http_tiktok_post_t, brand_organic_toggle) },
+    { ngx_string("is_aigc"), 'b', offsetof(ngx_http_tiktok_post_t, is_aigc) },
+    { ngx_string("video_cover_timestamp_ms"), 'i',
+      offsetof(ngx_http_tiktok_post_t, cover_ms) },
+    { ngx_string("schedule_at"), 's',
+      offsetof(ngx_http_tiktok_post_t, schedule_at) },
+    { ngx_null_string, 0, 0 }
+};
+
+
+/* what a creator who cannot post now is told */
+static const char  ngx_http_tiktok_post_failed_msg[] =
+    "Posting failed. Check permissions or try again.";
+
+
+static const char  ngx_http_tiktok_post_insert_sql[] =
+    "INSERT INTO tiktok.posts (user_id, status, source, video_url,"
+    " spool_path, video_size, content_type, post_info, schedule_at,"
+    " next_attempt_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8::jsonb,"
+    " $9::timestamptz, coalesce($9::timestamptz, now()))"
+    " RETURNING id";
+
+/* the publisher picks a post up at once, not at its next tick */
+static const char  ngx_http_tiktok_post_notify_sql[] =
+    "SELECT pg_notify('tiktok_publish', $1)";
+
+
+ngx_int_t
+ngx_http_tiktok_post_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    ngx_int_t                rc;
+    ngx_str_t                ct;
+    ngx_http_tiktok_post_t  *pt;
+
+    pt = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_post_t));
+    if (pt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pt;
+
+    pt->disable_comment = NGX_HTTP_TIKTOK_UNSET;
+    pt->disable_duet = NGX_HTTP_TIKTOK_UNSET;
+    pt->disable_stitch = NGX_HTTP_TIKTOK_UNSET;
+    pt->brand_content_toggle = NGX_HTTP_TIKTOK_UNSET;
+    pt->brand_organic_toggle = NGX_HTTP_TIKTOK_UNSET;
+    pt->is_aigc = NGX_HTTP_TIKTOK_UNSET;
+    pt->cover_ms = NGX_HTTP_TIKTOK_UNSET;
+
+    ngx_str_null(&ct);
+
+    if (r->headers_in.content_type) {
+        ct = r->headers_in.content_type->value;
+    }
+
+    /* the media type, without parameters */
+    while (ct.len && (ct.data[ct.len - 1] == ' ')) {
+        ct.len--;
+    }
+
+    if (ngx_strlchr(ct.data, ct.data + ct.len, ';')) {
+        ct.len = ngx_strlchr(ct.data, ct.data + ct.len, ';') - ct.data;
+    }
+
+#define ngx_http_tiktok_ct_is(s)                                              \
+    (ct.len == sizeof(s) - 1                                                  \
+     && ngx_strncasecmp(ct.data, (u_char *) s, sizeof(s) - 1) == 0)
+
+    if (ngx_http_tiktok_ct_is("video/mp4")
+        || ngx_http_tiktok_ct_is("video/quicktime")
+        || ngx_http_tiktok_ct_is("video/webm"))
+    {
+        /* streamed to a file by nginx, never held in memory */
+        pt->file = 1;
+        r->request_body_in_file_only = 1;
+        r->request_body_in_persistent_file = 1;
+        r->request_body_in_clean_file = 1;
+
+    } else if (ngx_http_tiktok_ct_is("application/json")) {
+        r->request_body_in_single_buf = 1;
+
+    } else {
+        return ngx_http_tiktok_send_error(r,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "invalid_request",
+                   "Content-Type",
+                   "Send application/json with a video_url, or a "
+                   "video/mp4, video/quicktime or video/webm body");
+    }
+
+#undef ngx_http_tiktok_ct_is
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_tiktok_post_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_tiktok_post_body(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    const char                   *field, *message;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_post_t       *pt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    message = NULL;
+
+    field = pt->file ? ngx_http_tiktok_post_query(r, pt, &message)
+                     : ngx_http_tiktok_post_json(r, pt, &message);
+
+    if (field == NULL) {
+        field = ngx_http_tiktok_post_validate(r, pt, &message);
+    }
+
+    if (field) {
+        ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request", field, message);
+        return;
+    }
+
+    if (pt->file) {
+        /* recognised from its bytes, not from the Content-Type */
+
+        if (r->request_body == NULL || r->request_body->temp_file == NULL
+            || r->request_body->temp_file->file.offset == 0)
+        {
+            ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request", "video",
+                                       "The body holds no video");
+            return;
+        }
+
+        pt->temp = &r->request_body->temp_file->file;
+        pt->size = pt->temp->offset;
+
+        if (pt->size > NGX_HTTP_TIKTOK_VIDEO_MAX) {
+            ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request", "video",
+                                       "The video is larger than 4 GB");
+            return;
+        }
+
+        rc = ngx_http_tiktok_media_probe(ngx_http_tiktok_post_read, pt->temp,
+                                         pt->size, &pt->media);
+        if (rc == NGX_ERROR) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_request", "video",
+                                       "The body is not an MP4, MOV or "
+                                       "WebM video whose duration can be "
+                                       "read");
+            return;
+        }
+    }
+
+    if (ngx_http_tiktok_token(r, ngx_http_tiktok_post_token) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+static ssize_t
+ngx_http_tiktok_post_read(void *data, u_char *buf, size_t size, off_t offset)
+{
+    ngx_file_t  *file = data;
+
+    return ngx_read_file(file, buf, size, offset);
+}
+
+
+/* JSON body: typed members, unknown ones refused (they are typos) */
+
+static const char *
+ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
+    const char **message)
+{
+    u_char                         *p;
+    size_t                          len;
+    ssize_t                         n;
+    json_t                         *root, *v;
+    const char                     *key;
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl;
+    json_error_t                    jerr;
+    ngx_http_tiktok_post_option_t  *o;
+
+    len = 0;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
+         cl = cl->next)
+    {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0 || len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
+        *message = len ? "The JSON body is larger than 64 KB"
+                       : "The body must be a JSON object";
+        return "body";
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        *message = "Internal error";
+        return "body";
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p + len, b->file_last - b->file_pos,
+                          b->file_pos);
+        if (n != b->file_last - b->file_pos) {
+            *message = "The body could not be read";
+            return "body";
+        }
+
+        len += n;
+    }
+
+    root = ngx_http_tiktok_json_own(r->pool,
+               json_loadb((char *) p, len, JSON_REJECT_DUPLICATES, &jerr));
+
+    if (!json_is_object(root)) {
+        *message = "The body must be a JSON object";
+        return "body";
+    }
+
+    json_object_foreach(root, key, v) {
+
+        for (o = ngx_http_tiktok_post_options; o->name.len; o++) {
+            if (ngx_strcmp(o->name.data, key) == 0) {
+                break;
+            }
+        }
+
+        if (o->name.len == 0) {
+            *message = "Unknown option";
+            return key;
+        }
+
+        switch (o->type) {
+
+        case 's':
+            if (!json_is_string(v)) {
+                *message = "Must be a string";
+                return key;
+            }
+
+            ((ngx_str_t *) ((u_char *) pt + o->offset))->data =
+                                              (u_char *) json_string_value(v);
+            ((ngx_str_t *) ((u_char *) pt + o->offset))->len =
+                                              json_string_length(v);
+            break;
+
+        case 'b':
+            if (!json_is_boolean(v)) {
+                *message = "Must be true or false";
+                return key;
+            }
+
+            *(ngx_int_t *) ((u_char *) pt + o->offset) = json_is_true(v);
+            break;
+
+        default: /* 'i' */
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                *message = "Must be a whole number of milliseconds";
+                return key;
+            }
+
+            *(int64_t *) ((u_char *) pt + o->offset) = json_integer_value(v);
+            break;
+        }
+    }
+
+    if (pt->video_url.len == 0) {
+        *message = "A JSON post needs the video_url TikTok pulls from";
+        return "video_url";
+    }
+
+    return NULL;
+}
+
+
+/* an upload's options come in the query string, as text */
+
+static const char *
+ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
+    const char **message)
+{
+    u_char                         *dst, *src;
+    ngx_int_t                       n;
+    ngx_str_t                       raw, *s;
+    ngx_http_tiktok_post_option_t  *o;
+
+    for (o = ngx_http_tiktok_post_options; o->name.len; o++) {
+
+        if (ngx_http_arg(r, o->name.data, o->name.len, &raw) != NGX_OK) {
+            continue;
+        }
+
+        if (o->type == 's') {
+            if (o->offset == offsetof(ngx_http_tiktok_post_t, video_url)) {
+                *message = "An upload has no video_url; send JSON for that";
+                return "video_url";
+            }
+
+            s = (ngx_str_t *) ((u_char *) pt + o->offset);
+
+            s->data = ngx_pnalloc(r->pool, raw.len);
+            if (s->data == NULL) {
+                *message = "Internal error";
+                return (char *) o->name.data;
+            }
+
+            dst = s->data;
+            src = raw.data;
+            ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+            s->len = dst - s->data;
+            continue;
+        }
+
+        if (o->type == 'b') {
+            n = ngx_http_tiktok_post_bool(&raw);
+            if (n == NGX_ERROR) {
+                *message = "Must be true or false";
+                return (char *) o->name.data;
+            }
+
+            *(ngx_int_t *) ((u_char *) pt + o->offset) = n;
+            continue;
+        }
+
+        n = ngx_atoi(raw.data, raw.len);
+        if (n == NGX_ERROR) {
+            *message = "Must be a whole number of milliseconds";
+            return (char *) o->name.data;
+        }
+
+        *(int64_t *) ((u_char *) pt + o->offset) = n;
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_post_bool(ngx_str_t *v)
+{
+    if ((v->len == 4 && ngx_strncmp(v->data, "true", 4) == 0)
+        || (v->len == 1 && v->data[0] == '1'))
+    {
+        return 1;
+    }
+
+    if ((v->len == 5 && ngx_strncmp(v->data, "false", 5) == 0)
+        || (v->len == 1 && v->data[0] == '0'))
+    {
+        return 0;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the checks that need nothing but the request */
+
+static const char *
+ngx_http_tiktok_post_validate(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, const char **message)
+{
+    u_char                       *buf;
+    size_t                        chars, utf16;
+    time_t                        at, now;
+    const char                   *why;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (ngx_http_tiktok_utf8_count(&pt->title, &chars, &utf16) != NGX_OK) {
+        *message = "The title is not valid UTF-8 text";
+        return "title";
+    }
+
+    if (chars > tmcf->title_max_chars || utf16 > 2200) {
+        buf = ngx_pnalloc(r->pool, 64);
+        if (buf) {
+            ngx_sprintf(buf, "Title is longer than %ui characters%Z",
+                        tmcf->title_max_chars);
+        }
+
+        *message = buf ? (char *) buf : "Title is too long";
+        return "title";
+    }
+
+    /* privacy is the user's choice: there is no default */
+
+    if (pt->privacy_level.len == 0) {
+        *message = "Choose who can see the video: privacy_level is required";
+        return "privacy_level";
+    }
+
+    if (pt->brand_content_toggle == 1 && pt->privacy_level.len == 9
+        && ngx_strncmp(pt->privacy_level.data, "SELF_ONLY", 9) == 0)
+    {
+        *message = "Branded content cannot be private (SELF_ONLY)";
+        return "brand_content_toggle";
+    }
+
+    if (pt->video_url.len) {
+        why = ngx_http_tiktok_check_pull_url(&pt->video_url,
+                                             tmcf->pull_url_prefixes);
+        if (why) {
+            *message = why;
+            return "video_url";
+        }
+    }
+
+    if (pt->schedule_at.len) {
+        now = ngx_time();
+
+        if (ngx_http_tiktok_parse_rfc3339(&pt->schedule_at, &at) != NGX_OK) {
+            *message = "schedule_at must be an RFC 3339 time, e.g. "
+                       "2026-12-01T18:30:00Z";
+            return "schedule_at";
+        }
+
+        if (at <= now) {
+            *message = "schedule_at must be in the future";
+            return "schedule_at";
+        }
+
+        if (at > now + NGX_HTTP_TIKTOK_SCHEDULE_MAX) {
+            *message = "schedule_at must be at most 30 days ahead";
+            return "schedule_at";
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_tiktok_post_token(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    json_t                        *data;
+    ngx_str_t                      key;
+    json_error_t                   jerr;
+    ngx_http_tiktok_ctx_t         *ctx;
+    ngx_http_tiktok_post_t        *pt;
+    ngx_http_tiktok_cache_entry_t  entry;
+    ngx_http_tiktok_main_conf_t   *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
+        return;
+    }
+
+    if (!ngx_http_tiktok_token_has_scope(r, "video.publish")) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+            NGX_HTTP_FORBIDDEN, "scope_missing", NULL,
+            ngx_http_tiktok_post_failed_msg));
+        return;
+    }
+
+    /* the creator's options, cached a few minutes per user */
+
+    ngx_str_set(&key, "creator_info");
+
+    if (tmcf->cache && !pt->retried) {
+        rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
+                                       r->pool, &entry);
+        if (rc == NGX_OK) {
+            data = ngx_http_tiktok_json_own(r->pool,
+                       json_loadb((char *) entry.value.data, entry.value.len,
+                                  0, &jerr));
+            if (json_is_object(data)) {
+                ngx_http_tiktok_post_check(r, data);
+                return;
+            }
+        }
+    }
+
+    ngx_memzero(&pt->call, sizeof(ngx_http_tiktok_api_call_t));
+
+    pt->call.method = NGX_HTTP_POST;
+    ngx_str_set(&pt->call.path, "/v2/post/publish/creator_info/query/");
+    ngx_str_set(&pt->call.content_type, "application/json; charset=UTF-8");
+    pt->call.bearer = ctx->token->access_token;
+    pt->call.handler = ngx_http_tiktok_post_creator;
+
+    if (ngx_http_tiktok_api_start(r, &pt->call) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static void
+ngx_http_tiktok_post_creator(ngx_http_request_t *r,
+    ngx_http_tiktok_api_call_t *call)
+{
+    json_t                       *data;
+    ngx_int_t                     rc;
+    ngx_str_t                     key, text, *code;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_post_t       *pt;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    ngx_memzero(&pt->err, sizeof(ngx_http_tiktok_api_error_t));
+    pt->err.endpoint = "/v2/post/publish/creator_info/query/";
+
+    rc = ngx_http_tiktok_api_envelope(r, call, &data, &pt->err);
+    code = &pt->err.code;
+
+    if (rc == NGX_OK) {
+        ngx_str_set(&key, "creator_info");
+
+        if (tmcf->cache
+            && ngx_http_tiktok_json_encode(r->pool, data, &text) == NGX_OK)
+        {
+            (void) ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id,
+                                             &key, &text,
+                                             NGX_HTTP_TIKTOK_CREATOR_TTL);
+        }
+
+        ngx_http_tiktok_post_check(r, data);
+        return;
+    }
+
+    if (rc == NGX_DECLINED && code->len == sizeof("access_token_invalid") - 1
+        && ngx_strncmp(code->data, "access_token_invalid", code->len) == 0
+        && !pt->retried)
+    {
+        pt->retried = 1;
+
+        if (ngx_http_tiktok_token_invalidate(r) != NGX_OK) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (rc == NGX_DECLINED
+        && ((code->len > 10 && ngx_strncmp(code->data, "spam_risk_", 10) == 0)
+            || (code->len == sizeof("reached_active_user_cap") - 1
+                && ngx_strncmp(code->data, "reached_active_user_cap",
+                               code->len) == 0)
+            || (code->len == sizeof("scope_not_authorized") - 1
+                && ngx_strncmp(code->data, "scope_not_authorized",
+                               code->len) == 0)))
+    {
+        /* the creator cannot post now (TikTok says so with HTTP 200) */
+        pt->err.message = "creator info says the creator cannot post now";
+        ngx_http_tiktok_post_fail(r, NGX_HTTP_FORBIDDEN, "post_failed",
+                                  ngx_http_tiktok_post_failed_msg);
+        return;
+    }
+
+    if (rc == NGX_DECLINED && code->len == sizeof("rate_limit_exceeded") - 1
+        && ngx_strncmp(code->data, "rate_limit_exceeded", code->len) == 0)
+    {
+        ngx_http_tiktok_post_fail(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                  "rate_limited",
+                                  "TikTok's rate limit was reached. "
+                                  "Try again later.");
+        return;
+    }
+
+    ngx_http_tiktok_post_fail(r,
+        call->status == NGX_HTTP_GATEWAY_TIME_OUT ? NGX_HTTP_GATEWAY_TIME_OUT
+                                                  : NGX_HTTP_BAD_GATEWAY,
+        "tiktok_unavailable", "TikTok is not answering. Try again shortly.");
+}
+
+
+/* the checks against the creator's current options, then the row */
+
+static void
+ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
+{
+    u_char                  *p, *msg;
+    size_t                   i, len;
+    json_t                  *options, *o, *info, *max;
+    ngx_http_tiktok_ctx_t   *ctx;
+    ngx_http_tiktok_post_t  *pt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    options = json_object_get(data, "privacy_level_options");
+
+    json_array_foreach(options, i, o) {
+        if (json_is_string(o)
+            && json_string_length(o) == pt->privacy_level.len
+            && ngx_strncmp(json_string_value(o), pt->privacy_level.data,
+                           pt->privacy_level.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (!json_is_array(options) || i == json_array_size(options)) {
+        len = sizeof("privacy_level must be one of the creator's options: ");
+
+        json_array_foreach(options, i, o) {
+            len += json_is_string(o) ? json_string_length(o) + 2 : 0;
+        }
+
+        msg = ngx_pnalloc(r->pool, len);
+        if (msg == NULL) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p = ngx_sprintf(msg, "privacy_level must be one of the creator's "
+                        "options: ");
+
+        json_array_foreach(options, i, o) {
+            if (json_is_string(o)) {
+                p = ngx_sprintf(p, "%s%s", i ? ", " : "",
+                                json_string_value(o));
+            }
+        }
+
+        *p = '\0';
+
+        ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request", "privacy_level",
+                                   (char *) msg);
+        return;
+    }
+
+    max = json_object_get(data, "max_video_post_duration_sec");
+
+    if (pt->file && json_is_integer(max)
+        && pt->media.duration_ms > (uint64_t) json_integer_value(max) * 1000)
+    {
+        msg = ngx_pnalloc(r->pool, 80);
+        if (msg == NULL) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_sprintf(msg, "The video is longer than this creator's limit of "
+                    "%L seconds%Z", (int64_t) json_integer_value(max));
+
+        ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_request", "video", (char *) msg);
+        return;
+    }
+
+    /*
+     * Interactions are off unless asked for, and can never be turned on
+     * where the creator has turned them off.
+     */
+
+#define ngx_http_tiktok_interaction(opt, disabled)                            \
+    if (pt->opt == NGX_HTTP_TIKTOK_UNSET                                      \
+        || json_is_true(json_object_get(data, disabled)))                     \
+    {                                                                         \
+        pt->opt = 1;                                                          \
+    }
+
+    ngx_http_tiktok_interaction(disable_comment, "comment_disabled");
+    ngx_http_tiktok_interaction(disable_duet, "duet_disabled");
+    ngx_http_tiktok_interaction(disable_stitch, "stitch_disabled");
+
+#undef ngx_http_tiktok_interaction
+
+    info = ngx_http_tiktok_json_own(r->pool, json_object());
+
+    if (info == NULL
+        || ngx_http_tiktok_json_set(info, "privacy_level",
+               ngx_http_tiktok_json_str(pt->privacy_level.data,
+                                        pt->privacy_level.len)) != NGX_OK
+        || ngx_http_tiktok_json_set(info, "title",
+               json_stringn((char *) (pt->title.data ? pt->title.data
+                                                     : (u_char *) ""),
+                            pt->title.len)) != NGX_OK
+        || ngx_http_tiktok_json_set(info, "disable_duet",
+                                    json_boolean(pt->disable_duet)) != NGX_OK
+        || ngx_http_tiktok_json_set(info, "disable_stitch",
+                                    json_boolean(pt->disable_stitch))
+           != NGX_OK
+        || ngx_http_tiktok_json_set(info, "disable_comment",
+                                    json_boolean(pt->disable_comment))
+           != NGX_OK
+        || ngx_http_tiktok_json_set(info, "brand_content_toggle",
+                                    json_boolean(pt->brand_content_toggle
+                                                 == 1)) != NGX_OK
+        || ngx_http_tiktok_json_set(info, "brand_organic_toggle",
+                                    json_boolean(pt->brand_organic_toggle
+                                                 == 1)) != NGX_OK
+        || ngx_http_tiktok_json_set(info, "is_aigc",
+                                    json_boolean(pt->is_aigc == 1)) != NGX_OK
+        || (pt->cover_ms != NGX_HTTP_TIKTOK_UNSET
+            && ngx_http_tiktok_json_set(info, "video_cover_timestamp_ms",
+                                        json_integer(pt->cover_ms))
+               != NGX_OK)
+        || ngx_http_tiktok_json_encode(r->pool, info, &pt->post_info)
+           != NGX_OK)
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (pt->file && ngx_http_tiktok_post_spool(r, pt) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_tiktok_post_insert(r, pt) != NGX_OK) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/*
+ * The upload moves into tiktok_upload_spool under a random name (a rename:
+ * no copy).  Until its row is committed, the file goes if the request
+ * does: no file without its row.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_post_spool(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
+{
+    u_char                       *p, rnd[16];
+    const char                   *ext;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    switch (pt->media.container) {
+    case NGX_HTTP_TIKTOK_MEDIA_MOV:
+        ext = ".mov";
+        break;
+    case NGX_HTTP_TIKTOK_MEDIA_WEBM:
+        ext = ".webm";
+        break;
+    default:
+        ext = ".mp4";
+    }
+
+    if (ngx_http_tiktok_random(rnd, sizeof(rnd)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    pt->spool_path.data = ngx_pnalloc(r->pool, tmcf->upload_spool.len
+                                               + 2 * sizeof(rnd) + 8);
+    if (pt->spool_path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(pt->spool_path.data, "%V/", &tmcf->upload_spool);
+    p = ngx_http_tiktok_hex(p, rnd, sizeof(rnd));
+    p = ngx_sprintf(p, "%s%Z", ext);
+    pt->spool_path.len = p - 1 - pt->spool_path.data;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_rename_file(pt->temp->name.data, pt->spool_path.data)
+        == NGX_FILE_ERROR)
+    {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      ngx_rename_file_n " \"%V\" to \"%V\" failed "
+                      "(tiktok_upload_spool must be on the same file "
+                      "system as client_body_temp_path)",
+                      &pt->temp->name, &pt->spool_path);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_tiktok_post_spool_cleanup;
+    cln->data = pt;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_post_spool_cleanup(void *data)
+{
+    ngx_http_tiktok_post_t  *pt = data;
+
+    if (!pt->committed) {
+        (void) ngx_delete_file(pt->spool_path.data);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
+{
+    u_char                       *p;
+    ngx_str_t                     params[9];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    params[0] = ctx->user_id;
+
+    if (pt->schedule_at.len) {
+        ngx_str_set(&params[1], "scheduled");
+
+    } else {
+        ngx_str_set(&params[1], "queued");
+    }
+
+    ngx_str_null(&params[3]);
+    ngx_str_null(&params[4]);
+    ngx_str_null(&params[5]);
+    ngx_str_null(&params[6]);
+
+    if (pt->file) {
+        ngx_str_set(&params[2], "FILE_UPLOAD");
+        params[4] = pt->spool_path;
+
+        p = ngx_pnalloc(r->pool, NGX_OFF_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        params[5].data = p;
+        params[5].len = ngx_sprintf(p, "%O", pt->size) - p;
+        params[6].data = (u_char *) pt->media.content_type;
+        params[6].len = ngx_strlen(pt->media.content_type);
+
+    } else {
+        ngx_str_set(&params[2], "PULL_FROM_URL");
+        params[3] = pt->video_url;
+    }
+
+    params[7] = pt->post_info;
+    params[8] = pt->schedule_at;
+
+    if (params[8].len == 0) {
+        ngx_str_null(&params[8]);
+    }
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_post_inserted;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 9, params)
+        != NGX_OK
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_notify_sql, 1,
+                                  &ctx->user_id) != NGX_OK
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_str_t                body;
+    ngx_http_request_t      *r;
+    ngx_http_tiktok_ctx_t   *ctx;
+    ngx_http_tiktok_post_t  *pt;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
+        /* rolled back: the cleanup removes the spooled file */
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+            q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR,
+            q->rc == NGX_ERROR ? "database_unavailable" : "internal_error",
+            NULL, q->rc == NGX_ERROR ? "Service temporarily unavailable"
+                                     : "Internal error"));
+        return;
+    }
+
+    pt->committed = 1;
+
+    body.data = ngx_pnalloc(r->pool, 96);
+    if (body.data == NULL) {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    body.len = ngx_sprintf(body.data, "{\"post_id\":\"%s\",\"status\":\"%s\"}",
+                           PQgetvalue(q->res[0], 0, 0),
+                           pt->schedule_at.len ? "scheduled" : "queued")
+               - body.data;
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
+                                    NGX_HTTP_ACCEPTED, &body));
+}
+
+
+/* TikTok said no: record it, then answer */
+
+static void
+ngx_http_tiktok_post_fail(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    ngx_http_tiktok_ctx_t   *ctx;
+    ngx_http_tiktok_post_t  *pt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    pt->fail_status = status;
+    pt->fail_code = code;
+    pt->fail_message = message;
+
+    if (pt->err.message == NULL) {
+        pt->err.message = "TikTok call failed";
+    }
+
+    if (ngx_http_tiktok_record_error(r, &pt->err, NGX_LOG_ERR,
+                                     ngx_http_tiktok_post_failed)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_post_failed(r);
+    }
+}
+
+
+static void
+ngx_http_tiktok_post_failed(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t   *ctx;
+    ngx_http_tiktok_post_t  *pt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+                                    pt->fail_status, pt->fail_code, NULL,
+                                    pt->fail_message));
+}
+
+
+/* a 4xx from the body handler, which owns the request's finalization */
+
+static void
+ngx_http_tiktok_post_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *field, const char *message)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "tiktok: post refused: %s: %s", field ? field : "-",
+                  message);
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r, status, code,
+                                                           field, message));
+}

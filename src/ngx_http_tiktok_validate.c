@@ -1,0 +1,292 @@
+
+/*
+ * Validation of what a caller asks to post, before anything reaches
+ * TikTok: titles (strict UTF-8, counted in characters and in TikTok's
+ * UTF-16 units), RFC 3339 times, and pull URLs.  Pure functions over
+ * buffers: hostile input is the normal case here.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_tiktok_validate.h"
+
+
+/*
+ * Counts characters and UTF-16 code units of strict UTF-8 (no overlong
+ * forms, no surrogates, nothing above U+10FFFF, no NUL).  NGX_ERROR when
+ * the text is not valid.
+ */
+
+ngx_int_t
+ngx_http_tiktok_utf8_count(ngx_str_t *s, size_t *chars, size_t *utf16)
+{
+    u_char    c, *p, *last;
+    uint32_t  u;
+    size_t    n, i;
+
+    *chars = 0;
+    *utf16 = 0;
+
+    p = s->data;
+    last = p + s->len;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c < 0x80) {
+            if (c == 0) {
+                return NGX_ERROR;
+            }
+
+            u = c;
+            n = 0;
+
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            u = c & 0x1f;
+            n = 1;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            u = c & 0x0f;
+            n = 2;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            u = c & 0x07;
+            n = 3;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return NGX_ERROR;
+            }
+
+            u = (u << 6) | (p[i] & 0x3f);
+        }
+
+        p += n;
+
+        /* overlong forms, surrogates, beyond Unicode */
+        if ((n == 2 && u < 0x800) || (n == 3 && u < 0x10000)
+            || (u >= 0xd800 && u <= 0xdfff) || u > 0x10ffff)
+        {
+            return NGX_ERROR;
+        }
+
+        (*chars)++;
+        *utf16 += (u > 0xffff) ? 2 : 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_digits(u_char *p, size_t n)
+{
+    ngx_int_t  v;
+
+    v = 0;
+
+    while (n--) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        v = v * 10 + (*p++ - '0');
+    }
+
+    return v;
+}
+
+
+/* days since 1970-01-01 of a civil date (proleptic Gregorian) */
+
+static time_t
+ngx_http_tiktok_days(ngx_int_t y, ngx_int_t m, ngx_int_t d)
+{
+    ngx_int_t  era, yoe, doy, doe;
+
+    y -= (m <= 2);
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return (time_t) (era * 146097 + doe - 719468);
+}
+
+
+/*
+ * "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)", as RFC 3339 says
+ * (a lowercase t or z too); the fraction is dropped.
+ */
+
+ngx_int_t
+ngx_http_tiktok_parse_rfc3339(ngx_str_t *s, time_t *t)
+{
+    u_char     *p, *last;
+    ngx_int_t   y, mo, d, h, mi, sec, oh, om, mdays;
+
+    static ngx_int_t  days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                 30, 31 };
+
+    p = s->data;
+    last = p + s->len;
+
+    if (s->len < 20 || s->len > 40
+        || p[4] != '-' || p[7] != '-' || (p[10] != 'T' && p[10] != 't')
+        || p[13] != ':' || p[16] != ':')
+    {
+        return NGX_ERROR;
+    }
+
+    y = ngx_http_tiktok_digits(p, 4);
+    mo = ngx_http_tiktok_digits(p + 5, 2);
+    d = ngx_http_tiktok_digits(p + 8, 2);
+    h = ngx_http_tiktok_digits(p + 11, 2);
+    mi = ngx_http_tiktok_digits(p + 14, 2);
+    sec = ngx_http_tiktok_digits(p + 17, 2);
+
+    if (y == NGX_ERROR || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23
+        || mi < 0 || mi > 59 || sec < 0 || sec > 60)
+    {
+        return NGX_ERROR;
+    }
+
+    mdays = days[mo - 1];
+    if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
+        mdays = 29;
+    }
+
+    if (d > mdays) {
+        return NGX_ERROR;
+    }
+
+    if (sec == 60) {
+        sec = 59;               /* a leap second is the same instant here */
+    }
+
+    p += 19;
+
+    if (*p == '.') {
+        p++;
+
+        if (p == last || *p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        while (p < last && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    *t = ngx_http_tiktok_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+
+    if (p < last && (*p == 'Z' || *p == 'z') && p + 1 == last) {
+        return NGX_OK;
+    }
+
+    if (last - p != 6 || (*p != '+' && *p != '-') || p[3] != ':') {
+        return NGX_ERROR;
+    }
+
+    oh = ngx_http_tiktok_digits(p + 1, 2);
+    om = ngx_http_tiktok_digits(p + 4, 2);
+
+    if (oh == NGX_ERROR || om == NGX_ERROR || oh > 23 || om > 59) {
+        return NGX_ERROR;
+    }
+
+    /* local time = UTC + offset */
+    *t += (*p == '+' ? -1 : 1) * (oh * 3600 + om * 60);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A pull URL TikTok will accept: https, a host that is a name (not an
+ * IPv4 or IPv6 address), no credentials, no fragment, and under one of
+ * the prefixes verified in TikTok's portal.  Returns NULL or why not.
+ */
+
+const char *
+ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
+{
+    u_char      *host, *end, *p, *last;
+    ngx_str_t   *pf;
+    ngx_uint_t   i, digits_dots;
+
+    if (url->len > 2048) {
+        return "video_url is longer than 2048 characters";
+    }
+
+    if (url->len <= 8
+        || ngx_strncasecmp(url->data, (u_char *) "https://", 8) != 0)
+    {
+        return "video_url must be an https URL";
+    }
+
+    last = url->data + url->len;
+
+    for (p = url->data; p < last; p++) {
+        if (*p <= ' ' || *p >= 0x7f || *p == '#' || *p == '\\') {
+            return "video_url has a character a URL cannot have";
+        }
+    }
+
+    host = url->data + 8;
+
+    for (end = host; end < last && *end != '/' && *end != '?'; end++) {
+        if (*end == '@') {
+            return "video_url must not carry credentials";
+        }
+    }
+
+    if (end == host) {
+        return "video_url has no host";
+    }
+
+    if (*host == '[') {
+        return "video_url's host must be a name, not an IP address";
+    }
+
+    /* the host without a port */
+    for (p = host; p < end && *p != ':'; p++) { /* void */ }
+
+    digits_dots = 1;
+
+    for (end = p, p = host; p < end; p++) {
+        if (!((*p >= '0' && *p <= '9') || *p == '.')) {
+            digits_dots = 0;
+        }
+    }
+
+    if (digits_dots) {
+        return "video_url's host must be a name, not an IP address";
+    }
+
+    if (prefixes == NULL || prefixes->nelts == 0) {
+        return "no tiktok_pull_url_prefixes are configured";
+    }
+
+    pf = prefixes->elts;
+
+    for (i = 0; i < prefixes->nelts; i++) {
+        if (url->len >= pf[i].len
+            && ngx_strncasecmp(url->data, pf[i].data, pf[i].len) == 0)
+        {
+            return NULL;
+        }
+    }
+
+    return "video_url is not under a verified URL prefix";
+}

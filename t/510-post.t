@@ -1,0 +1,196 @@
+# POST /post: every check before TikTok is asked to do anything, creator
+# info (cached), and the row with its 202.
+
+use strict;
+use warnings;
+
+use TikTokTest;
+use Test::More;
+use JSON::PP;
+use POSIX qw(strftime);
+
+my $sb = $TikTokTest::Sandbox;
+my $psql = \&TikTokTest::psql;
+
+my $ngx = TikTokTest::Nginx->new(name => 'post', workers => 2,
+    server => <<'CONF')->start;
+        location /api/tiktok/ {
+            tiktok_user_id $http_x_user_id;
+            tiktok_api;
+        }
+CONF
+
+sub post {
+    my ($user, $body, %o) = @_;
+    my $r = $ngx->request(POST => '/api/tiktok/post' . ($o{query} // ''),
+        headers => { 'X-User-ID' => $user,
+                     'Content-Type' => $o{type} // 'application/json' },
+        body => ref $body ? encode_json($body) : $body);
+    $r->{json} = eval { decode_json($r->{content}) };
+    return $r;
+}
+
+sub rows { $psql->("SELECT count(*) FROM tiktok.posts WHERE user_id = '$_[0]'") }
+sub calls { $sb->calls->{$_[0]} // 0 }
+
+my $url = 'https://media.example.com/v/1.mp4';
+TikTokTest::connect_account('paul');
+
+# a post from a URL
+my $creator = calls('/v2/post/publish/creator_info/query/');
+my $r = post(paul => { video_url => $url, title => "Hello \x{1F44B}",
+                       privacy_level => 'SELF_ONLY' });
+is($r->{status}, 202, 'a URL post: 202');
+like($r->{json}{post_id}, qr/^[0-9a-f-]{36}$/, '... with a post id');
+is($r->{json}{status}, 'queued', '... queued');
+is(calls('/v2/post/publish/creator_info/query/'), $creator + 1,
+   '... after asking TikTok for the creator info');
+
+my $row = decode_json($psql->("SELECT row_to_json(p) FROM tiktok.posts p"
+                              . " WHERE id = '$r->{json}{post_id}'"));
+is($row->{source}, 'PULL_FROM_URL', 'stored: PULL_FROM_URL');
+is($row->{video_url}, $url, '... the URL');
+is_deeply($row->{post_info}, { privacy_level => 'SELF_ONLY',
+    title => "Hello \x{1F44B}", disable_duet => JSON::PP::true,
+    disable_stitch => JSON::PP::true, disable_comment => JSON::PP::true,
+    brand_content_toggle => JSON::PP::false,
+    brand_organic_toggle => JSON::PP::false, is_aigc => JSON::PP::false },
+    '... post_info as TikTok takes it: interactions off unless asked');
+
+$r = post(paul => { video_url => $url, privacy_level => 'PUBLIC_TO_EVERYONE',
+                    disable_comment => JSON::PP::false,
+                    video_cover_timestamp_ms => 1500, is_aigc => JSON::PP::true });
+is($r->{status}, 202, 'another post');
+is(calls('/v2/post/publish/creator_info/query/'), $creator + 1,
+   '... creator info from the cache');
+$row = decode_json($psql->("SELECT post_info FROM tiktok.posts"
+                           . " WHERE id = '$r->{json}{post_id}'"));
+is($row->{disable_comment}, JSON::PP::false, '... comments on when asked');
+is($row->{video_cover_timestamp_ms}, 1500, '... the cover timestamp');
+is($row->{is_aigc}, JSON::PP::true, '... the AIGC label');
+
+my $at = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 3600));
+$r = post(paul => { video_url => $url, privacy_level => 'SELF_ONLY',
+                    schedule_at => $at });
+is($r->{status}, 202, 'a scheduled post');
+is($r->{json}{status}, 'scheduled', '... scheduled');
+is($psql->("SELECT to_char(schedule_at AT TIME ZONE 'UTC',"
+           . " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM tiktok.posts"
+           . " WHERE id = '$r->{json}{post_id}'"), $at, '... for that time');
+
+# every refusal names its field, and nothing is stored or sent
+my $before = rows('paul');
+$creator = calls('/v2/post/publish/creator_info/query/');
+my $far = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 31 * 86400));
+for my $case (
+    [title => { title => 'x' x 151 }],
+    [title => { title => "\x{1F600}" x 151 }],
+    [privacy_level => { privacy_level => undef }],
+    [privacy_level => { privacy_level => '' }],
+    [brand_content_toggle => { brand_content_toggle => JSON::PP::true }],
+    [video_url => { video_url => 'http://media.example.com/v/1.mp4' }],
+    [video_url => { video_url => 'https://203.0.113.7/v/1.mp4' }],
+    [video_url => { video_url => 'https://[2001:db8::1]/v/1.mp4' }],
+    [video_url => { video_url => 'https://evil.example.com/v/1.mp4' }],
+    [video_url => { video_url => 'https://media.example.com@evil.example/x' }],
+    [video_url => { video_url => undef }],
+    [schedule_at => { schedule_at => 'tomorrow' }],
+    [schedule_at => { schedule_at => '2020-01-01T00:00:00Z' }],
+    [schedule_at => { schedule_at => $far }],
+    [schedule_at => { schedule_at => '2026-02-30T10:00:00Z' }],
+    [disable_duet => { disable_duet => 'yes' }],
+    [video_cover_timestamp_ms => { video_cover_timestamp_ms => -1 }],
+    [surprise => { surprise => 1 }],
+) {
+    my ($field, $change) = @$case;
+    my %body = (video_url => $url, privacy_level => 'SELF_ONLY', %$change);
+    delete $body{$_} for grep { !defined $body{$_} } keys %body;
+    $r = post(paul => \%body);
+    is("$r->{status} " . ($r->{json}{error}{field} // ''), "400 $field",
+       "refused: $field (" . encode_json($change) . ')');
+}
+
+for my $bad ('not json', '[1,2]', '{"video_url":') {
+    $r = post(paul => $bad);
+    is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 body',
+       "refused: a body of '$bad'");
+}
+
+$r = post(paul => 'hello', type => 'text/plain');
+is($r->{status}, 415, 'an unknown Content-Type: 415');
+is($r->{json}{error}{field}, 'Content-Type', '... naming Content-Type');
+
+$r = post(paul => { video_url => $url, privacy_level => 'FOLLOWER_OF_CREATOR' });
+is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 privacy_level',
+   "a privacy level outside the creator's options");
+like($r->{json}{error}{message}, qr/PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, SELF_ONLY/,
+     '... listing them');
+
+is(rows('paul'), $before, 'none of those stored a post');
+cmp_ok(calls('/v2/post/publish/creator_info/query/'), '<=', $creator + 1,
+       '... or asked TikTok more than the cached creator info');
+is(calls('/v2/post/publish/video/init/'), 0, '... and nothing was published');
+
+# a random-bytes upload is refused before TikTok, leaving no file
+$r = post(paul => join('', map { chr(int rand 256) } 1 .. 50000),
+          type => 'video/mp4', query => '?privacy_level=SELF_ONLY');
+is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 video',
+   'random bytes as video/mp4: refused');
+opendir my $d, $ngx->dir . '/spool' or die $!;
+is(scalar(grep { !/^\./ } readdir $d), 0, '... and nothing left in the spool');
+closedir $d;
+$r = post(paul => '', type => 'video/mp4', query => '?privacy_level=SELF_ONLY');
+is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 video',
+   'an empty upload: refused');
+$r = post(paul => 'x', type => 'video/webm',
+          query => "?privacy_level=SELF_ONLY&video_url=$url");
+is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 video_url',
+   'an upload with a video_url: refused');
+$r = post(paul => 'x', type => 'video/mp4',
+          query => '?privacy_level=SELF_ONLY&title=%FF%FE');
+is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 title',
+   'a title that is not UTF-8: refused');
+
+# the creator cannot post now: TikTok says so in creator info, with 200
+$sb->add_user({ open_id => 'capped-creator', display_name => 'Capped',
+                can_post => 'spam_risk_too_many_posts' });
+TikTokTest::connect_account('cara', open_id => 'capped-creator');
+$r = post(cara => { video_url => $url, privacy_level => 'SELF_ONLY' });
+is($r->{status}, 403, "a creator who can't post now: 403");
+is($r->{json}{error}{code}, 'post_failed', '... post_failed');
+is($r->{json}{error}{message},
+   'Posting failed. Check permissions or try again.', '... the message');
+is(rows('cara'), '0', '... nothing stored');
+like($psql->("SELECT tiktok_code FROM tiktok.api_errors"
+             . " WHERE user_id = 'cara'"), qr/spam_risk_too_many_posts/,
+     '... and the reason recorded');
+
+# interactions the creator disabled cannot be turned on
+$sb->add_user({ open_id => 'quiet-creator', display_name => 'Quiet',
+                comment_disabled => JSON::PP::true,
+                duet_disabled => JSON::PP::true });
+TikTokTest::connect_account('quinn', open_id => 'quiet-creator');
+$r = post(quinn => { video_url => $url, privacy_level => 'SELF_ONLY',
+                     disable_comment => JSON::PP::false,
+                     disable_duet => JSON::PP::false,
+                     disable_stitch => JSON::PP::false });
+is($r->{status}, 202, 'asking for interactions the creator disabled');
+$row = decode_json($psql->("SELECT post_info FROM tiktok.posts"
+                           . " WHERE id = '$r->{json}{post_id}'"));
+is_deeply([ @$row{qw(disable_comment disable_duet disable_stitch)} ],
+          [ JSON::PP::true, JSON::PP::true, JSON::PP::false ],
+          '... stay off; the one allowed is on');
+
+# video.publish not granted; not connected
+TikTokTest::connect_account('vic', scope => 'user.info.basic,video.list');
+$r = post(vic => { video_url => $url, privacy_level => 'SELF_ONLY' });
+is("$r->{status} $r->{json}{error}{code}", '403 scope_missing',
+   'without video.publish: 403 scope_missing');
+$r = post(nobody => { video_url => $url, privacy_level => 'SELF_ONLY' });
+is("$r->{status} $r->{json}{error}{code}", '401 not_connected',
+   'not connected: 401');
+
+unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
+$ngx->stop;
+
+done_testing();
