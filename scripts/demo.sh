@@ -592,7 +592,7 @@ browser would go through TikTok's consent page:
 
   scripts/demo.sh connect $USER_ID
 
-Endpoints whose issue has not landed yet answer 501 not_implemented.
+Posts are checked and stored; their background publishing has not landed yet.
 
 Stop everything with:  make demo-stop      (state: scripts/demo.sh status)
 EOF
