@@ -20,7 +20,7 @@ PROVE_OPTS ?=
 
 SRCS  = $(wildcard $(CURDIR)/src/*.c) $(wildcard $(CURDIR)/src/*.h)
 UNIT  = $(BUILD)/unit/crypto_test $(BUILD)/unit/tiktok_seal \
-        $(BUILD)/unit/media_test
+        $(BUILD)/unit/media_test $(BUILD)/unit/validate_test
 UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
               -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
               -I$(NGX_BUILD)/src/os/unix
@@ -37,7 +37,7 @@ module: $(MODULE)
 # Debian's nginx-dev tree holds headers and configure only; we configure a
 # private copy with the packaged nginx's own flags so the .so is binary
 # compatible (--with-compat) with /usr/sbin/nginx.
-$(NGX_BUILD)/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -a $(NGX_SRC) $(NGX_BUILD)
@@ -47,7 +47,7 @@ $(NGX_BUILD)/Makefile: config
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
 	    || { tail -30 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE): $(NGX_BUILD)/Makefile $(SRCS) \
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(SRCS) \
            t/unit/ngx_http_tiktok_cache_test_module.c \
            t/unit/ngx_http_tiktok_curl_test_module.c
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
@@ -62,13 +62,20 @@ unit: $(UNIT)
 
 # the container parser, like the crypto code, builds without nginx objects
 $(BUILD)/unit/media_test: t/unit/media_test.c src/ngx_http_tiktok_media.c \
-                          src/ngx_http_tiktok_media.h $(NGX_BUILD)/Makefile
+                          src/ngx_http_tiktok_media.h $(NGX_BUILD)/objs/Makefile
 	mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< src/ngx_http_tiktok_media.c
 
+$(BUILD)/unit/validate_test: t/unit/validate_test.c \
+                             src/ngx_http_tiktok_validate.c \
+                             src/ngx_http_tiktok_validate.h \
+                             $(NGX_BUILD)/objs/Makefile
+	mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< src/ngx_http_tiktok_validate.c
+
 # the crypto code builds without nginx objects: it only uses nginx's types
 $(BUILD)/unit/%: t/unit/%.c src/ngx_http_tiktok_crypto.c \
-                 src/ngx_http_tiktok_crypto.h $(NGX_BUILD)/Makefile
+                 src/ngx_http_tiktok_crypto.h $(NGX_BUILD)/objs/Makefile
 	mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< src/ngx_http_tiktok_crypto.c -lcrypto
 
@@ -108,9 +115,17 @@ fuzz: deps module
 	    -I$(NGX_BUILD)/src/os/unix \
 	    -o $(BUILD)/fuzz/media_fuzz t/unit/media_fuzz.c \
 	    src/ngx_http_tiktok_media.c
-	mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
+	    -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
+	    -I$(NGX_BUILD)/src/os/unix \
+	    -o $(BUILD)/fuzz/validate_fuzz t/unit/validate_fuzz.c \
+	    src/ngx_http_tiktok_validate.c
+	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/validate_corpus
 	$(BUILD)/fuzz/media_fuzz -max_total_time=$(FUZZ_SECONDS) \
 	    $(BUILD)/fuzz/corpus t/unit/media_corpus
+	$(BUILD)/fuzz/validate_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	    -dict=t/unit/validate.dict $(BUILD)/fuzz/validate_corpus
 
 bench: deps all
 	bench/run

@@ -273,10 +273,13 @@ ngx_http_tiktok_post_body(ngx_http_request_t *r)
 
         if (rc != NGX_OK) {
             ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request", "video",
-                                       "The body is not an MP4, MOV or "
-                                       "WebM video whose duration can be "
-                                       "read");
+                "invalid_request", "video",
+                pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MATROSKA
+                ? "Matroska (MKV) is not accepted by TikTok: send WebM, "
+                  "MP4 or MOV"
+                : pt->media.container != NGX_HTTP_TIKTOK_MEDIA_UNKNOWN
+                ? "The video's duration cannot be read from its container"
+                : "The body is not an MP4, MOV or WebM video");
             return;
         }
     }

@@ -25,44 +25,44 @@
 
 
 /* boxes and elements looked at, all levels together */
-#define NGX_HTTP_TIKTOK_MEDIA_MAX_ITEMS     2048
+#define NGX_HTTP_TIKTOK_MEDIA_MAX_ITEMS       2048
 
 /* compatible brands looked at in "ftyp"; real files list a handful */
-#define NGX_HTTP_TIKTOK_MEDIA_MAX_BRANDS    64
+#define NGX_HTTP_TIKTOK_MEDIA_MAX_BRANDS      64
 
 /* "webm" and "matroska", maybe zero-padded, fit; anything longer is neither */
-#define NGX_HTTP_TIKTOK_MEDIA_MAX_DOCTYPE   32
+#define NGX_HTTP_TIKTOK_MEDIA_MAX_DOCTYPE     32
 
 /* Matroska's default TimecodeScale: one tick is a millisecond */
 #define NGX_HTTP_TIKTOK_MEDIA_TIMECODE_SCALE  1000000
 
-#define NGX_HTTP_TIKTOK_EBML                0x1A45DFA3
-#define NGX_HTTP_TIKTOK_EBML_READ_VERSION   0x42F7
-#define NGX_HTTP_TIKTOK_EBML_DOCTYPE        0x4282
-#define NGX_HTTP_TIKTOK_EBML_SEGMENT        0x18538067
-#define NGX_HTTP_TIKTOK_EBML_SEEKHEAD       0x114D9B74
-#define NGX_HTTP_TIKTOK_EBML_SEEK           0x4DBB
-#define NGX_HTTP_TIKTOK_EBML_SEEK_ID        0x53AB
-#define NGX_HTTP_TIKTOK_EBML_SEEK_POSITION  0x53AC
-#define NGX_HTTP_TIKTOK_EBML_INFO           0x1549A966
-#define NGX_HTTP_TIKTOK_EBML_TIMECODE_SCALE 0x2AD7B1
-#define NGX_HTTP_TIKTOK_EBML_DURATION       0x4489
-#define NGX_HTTP_TIKTOK_EBML_TRACKS         0x1654AE6B
-#define NGX_HTTP_TIKTOK_EBML_TRACK_ENTRY    0xAE
-#define NGX_HTTP_TIKTOK_EBML_TRACK_TYPE     0x83
-#define NGX_HTTP_TIKTOK_EBML_VIDEO          0xE0
-#define NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH    0xB0
-#define NGX_HTTP_TIKTOK_EBML_PIXEL_HEIGHT   0xBA
-#define NGX_HTTP_TIKTOK_EBML_CLUSTER        0x1F43B675
+#define NGX_HTTP_TIKTOK_EBML                  0x1A45DFA3
+#define NGX_HTTP_TIKTOK_EBML_READ_VERSION     0x42F7
+#define NGX_HTTP_TIKTOK_EBML_DOCTYPE          0x4282
+#define NGX_HTTP_TIKTOK_EBML_SEGMENT          0x18538067
+#define NGX_HTTP_TIKTOK_EBML_SEEKHEAD         0x114D9B74
+#define NGX_HTTP_TIKTOK_EBML_SEEK             0x4DBB
+#define NGX_HTTP_TIKTOK_EBML_SEEK_ID          0x53AB
+#define NGX_HTTP_TIKTOK_EBML_SEEK_POSITION    0x53AC
+#define NGX_HTTP_TIKTOK_EBML_INFO             0x1549A966
+#define NGX_HTTP_TIKTOK_EBML_TIMECODE_SCALE   0x2AD7B1
+#define NGX_HTTP_TIKTOK_EBML_DURATION         0x4489
+#define NGX_HTTP_TIKTOK_EBML_TRACKS           0x1654AE6B
+#define NGX_HTTP_TIKTOK_EBML_TRACK_ENTRY      0xAE
+#define NGX_HTTP_TIKTOK_EBML_TRACK_TYPE       0x83
+#define NGX_HTTP_TIKTOK_EBML_VIDEO            0xE0
+#define NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH      0xB0
+#define NGX_HTTP_TIKTOK_EBML_PIXEL_HEIGHT     0xBA
+#define NGX_HTTP_TIKTOK_EBML_CLUSTER          0x1F43B675
 
-#define NGX_HTTP_TIKTOK_EBML_TRACK_TYPE_VIDEO  1
+#define NGX_HTTP_TIKTOK_EBML_VIDEO_TRACK      1
 
 /* no real video is wider or taller; MP4's 16.16 fields cannot say more */
-#define NGX_HTTP_TIKTOK_MEDIA_MAX_PIXELS    65535
+#define NGX_HTTP_TIKTOK_MEDIA_MAX_PIXELS      65535
 
 
 /* what ngx_http_tiktok_media_brand() says of a brand we refuse */
-#define NGX_HTTP_TIKTOK_MEDIA_OTHER         (ngx_uint_t) -1
+#define NGX_HTTP_TIKTOK_MEDIA_OTHER           (ngx_uint_t) -1
 
 
 #define ngx_http_tiktok_media_is(p, s)  (ngx_memcmp(p, s, 4) == 0)
@@ -412,7 +412,9 @@ ngx_http_tiktok_media_box(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
 /*
  * MP4 and QuickTime: the top-level boxes must tile the file exactly (a
  * truncated upload ends inside one), the first says which of the two it is,
- * and exactly one "moov" must give the duration and a video track.
+ * exactly one "moov" must give the duration and a video track, and there
+ * must be an "mdat": a "moov" alone (a fragmented file's init segment, a
+ * file cut right after its "moov") has no pictures to post.
  */
 
 static ngx_int_t
@@ -422,13 +424,14 @@ ngx_http_tiktok_media_isobmff(ngx_http_tiktok_media_ctx_t *ctx,
     off_t                          offset;
     uint64_t                       duration;
     ngx_int_t                      rc;
-    ngx_uint_t                     i, moov;
+    ngx_uint_t                     i, moov, mdat;
     ngx_http_tiktok_media_node_t   box;
     ngx_http_tiktok_media_movie_t  movie;
 
     ngx_memzero(&movie, sizeof(ngx_http_tiktok_media_movie_t));
 
     moov = 0;
+    mdat = 0;
 
     for (offset = 0; offset < ctx->size; offset = box.end) {
 
@@ -451,6 +454,10 @@ ngx_http_tiktok_media_isobmff(ngx_http_tiktok_media_ctx_t *ctx,
             }
         }
 
+        if (ngx_http_tiktok_media_is(box.type, "mdat")) {
+            mdat = 1;
+        }
+
         if (ngx_http_tiktok_media_is(box.type, "moov")) {
 
             /* two movies in one file: no telling which one TikTok plays */
@@ -467,7 +474,7 @@ ngx_http_tiktok_media_isobmff(ngx_http_tiktok_media_ctx_t *ctx,
         }
     }
 
-    if (!moov || !movie.mvhd || !movie.video) {
+    if (!moov || !mdat || !movie.mvhd || !movie.video) {
         return NGX_DECLINED;
     }
 
@@ -951,4 +958,803 @@ ngx_http_tiktok_media_ms(uint64_t duration, uint64_t timescale, uint64_t *ms)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * WebM: an EBML header whose DocType is "webm", then a Segment whose Info
+ * gives the duration and whose Tracks hold a video track.  Both come before
+ * the first Cluster in every muxer we know; a SeekHead pointing elsewhere
+ * is followed once.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_media_webm(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_t *media)
+{
+    off_t                         offset;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  header, elt;
+
+    rc = ngx_http_tiktok_media_element(ctx, 0, ctx->size, &header);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (header.id != NGX_HTTP_TIKTOK_EBML || header.unknown) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_ebml_header(ctx, &header, media);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* Void may come between the header and the Segment */
+    for (offset = header.end; offset < ctx->size; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, ctx->size, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_SEGMENT) {
+            return ngx_http_tiktok_media_segment(ctx, &elt, media);
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * An element header at offset inside [offset, end): a variable-length id
+ * (1-4 bytes, WebM's EBMLMaxIDLength) and a variable-length size (1-8
+ * bytes, the length marked by the first set bit; all value bits set means
+ * "unknown", running to the end of the parent).  A known size must fit in
+ * the parent.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_media_element(ngx_http_tiktok_media_ctx_t *ctx,
+    off_t offset, off_t end, ngx_http_tiktok_media_node_t *elt)
+{
+    off_t       left;
+    u_char     *p;
+    uint64_t    size, unknown;
+    ngx_int_t   rc;
+    ngx_uint_t  i, id_len, size_len;
+
+    if (++ctx->items > NGX_HTTP_TIKTOK_MEDIA_MAX_ITEMS) {
+        return NGX_DECLINED;
+    }
+
+    left = end - offset;
+
+    if (left < 2) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_get(ctx, offset, 1, end, &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    id_len = ngx_http_tiktok_media_vint_len(p[0]);
+
+    if (id_len == 0 || id_len > 4 || left < (off_t) id_len + 1) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_get(ctx, offset, id_len + 1, end, &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    size_len = ngx_http_tiktok_media_vint_len(p[id_len]);
+
+    if (size_len == 0 || left < (off_t) (id_len + size_len)) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_get(ctx, offset, id_len + size_len, end, &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    elt->id = 0;
+
+    for (i = 0; i < id_len; i++) {
+        elt->id = elt->id << 8 | p[i];
+    }
+
+    size = p[id_len] & (0xff >> size_len);
+
+    for (i = 1; i < size_len; i++) {
+        size = size << 8 | p[id_len + i];
+    }
+
+    unknown = ((uint64_t) 1 << (7 * size_len)) - 1;
+
+    elt->data = offset + (off_t) (id_len + size_len);
+    ngx_memzero(elt->type, 4);
+
+    if (size == unknown) {
+        elt->end = end;
+        elt->unknown = 1;
+        return NGX_OK;
+    }
+
+    if (size > (uint64_t) (end - elt->data)) {
+        return NGX_DECLINED;
+    }
+
+    elt->end = elt->data + (off_t) size;
+    elt->unknown = 0;
+
+    return NGX_OK;
+}
+
+
+/* 1-8 for the position of the first set bit, 0 for a zero byte */
+
+static ngx_uint_t
+ngx_http_tiktok_media_vint_len(u_char c)
+{
+    ngx_uint_t  len;
+
+    for (len = 1; len <= 8; len++) {
+        if (c & (0x80 >> (len - 1))) {
+            return len;
+        }
+    }
+
+    return 0;
+}
+
+
+/* big-endian, 0-8 bytes; an empty one is 0 */
+
+static ngx_int_t
+ngx_http_tiktok_media_uint(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, uint64_t *value)
+{
+    off_t       len;
+    u_char     *p;
+    ngx_int_t   rc;
+    ngx_uint_t  i;
+
+    len = elt->end - elt->data;
+
+    if (elt->unknown || len > 8) {
+        return NGX_DECLINED;
+    }
+
+    *value = 0;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_tiktok_media_get(ctx, elt->data, (size_t) len, elt->end,
+                                   &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    for (i = 0; i < (ngx_uint_t) len; i++) {
+        *value = *value << 8 | p[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/* IEEE 754 big-endian, 4 or 8 bytes; an empty one is 0 */
+
+static ngx_int_t
+ngx_http_tiktok_media_float(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, double *value)
+{
+    float       f;
+    double      d;
+    u_char     *p;
+    uint32_t    u32;
+    uint64_t    u64;
+    ngx_int_t   rc;
+
+    if (elt->unknown) {
+        return NGX_DECLINED;
+    }
+
+    switch (elt->end - elt->data) {
+
+    case 0:
+        *value = 0;
+        return NGX_OK;
+
+    case 4:
+        rc = ngx_http_tiktok_media_get(ctx, elt->data, 4, elt->end, &p);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        u32 = ngx_http_tiktok_media_be32(p);
+        ngx_memcpy(&f, &u32, sizeof(float));
+        *value = f;
+
+        return NGX_OK;
+
+    case 8:
+        rc = ngx_http_tiktok_media_get(ctx, elt->data, 8, elt->end, &p);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        u64 = ngx_http_tiktok_media_be64(p);
+        ngx_memcpy(&d, &u64, sizeof(double));
+        *value = d;
+
+        return NGX_OK;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_ebml_header(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *header, ngx_http_tiktok_media_t *media)
+{
+    off_t                         offset;
+    uint64_t                      version;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  elt;
+
+    for (offset = header->data; offset < header->end; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, header->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        switch (elt.id) {
+
+        case NGX_HTTP_TIKTOK_EBML_READ_VERSION:
+            rc = ngx_http_tiktok_media_uint(ctx, &elt, &version);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            /* a later EBML would need a reader we are not */
+            if (version > 1) {
+                return NGX_DECLINED;
+            }
+
+            break;
+
+        case NGX_HTTP_TIKTOK_EBML_DOCTYPE:
+            rc = ngx_http_tiktok_media_doctype(ctx, &elt, media);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    return media->container == NGX_HTTP_TIKTOK_MEDIA_WEBM ? NGX_OK
+                                                          : NGX_DECLINED;
+}
+
+
+/*
+ * "webm" only.  A Matroska (.mkv) file has the same structure and may hold
+ * the same codecs, but TikTok lists WebM, not Matroska, and MKV usually
+ * carries codecs (H.264 with AC-3, subtitles, several audio tracks) that
+ * its checks refuse after the upload: refusing it here says why at once.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_media_doctype(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, ngx_http_tiktok_media_t *media)
+{
+    off_t       len;
+    u_char     *p;
+    ngx_int_t   rc;
+
+    len = elt->end - elt->data;
+
+    if (len == 0 || len > NGX_HTTP_TIKTOK_MEDIA_MAX_DOCTYPE) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_get(ctx, elt->data, (size_t) len, elt->end,
+                                   &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* EBML strings may be padded with zero bytes */
+    while (len > 0 && p[len - 1] == '\0') {
+        len--;
+    }
+
+    if (len == 4 && ngx_memcmp(p, "webm", 4) == 0) {
+        media->container = NGX_HTTP_TIKTOK_MEDIA_WEBM;
+        media->content_type = "video/webm";
+        return NGX_OK;
+    }
+
+    if (len == 8 && ngx_memcmp(p, "matroska", 8) == 0) {
+        media->container = NGX_HTTP_TIKTOK_MEDIA_MATROSKA;
+        media->content_type = "video/x-matroska";
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_segment(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *segment, ngx_http_tiktok_media_t *media)
+{
+    off_t                         offset;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  elt;
+    ngx_http_tiktok_media_webm_t  webm;
+
+    ngx_memzero(&webm, sizeof(ngx_http_tiktok_media_webm_t));
+
+    webm.timecode_scale = NGX_HTTP_TIKTOK_MEDIA_TIMECODE_SCALE;
+    webm.info_at = -1;
+    webm.tracks_at = -1;
+
+    for (offset = segment->data;
+         offset < segment->end && !(webm.info && webm.tracks);
+         offset = elt.end)
+    {
+        rc = ngx_http_tiktok_media_element(ctx, offset, segment->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* the media itself: what we need comes before it, or is seeked */
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_CLUSTER) {
+            break;
+        }
+
+        /* only a Segment or a Cluster may be written without a size */
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        rc = ngx_http_tiktok_media_level1(ctx, &elt, &webm);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (!webm.info && webm.info_at >= 0) {
+        rc = ngx_http_tiktok_media_seek_to(ctx, segment, webm.info_at,
+                                           NGX_HTTP_TIKTOK_EBML_INFO, &webm);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (!webm.tracks && webm.tracks_at >= 0) {
+        rc = ngx_http_tiktok_media_seek_to(ctx, segment, webm.tracks_at,
+                                           NGX_HTTP_TIKTOK_EBML_TRACKS,
+                                           &webm);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (!webm.info || !webm.tracks || !webm.video) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_webm_ms(&webm, &media->duration_ms);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    media->width = webm.width;
+    media->height = webm.height;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_level1(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, ngx_http_tiktok_media_webm_t *webm)
+{
+    switch (elt->id) {
+
+    case NGX_HTTP_TIKTOK_EBML_SEEKHEAD:
+        return ngx_http_tiktok_media_seekhead(ctx, elt, webm);
+
+    case NGX_HTTP_TIKTOK_EBML_INFO:
+        return webm->info ? NGX_OK
+                          : ngx_http_tiktok_media_info(ctx, elt, webm);
+
+    case NGX_HTTP_TIKTOK_EBML_TRACKS:
+        return webm->tracks ? NGX_OK
+                            : ngx_http_tiktok_media_tracks(ctx, elt, webm);
+
+    default:
+        return NGX_OK;
+    }
+}
+
+
+/* at is relative to the Segment's data, as SeekPosition is */
+
+static ngx_int_t
+ngx_http_tiktok_media_seek_to(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *segment, off_t at, uint64_t id,
+    ngx_http_tiktok_media_webm_t *webm)
+{
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  elt;
+
+    if (at >= segment->end - segment->data) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_element(ctx, segment->data + at, segment->end,
+                                       &elt);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (elt.id != id || elt.unknown) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_tiktok_media_level1(ctx, &elt, webm);
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_seekhead(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *seekhead, ngx_http_tiktok_media_webm_t *webm)
+{
+    off_t                         offset;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  elt;
+
+    for (offset = seekhead->data; offset < seekhead->end; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, seekhead->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_SEEK) {
+            rc = ngx_http_tiktok_media_seek(ctx, &elt, webm);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* SeekID holds an element id as bytes; SeekPosition is an unsigned int */
+
+static ngx_int_t
+ngx_http_tiktok_media_seek(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *seek, ngx_http_tiktok_media_webm_t *webm)
+{
+    off_t                         offset;
+    uint64_t                      id, position;
+    ngx_int_t                     rc;
+    ngx_uint_t                    has_position;
+    ngx_http_tiktok_media_node_t  elt;
+
+    id = 0;
+    position = 0;
+    has_position = 0;
+
+    for (offset = seek->data; offset < seek->end; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, seek->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_SEEK_ID) {
+
+            /* an id is at most 4 bytes; read as an unsigned int */
+            if (elt.end - elt.data > 4) {
+                return NGX_DECLINED;
+            }
+
+            rc = ngx_http_tiktok_media_uint(ctx, &elt, &id);
+
+        } else if (elt.id == NGX_HTTP_TIKTOK_EBML_SEEK_POSITION) {
+            rc = ngx_http_tiktok_media_uint(ctx, &elt, &position);
+            has_position = 1;
+
+        } else {
+            rc = NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    /* a position past the file cannot be followed; seek_to() checks more */
+    if (!has_position || position >= (uint64_t) ctx->size) {
+        return NGX_OK;
+    }
+
+    if (id == NGX_HTTP_TIKTOK_EBML_INFO && webm->info_at < 0) {
+        webm->info_at = (off_t) position;
+
+    } else if (id == NGX_HTTP_TIKTOK_EBML_TRACKS && webm->tracks_at < 0) {
+        webm->tracks_at = (off_t) position;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_info(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *info, ngx_http_tiktok_media_webm_t *webm)
+{
+    off_t                         offset;
+    uint64_t                      scale;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  elt;
+
+    for (offset = info->data; offset < info->end; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, info->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_TIMECODE_SCALE) {
+            rc = ngx_http_tiktok_media_uint(ctx, &elt, &scale);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            /* an empty element means its default (RFC 8794, 6.x) */
+            if (elt.end == elt.data) {
+                scale = NGX_HTTP_TIKTOK_MEDIA_TIMECODE_SCALE;
+            }
+
+            if (scale == 0) {
+                return NGX_DECLINED;
+            }
+
+            webm->timecode_scale = scale;
+
+        } else if (elt.id == NGX_HTTP_TIKTOK_EBML_DURATION) {
+            rc = ngx_http_tiktok_media_float(ctx, &elt, &webm->duration);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            webm->has_duration = 1;
+        }
+    }
+
+    webm->info = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_tracks(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *tracks, ngx_http_tiktok_media_webm_t *webm)
+{
+    off_t                         offset;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  elt;
+
+    for (offset = tracks->data; offset < tracks->end; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, tracks->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_TRACK_ENTRY && !webm->video) {
+            rc = ngx_http_tiktok_media_track(ctx, &elt, webm);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+    }
+
+    webm->tracks = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_track(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *entry, ngx_http_tiktok_media_webm_t *webm)
+{
+    off_t                         offset;
+    uint64_t                      type;
+    ngx_int_t                     rc;
+    ngx_uint_t                    width, height;
+    ngx_http_tiktok_media_node_t  elt;
+
+    type = 0;
+    width = 0;
+    height = 0;
+
+    for (offset = entry->data; offset < entry->end; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, entry->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_TRACK_TYPE) {
+            rc = ngx_http_tiktok_media_uint(ctx, &elt, &type);
+
+        } else if (elt.id == NGX_HTTP_TIKTOK_EBML_VIDEO) {
+            rc = ngx_http_tiktok_media_pixels(ctx, &elt, &width, &height);
+
+        } else {
+            rc = NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (type == NGX_HTTP_TIKTOK_EBML_VIDEO_TRACK) {
+        webm->video = 1;
+        webm->width = width;
+        webm->height = height;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_media_pixels(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *video, ngx_uint_t *width,
+    ngx_uint_t *height)
+{
+    off_t                         offset;
+    uint64_t                      value;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  elt;
+
+    for (offset = video->data; offset < video->end; offset = elt.end) {
+
+        rc = ngx_http_tiktok_media_element(ctx, offset, video->end, &elt);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (elt.unknown) {
+            return NGX_DECLINED;
+        }
+
+        if (elt.id != NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH
+            && elt.id != NGX_HTTP_TIKTOK_EBML_PIXEL_HEIGHT)
+        {
+            continue;
+        }
+
+        rc = ngx_http_tiktok_media_uint(ctx, &elt, &value);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (value > NGX_HTTP_TIKTOK_MEDIA_MAX_PIXELS) {
+            return NGX_DECLINED;
+        }
+
+        if (elt.id == NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH) {
+            *width = (ngx_uint_t) value;
+
+        } else {
+            *height = (ngx_uint_t) value;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Duration counts TimecodeScale nanoseconds, as a float: rounded to the
+ * nearest millisecond, since a float of 1234.5 ms ticks means that.  NaN,
+ * negatives and infinities fail the range test (NaN fails every compare).
+ */
+
+static ngx_int_t
+ngx_http_tiktok_media_webm_ms(ngx_http_tiktok_media_webm_t *webm,
+    uint64_t *ms)
+{
+    double  value;
+
+    if (!webm->has_duration) {
+        return NGX_DECLINED;
+    }
+
+    value = webm->duration * (double) webm->timecode_scale / 1000000.0;
+
+    if (!(value >= 0.5 && value <= (double) NGX_HTTP_TIKTOK_MEDIA_MAX_MS)) {
+        return NGX_DECLINED;
+    }
+
+    *ms = (uint64_t) (value + 0.5);
+
+    if (*ms > NGX_HTTP_TIKTOK_MEDIA_MAX_MS) {
+        *ms = 0;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static uint32_t
+ngx_http_tiktok_media_be32(const u_char *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16
+           | (uint32_t) p[2] << 8 | p[3];
+}
+
+
+static uint64_t
+ngx_http_tiktok_media_be64(const u_char *p)
+{
+    return (uint64_t) ngx_http_tiktok_media_be32(p) << 32
+           | ngx_http_tiktok_media_be32(p + 4);
 }

@@ -3,7 +3,9 @@
  * Validation of what a caller asks to post, before anything reaches
  * TikTok: titles (strict UTF-8, counted in characters and in TikTok's
  * UTF-16 units), RFC 3339 times, and pull URLs.  Pure functions over
- * buffers: hostile input is the normal case here.
+ * buffers: hostile input is the normal case here.  Like the crypto code
+ * they use nginx's types but none of its functions, so unit tests and a
+ * fuzzer build them alone.
  */
 
 
@@ -11,6 +13,30 @@
 #include <ngx_core.h>
 
 #include "ngx_http_tiktok_validate.h"
+
+
+static ngx_int_t
+ngx_http_tiktok_prefix_ci(u_char *s, size_t len, u_char *prefix,
+    size_t plen)
+{
+    size_t  i;
+    u_char  a, b;
+
+    if (len < plen) {
+        return 0;
+    }
+
+    for (i = 0; i < plen; i++) {
+        a = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] | 0x20 : s[i];
+        b = (prefix[i] >= 'A' && prefix[i] <= 'Z') ? prefix[i] | 0x20
+                                                   : prefix[i];
+        if (a != b) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 /*
@@ -230,7 +256,8 @@ ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
     }
 
     if (url->len <= 8
-        || ngx_strncasecmp(url->data, (u_char *) "https://", 8) != 0)
+        || !ngx_http_tiktok_prefix_ci(url->data, url->len,
+                                      (u_char *) "https://", 8))
     {
         return "video_url must be an https URL";
     }
@@ -281,8 +308,8 @@ ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
     pf = prefixes->elts;
 
     for (i = 0; i < prefixes->nelts; i++) {
-        if (url->len >= pf[i].len
-            && ngx_strncasecmp(url->data, pf[i].data, pf[i].len) == 0)
+        if (ngx_http_tiktok_prefix_ci(url->data, url->len, pf[i].data,
+                                      pf[i].len))
         {
             return NULL;
         }

@@ -5,7 +5,9 @@ use strict;
 use warnings;
 
 use TikTokTest;
+use TikTokMedia;
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use POSIX qw(strftime);
 
@@ -132,6 +134,7 @@ cmp_ok(calls('/v2/post/publish/creator_info/query/'), '<=', $creator + 1,
 is(calls('/v2/post/publish/video/init/'), 0, '... and nothing was published');
 
 # a random-bytes upload is refused before TikTok, leaving no file
+# (the spool holds only the files of accepted posts)
 $r = post(paul => join('', map { chr(int rand 256) } 1 .. 50000),
           type => 'video/mp4', query => '?privacy_level=SELF_ONLY');
 is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 video',
@@ -139,6 +142,11 @@ is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 video',
 opendir my $d, $ngx->dir . '/spool' or die $!;
 is(scalar(grep { !/^\./ } readdir $d), 0, '... and nothing left in the spool');
 closedir $d;
+my $mkv = "\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81"
+        . "\x04\x42\xf3\x81\x08\x42\x82\x88matroska\x42\x87\x81\x04\x42\x85\x81\x02";
+$r = post(paul => $mkv . ("\0" x 100), type => 'video/webm',
+          query => '?privacy_level=SELF_ONLY');
+like($r->{json}{error}{message}, qr/Matroska/, 'MKV: refused, saying why');
 $r = post(paul => '', type => 'video/mp4', query => '?privacy_level=SELF_ONLY');
 is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 video',
    'an empty upload: refused');
@@ -150,6 +158,55 @@ $r = post(paul => 'x', type => 'video/mp4',
           query => '?privacy_level=SELF_ONLY&title=%FF%FE');
 is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 title',
    'a title that is not UTF-8: refused');
+
+# uploads: recognised from their bytes, spooled, stored
+my $video = TikTokMedia::mp4(seconds => 12, mdat => 'v' x 300000);
+$r = post(paul => $video, type => 'video/mp4',
+          query => '?privacy_level=SELF_ONLY&title=My%20clip%20%F0%9F%8E%AC'
+                   . '&disable_duet=false');
+is($r->{status}, 202, 'an MP4 upload: 202');
+is($r->{json}{status}, 'queued', '... queued');
+$row = decode_json($psql->("SELECT row_to_json(p) FROM tiktok.posts p"
+                           . " WHERE id = '$r->{json}{post_id}'"));
+is($row->{source}, 'FILE_UPLOAD', 'stored: FILE_UPLOAD');
+is($row->{video_size}, length $video, '... its size');
+is($row->{content_type}, 'video/mp4', '... its type');
+is($row->{post_info}{title}, "My clip \x{1F3AC}", '... the title');
+is($row->{post_info}{disable_duet}, JSON::PP::false, '... the options');
+like($row->{spool_path}, qr{^\Q@{[$ngx->dir]}\E/spool/[0-9a-f]{32}\.mp4$},
+     '... a spool file under tiktok_upload_spool');
+open my $sf, '<:raw', $row->{spool_path} or die "$row->{spool_path}: $!";
+my $spooled = do { local $/; <$sf> };
+close $sf;
+is(sha256_hex($spooled), sha256_hex($video), '... holding every byte');
+
+$r = post(paul => TikTokMedia::mp4(seconds => 5, brand => 'qt  '),
+          type => 'video/webm', query => '?privacy_level=SELF_ONLY');
+is($r->{status}, 202, 'a MOV sent as video/webm');
+is($psql->("SELECT content_type FROM tiktok.posts"
+           . " WHERE id = '$r->{json}{post_id}'"), 'video/quicktime',
+   '... is stored as what its bytes say');
+
+my $spool_files = sub {
+    opendir my $dh, $ngx->dir . '/spool' or die $!;
+    my $n = grep { !/^\./ } readdir $dh;
+    closedir $dh;
+    return $n;
+};
+my $files = $spool_files->();
+$r = post(paul => TikTokMedia::mp4(seconds => 601), type => 'video/mp4',
+          query => '?privacy_level=SELF_ONLY');
+is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 video',
+   "longer than the creator's 600 s: refused");
+like($r->{json}{error}{message}, qr/600 seconds/, '... saying the limit');
+is($spool_files->(), $files, '... leaving no file behind');
+
+$r = post(paul => TikTokMedia::mp4(seconds => 5), type => 'video/mp4',
+          query => '?privacy_level=PUBLIC_TO_EVERYONE&brand_content_toggle=1'
+                   . '&schedule_at=2020-01-01T00:00:00Z');
+is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 schedule_at',
+   'an upload scheduled in the past: refused');
+is($spool_files->(), $files, '... leaving no file behind');
 
 # the creator cannot post now: TikTok says so in creator info, with 200
 $sb->add_user({ open_id => 'capped-creator', display_name => 'Capped',
