@@ -596,13 +596,10 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next)
 {
-    u_char                       *p;
-    ngx_str_t                     params[7];
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    u_char                 *p;
+    ngx_str_t               params[7];
+    ngx_http_tiktok_ctx_t  *ctx;
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
     ngx_log_error(level, r->connection->log, 0,
@@ -610,9 +607,8 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
                   "request id \"%V\"", err->endpoint, err->message,
                   err->status, &err->code, &err->log_id, &ctx->request_id);
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (q == NULL || p == NULL) {
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
@@ -627,19 +623,10 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     params[6].data = (u_char *) err->message;
     params[6].len = ngx_strlen(err->message);
 
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_record_error_done;
-    q->data = r;
     ctx->next = next;
 
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_error_sql, 7, params)
-        != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_error_sql, 7, params,
+                                 ngx_http_tiktok_record_error_done);
 }
 
 
@@ -655,4 +642,41 @@ ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q)
     /* the failure itself was logged; a lost row is logged by the pool */
 
     ctx->next(r);
+}
+
+
+/*
+ * One statement for the caller, under its user id (row-level security);
+ * the handler finds the request in q->data.  NGX_OK: the handler runs
+ * later, from the event loop; NGX_ERROR: nothing started.
+ */
+
+ngx_int_t
+ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql, ngx_uint_t n,
+    ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
+{
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = handler;
+    q->data = r;
+
+    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+        || tmcf->pg_pool == NULL
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

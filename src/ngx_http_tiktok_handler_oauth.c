@@ -773,7 +773,6 @@ ngx_http_tiktok_callback_store(ngx_http_request_t *r,
     u_char                        key_id[2 * NGX_HTTP_TIKTOK_KEY_ID_LEN];
     ngx_str_t                     params[10];
     ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
@@ -810,23 +809,8 @@ ngx_http_tiktok_callback_store(ngx_http_request_t *r,
 
     ngx_memcpy(params[9].data, key_id, params[9].len);
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_callback_stored;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_store_sql, 10,
-                               params) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_callback_store_sql, 10,
+                                 params, ngx_http_tiktok_callback_stored);
 }
 
 

@@ -325,23 +325,7 @@ ngx_http_tiktok_posts_query(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
     const char *sql, ngx_uint_t n, ngx_str_t *params,
     ngx_http_tiktok_pg_handler_pt handler)
 {
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = handler;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
+    if (ngx_http_tiktok_query(r, sql, n, params, handler) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -33,34 +33,13 @@ ngx_int_t
 ngx_http_tiktok_status_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_status_done;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_status_sql, 1,
-                               &ctx->user_id)
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_status_sql, 1,
+                              &ctx->user_id, ngx_http_tiktok_status_done)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (tmcf->pg_pool == NULL
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->query = q;
     r->main->count++;
 
     return NGX_DONE;

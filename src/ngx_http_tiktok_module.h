@@ -122,8 +122,6 @@ struct ngx_http_tiktok_ctx_s {
     ngx_str_t                    path;           /* after the location */
     ngx_str_t                    location;       /* a redirect target */
 
-    ngx_http_tiktok_pg_query_t  *query;
-
     /* a subrequest's context names the call it carries; the request's
      * own context the call it waits for */
     ngx_http_tiktok_api_call_t  *api_call;
@@ -155,6 +153,8 @@ ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
 void ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_tiktok_set_location(ngx_http_request_t *r,
     ngx_str_t *url);
+ngx_int_t ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql,
+    ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
 ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next);

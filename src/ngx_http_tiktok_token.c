@@ -42,8 +42,6 @@ static void ngx_http_tiktok_token_cleanup(void *data);
 static void ngx_http_tiktok_token_done(ngx_http_request_t *r,
     ngx_uint_t status);
 static void ngx_http_tiktok_token_recorded(ngx_http_request_t *r);
-static ngx_http_tiktok_pg_query_t *ngx_http_tiktok_token_query(
-    ngx_http_request_t *r, ngx_http_tiktok_pg_handler_pt handler);
 
 
 static const char  ngx_http_tiktok_token_load_sql[] =
@@ -146,45 +144,14 @@ ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
 }
 
 
-static ngx_http_tiktok_pg_query_t *
-ngx_http_tiktok_token_query(ngx_http_request_t *r,
-    ngx_http_tiktok_pg_handler_pt handler)
-{
-    ngx_http_tiktok_ctx_t       *ctx;
-    ngx_http_tiktok_pg_query_t  *q;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NULL;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = handler;
-    q->data = r;
-
-    return q;
-}
-
-
 static ngx_int_t
 ngx_http_tiktok_token_load(ngx_http_request_t *r)
 {
     ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
-    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_loaded);
-
-    if (q == NULL
-        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_load_sql, 1,
-                                  &ctx->user_id) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_load_sql, 1, &ctx->user_id, ngx_http_tiktok_token_loaded) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -201,11 +168,9 @@ ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q)
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_token_t      *tk;
-    ngx_http_tiktok_main_conf_t  *tmcf;
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     tk = ctx->token;
 
     if (q->rc != NGX_OK) {
@@ -259,13 +224,7 @@ ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q)
 
         tk->status = NGX_HTTP_TIKTOK_TOKEN_RECONNECT;
 
-        q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_released);
-
-        if (q == NULL
-            || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_reconnect_sql,
-                                      1, &ctx->user_id) != NGX_OK
-            || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-        {
+        if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_reconnect_sql, 1, &ctx->user_id, ngx_http_tiktok_token_released) != NGX_OK) {
             ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
         }
 
@@ -283,22 +242,13 @@ ngx_http_tiktok_token_claim(ngx_http_request_t *r)
 {
     ngx_str_t                     params[2];
     ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     params[0] = ctx->user_id;
     params[1] = ctx->token->owner;
 
-    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_claimed);
-
-    if (q == NULL
-        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_claim_sql, 2,
-                                  params) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_claim_sql, 2, params, ngx_http_tiktok_token_claimed) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -441,7 +391,6 @@ ngx_http_tiktok_token_store(ngx_http_request_t *r, json_t *root)
     ngx_str_t                     params[8], refresh;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_token_t      *tk;
-    ngx_http_tiktok_pg_query_t   *q;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
@@ -491,13 +440,7 @@ ngx_http_tiktok_token_store(ngx_http_request_t *r, json_t *root)
 
     ngx_memcpy(params[7].data, key_id, params[7].len);
 
-    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_stored);
-
-    if (q == NULL
-        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_store_sql, 8,
-                                  params) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_store_sql, 8, params, ngx_http_tiktok_token_stored) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -533,11 +476,8 @@ ngx_http_tiktok_token_release(ngx_http_request_t *r, ngx_uint_t reconnect)
 {
     ngx_str_t                     params[3];
     ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     params[0] = ctx->user_id;
     params[1] = ctx->token->owner;
@@ -549,13 +489,7 @@ ngx_http_tiktok_token_release(ngx_http_request_t *r, ngx_uint_t reconnect)
         ngx_str_set(&params[2], "false");
     }
 
-    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_released);
-
-    if (q == NULL
-        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_release_sql, 3,
-                                  params) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_release_sql, 3, params, ngx_http_tiktok_token_released) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -694,22 +628,13 @@ ngx_http_tiktok_token_invalidate(ngx_http_request_t *r)
 {
     ngx_str_t                     params[2];
     ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     params[0] = ctx->user_id;
     params[1] = ctx->token->expires_at;
 
-    q = ngx_http_tiktok_token_query(r, ngx_http_tiktok_token_invalidated);
-
-    if (q == NULL
-        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_invalidate_sql, 2,
-                                  params) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
-    {
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_invalidate_sql, 2, params, ngx_http_tiktok_token_invalidated) != NGX_OK) {
         return NGX_ERROR;
     }
 
