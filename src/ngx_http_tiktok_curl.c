@@ -1,5 +1,42 @@
 
-/* placeholder until the libcurl loop lands */
+/*
+ * libcurl's multi interface on nginx's event loop.
+ *
+ * Sockets: CURLMOPT_SOCKETFUNCTION tells which descriptors libcurl waits
+ * on; each gets an nginx connection (c->shared: the descriptor stays
+ * libcurl's) with level-triggered read and/or write events, found again
+ * by descriptor in a small rbtree.  An event calls
+ * curl_multi_socket_action() for that descriptor.
+ *
+ * Time: CURLMOPT_TIMERFUNCTION sets or deletes one cancelable nginx timer,
+ * whose handler calls curl_multi_socket_action(CURL_SOCKET_TIMEOUT).
+ * Request timeouts are libcurl's (CURLOPT_TIMEOUT_MS) and so live in that
+ * one timer too.
+ *
+ * Re-entrancy: the callbacks libcurl calls (socket, timer, close socket,
+ * read, write, header) only change nginx events, timers and buffers; they
+ * never call libcurl and never run a caller's handler.  libcurl is called
+ * from nginx event handlers (a socket event, the timer, a posted event) and
+ * from start/cancel; after each curl_multi_socket_action() the finished
+ * transfers are drained with curl_multi_info_read(), one at a time: the
+ * easy handle is removed and freed first, then the caller's handler runs
+ * and may start or cancel requests (libcurl drops the message of a handle
+ * removed meanwhile).  A handler never runs inside start().
+ *
+ * Shutdown: the libcurl timer is cancelable.  While requests are in flight
+ * a non-cancelable watch timer (every 250 ms) notices a graceful exit
+ * (ngx_exiting) and then gives them NGX_HTTP_TIKTOK_CURL_GRACE to finish;
+ * what is left is aborted from the event loop: handlers run with NGX_ERROR
+ * and "aborted".  worker_shutdown_timeout, and exit_process after a fast
+ * shutdown, abort the same way.  No new request starts meanwhile.
+ *
+ * Nothing blocks: DNS runs in libcurl's threaded resolver (checked at
+ * start), sockets are non-blocking, and a file body is read with pread()
+ * from the local spool.  The resolver thread is created inside
+ * curl_multi_socket_action(), which runs with nginx's signals blocked, so
+ * the thread never takes a signal meant for the worker.
+ */
+
 
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -8,14 +45,1585 @@
 #include "ngx_http_tiktok_curl.h"
 
 
+#define NGX_HTTP_TIKTOK_CURL_WATCH  250
+
+
+typedef struct {
+    ngx_rbtree_node_t              node;        /* key: the descriptor */
+    ngx_connection_t              *c;
+    ngx_http_tiktok_curl_t        *curl;
+} ngx_http_tiktok_curl_sock_t;
+
+
+struct ngx_http_tiktok_curl_s {
+    CURLM                         *multi;
+    ngx_log_t                     *log;
+    char                          *ca_file;     /* NULL: system trust */
+
+    ngx_rbtree_t                   sockets;
+    ngx_rbtree_node_t              sentinel;
+
+    ngx_queue_t                    active;      /* requests in flight */
+    ngx_uint_t                     nactive;
+
+    ngx_event_t                    timer;       /* libcurl's, cancelable */
+    ngx_event_t                    kick;        /* posted: fail requests
+                                                   without a socket */
+    ngx_event_t                    watch;       /* graceful exit */
+
+    unsigned                       in_callback:1;
+    unsigned                       in_action:1;
+    unsigned                       exiting:1;   /* the grace has begun */
+    unsigned                       destroyed:1;
+};
+
+
+static int ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static int ngx_http_tiktok_curl_timer_cb(CURLM *multi, long timeout_ms,
+    void *userp);
+static int ngx_http_tiktok_curl_close_cb(void *clientp, curl_socket_t s);
+static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_find(
+    ngx_http_tiktok_curl_t *curl, curl_socket_t s);
+static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_open(
+    ngx_http_tiktok_curl_t *curl, curl_socket_t s);
+static ngx_int_t ngx_http_tiktok_curl_sock_events(
+    ngx_http_tiktok_curl_sock_t *sk, int what);
+static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
+    ngx_uint_t fd_alive);
+static void ngx_http_tiktok_curl_read_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_curl_write_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_curl_event(ngx_event_t *ev, int mask);
+static void ngx_http_tiktok_curl_timeout(ngx_event_t *ev);
+static void ngx_http_tiktok_curl_kick(ngx_event_t *ev);
+static void ngx_http_tiktok_curl_watch(ngx_event_t *ev);
+static void ngx_http_tiktok_curl_watch_update(ngx_http_tiktok_curl_t *curl);
+static void ngx_http_tiktok_curl_doom(ngx_http_tiktok_curl_t *curl,
+    CURL *easy, const char *why);
+static void ngx_http_tiktok_curl_action(ngx_http_tiktok_curl_t *curl,
+    curl_socket_t s, int mask);
+static void ngx_http_tiktok_curl_drain(ngx_http_tiktok_curl_t *curl);
+static void ngx_http_tiktok_curl_finish(ngx_http_tiktok_curl_req_t *req,
+    CURLcode code);
+static void ngx_http_tiktok_curl_release(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_curl_abort_all(ngx_http_tiktok_curl_t *curl,
+    const char *why);
+static void ngx_http_tiktok_curl_cleanup(void *data);
+static ngx_int_t ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
+    ngx_http_tiktok_curl_req_t *req);
+static ngx_int_t ngx_http_tiktok_curl_header_add(
+    ngx_http_tiktok_curl_req_t *req, const char *name, ngx_str_t *value);
+static size_t ngx_http_tiktok_curl_write(char *ptr, size_t size,
+    size_t nmemb, void *data);
+static size_t ngx_http_tiktok_curl_header(char *buf, size_t size,
+    size_t nitems, void *data);
+static size_t ngx_http_tiktok_curl_read(char *buf, size_t size,
+    size_t nitems, void *data);
+static int ngx_http_tiktok_curl_seek(void *data, curl_off_t offset,
+    int origin);
+static void ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req,
+    CURLcode code);
+static ngx_uint_t ngx_http_tiktok_curl_contains(const char *s, size_t n,
+    ngx_str_t *what);
+static void ngx_http_tiktok_curl_log_url(ngx_str_t *url, ngx_str_t *out);
+
+
 ngx_http_tiktok_curl_t *
 ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
 {
-    return NULL;
+    CURLM                   *multi;
+    CURLcode                 code;
+    curl_version_info_data  *info;
+    ngx_http_tiktok_curl_t  *curl;
+
+    info = curl_version_info(CURLVERSION_NOW);
+
+    if (!(info->features & CURL_VERSION_SSL)) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "tiktok: libcurl %s has no TLS support, background "
+                      "TikTok calls are disabled", info->version);
+        return NULL;
+    }
+
+    if (!(info->features & CURL_VERSION_ASYNCHDNS)) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "tiktok: libcurl %s resolves host names "
+                      "synchronously, which blocks the worker; use a "
+                      "libcurl built with the threaded resolver or c-ares",
+                      info->version);
+    }
+
+    code = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (code != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "tiktok: curl_global_init() failed: %s",
+                      curl_easy_strerror(code));
+        return NULL;
+    }
+
+    curl = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_curl_t));
+    if (curl == NULL) {
+        curl_global_cleanup();
+        return NULL;
+    }
+
+    if (ca_file && ca_file->len) {
+        curl->ca_file = ngx_pnalloc(cycle->pool, ca_file->len + 1);
+        if (curl->ca_file == NULL) {
+            curl_global_cleanup();
+            return NULL;
+        }
+
+        (void) ngx_cpystrn((u_char *) curl->ca_file, ca_file->data,
+                           ca_file->len + 1);
+    }
+
+    multi = curl_multi_init();
+    if (multi == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "tiktok: curl_multi_init() failed");
+        curl_global_cleanup();
+        return NULL;
+    }
+
+    if (curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION,
+                          ngx_http_tiktok_curl_socket_cb) != CURLM_OK
+        || curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, curl) != CURLM_OK
+        || curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION,
+                             ngx_http_tiktok_curl_timer_cb) != CURLM_OK
+        || curl_multi_setopt(multi, CURLMOPT_TIMERDATA, curl) != CURLM_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "tiktok: curl_multi_setopt() failed");
+        curl_multi_cleanup(multi);
+        curl_global_cleanup();
+        return NULL;
+    }
+
+    curl->multi = multi;
+    curl->log = cycle->log;
+
+    ngx_rbtree_init(&curl->sockets, &curl->sentinel, ngx_rbtree_insert_value);
+    ngx_queue_init(&curl->active);
+
+    curl->timer.handler = ngx_http_tiktok_curl_timeout;
+    curl->timer.data = curl;
+    curl->timer.log = cycle->log;
+    curl->timer.cancelable = 1;
+
+    curl->kick.handler = ngx_http_tiktok_curl_kick;
+    curl->kick.data = curl;
+    curl->kick.log = cycle->log;
+
+    /* not cancelable: holds a gracefully exiting worker for the grace */
+    curl->watch.handler = ngx_http_tiktok_curl_watch;
+    curl->watch.data = curl;
+    curl->watch.log = cycle->log;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
+                   "tiktok curl: libcurl %s, %s", info->version,
+                   info->ssl_version ? info->ssl_version : "");
+
+    return curl;
 }
 
+
+/*
+ * exit_process: whatever is still in flight is aborted (handlers run with
+ * "aborted"), then the multi handle closes its cached connections.
+ */
 
 void
 ngx_http_tiktok_curl_destroy(ngx_http_tiktok_curl_t *curl)
 {
+    ngx_rbtree_node_t            *node;
+    ngx_http_tiktok_curl_sock_t  *sk;
+
+    if (curl == NULL || curl->destroyed) {
+        return;
+    }
+
+    curl->destroyed = 1;
+
+    ngx_http_tiktok_curl_abort_all(curl, "the worker is exiting");
+
+    if (curl->timer.timer_set) {
+        ngx_del_timer(&curl->timer);
+    }
+
+    if (curl->watch.timer_set) {
+        ngx_del_timer(&curl->watch);
+    }
+
+    if (curl->kick.posted) {
+        ngx_delete_posted_event(&curl->kick);
+    }
+
+    /* sockets libcurl still watches: their descriptors are still open */
+
+    while (curl->sockets.root != curl->sockets.sentinel) {
+        node = ngx_rbtree_min(curl->sockets.root, curl->sockets.sentinel);
+        sk = (ngx_http_tiktok_curl_sock_t *) node;
+        ngx_http_tiktok_curl_sock_close(sk, 1);
+    }
+
+    (void) curl_multi_cleanup(curl->multi);
+    curl->multi = NULL;
+
+    /* libcurl closed descriptors without telling: only free the wrappers */
+
+    while (curl->sockets.root != curl->sockets.sentinel) {
+        node = ngx_rbtree_min(curl->sockets.root, curl->sockets.sentinel);
+        sk = (ngx_http_tiktok_curl_sock_t *) node;
+        ngx_http_tiktok_curl_sock_close(sk, 0);
+    }
+
+    curl_global_cleanup();
+}
+
+
+ngx_http_tiktok_curl_req_t *
+ngx_http_tiktok_curl_req_create(ngx_pool_t *pool, ngx_log_t *log)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_tiktok_curl_req_t  *req;
+
+    req = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_curl_req_t));
+    if (req == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_tiktok_curl_cleanup;
+    cln->data = req;
+
+    req->pool = pool;
+    req->log = log;
+    req->fd = NGX_INVALID_FILE;
+    req->cleanup = cln;
+
+    return req;
+}
+
+
+ngx_uint_t
+ngx_http_tiktok_curl_active(ngx_http_tiktok_curl_t *curl)
+{
+    return curl ? curl->nactive : 0;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
+    ngx_http_tiktok_curl_req_t *req)
+{
+    CURLMcode            mc;
+    ngx_str_t            url;
+    ngx_pool_cleanup_t  *cln;
+
+    if (curl == NULL || req->active) {
+        return NGX_ERROR;
+    }
+
+    if (curl->destroyed || curl->exiting
+        || ngx_exiting || ngx_quit || ngx_terminate)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (curl->in_callback) {
+        ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
+                      "tiktok curl: start called from a libcurl callback");
+        return NGX_ERROR;
+    }
+
+    if (req->pool == NULL || req->handler == NULL || req->method == NULL
+        || req->url.len == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, req->log ? req->log : curl->log, 0,
+                      "tiktok curl: incomplete request");
+        return NGX_ERROR;
+    }
+
+    if (req->log == NULL) {
+        req->log = req->pool->log;
+    }
+
+    if (req->request_id.len == 0) {
+        ngx_str_set(&req->request_id, "-");
+    }
+
+    /* the outcome of an earlier run goes */
+
+    req->rc = NGX_ERROR;
+    req->status = 0;
+    ngx_str_null(&req->response);
+    ngx_str_null(&req->retry_after);
+    req->elapsed = 0;
+    req->error[0] = '\0';
+    req->too_large = 0;
+    req->timed_out = 0;
+    req->aborted = 0;
+    req->size = 0;
+    req->sent = 0;
+    req->failed = NULL;
+    req->doomed = 0;
+
+    if (req->max_response == 0) {
+        req->max_response = NGX_HTTP_TIKTOK_CURL_MAX_RESPONSE;
+    }
+
+    if (req->timeout == 0) {
+        req->timeout = NGX_HTTP_TIKTOK_CURL_TIMEOUT;
+    }
+
+    if (req->cleanup == NULL) {
+        cln = ngx_pool_cleanup_add(req->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_tiktok_curl_cleanup;
+        cln->data = req;
+        req->cleanup = cln;
+    }
+
+    req->curl = curl;
+
+    req->easy = curl_easy_init();
+    if (req->easy == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
+                      "tiktok curl: curl_easy_init() failed");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tiktok_curl_setup(curl, req) != NGX_OK) {
+        goto failed;
+    }
+
+    mc = curl_multi_add_handle(curl->multi, req->easy);
+
+    if (mc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
+                      "tiktok curl: curl_multi_add_handle() failed: %s",
+                      curl_multi_strerror(mc));
+        goto failed;
+    }
+
+    ngx_queue_insert_tail(&curl->active, &req->queue);
+    req->active = 1;
+    curl->nactive++;
+    req->start = ngx_current_msec;
+
+    ngx_http_tiktok_curl_watch_update(curl);
+
+    ngx_http_tiktok_curl_log_url(&req->url, &url);
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, req->log, 0,
+                   "tiktok curl [%V]: start %s %V, timeout %M, "
+                   "%ui in flight", &req->request_id, req->method, &url,
+                   req->timeout, curl->nactive);
+
+    return NGX_OK;
+
+failed:
+
+    curl_easy_cleanup(req->easy);
+    req->easy = NULL;
+
+    if (req->headers) {
+        ngx_http_tiktok_curl_release(req);
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the handler will not run; what the request holds in libcurl is freed */
+
+void
+ngx_http_tiktok_curl_cancel(ngx_http_tiktok_curl_req_t *req)
+{
+    ngx_str_t  url;
+
+    if (!req->active) {
+        return;
+    }
+
+    if (req->curl->in_callback) {
+        /* cannot happen: no caller's code runs inside libcurl */
+        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
+                      "tiktok curl: cancel called from a libcurl callback");
+    }
+
+    ngx_http_tiktok_curl_log_url(&req->url, &url);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, req->log, 0,
+                   "tiktok curl [%V]: cancel %s %V",
+                   &req->request_id, req->method, &url);
+
+    ngx_http_tiktok_curl_release(req);
+}
+
+
+static void
+ngx_http_tiktok_curl_cleanup(void *data)
+{
+    ngx_http_tiktok_curl_req_t  *req = data;
+
+    ngx_http_tiktok_curl_cancel(req);
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
+    ngx_http_tiktok_curl_req_t *req)
+{
+    u_char     *url;
+    CURL       *easy;
+    ngx_str_t   empty;
+    ngx_uint_t  post, put, file;
+
+    easy = req->easy;
+
+    post = (ngx_strcmp(req->method, "POST") == 0);
+    put = (ngx_strcmp(req->method, "PUT") == 0);
+    file = (req->length > 0);
+
+    if (!post && !put && ngx_strcmp(req->method, "GET") != 0
+        && ngx_strcmp(req->method, "DELETE") != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, req->log, 0,
+                      "tiktok curl: unsupported method \"%s\"", req->method);
+        return NGX_ERROR;
+    }
+
+    if ((file && (req->fd == NGX_INVALID_FILE || req->body.len
+                  || req->offset < 0))
+        || (!post && !put && (file || req->body.len)))
+    {
+        ngx_log_error(NGX_LOG_ERR, req->log, 0,
+                      "tiktok curl: invalid body for %s", req->method);
+        return NGX_ERROR;
+    }
+
+    url = ngx_pnalloc(req->pool, req->url.len + 1);
+    if (url == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(url, req->url.data, req->url.len + 1);
+
+#define ngx_http_tiktok_curl_opt(opt, value)                                  \
+    if (curl_easy_setopt(easy, opt, value) != CURLE_OK) {                     \
+        ngx_log_error(NGX_LOG_ALERT, req->log, 0,                             \
+                      "tiktok curl: curl_easy_setopt(" #opt ") failed");      \
+        return NGX_ERROR;                                                     \
+    }
+
+    ngx_http_tiktok_curl_opt(CURLOPT_URL, (char *) url);
+    ngx_http_tiktok_curl_opt(CURLOPT_PRIVATE, req);
+    ngx_http_tiktok_curl_opt(CURLOPT_ERRORBUFFER, req->error);
+    ngx_http_tiktok_curl_opt(CURLOPT_NOSIGNAL, 1L);
+
+#if (LIBCURL_VERSION_NUM >= 0x075700)
+    /*
+     * A transfer that ends (timeout, cancel) while its name is still being
+     * resolved would otherwise join the resolver thread, blocking the
+     * worker until getaddrinfo() returns; detach the thread instead.
+     */
+    ngx_http_tiktok_curl_opt(CURLOPT_QUICK_EXIT, 1L);
+#endif
+
+    /* tokens travel over verified TLS only, and never to a redirect */
+#if (LIBCURL_VERSION_NUM >= 0x075500)
+    ngx_http_tiktok_curl_opt(CURLOPT_PROTOCOLS_STR, "https");
+#else
+    ngx_http_tiktok_curl_opt(CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
+#endif
+    ngx_http_tiktok_curl_opt(CURLOPT_FOLLOWLOCATION, 0L);
+    ngx_http_tiktok_curl_opt(CURLOPT_SSL_VERIFYPEER, 1L);
+    ngx_http_tiktok_curl_opt(CURLOPT_SSL_VERIFYHOST, 2L);
+
+    if (curl->ca_file) {
+        /* this bundle only, not the system's directory as well */
+        ngx_http_tiktok_curl_opt(CURLOPT_CAINFO, curl->ca_file);
+        ngx_http_tiktok_curl_opt(CURLOPT_CAPATH, (char *) NULL);
+    }
+
+    ngx_http_tiktok_curl_opt(CURLOPT_HTTP_VERSION,
+                             (long) CURL_HTTP_VERSION_1_1);
+    ngx_http_tiktok_curl_opt(CURLOPT_USERAGENT, "ngx_http_tiktok_module");
+
+    if (req->fresh) {
+        ngx_http_tiktok_curl_opt(CURLOPT_FRESH_CONNECT, 1L);
+    }
+
+    ngx_http_tiktok_curl_opt(CURLOPT_TIMEOUT_MS, (long) req->timeout);
+    ngx_http_tiktok_curl_opt(CURLOPT_CONNECTTIMEOUT_MS,
+                             (long) ngx_min(req->timeout,
+                                            NGX_HTTP_TIKTOK_CURL_CONNECT));
+
+    /* an announced length above the limit fails before the body comes */
+    ngx_http_tiktok_curl_opt(CURLOPT_MAXFILESIZE_LARGE,
+                             (curl_off_t) req->max_response);
+
+    ngx_http_tiktok_curl_opt(CURLOPT_WRITEFUNCTION,
+                             ngx_http_tiktok_curl_write);
+    ngx_http_tiktok_curl_opt(CURLOPT_WRITEDATA, req);
+    ngx_http_tiktok_curl_opt(CURLOPT_HEADERFUNCTION,
+                             ngx_http_tiktok_curl_header);
+    ngx_http_tiktok_curl_opt(CURLOPT_HEADERDATA, req);
+
+    ngx_http_tiktok_curl_opt(CURLOPT_CLOSESOCKETFUNCTION,
+                             ngx_http_tiktok_curl_close_cb);
+    ngx_http_tiktok_curl_opt(CURLOPT_CLOSESOCKETDATA, curl);
+
+    if (post && !file) {
+        ngx_http_tiktok_curl_opt(CURLOPT_POSTFIELDSIZE_LARGE,
+                                 (curl_off_t) req->body.len);
+        ngx_http_tiktok_curl_opt(CURLOPT_POSTFIELDS,
+                                 req->body.len ? (char *) req->body.data
+                                               : "");
+
+    } else if (post || put) {
+        /* a file region, or a memory body for PUT, through the callback;
+         * the seek callback rewinds it when libcurl sends it again on a
+         * fresh connection after a reused one died */
+
+        if (post) {
+            ngx_http_tiktok_curl_opt(CURLOPT_POST, 1L);
+            ngx_http_tiktok_curl_opt(CURLOPT_POSTFIELDSIZE_LARGE,
+                                     (curl_off_t) (file ? req->length
+                                                        : (off_t)
+                                                          req->body.len));
+        } else {
+            ngx_http_tiktok_curl_opt(CURLOPT_UPLOAD, 1L);
+            ngx_http_tiktok_curl_opt(CURLOPT_INFILESIZE_LARGE,
+                                     (curl_off_t) (file ? req->length
+                                                        : (off_t)
+                                                          req->body.len));
+        }
+
+        ngx_http_tiktok_curl_opt(CURLOPT_READFUNCTION,
+                                 ngx_http_tiktok_curl_read);
+        ngx_http_tiktok_curl_opt(CURLOPT_READDATA, req);
+        ngx_http_tiktok_curl_opt(CURLOPT_SEEKFUNCTION,
+                                 ngx_http_tiktok_curl_seek);
+        ngx_http_tiktok_curl_opt(CURLOPT_SEEKDATA, req);
+
+        if (file) {
+            ngx_http_tiktok_curl_opt(CURLOPT_UPLOAD_BUFFERSIZE, 262144L);
+        }
+
+    } else if (ngx_strcmp(req->method, "DELETE") == 0) {
+        ngx_http_tiktok_curl_opt(CURLOPT_CUSTOMREQUEST, "DELETE");
+
+    } else {
+        ngx_http_tiktok_curl_opt(CURLOPT_HTTPGET, 1L);
+    }
+
+    /* headers */
+
+    ngx_str_null(&empty);
+
+    if (req->bearer.len
+        && ngx_http_tiktok_curl_header_add(req, "Authorization: Bearer ",
+                                           &req->bearer)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (req->content_type.len) {
+        if (ngx_http_tiktok_curl_header_add(req, "Content-Type: ",
+                                            &req->content_type)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (post) {
+        /* not libcurl's default form type */
+        if (ngx_http_tiktok_curl_header_add(req, "Content-Type:", &empty)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (req->content_range.len
+        && ngx_http_tiktok_curl_header_add(req, "Content-Range: ",
+                                           &req->content_range)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* no "Expect: 100-continue": the body follows the head at once */
+
+    if ((post || put)
+        && ngx_http_tiktok_curl_header_add(req, "Expect:", &empty) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (req->headers) {
+        ngx_http_tiktok_curl_opt(CURLOPT_HTTPHEADER, req->headers);
+    }
+
+#undef ngx_http_tiktok_curl_opt
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
+    const char *name, ngx_str_t *value)
+{
+    u_char             *line, *p;
+    size_t              len, i;
+    struct curl_slist  *list;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] == CR || value->data[i] == LF
+            || value->data[i] == '\0')
+        {
+            ngx_log_error(NGX_LOG_ERR, req->log, 0,
+                          "tiktok curl: invalid value for \"%s\"", name);
+            return NGX_ERROR;
+        }
+    }
+
+    len = ngx_strlen(name) + value->len + 1;
+
+    line = ngx_pnalloc(req->pool, len);
+    if (line == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(line, name, ngx_strlen(name));
+    p = ngx_cpymem(p, value->data, value->len);
+    *p = '\0';
+
+    list = curl_slist_append(req->headers, (char *) line);
+
+    /* the pool's copy may hold the token */
+    ngx_explicit_memzero(line, len);
+
+    if (list == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
+                      "tiktok curl: curl_slist_append() failed");
+        return NGX_ERROR;
+    }
+
+    req->headers = list;
+
+    return NGX_OK;
+}
+
+
+/* --- libcurl's callbacks: nginx events and timers only ------------------ */
+
+
+static int
+ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_http_tiktok_curl_t  *curl = userp;
+
+    ngx_http_tiktok_curl_sock_t  *sk;
+
+    curl->in_callback = 1;
+
+    sk = ngx_http_tiktok_curl_sock_find(curl, s);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, curl->log, 0,
+                   "tiktok curl: socket %d what:%d known:%d",
+                   (int) s, what, sk != NULL);
+
+    if (what == CURL_POLL_REMOVE) {
+        if (sk) {
+            ngx_http_tiktok_curl_sock_close(sk, 1);
+        }
+
+        goto done;
+    }
+
+    if (curl->destroyed) {
+        goto done;
+    }
+
+    if (sk == NULL) {
+        sk = ngx_http_tiktok_curl_sock_open(curl, s);
+
+        if (sk == NULL) {
+            ngx_http_tiktok_curl_doom(curl, easy, "no connection for a "
+                                      "socket (worker_connections?)");
+            goto done;
+        }
+    }
+
+    if (ngx_http_tiktok_curl_sock_events(sk, what) != NGX_OK) {
+        ngx_http_tiktok_curl_sock_close(sk, 1);
+        ngx_http_tiktok_curl_doom(curl, easy, "cannot watch a socket");
+    }
+
+done:
+
+    curl->in_callback = 0;
+
+    return 0;
+}
+
+
+/*
+ * A timeout of 0 means "as soon as possible": the timer expires in this
+ * very iteration of the event loop, after the events, never inside
+ * libcurl.  The timer is deleted before it is set again, so nginx's lazy
+ * timer update cannot keep an older, later expiry.
+ */
+
+static int
+ngx_http_tiktok_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_http_tiktok_curl_t  *curl = userp;
+
+    curl->in_callback = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, curl->log, 0,
+                   "tiktok curl: timer %l", timeout_ms);
+
+    if (curl->timer.timer_set) {
+        ngx_del_timer(&curl->timer);
+    }
+
+    if (timeout_ms >= 0 && !curl->destroyed) {
+        ngx_add_timer(&curl->timer, (ngx_msec_t) timeout_ms);
+    }
+
+    curl->in_callback = 0;
+
+    return 0;
+}
+
+
+/*
+ * libcurl announces CURL_POLL_REMOVE before it closes a socket; should a
+ * wrapper still exist, it goes now, while the descriptor is open, so a new
+ * socket that reuses the number never meets stale nginx event state.
+ */
+
+static int
+ngx_http_tiktok_curl_close_cb(void *clientp, curl_socket_t s)
+{
+    ngx_http_tiktok_curl_t  *curl = clientp;
+
+    ngx_http_tiktok_curl_sock_t  *sk;
+
+    sk = ngx_http_tiktok_curl_sock_find(curl, s);
+
+    if (sk) {
+        ngx_http_tiktok_curl_sock_close(sk, 1);
+    }
+
+    return close(s);
+}
+
+
+static ngx_http_tiktok_curl_sock_t *
+ngx_http_tiktok_curl_sock_find(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
+{
+    ngx_rbtree_key_t    key;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    key = (ngx_rbtree_key_t) s;
+    node = curl->sockets.root;
+    sentinel = curl->sockets.sentinel;
+
+    while (node != sentinel) {
+
+        if (key < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (key > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        return (ngx_http_tiktok_curl_sock_t *) node;
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_tiktok_curl_sock_t *
+ngx_http_tiktok_curl_sock_open(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
+{
+    ngx_connection_t             *c;
+    ngx_http_tiktok_curl_sock_t  *sk;
+
+    sk = ngx_alloc(sizeof(ngx_http_tiktok_curl_sock_t), curl->log);
+    if (sk == NULL) {
+        return NULL;
+    }
+
+    c = ngx_get_connection(s, curl->log);
+    if (c == NULL) {
+        ngx_free(sk);
+        return NULL;
+    }
+
+    /* the descriptor is libcurl's: nginx must not close it */
+    c->shared = 1;
+    c->data = sk;
+    c->read->handler = ngx_http_tiktok_curl_read_handler;
+    c->write->handler = ngx_http_tiktok_curl_write_handler;
+    c->read->log = c->log;
+    c->write->log = c->log;
+
+    sk->c = c;
+    sk->curl = curl;
+    sk->node.key = (ngx_rbtree_key_t) s;
+
+    ngx_rbtree_insert(&curl->sockets, &sk->node);
+
+    return sk;
+}
+
+
+/* level-triggered: libcurl need not read or write a socket dry */
+
+static ngx_int_t
+ngx_http_tiktok_curl_sock_events(ngx_http_tiktok_curl_sock_t *sk, int what)
+{
+    ngx_connection_t  *c;
+
+    c = sk->c;
+
+    if (what & CURL_POLL_IN) {
+        if (!c->read->active
+            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (what & CURL_POLL_OUT) {
+        if (!c->write->active
+            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
+    ngx_uint_t fd_alive)
+{
+    ngx_connection_t  *c;
+
+    c = sk->c;
+
+    if (fd_alive) {
+        if (c->read->active) {
+            (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->write->active) {
+            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        }
+    }
+
+    ngx_rbtree_delete(&sk->curl->sockets, &sk->node);
+
+    /* c->shared: frees the connection, leaves the descriptor alone */
+    ngx_close_connection(c);
+
+    ngx_free(sk);
+}
+
+
+/* a socket we could not watch: its transfer fails from a posted event */
+
+static void
+ngx_http_tiktok_curl_doom(ngx_http_tiktok_curl_t *curl, CURL *easy,
+    const char *why)
+{
+    ngx_queue_t                 *q;
+    ngx_http_tiktok_curl_req_t  *req;
+
+    for (q = ngx_queue_head(&curl->active);
+         q != ngx_queue_sentinel(&curl->active);
+         q = ngx_queue_next(q))
+    {
+        req = ngx_queue_data(q, ngx_http_tiktok_curl_req_t, queue);
+
+        if (req->easy == easy) {
+            req->doomed = 1;
+            req->failed = why;
+            break;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_ERR, curl->log, 0, "tiktok curl: %s", why);
+
+    if (!curl->kick.posted) {
+        ngx_post_event(&curl->kick, &ngx_posted_events);
+    }
+}
+
+
+/* --- nginx's events: here libcurl is called ---------------------------- */
+
+
+static void
+ngx_http_tiktok_curl_read_handler(ngx_event_t *ev)
+{
+    ngx_http_tiktok_curl_event(ev, CURL_CSELECT_IN);
+}
+
+
+static void
+ngx_http_tiktok_curl_write_handler(ngx_event_t *ev)
+{
+    ngx_http_tiktok_curl_event(ev, CURL_CSELECT_OUT);
+}
+
+
+static void
+ngx_http_tiktok_curl_event(ngx_event_t *ev, int mask)
+{
+    curl_socket_t                 s;
+    ngx_connection_t             *c;
+    ngx_http_tiktok_curl_t       *curl;
+    ngx_http_tiktok_curl_sock_t  *sk;
+
+    c = ev->data;
+    sk = c->data;
+    curl = sk->curl;
+    s = c->fd;
+
+    if (c->close) {
+        /* worker_shutdown_timeout: nginx closes every connection */
+        ngx_http_tiktok_curl_abort_all(curl, "the worker is exiting");
+        return;
+    }
+
+    /* the connection may be gone when this returns */
+
+    ngx_http_tiktok_curl_action(curl, s, mask);
+}
+
+
+static void
+ngx_http_tiktok_curl_timeout(ngx_event_t *ev)
+{
+    ngx_http_tiktok_curl_t  *curl = ev->data;
+
+    ngx_http_tiktok_curl_action(curl, CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+static void
+ngx_http_tiktok_curl_kick(ngx_event_t *ev)
+{
+    ngx_http_tiktok_curl_t  *curl = ev->data;
+
+    ngx_queue_t                 *q;
+    ngx_http_tiktok_curl_req_t  *req;
+
+again:
+
+    for (q = ngx_queue_head(&curl->active);
+         q != ngx_queue_sentinel(&curl->active);
+         q = ngx_queue_next(q))
+    {
+        req = ngx_queue_data(q, ngx_http_tiktok_curl_req_t, queue);
+
+        if (req->doomed) {
+            /* the handler may change the queue */
+            ngx_http_tiktok_curl_finish(req, CURLE_COULDNT_CONNECT);
+            goto again;
+        }
+    }
+}
+
+
+/*
+ * Runs every NGX_HTTP_TIKTOK_CURL_WATCH ms while requests are in flight;
+ * not cancelable, so a gracefully exiting worker waits for it.  Once it
+ * sees the worker exiting it waits NGX_HTTP_TIKTOK_CURL_GRACE more, then
+ * aborts what is left; a worker with nothing in flight has no such timer.
+ */
+
+static void
+ngx_http_tiktok_curl_watch(ngx_event_t *ev)
+{
+    ngx_http_tiktok_curl_t  *curl = ev->data;
+
+    if (curl->nactive == 0) {
+        return;
+    }
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_TIKTOK_CURL_WATCH);
+        return;
+    }
+
+    if (!curl->exiting) {
+        curl->exiting = 1;
+
+        ngx_log_error(NGX_LOG_INFO, curl->log, 0,
+                      "tiktok curl: the worker is exiting, %ui background "
+                      "request(s) in flight get %M ms to finish",
+                      curl->nactive, (ngx_msec_t) NGX_HTTP_TIKTOK_CURL_GRACE);
+
+        ngx_add_timer(ev, NGX_HTTP_TIKTOK_CURL_GRACE);
+        return;
+    }
+
+    ngx_http_tiktok_curl_abort_all(curl, "the worker is exiting");
+}
+
+
+static void
+ngx_http_tiktok_curl_watch_update(ngx_http_tiktok_curl_t *curl)
+{
+    if (curl->nactive == 0) {
+        if (curl->watch.timer_set) {
+            ngx_del_timer(&curl->watch);
+        }
+
+        return;
+    }
+
+    if (!curl->watch.timer_set && !curl->destroyed) {
+        ngx_add_timer(&curl->watch, NGX_HTTP_TIKTOK_CURL_WATCH);
+    }
+}
+
+
+static void
+ngx_http_tiktok_curl_action(ngx_http_tiktok_curl_t *curl, curl_socket_t s,
+    int mask)
+{
+    int        running;
+    sigset_t   set, saved;
+    CURLMcode  mc;
+
+    if (curl->in_action || curl->in_callback || curl->destroyed) {
+        ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
+                      "tiktok curl: socket action re-entered");
+        return;
+    }
+
+    /*
+     * libcurl starts its resolver threads in here: they inherit a mask
+     * that blocks the signals nginx handles, so a SIGQUIT or SIGHUP is
+     * never taken by a thread whose wake-up the worker would not see.
+     */
+
+    sigfillset(&set);
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    sigdelset(&set, SIGABRT);
+    sigdelset(&set, SIGTRAP);
+
+    (void) pthread_sigmask(SIG_BLOCK, &set, &saved);
+
+    curl->in_action = 1;
+    mc = curl_multi_socket_action(curl->multi, s, mask, &running);
+    curl->in_action = 0;
+
+    (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
+
+    if (mc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
+                      "tiktok curl: curl_multi_socket_action() failed: %s",
+                      curl_multi_strerror(mc));
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_EVENT, curl->log, 0,
+                   "tiktok curl: action %d:%d, %d running",
+                   (int) s, mask, running);
+
+    ngx_http_tiktok_curl_drain(curl);
+}
+
+
+/* finished transfers, one at a time: a handler may change the multi */
+
+static void
+ngx_http_tiktok_curl_drain(ngx_http_tiktok_curl_t *curl)
+{
+    int                          left;
+    char                        *priv;
+    CURL                        *easy;
+    CURLMsg                     *msg;
+    CURLcode                     code;
+    ngx_http_tiktok_curl_req_t  *req;
+
+    for ( ;; ) {
+        msg = curl_multi_info_read(curl->multi, &left);
+
+        if (msg == NULL) {
+            return;
+        }
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        easy = msg->easy_handle;
+        code = msg->data.result;
+
+        priv = NULL;
+        (void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        req = (ngx_http_tiktok_curl_req_t *) priv;
+
+        if (req == NULL || req->easy != easy || !req->active) {
+            ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
+                          "tiktok curl: a finished transfer is not ours");
+            (void) curl_multi_remove_handle(curl->multi, easy);
+            continue;
+        }
+
+        ngx_http_tiktok_curl_finish(req, code);
+    }
+}
+
+
+static void
+ngx_http_tiktok_curl_finish(ngx_http_tiktok_curl_req_t *req, CURLcode code)
+{
+    long       status;
+    ngx_str_t  url;
+
+    status = 0;
+
+    if (code == CURLE_OK) {
+        (void) curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+    }
+
+    ngx_http_tiktok_curl_release(req);
+
+    req->elapsed = ngx_current_msec - req->start;
+
+    if (code == CURLE_OK && status > 0) {
+        req->rc = NGX_OK;
+        req->status = status;
+
+        if (req->response.data == NULL) {
+            req->response.data = (u_char *) "";
+        }
+
+    } else {
+        req->rc = NGX_ERROR;
+        req->status = 0;
+        ngx_str_null(&req->response);
+
+        if (code == CURLE_OPERATION_TIMEDOUT) {
+            req->timed_out = 1;
+        }
+
+        if (code == CURLE_FILESIZE_EXCEEDED) {
+            req->too_large = 1;
+        }
+
+        if (req->too_large) {
+            req->failed = "the answer is larger than the limit";
+        }
+
+        if (req->failed) {
+            (void) ngx_cpystrn((u_char *) req->error, (u_char *) req->failed,
+                               CURL_ERROR_SIZE);
+
+        } else if (req->error[0] == '\0') {
+            (void) ngx_cpystrn((u_char *) req->error,
+                               (u_char *) curl_easy_strerror(code),
+                               CURL_ERROR_SIZE);
+        }
+
+        ngx_http_tiktok_curl_scrub(req, code);
+    }
+
+    ngx_http_tiktok_curl_log_url(&req->url, &url);
+
+    if (req->rc == NGX_OK) {
+        ngx_log_debug6(NGX_LOG_DEBUG_HTTP, req->log, 0,
+                       "tiktok curl [%V]: %s %V: %l, %uz bytes, %M ms",
+                       &req->request_id, req->method, &url, req->status,
+                       req->response.len, req->elapsed);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, req->log, 0,
+                      "tiktok curl [%V]: %s %V failed after %M ms: %s",
+                      &req->request_id, req->method, &url, req->elapsed,
+                      req->error);
+    }
+
+    req->handler(req);
+}
+
+
+/* takes the request out of libcurl: no handler will run for it */
+
+static void
+ngx_http_tiktok_curl_release(ngx_http_tiktok_curl_req_t *req)
+{
+    CURLMcode                mc;
+    struct curl_slist       *h;
+    ngx_http_tiktok_curl_t  *curl;
+
+    curl = req->curl;
+
+    if (req->easy) {
+        mc = curl_multi_remove_handle(curl->multi, req->easy);
+
+        if (mc != CURLM_OK) {
+            ngx_log_error(NGX_LOG_ALERT, req->log, 0,
+                          "tiktok curl: curl_multi_remove_handle() failed: "
+                          "%s", curl_multi_strerror(mc));
+        }
+
+        curl_easy_cleanup(req->easy);
+        req->easy = NULL;
+    }
+
+    if (req->headers) {
+        for (h = req->headers; h; h = h->next) {
+            if (ngx_strncmp(h->data, "Authorization:", 14) == 0) {
+                ngx_explicit_memzero(h->data, ngx_strlen(h->data));
+            }
+        }
+
+        curl_slist_free_all(req->headers);
+        req->headers = NULL;
+    }
+
+    if (req->active) {
+        ngx_queue_remove(&req->queue);
+        req->active = 0;
+        curl->nactive--;
+
+        ngx_http_tiktok_curl_watch_update(curl);
+    }
+}
+
+
+static void
+ngx_http_tiktok_curl_abort_all(ngx_http_tiktok_curl_t *curl,
+    const char *why)
+{
+    ngx_queue_t                 *q;
+    ngx_http_tiktok_curl_req_t  *req;
+
+    if (curl->nactive) {
+        ngx_log_error(NGX_LOG_INFO, curl->log, 0,
+                      "tiktok curl: aborting %ui background request(s): %s",
+                      curl->nactive, why);
+    }
+
+    curl->exiting = 1;
+
+    while (!ngx_queue_empty(&curl->active)) {
+        q = ngx_queue_head(&curl->active);
+        req = ngx_queue_data(q, ngx_http_tiktok_curl_req_t, queue);
+
+        req->aborted = 1;
+        req->failed = why;
+
+        ngx_http_tiktok_curl_finish(req, CURLE_ABORTED_BY_CALLBACK);
+    }
+}
+
+
+/* --- the transfer's own callbacks: buffers only ------------------------ */
+
+
+static size_t
+ngx_http_tiktok_curl_write(char *ptr, size_t size, size_t nmemb, void *data)
+{
+    ngx_http_tiktok_curl_req_t  *req = data;
+
+    u_char  *p;
+    size_t   n, need, cap;
+
+    n = size * nmemb;
+    need = req->response.len + n;
+
+    if (need > req->max_response) {
+        req->too_large = 1;
+        return 0;
+    }
+
+    if (need > req->size) {
+        cap = ngx_max(ngx_max(req->size * 2, need), (size_t) 4096);
+        cap = ngx_min(cap, req->max_response);
+
+        p = ngx_pnalloc(req->pool, cap);
+        if (p == NULL) {
+            req->failed = "out of memory";
+            return 0;
+        }
+
+        if (req->response.len) {
+            ngx_memcpy(p, req->response.data, req->response.len);
+        }
+
+        if (req->response.data) {
+            /* frees a large block, a no-op for small ones */
+            (void) ngx_pfree(req->pool, req->response.data);
+        }
+
+        req->response.data = p;
+        req->size = cap;
+    }
+
+    ngx_memcpy(req->response.data + req->response.len, ptr, n);
+    req->response.len += n;
+
+    return n;
+}
+
+
+/* Retry-After of the final answer; a new status line starts afresh */
+
+static size_t
+ngx_http_tiktok_curl_header(char *buf, size_t size, size_t nitems,
+    void *data)
+{
+    ngx_http_tiktok_curl_req_t  *req = data;
+
+    u_char  *p, *last, *v;
+    size_t   n;
+
+    n = size * nitems;
+    p = (u_char *) buf;
+    last = p + n;
+
+    if (n >= 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
+        ngx_str_null(&req->retry_after);
+        return n;
+    }
+
+    if (n < sizeof("Retry-After:") - 1
+        || ngx_strncasecmp(p, (u_char *) "Retry-After:",
+                           sizeof("Retry-After:") - 1)
+           != 0)
+    {
+        return n;
+    }
+
+    p += sizeof("Retry-After:") - 1;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == CR || last[-1] == LF
+                        || last[-1] == ' ' || last[-1] == '\t'))
+    {
+        last--;
+    }
+
+    if (last - p > 64) {
+        return n;
+    }
+
+    v = ngx_pnalloc(req->pool, last - p);
+    if (v == NULL) {
+        return n;
+    }
+
+    ngx_memcpy(v, p, last - p);
+    req->retry_after.data = v;
+    req->retry_after.len = last - p;
+
+    return n;
+}
+
+
+static size_t
+ngx_http_tiktok_curl_read(char *buf, size_t size, size_t nitems, void *data)
+{
+    ngx_http_tiktok_curl_req_t  *req = data;
+
+    off_t    rest;
+    size_t   n;
+    ssize_t  rc;
+
+    n = size * nitems;
+
+    if (req->length == 0) {
+        rest = (off_t) req->body.len - req->sent;
+        if ((off_t) n > rest) {
+            n = (size_t) rest;
+        }
+
+        ngx_memcpy(buf, req->body.data + req->sent, n);
+        req->sent += n;
+
+        return n;
+    }
+
+    rest = req->length - req->sent;
+
+    if (rest <= 0) {
+        return 0;
+    }
+
+    if ((off_t) n > rest) {
+        n = (size_t) rest;
+    }
+
+    for ( ;; ) {
+        rc = pread(req->fd, buf, n, req->offset + req->sent);
+
+        if (rc == -1 && ngx_errno == NGX_EINTR) {
+            continue;
+        }
+
+        break;
+    }
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_ERR, req->log, ngx_errno,
+                      "tiktok curl [%V]: pread() of the body failed",
+                      &req->request_id);
+        req->failed = "cannot read the body file";
+        return CURL_READFUNC_ABORT;
+    }
+
+    if (rc == 0) {
+        ngx_log_error(NGX_LOG_ERR, req->log, 0,
+                      "tiktok curl [%V]: the body file ends %O bytes "
+                      "early", &req->request_id, rest);
+        req->failed = "the body file is shorter than its length";
+        return CURL_READFUNC_ABORT;
+    }
+
+    req->sent += rc;
+
+    return (size_t) rc;
+}
+
+
+static int
+ngx_http_tiktok_curl_seek(void *data, curl_off_t offset, int origin)
+{
+    ngx_http_tiktok_curl_req_t  *req = data;
+
+    off_t  total;
+
+    total = req->length ? req->length : (off_t) req->body.len;
+
+    if (origin != SEEK_SET || offset < 0 || (off_t) offset > total) {
+        return CURL_SEEKFUNC_FAIL;
+    }
+
+    req->sent = (off_t) offset;
+
+    return CURL_SEEKFUNC_OK;
+}
+
+
+/* --- secrets and logs --------------------------------------------------- */
+
+
+/*
+ * libcurl's messages name hosts, not headers; still, the token and the
+ * URL's query (an upload_url carries its upload token there) must never
+ * reach a log through them.
+ */
+
+static void
+ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req, CURLcode code)
+{
+    u_char     *q;
+    size_t      n;
+    ngx_str_t   query;
+
+    n = ngx_strlen(req->error);
+
+    q = ngx_strlchr(req->url.data, req->url.data + req->url.len, '?');
+
+    query.data = q ? q + 1 : NULL;
+    query.len = q ? (size_t) (req->url.data + req->url.len - q - 1) : 0;
+
+    if (ngx_http_tiktok_curl_contains(req->error, n, &req->bearer)
+        || ngx_http_tiktok_curl_contains(req->error, n, &query))
+    {
+        (void) ngx_cpystrn((u_char *) req->error,
+                           (u_char *) curl_easy_strerror(code),
+                           CURL_ERROR_SIZE);
+    }
+
+    /* one line */
+
+    for (n = 0; req->error[n]; n++) {
+        if (req->error[n] == CR || req->error[n] == LF) {
+            req->error[n] = ' ';
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_tiktok_curl_contains(const char *s, size_t n, ngx_str_t *what)
+{
+    size_t  i;
+
+    if (what->len == 0 || what->len > n) {
+        return 0;
+    }
+
+    for (i = 0; i + what->len <= n; i++) {
+        if (ngx_memcmp(s + i, what->data, what->len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* scheme://host/path for logs: the query may hold an upload token */
+
+static void
+ngx_http_tiktok_curl_log_url(ngx_str_t *url, ngx_str_t *out)
+{
+    u_char  *q;
+
+    q = ngx_strlchr(url->data, url->data + url->len, '?');
+
+    out->data = url->data;
+    out->len = q ? (size_t) (q - url->data) : url->len;
 }
