@@ -447,6 +447,13 @@ ngx_http_tiktok_cache_count(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
             ngx_memcpy(cn->data + cn->user_len + cn->key_len, &count,
                        sizeof(uint64_t));
 
+            /*
+             * A counter in use is recently used: without this a zone full
+             * of pages would evict it and a count would restart at zero.
+             */
+            ngx_queue_remove(&cn->queue);
+            ngx_queue_insert_head(&cache->sh->lru, &cn->queue);
+
             ngx_shmtx_unlock(&cache->shpool->mutex);
 
             return (ngx_int_t) count;
