@@ -434,7 +434,9 @@ END {
     $? = $rc;
 }
 
-$SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 130 };
+# exit, so the END blocks run in order: nginx instances are stopped first,
+# then PostgreSQL and the sandbox, then the files go
+$SIG{INT} = $SIG{TERM} = sub { exit 130 };
 
 
 package TikTokTest::PsqlSession;
