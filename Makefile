@@ -95,7 +95,8 @@ ASAN_DIR = $(CURDIR)/build-asan/reports
 
 asan: deps
 	rm -rf $(ASAN_DIR)
-	mkdir -p build-asan
+	mkdir -p build-asan $(ASAN_DIR)
+	chmod 1777 $(ASAN_DIR)
 	$(CC) -shared -fPIC -o build-asan/nodlclose.so t/unit/nodlclose.c
 	$(MAKE) BUILD=$(CURDIR)/build-asan \
 	    CC_OPT='-g -O1 -fPIC -Wall -Werror -fsanitize=address -fno-omit-frame-pointer' \
@@ -128,6 +129,7 @@ fuzz: deps module
 	    -dict=t/unit/validate.dict $(BUILD)/fuzz/validate_corpus
 
 bench: deps all
+	@sh scripts/deps.sh wrk
 	bench/run
 
 demo: deps all
