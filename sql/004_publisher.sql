@@ -26,7 +26,8 @@ CREATE OR REPLACE FUNCTION tiktok.claim_posts(p_worker text,
 RETURNS TABLE (id uuid, user_id text, status text, source text,
     video_url text, spool_path text, video_size bigint, content_type text,
     post_info jsonb, publish_id text, upload_url text,
-    uploaded_bytes bigint, init_started boolean, attempts integer)
+    uploaded_bytes bigint, init_started boolean, attempts integer,
+    creator_username text)
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -48,7 +49,7 @@ AS $$
     RETURNING p.id, p.user_id, p.status, p.source, p.video_url, p.spool_path,
               p.video_size, p.content_type, p.post_info, p.publish_id,
               p.upload_url, p.uploaded_bytes,
-              p.init_started_at IS NOT NULL, p.attempts
+              p.init_started_at IS NOT NULL, p.attempts, p.creator_username
 $$;
 
 REVOKE ALL ON FUNCTION tiktok.claim_posts(text, integer, interval)

@@ -52,6 +52,7 @@ typedef struct {
     ngx_http_tiktok_api_call_t    call;
     ngx_http_tiktok_api_error_t   err;
     ngx_str_t                     post_info;
+    ngx_str_t                     username;       /* for the share URL */
 
     /* the answer to give after the error row is written */
     ngx_uint_t                    fail_status;
@@ -131,9 +132,9 @@ static const char  ngx_http_tiktok_post_failed_msg[] =
 static const char  ngx_http_tiktok_post_insert_sql[] =
     "INSERT INTO tiktok.posts (user_id, status, source, video_url,"
     " spool_path, video_size, content_type, post_info, schedule_at,"
-    " next_attempt_at)"
+    " next_attempt_at, creator_username)"
     " VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8::jsonb,"
-    " $9::timestamptz, coalesce($9::timestamptz, now()))"
+    " $9::timestamptz, coalesce($9::timestamptz, now()), $10)"
     " RETURNING id";
 
 /* the publisher picks a post up at once, not at its next tick */
@@ -736,6 +737,9 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     pt = ctx->data;
 
+    (void) ngx_http_tiktok_json_get_str(r->pool, data, "creator_username",
+                                        &pt->username);
+
     options = json_object_get(data, "privacy_level_options");
 
     json_array_foreach(options, i, o) {
@@ -944,7 +948,7 @@ static ngx_int_t
 ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 {
     u_char                       *p;
-    ngx_str_t                     params[9];
+    ngx_str_t                     params[10];
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_pg_query_t   *q;
     ngx_http_tiktok_main_conf_t  *tmcf;
@@ -992,6 +996,8 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
         ngx_str_null(&params[8]);
     }
 
+    params[9] = pt->username;
+
     q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
     if (q == NULL) {
         return NGX_ERROR;
@@ -1001,7 +1007,7 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     q->handler = ngx_http_tiktok_post_inserted;
     q->data = r;
 
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 9, params)
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10, params)
         != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_notify_sql, 1,
                                   &ctx->user_id) != NGX_OK

@@ -29,7 +29,7 @@ static ngx_int_t ngx_http_tiktok_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tiktok_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tiktok_init_process(ngx_cycle_t *cycle);
 static void ngx_http_tiktok_exit_process(ngx_cycle_t *cycle);
-static void ngx_http_tiktok_purge_notify(void *data, const char *channel,
+static void ngx_http_tiktok_notify(void *data, const char *channel,
     const char *payload);
 
 static char *ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -267,6 +267,12 @@ ngx_module_t  ngx_http_tiktok_module = {
     ngx_http_tiktok_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
+};
+
+
+/* what every pooled PostgreSQL connection listens to */
+static const char  *ngx_http_tiktok_listen[] = {
+    "LISTEN tiktok_purge", "LISTEN tiktok_publish", NULL
 };
 
 
@@ -533,28 +539,40 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (tmcf->cache) {
-        ngx_http_tiktok_pg_listen(tmcf->pg_pool, "LISTEN tiktok_purge",
-                                  ngx_http_tiktok_purge_notify, tmcf);
-    }
+    /* cache purges from other nodes, posts to publish from anywhere */
+    ngx_http_tiktok_pg_listen(tmcf->pg_pool, ngx_http_tiktok_listen,
+                              ngx_http_tiktok_notify, tmcf);
 
     /* background TikTok calls (publishing) */
     tmcf->curl = ngx_http_tiktok_curl_init(cycle, &tmcf->ca_certificate);
+
+    if (tmcf->scheduler && tmcf->curl
+        && ngx_http_tiktok_scheduler_init(cycle, tmcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
 
 
-/* another nginx node (or worker) disconnected a user: drop their cache */
+/*
+ * tiktok_purge: another nginx node (or worker) disconnected a user, drop
+ * their cache.  tiktok_publish: a post was queued, publish it now.
+ */
 
 static void
-ngx_http_tiktok_purge_notify(void *data, const char *channel,
-    const char *payload)
+ngx_http_tiktok_notify(void *data, const char *channel, const char *payload)
 {
     ngx_http_tiktok_main_conf_t *tmcf = data;
 
     ngx_str_t   user;
     ngx_uint_t  n;
+
+    if (ngx_strcmp(channel, "tiktok_publish") == 0) {
+        ngx_http_tiktok_scheduler_kick(tmcf);
+        return;
+    }
 
     if (ngx_strcmp(channel, "tiktok_purge") != 0 || tmcf->cache == NULL) {
         return;

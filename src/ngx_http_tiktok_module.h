@@ -70,6 +70,7 @@ typedef struct {
     /* per worker, set in init_process */
     ngx_http_tiktok_pg_pool_t   *pg_pool;
     ngx_http_tiktok_curl_t      *curl;
+    void                        *scheduler_ctx;
 
     ngx_uint_t                   configured;        /* tiktok_api is used */
 } ngx_http_tiktok_main_conf_t;
@@ -183,6 +184,11 @@ ngx_int_t ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
 ngx_int_t ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_uint_t ngx_http_tiktok_is_uuid(ngx_str_t *s);
+
+/* ngx_http_tiktok_scheduler.c */
+ngx_int_t ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
+    ngx_http_tiktok_main_conf_t *tmcf);
+void ngx_http_tiktok_scheduler_kick(ngx_http_tiktok_main_conf_t *tmcf);
 
 /* ngx_http_tiktok_token.c */
 ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,

@@ -354,9 +354,9 @@ ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
 
 void
 ngx_http_tiktok_pg_listen(ngx_http_tiktok_pg_pool_t *pg,
-    const char *listen_sql, ngx_http_tiktok_pg_notify_pt notify, void *data)
+    const char **listen, ngx_http_tiktok_pg_notify_pt notify, void *data)
 {
-    pg->listen = listen_sql;
+    pg->listen = listen;
     pg->notify = notify;
     pg->notify_data = data;
 
@@ -844,6 +844,7 @@ ngx_http_tiktok_pg_write_handler(ngx_event_t *ev)
 static void
 ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
 {
+    const char               **l;
     ngx_int_t                  rc;
     PostgresPollingStatusType  st;
 
@@ -915,10 +916,15 @@ ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
     if (pc->pg->listen) {
         /* nobody waits for the LISTEN: its results are read and dropped */
 
-        if (!PQsendQueryParams(pc->pgconn, pc->pg->listen, 0, NULL, NULL,
-                               NULL, NULL, 0)
-            || !PQpipelineSync(pc->pgconn))
-        {
+        for (l = pc->pg->listen; *l; l++) {
+            if (!PQsendQueryParams(pc->pgconn, *l, 0, NULL, NULL, NULL, NULL,
+                                   0))
+            {
+                break;
+            }
+        }
+
+        if (*l || !PQpipelineSync(pc->pgconn)) {
             ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
             ngx_http_tiktok_pg_dispatch(pc->pg, 0);
             return;

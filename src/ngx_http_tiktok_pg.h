@@ -108,7 +108,8 @@ struct ngx_http_tiktok_pg_pool_s {
     ngx_log_t                      *log;
 
     /* LISTEN/NOTIFY: every connection listens; one is kept open */
-    const char                     *listen;     /* "LISTEN channel" */
+    const char                    **listen;     /* "LISTEN ..." statements,
+                                                   NULL-terminated */
     ngx_http_tiktok_pg_notify_pt    notify;
     void                           *notify_data;
     ngx_event_t                     keep;
@@ -122,8 +123,7 @@ ngx_http_tiktok_pg_pool_t *ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     ngx_http_tiktok_pg_conf_t *conf);
 void ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg);
 void ngx_http_tiktok_pg_listen(ngx_http_tiktok_pg_pool_t *pg,
-    const char *channel_sql, ngx_http_tiktok_pg_notify_pt notify,
-    void *data);
+    const char **listen, ngx_http_tiktok_pg_notify_pt notify, void *data);
 
 ngx_http_tiktok_pg_query_t *ngx_http_tiktok_pg_query_create(ngx_pool_t *pool,
     ngx_log_t *log);

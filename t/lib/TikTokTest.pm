@@ -106,6 +106,7 @@ EOF
     tiktok_authorize_url       https://localhost:$sb_port/v2/auth/authorize/;
     tiktok_ca_certificate      $ca;
     tiktok_pull_url_prefixes   https://media.example.com/;
+    tiktok_scheduler           off;
 EOF
 
     $ApiLocation = <<"EOF";
