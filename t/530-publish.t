@@ -18,13 +18,16 @@ my $psql = \&TikTokTest::psql;
 (my $http = $TikTokTest::HttpConfig)
     =~ s/tiktok_scheduler\s+off;/tiktok_scheduler on interval=500ms;/ or die;
 
-my $ngx = TikTokTest::Nginx->new(name => 'publish', workers => 2,
-    http => $http, server => <<'CONF')->start;
+my $server = <<'CONF';
+        client_max_body_size 100m;
         location /api/tiktok/ {
             tiktok_user_id $http_x_user_id;
             tiktok_api;
         }
 CONF
+
+my $ngx = TikTokTest::Nginx->new(name => 'publish', workers => 2,
+    http => $http, server => $server)->start;
 
 sub post {
     my ($user, $body, %o) = @_;
@@ -138,6 +141,76 @@ $psql->("UPDATE tiktok.posts SET next_attempt_at = now()"
 $done = wait_post(pia => $p->{post_id}, 'published|failed');
 is($done->{status}, 'published', '... then published');
 is(inits(), $before + 2, '... with one more init');
+
+# 6. just over 64,000,000 bytes: several chunks, the last with the rest
+TikTokTest::connect_account('bo');
+my $big = TikTokMedia::mp4(seconds => 30, mdat => 'b' x 64000001);
+$p = post(bo => $big, type => 'video/mp4', query => '?privacy_level=SELF_ONLY');
+is($p->{status}, 'queued', sprintf('a %d-byte upload is queued', length $big));
+$done = wait_post(bo => $p->{post_id}, 'published|failed', 60);
+is($done->{status}, 'published', '... and published');
+$init = decode_json($sb->requests('/v2/post/publish/video/init/', 1)->[0]{body});
+my $n = int(length($big) / 10000000);
+is_deeply($init->{source_info}, { source => 'FILE_UPLOAD',
+    video_size => length $big, chunk_size => 10000000,
+    total_chunk_count => $n }, "init: $n chunks of 10,000,000 bytes");
+$up = $sb->upload($done->{publish_id});
+my @want = map { my $from = $_ * 10000000;
+                 my $to = $_ == $n - 1 ? length($big) - 1 : $from + 9999999;
+                 sprintf('bytes %d-%d/%d', $from, $to, length $big) } 0 .. $n - 1;
+is_deeply([ map { $_->{range} } @{ $up->{ranges} } ], \@want,
+          '... each chunk in order, the last one with the remainder');
+is($up->{sha256}, sha256_hex($big), '... every byte');
+
+# 7. a 5xx on a chunk: the same chunk again, then on
+TikTokTest::connect_account('cy');
+$sb->fault({ endpoint => '/upload/', type => 'status', status => 500 });
+$p = post(cy => $video, type => 'video/mp4', query => '?privacy_level=SELF_ONLY');
+$done = wait_post(cy => $p->{post_id}, 'published|failed', 30);
+is($done->{status}, 'published', 'a 500 on a chunk: published after all');
+$up = $sb->upload($done->{publish_id});
+is($up->{sha256}, sha256_hex($video), '... with every byte once');
+
+# 8. DELETE before it runs: never initialised
+TikTokTest::connect_account('dee');
+$before = inits();
+$at = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 4));
+$p = post(dee => { video_url => $url, privacy_level => 'SELF_ONLY',
+                   schedule_at => $at });
+my $r = $ngx->request(DELETE => "/api/tiktok/posts/$p->{post_id}",
+                      headers => { 'X-User-ID' => 'dee' });
+is($r->{status}, 200, 'a scheduled post cancelled before its time');
+sleep 5;
+is(wait_post(dee => $p->{post_id}, 'cancelled', 1)->{status}, 'cancelled',
+   '... stays cancelled');
+is(inits(), $before, '... and is never initialised');
+
+# 9. 20 scheduled posts, 2 nginx x 2 workers on one database: once each
+my $other = TikTokTest::Nginx->new(name => 'publish-b', workers => 2,
+    http => $http, server => $server)->start;
+$at = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 2));
+my @posts;
+for my $i (1 .. 20) {
+    TikTokTest::connect_account("crowd$i");
+    push @posts, [ "crowd$i", post("crowd$i" => {
+        video_url => "https://media.example.com/v/$i.mp4",
+        privacy_level => 'SELF_ONLY', schedule_at => $at })->{post_id} ];
+}
+my %status;
+$status{ wait_post(@$_, 'published|failed', 40)->{status} }++ for @posts;
+is_deeply(\%status, { published => 20 }, '20 scheduled posts: all published');
+my %urls;
+for my $req (@{ $sb->requests('/v2/post/publish/video/init/', 200) }) {
+    my $b = eval { decode_json($req->{body}) } or next;
+    my $u = $b->{source_info}{video_url} // next;
+    $urls{$u}++ if $u =~ m{/v/\d+\.mp4$};
+}
+is(scalar(grep { $urls{"https://media.example.com/v/$_.mp4"} == 1 } 1 .. 20),
+   20, '... each initialised exactly once');
+my $by = $psql->("SELECT count(DISTINCT split_part(claimed_by, ':', 2))"
+                 . " FROM tiktok.posts WHERE user_id LIKE 'crowd%'");
+cmp_ok($by, '>=', 2, "... shared among the workers ($by claimed some)");
+$other->stop;
 
 unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
 $ngx->stop;
