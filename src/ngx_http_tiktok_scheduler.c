@@ -61,6 +61,7 @@ typedef struct {
     off_t                         chunk;
     ngx_uint_t                    tries;
     ngx_uint_t                    polls;
+    unsigned                      resync:1;     /* a poll for progress */
 
     ngx_event_t                   wait;
 } ngx_http_tiktok_job_t;
@@ -767,7 +768,17 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    /* 5xx, 416, no answer: the same chunk again, after a pause */
+    if (req->rc == NGX_OK && req->status == 416) {
+        /*
+         * TikTok's progress is not ours (a chunk landed but its answer was
+         * lost, e.g. nginx was killed): ask TikTok how far it got.
+         */
+        job->resync = 1;
+        ngx_http_tiktok_job_poll(job);
+        return;
+    }
+
+    /* 5xx, no answer: the same chunk again, after a pause */
 
     if (++job->tries > NGX_HTTP_TIKTOK_CHUNK_TRIES) {
         ngx_http_tiktok_job_later(job, "the upload keeps failing");
@@ -835,7 +846,7 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
     ngx_str_t                    text;
     ngx_http_tiktok_curl_req_t  *req;
 
-    if (job->polls++ == 0) {
+    if (job->polls++ == 0 && !job->resync) {
         ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL / 3);
         return;
     }
@@ -873,7 +884,7 @@ static void
 ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
 {
     u_char                 *p;
-    json_t                 *data, *ids, *id;
+    json_t                 *data, *ids, *id, *n;
     ngx_int_t               rc;
     ngx_str_t               code, status, reason, share;
     ngx_http_tiktok_job_t  *job;
@@ -894,6 +905,37 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
         /* a failed poll is only a poll: look again later */
         ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL * 2);
         return;
+    }
+
+    if (job->resync) {
+        job->resync = 0;
+
+        n = json_object_get(data, "uploaded_bytes");
+
+        if (json_is_integer(n) && job->chunk && json_integer_value(n) >= 0
+            && json_integer_value(n) <= job->size
+            && json_integer_value(n) % job->chunk == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                          "tiktok: post %V: TikTok has %L bytes, we had %O;"
+                          " resuming from there", &job->id,
+                          (int64_t) json_integer_value(n), job->uploaded);
+
+            job->uploaded = json_integer_value(n);
+            job->tries++;
+
+            if (job->uploaded < job->size
+                && job->tries <= NGX_HTTP_TIKTOK_CHUNK_TRIES)
+            {
+                ngx_http_tiktok_job_chunk(job);
+                return;
+            }
+        }
+
+        if (job->uploaded < job->size) {
+            ngx_http_tiktok_job_later(job, "the upload is out of step");
+            return;
+        }
     }
 
     if (status.len == sizeof("PUBLISH_COMPLETE") - 1

@@ -212,6 +212,42 @@ my $by = $psql->("SELECT count(DISTINCT split_part(claimed_by, ':', 2))"
 cmp_ok($by, '>=', 2, "... shared among the workers ($by claimed some)");
 $other->stop;
 
+# 10. nginx killed (SIGKILL) during an upload, then started again
+TikTokTest::connect_account('kim');
+$before = inits();
+$sb->fault({ endpoint => '/upload/', type => 'delay', ms => 1500, count => 0 });
+$p = post(kim => $big, type => 'video/mp4', query => '?privacy_level=SELF_ONLY');
+$deadline = time + 30;
+sleep 0.1 while time < $deadline
+    && $psql->("SELECT uploaded_bytes FROM tiktok.posts"
+               . " WHERE id = '$p->{post_id}'") < 10000000;
+
+my $master = $ngx->pid;
+my @workers = split ' ', `pgrep -P $master`;
+kill 'KILL', $master, @workers;
+sleep 0.5;
+$ngx->{running} = 0;
+$sb->clear_faults;
+
+is($psql->("SELECT status FROM tiktok.posts WHERE id = '$p->{post_id}'"),
+   'uploading', 'killed mid-upload: the post says uploading');
+is(inits(), $before + 1, '... its init was made once');
+
+# its lease would run out after 5 minutes; make that now.  And say it died
+# after TikTok took a chunk but before that was recorded: our progress is
+# behind TikTok's, which TikTok answers with 416
+$psql->("UPDATE tiktok.posts SET claim_until = now() - interval '1 s',"
+        . " uploaded_bytes = 0 WHERE id = '$p->{post_id}'");
+$ngx->start;
+
+$done = wait_post(kim => $p->{post_id}, 'published|failed', 60);
+is($done->{status}, 'published', 'after the restart the post completes');
+is(inits(), $before + 1, '... without a second init');
+$up = $sb->upload($done->{publish_id});
+is($up->{sha256}, sha256_hex($big), '... and TikTok has every byte once');
+like($ngx->error_log, qr/TikTok has 10000000 bytes, we had 0; resuming/,
+     '... having resumed from the progress TikTok reported after a 416');
+
 unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
 $ngx->stop;
 
