@@ -151,11 +151,8 @@ ngx_http_tiktok_token_load(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_load_sql, 1, &ctx->user_id, ngx_http_tiktok_token_loaded) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_token_load_sql, 1,
+                                 &ctx->user_id, ngx_http_tiktok_token_loaded);
 }
 
 
@@ -224,7 +221,11 @@ ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q)
 
         tk->status = NGX_HTTP_TIKTOK_TOKEN_RECONNECT;
 
-        if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_reconnect_sql, 1, &ctx->user_id, ngx_http_tiktok_token_released) != NGX_OK) {
+        if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_reconnect_sql, 1,
+                                  &ctx->user_id,
+                                  ngx_http_tiktok_token_released)
+            != NGX_OK)
+        {
             ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
         }
 
@@ -248,11 +249,8 @@ ngx_http_tiktok_token_claim(ngx_http_request_t *r)
     params[0] = ctx->user_id;
     params[1] = ctx->token->owner;
 
-    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_claim_sql, 2, params, ngx_http_tiktok_token_claimed) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_token_claim_sql, 2,
+                                 params, ngx_http_tiktok_token_claimed);
 }
 
 
@@ -440,11 +438,8 @@ ngx_http_tiktok_token_store(ngx_http_request_t *r, json_t *root)
 
     ngx_memcpy(params[7].data, key_id, params[7].len);
 
-    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_store_sql, 8, params, ngx_http_tiktok_token_stored) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_token_store_sql, 8,
+                                 params, ngx_http_tiktok_token_stored);
 }
 
 
@@ -489,11 +484,8 @@ ngx_http_tiktok_token_release(ngx_http_request_t *r, ngx_uint_t reconnect)
         ngx_str_set(&params[2], "false");
     }
 
-    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_release_sql, 3, params, ngx_http_tiktok_token_released) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_token_release_sql, 3,
+                                 params, ngx_http_tiktok_token_released);
 }
 
 
@@ -634,11 +626,8 @@ ngx_http_tiktok_token_invalidate(ngx_http_request_t *r)
     params[0] = ctx->user_id;
     params[1] = ctx->token->expires_at;
 
-    if (ngx_http_tiktok_query(r, ngx_http_tiktok_token_invalidate_sql, 2, params, ngx_http_tiktok_token_invalidated) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_token_invalidate_sql, 2,
+                                 params, ngx_http_tiktok_token_invalidated);
 }
 
 
