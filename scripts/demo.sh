@@ -592,7 +592,7 @@ browser would go through TikTok's consent page:
 
   scripts/demo.sh connect $USER_ID
 
-Posts are checked and stored; their background publishing has not landed yet.
+Posts are published to the sandbox in the background; follow them with GET /api/tiktok/posts.
 
 Stop everything with:  make demo-stop      (state: scripts/demo.sh status)
 EOF
