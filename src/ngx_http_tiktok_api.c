@@ -561,35 +561,13 @@ ngx_http_tiktok_api_oauth_post(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, const char *path, ngx_keyval_t *fields,
     ngx_uint_t n, ngx_http_tiktok_api_done_pt handler)
 {
-    ngx_uint_t                    i;
-    ngx_http_tiktok_form_t        form;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
-    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
-
-    if (ngx_http_tiktok_form_add(r->pool, &form, "client_key",
-                                 &tmcf->client_key) != NGX_OK
-        || ngx_http_tiktok_form_add(r->pool, &form, "client_secret",
-                                    &tmcf->client_secret) != NGX_OK)
+    if (ngx_http_tiktok_oauth_form(r->pool, tmcf, fields, n, &call->body)
+        != NGX_OK)
     {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (ngx_http_tiktok_form_add(r->pool, &form,
-                                     (const char *) fields[i].key.data,
-                                     &fields[i].value)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    call->body = form.body;
-
-    if (ngx_http_tiktok_forget(r->pool, &call->body) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -607,6 +585,40 @@ ngx_http_tiktok_api_oauth_post(ngx_http_request_t *r,
     ngx_http_run_posted_requests(r->connection);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
+    ngx_http_tiktok_main_conf_t *tmcf, ngx_keyval_t *fields, ngx_uint_t n,
+    ngx_str_t *body)
+{
+    ngx_uint_t              i;
+    ngx_http_tiktok_form_t  form;
+
+    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+
+    if (ngx_http_tiktok_form_add(pool, &form, "client_key",
+                                 &tmcf->client_key) != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "client_secret",
+                                    &tmcf->client_secret) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_tiktok_form_add(pool, &form,
+                                     (const char *) fields[i].key.data,
+                                     &fields[i].value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    *body = form.body;
+
+    return ngx_http_tiktok_forget(pool, body);
 }
 
 
@@ -659,24 +671,23 @@ ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
 
 
 static ngx_int_t
-ngx_http_tiktok_api_parse(ngx_http_request_t *r,
-    ngx_http_tiktok_api_call_t *call, json_t **root)
+ngx_http_tiktok_api_parse(ngx_pool_t *pool, ngx_log_t *log, ngx_uint_t status,
+    ngx_str_t *response, const char *what, json_t **root)
 {
     json_error_t  jerr;
 
-    if (call->rc != NGX_OK || call->response.len == 0) {
+    if (response->len == 0) {
         return NGX_ERROR;
     }
 
-    *root = ngx_http_tiktok_json_own(r->pool,
-                json_loadb((const char *) call->response.data,
-                           call->response.len, JSON_REJECT_DUPLICATES,
-                           &jerr));
+    *root = ngx_http_tiktok_json_own(pool,
+                json_loadb((const char *) response->data, response->len,
+                           JSON_REJECT_DUPLICATES, &jerr));
 
     if (*root == NULL || !json_is_object(*root)) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "tiktok: TikTok answered %ui with malformed JSON "
-                      "for \"%V\"", call->status, &call->path);
+                      "for \"%s\"", status, what ? what : "?");
         return NGX_ERROR;
     }
 
@@ -693,9 +704,16 @@ ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
 
     err->status = call->status;
 
-    if (ngx_http_tiktok_api_parse(r, call, &root) != NGX_OK) {
-        err->message = call->rc == NGX_OK ? "malformed answer from TikTok"
-                                          : "TikTok could not be reached";
+    if (call->rc != NGX_OK) {
+        err->message = "TikTok could not be reached";
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tiktok_api_parse(r->pool, r->connection->log, call->status,
+                                  &call->response, err->endpoint, &root)
+        != NGX_OK)
+    {
+        err->message = "malformed answer from TikTok";
         return NGX_ERROR;
     }
 
@@ -733,25 +751,45 @@ ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, json_t **root,
     ngx_http_tiktok_api_error_t *err)
 {
-    err->status = call->status;
-
-    if (ngx_http_tiktok_api_parse(r, call, root) != NGX_OK) {
-        err->message = call->rc == NGX_OK ? "malformed answer from TikTok"
-                                          : "TikTok could not be reached";
+    if (call->rc != NGX_OK) {
+        err->status = call->status;
+        err->message = "TikTok could not be reached";
         return NGX_ERROR;
     }
 
-    (void) ngx_http_tiktok_json_get_str(r->pool, *root, "log_id",
-                                        &err->log_id);
+    return ngx_http_tiktok_oauth_answer(r->pool, r->connection->log,
+                                        call->status, &call->response, root,
+                                        err);
+}
 
-    if (ngx_http_tiktok_json_get_str(r->pool, *root, "error", &err->code)
+
+/* the flat OAuth answer in response, whoever made the call */
+
+ngx_int_t
+ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_uint_t status, ngx_str_t *response, json_t **root,
+    ngx_http_tiktok_api_error_t *err)
+{
+    err->status = status;
+
+    if (ngx_http_tiktok_api_parse(pool, log, status, response, err->endpoint,
+                                  root)
+        != NGX_OK)
+    {
+        err->message = "malformed answer from TikTok";
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_tiktok_json_get_str(pool, *root, "log_id", &err->log_id);
+
+    if (ngx_http_tiktok_json_get_str(pool, *root, "error", &err->code)
         == NGX_OK)
     {
         err->message = "TikTok refused the OAuth request";
         return NGX_DECLINED;
     }
 
-    if (call->status != NGX_HTTP_OK) {
+    if (status != NGX_HTTP_OK) {
         err->message = "TikTok answered the OAuth request with an error";
         return NGX_ERROR;
     }

@@ -110,6 +110,11 @@ ngx_int_t ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, json_t **root,
     ngx_http_tiktok_api_error_t *err);
 
+/* the same for an answer another client (libcurl) received */
+ngx_int_t ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_uint_t status, ngx_str_t *response, json_t **root,
+    ngx_http_tiktok_api_error_t *err);
+
 /* a string member copied into the pool; NGX_DECLINED when absent/empty */
 ngx_int_t ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj,
     const char *key, ngx_str_t *value);

@@ -96,8 +96,9 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
                                             sizeof(hash))
                         - challenge.data;
 
-        if (ngx_http_tiktok_seal_hex(r, &ctx->user_id, "code_verifier",
-                                       &verifier, &params[2])
+        if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                     &tmcf->keyring, &ctx->user_id,
+                                     "code_verifier", &verifier, &params[2])
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -606,8 +607,10 @@ ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q)
         hex.data = (u_char *) PQgetvalue(res, 0, 0);
         hex.len = PQgetlength(res, 0, 0);
 
-        rc = ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "code_verifier",
-                                        &hex, &oa->verifier, &prev);
+        rc = ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
+                                        &tmcf->keyring, &ctx->user_id,
+                                        "code_verifier", &hex, &oa->verifier,
+                                        &prev);
         if (rc == NGX_ERROR) {
             ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -788,10 +791,13 @@ ngx_http_tiktok_callback_store(ngx_http_request_t *r,
         ngx_str_set(&params[4], "");
     }
 
-    if (ngx_http_tiktok_seal_hex(r, &ctx->user_id, "access_token",
-                                   &oa->access_token, &params[5]) != NGX_OK
-        || ngx_http_tiktok_seal_hex(r, &ctx->user_id, "refresh_token",
-                                      &oa->refresh_token, &params[6])
+    if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log, &tmcf->keyring,
+                                 &ctx->user_id, "access_token",
+                                 &oa->access_token, &params[5]) != NGX_OK
+        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                    &tmcf->keyring, &ctx->user_id,
+                                    "refresh_token", &oa->refresh_token,
+                                    &params[6])
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -1064,8 +1070,10 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
     hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
     hex.len = PQgetlength(q->res[0], 0, 0);
 
-    if (ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "access_token", &hex,
-                                   &oa->access_token, &prev)
+    if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
+                                   &tmcf->keyring, &ctx->user_id,
+                                   "access_token", &hex, &oa->access_token,
+                                   &prev)
         != NGX_OK)
     {
         ngx_http_tiktok_disconnect_done(r);

@@ -160,6 +160,12 @@ ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next);
 
+/* ngx_http_tiktok_api.c: an OAuth form's body (client_key, client_secret,
+ * then fields), zeroed when the pool goes, for any HTTP client */
+ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
+    ngx_http_tiktok_main_conf_t *tmcf, ngx_keyval_t *fields, ngx_uint_t n,
+    ngx_str_t *body);
+
 /* ngx_http_tiktok_handler_oauth.c */
 ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
@@ -197,11 +203,31 @@ ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_tiktok_token_invalidate(ngx_http_request_t *r);
 ngx_uint_t ngx_http_tiktok_token_has_scope(ngx_http_request_t *r,
     const char *scope);
-ngx_int_t ngx_http_tiktok_seal_hex(ngx_http_request_t *r, ngx_str_t *user,
-    const char *column, ngx_str_t *plain, ngx_str_t *hex);
-ngx_int_t ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,
-    const char *column, ngx_str_t *hex, ngx_str_t *plain,
-    ngx_uint_t *used_previous);
+ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
+ngx_int_t ngx_http_tiktok_token_owner(ngx_pool_t *pool, ngx_str_t *owner);
+ngx_int_t ngx_http_tiktok_token_answer(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_main_conf_t *tmcf, json_t *root, ngx_str_t *access,
+    ngx_str_t *refresh, ngx_str_t *params);
+ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
+    ngx_str_t *plain, ngx_str_t *hex);
+ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
+    ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous);
+
+/*
+ * The refresh lease's statements, shared by requests and the publisher:
+ * load ($1 user: sealed access token, fresh for 5 minutes, refresh token
+ * alive, needs_reconnect, ...), claim ($1 user, $2 owner: the sealed
+ * refresh token when the lease is ours), store ($1 user, $2 owner, then
+ * ngx_http_tiktok_token_answer's parameters), release ($1 user, $2 owner,
+ * $3 mark needs_reconnect) and reconnect ($1 user).
+ */
+extern const char  ngx_http_tiktok_token_load_sql[];
+extern const char  ngx_http_tiktok_token_claim_sql[];
+extern const char  ngx_http_tiktok_token_store_sql[];
+extern const char  ngx_http_tiktok_token_release_sql[];
+extern const char  ngx_http_tiktok_token_reconnect_sql[];
 
 /* ngx_http_tiktok_handler_status.c */
 ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,

@@ -31,7 +31,6 @@ static void ngx_http_tiktok_token_refreshed(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
 static ngx_int_t ngx_http_tiktok_token_store(ngx_http_request_t *r,
     json_t *root);
-static ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
 static void ngx_http_tiktok_token_stored(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_token_release(ngx_http_request_t *r,
     ngx_uint_t reconnect);
@@ -44,14 +43,14 @@ static void ngx_http_tiktok_token_done(ngx_http_request_t *r,
 static void ngx_http_tiktok_token_recorded(ngx_http_request_t *r);
 
 
-static const char  ngx_http_tiktok_token_load_sql[] =
+const char  ngx_http_tiktok_token_load_sql[] =
     "SELECT encode(access_token_enc, 'hex'),"
     " access_expires_at > now() + interval '5 minutes',"
     " refresh_expires_at > now(), needs_reconnect,"
     " array_to_string(scopes, ','), open_id, access_expires_at::text"
     " FROM tiktok.accounts WHERE user_id = $1";
 
-static const char  ngx_http_tiktok_token_claim_sql[] =
+const char  ngx_http_tiktok_token_claim_sql[] =
     "UPDATE tiktok.accounts"
     " SET refresh_lock_until = now() + interval '30 seconds',"
     " refresh_lock_owner = $2"
@@ -62,7 +61,7 @@ static const char  ngx_http_tiktok_token_claim_sql[] =
     " RETURNING encode(refresh_token_enc, 'hex')";
 
 /* the rotated refresh token is stored in the same statement */
-static const char  ngx_http_tiktok_token_store_sql[] =
+const char  ngx_http_tiktok_token_store_sql[] =
     "UPDATE tiktok.accounts SET access_token_enc = decode($3, 'hex'),"
     " refresh_token_enc = decode($4, 'hex'),"
     " access_expires_at = now() + make_interval(secs => $5::bigint),"
@@ -72,7 +71,7 @@ static const char  ngx_http_tiktok_token_store_sql[] =
     " refresh_lock_owner = NULL, updated_at = now()"
     " WHERE user_id = $1 AND refresh_lock_owner = $2";
 
-static const char  ngx_http_tiktok_token_release_sql[] =
+const char  ngx_http_tiktok_token_release_sql[] =
     "UPDATE tiktok.accounts SET refresh_lock_until = NULL,"
     " refresh_lock_owner = NULL,"
     " needs_reconnect = needs_reconnect OR $3::boolean, updated_at = now()"
@@ -87,7 +86,7 @@ static const char  ngx_http_tiktok_token_invalidate_sql[] =
     "UPDATE tiktok.accounts SET access_expires_at = now()"
     " WHERE user_id = $1 AND access_expires_at = $2::timestamptz";
 
-static const char  ngx_http_tiktok_token_reconnect_sql[] =
+const char  ngx_http_tiktok_token_reconnect_sql[] =
     "UPDATE tiktok.accounts SET needs_reconnect = true, updated_at = now()"
     " WHERE user_id = $1";
 
@@ -100,7 +99,6 @@ static const char  ngx_http_tiktok_token_reconnect_sql[] =
 ngx_int_t
 ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
 {
-    u_char                    rnd[16];
     ngx_pool_cleanup_t       *cln;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_token_t  *tk;
@@ -108,21 +106,11 @@ ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
     tk = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_token_t));
-    if (tk == NULL) {
-        return NGX_ERROR;
-    }
-
-    /* who holds a lease: random, not the (client-chosen) request id */
-
-    tk->owner.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
-    if (tk->owner.data == NULL
-        || ngx_http_tiktok_random(rnd, sizeof(rnd)) != NGX_OK)
+    if (tk == NULL
+        || ngx_http_tiktok_token_owner(r->pool, &tk->owner) != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    tk->owner.len = ngx_http_tiktok_hex(tk->owner.data, rnd, sizeof(rnd))
-                    - tk->owner.data;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -165,9 +153,11 @@ ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q)
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_token_t      *tk;
+    ngx_http_tiktok_main_conf_t  *tmcf;
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     tk = ctx->token;
 
     if (q->rc != NGX_OK) {
@@ -202,8 +192,10 @@ ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q)
         hex.data = (u_char *) PQgetvalue(res, 0, 0);
         hex.len = PQgetlength(res, 0, 0);
 
-        if (ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "access_token",
-                                       &hex, &tk->access_token, &prev)
+        if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
+                                       &tmcf->keyring, &ctx->user_id,
+                                       "access_token", &hex,
+                                       &tk->access_token, &prev)
             != NGX_OK)
         {
             ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_RECONNECT);
@@ -263,9 +255,11 @@ ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q)
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_token_t      *tk;
+    ngx_http_tiktok_main_conf_t  *tmcf;
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     tk = ctx->token;
 
     if (q->rc != NGX_OK) {
@@ -282,8 +276,10 @@ ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q)
     hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
     hex.len = PQgetlength(q->res[0], 0, 0);
 
-    if (ngx_http_tiktok_unseal_hex(r, &ctx->user_id, "refresh_token", &hex,
-                                   &tk->refresh_token, &prev)
+    if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
+                                   &tmcf->keyring, &ctx->user_id,
+                                   "refresh_token", &hex, &tk->refresh_token,
+                                   &prev)
         != NGX_OK)
     {
         /* a token we cannot read is as good as none */
@@ -358,7 +354,7 @@ ngx_http_tiktok_token_refreshed(ngx_http_request_t *r,
 
 /* the OAuth error codes that mean the grant itself is gone */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_tiktok_token_rejected(ngx_str_t *code)
 {
     static ngx_str_t  rejected[] = {
@@ -385,8 +381,8 @@ ngx_http_tiktok_token_rejected(ngx_str_t *code)
 static ngx_int_t
 ngx_http_tiktok_token_store(ngx_http_request_t *r, json_t *root)
 {
-    u_char                        key_id[2 * NGX_HTTP_TIKTOK_KEY_ID_LEN];
-    ngx_str_t                     params[8], refresh;
+    ngx_int_t                     rc;
+    ngx_str_t                     params[8];
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_token_t      *tk;
     ngx_http_tiktok_main_conf_t  *tmcf;
@@ -395,51 +391,100 @@ ngx_http_tiktok_token_store(ngx_http_request_t *r, json_t *root)
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     tk = ctx->token;
 
-    if (ngx_http_tiktok_json_get_str(r->pool, root, "access_token",
-                                     &tk->access_token) != NGX_OK
-        || ngx_http_tiktok_forget(r->pool, &tk->access_token) != NGX_OK
-        || ngx_http_tiktok_json_get_str(r->pool, root, "refresh_token",
-                                        &refresh) != NGX_OK
-        || ngx_http_tiktok_forget(r->pool, &tk->refresh_token) != NGX_OK
-        || ngx_http_tiktok_json_get_int(r->pool, root, "expires_in",
-                                        &params[4]) != NGX_OK
-        || ngx_http_tiktok_json_get_int(r->pool, root, "refresh_expires_in",
+    params[0] = ctx->user_id;
+    params[1] = tk->owner;
+
+    /* the old refresh token is spent whatever TikTok answered */
+    ngx_http_tiktok_cleanse(tk->refresh_token.data, tk->refresh_token.len);
+
+    rc = ngx_http_tiktok_token_answer(r->pool, r->connection->log, tmcf,
+                                      root, &tk->access_token,
+                                      &tk->refresh_token, params);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_tiktok_query(r, ngx_http_tiktok_token_store_sql, 8,
+                                 params, ngx_http_tiktok_token_stored);
+}
+
+
+/*
+ * TikTok's refresh answer as the parameters of the store statement:
+ * params[0] (user) and params[1] (lease owner) are the caller's, 2..7 are
+ * filled here.  The new tokens land in access and refresh, zeroed when the
+ * pool goes (so both must live as long as the pool: never the stack).
+ * NGX_DECLINED: the answer lacks a documented field.
+ */
+
+ngx_int_t
+ngx_http_tiktok_token_answer(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_main_conf_t *tmcf, json_t *root, ngx_str_t *access,
+    ngx_str_t *refresh, ngx_str_t *params)
+{
+    u_char  key_id[2 * NGX_HTTP_TIKTOK_KEY_ID_LEN];
+
+    if (ngx_http_tiktok_json_get_str(pool, root, "access_token", access)
+        != NGX_OK
+        || ngx_http_tiktok_forget(pool, access) != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, root, "refresh_token", refresh)
+           != NGX_OK
+        || ngx_http_tiktok_forget(pool, refresh) != NGX_OK
+        || ngx_http_tiktok_json_get_int(pool, root, "expires_in", &params[4])
+           != NGX_OK
+        || ngx_http_tiktok_json_get_int(pool, root, "refresh_expires_in",
                                         &params[5]) != NGX_OK
-        || ngx_http_tiktok_json_get_str(r->pool, root, "scope", &params[6])
+        || ngx_http_tiktok_json_get_str(pool, root, "scope", &params[6])
            == NGX_ERROR)
     {
         return NGX_DECLINED;
     }
 
-    ngx_http_tiktok_cleanse(tk->refresh_token.data, tk->refresh_token.len);
-    tk->refresh_token = refresh;
-
-    params[0] = ctx->user_id;
-    params[1] = tk->owner;
-
     if (params[6].data == NULL) {
         ngx_str_set(&params[6], "");
     }
 
-    if (ngx_http_tiktok_seal_hex(r, &ctx->user_id, "access_token",
-                                 &tk->access_token, &params[2]) != NGX_OK
-        || ngx_http_tiktok_seal_hex(r, &ctx->user_id, "refresh_token",
-                                    &tk->refresh_token, &params[3]) != NGX_OK)
+    if (ngx_http_tiktok_seal_hex(pool, log, &tmcf->keyring, &params[0],
+                                 "access_token", access, &params[2])
+        != NGX_OK
+        || ngx_http_tiktok_seal_hex(pool, log, &tmcf->keyring, &params[0],
+                                    "refresh_token", refresh, &params[3])
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     params[7].len = ngx_http_tiktok_hex(key_id, tmcf->keyring.current.id,
                                         NGX_HTTP_TIKTOK_KEY_ID_LEN) - key_id;
-    params[7].data = ngx_pnalloc(r->pool, params[7].len);
+    params[7].data = ngx_pnalloc(pool, params[7].len);
     if (params[7].data == NULL) {
         return NGX_ERROR;
     }
 
     ngx_memcpy(params[7].data, key_id, params[7].len);
 
-    return ngx_http_tiktok_query(r, ngx_http_tiktok_token_store_sql, 8,
-                                 params, ngx_http_tiktok_token_stored);
+    return NGX_OK;
+}
+
+
+/* who holds a refresh lease: random, never a client-chosen id */
+
+ngx_int_t
+ngx_http_tiktok_token_owner(ngx_pool_t *pool, ngx_str_t *owner)
+{
+    u_char  rnd[16];
+
+    owner->data = ngx_pnalloc(pool, 2 * sizeof(rnd));
+    if (owner->data == NULL
+        || ngx_http_tiktok_random(rnd, sizeof(rnd)) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    owner->len = ngx_http_tiktok_hex(owner->data, rnd, sizeof(rnd))
+                 - owner->data;
+
+    return NGX_OK;
 }
 
 
@@ -699,31 +744,27 @@ ngx_http_tiktok_token_error(ngx_http_request_t *r)
 /* seal plain for user/column and hex-encode it for a bytea parameter */
 
 ngx_int_t
-ngx_http_tiktok_seal_hex(ngx_http_request_t *r, ngx_str_t *user,
-    const char *column, ngx_str_t *plain, ngx_str_t *hex)
+ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
+    ngx_str_t *plain, ngx_str_t *hex)
 {
-    u_char                       *sealed;
-    size_t                        len;
-    ngx_str_t                     col;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    u_char     *sealed;
+    size_t      len;
+    ngx_str_t   col;
 
     col.data = (u_char *) column;
     col.len = ngx_strlen(column);
 
     len = plain->len + NGX_HTTP_TIKTOK_SEAL_OVERHEAD;
 
-    sealed = ngx_pnalloc(r->pool, len);
-    hex->data = ngx_pnalloc(r->pool, 2 * len);
+    sealed = ngx_pnalloc(pool, len);
+    hex->data = ngx_pnalloc(pool, 2 * len);
     if (sealed == NULL || hex->data == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_tiktok_seal(&tmcf->keyring, user, &col, plain, sealed)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+    if (ngx_http_tiktok_seal(keyring, user, &col, plain, sealed) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "tiktok: cannot encrypt %s", column);
         return NGX_ERROR;
     }
@@ -736,22 +777,19 @@ ngx_http_tiktok_seal_hex(ngx_http_request_t *r, ngx_str_t *user,
 
 /*
  * The hex of a sealed column back to plain text, which is zeroed when the
- * request ends.  NGX_DECLINED: it does not decrypt for this user/column
- * with either key.
+ * pool goes.  NGX_DECLINED: it does not decrypt for this user/column with
+ * either key.
  */
 
 ngx_int_t
-ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,
-    const char *column, ngx_str_t *hex, ngx_str_t *plain,
-    ngx_uint_t *used_previous)
+ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
+    ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous)
 {
-    u_char                       *sealed;
-    size_t                        len;
-    ngx_int_t                     rc;
-    ngx_str_t                     col, in;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    u_char     *sealed;
+    size_t      len;
+    ngx_int_t   rc;
+    ngx_str_t   col, in;
 
     len = hex->len / 2;
 
@@ -759,8 +797,8 @@ ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,
         return NGX_DECLINED;
     }
 
-    sealed = ngx_pnalloc(r->pool, len);
-    plain->data = ngx_pnalloc(r->pool, len - NGX_HTTP_TIKTOK_SEAL_OVERHEAD + 1);
+    sealed = ngx_pnalloc(pool, len);
+    plain->data = ngx_pnalloc(pool, len - NGX_HTTP_TIKTOK_SEAL_OVERHEAD + 1);
     if (sealed == NULL || plain->data == NULL) {
         return NGX_ERROR;
     }
@@ -774,18 +812,18 @@ ngx_http_tiktok_unseal_hex(ngx_http_request_t *r, ngx_str_t *user,
     in.data = sealed;
     in.len = len;
 
-    rc = ngx_http_tiktok_open(&tmcf->keyring, user, &col, &in, plain->data,
+    rc = ngx_http_tiktok_open(keyring, user, &col, &in, plain->data,
                               &plain->len, used_previous);
 
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "tiktok: stored %s does not decrypt with the "
                       "configured keys", column);
         ngx_str_null(plain);
         return NGX_DECLINED;
     }
 
-    if (ngx_http_tiktok_forget(r->pool, plain) != NGX_OK) {
+    if (ngx_http_tiktok_forget(pool, plain) != NGX_OK) {
         return NGX_ERROR;
     }
 
