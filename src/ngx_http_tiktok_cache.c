@@ -593,3 +593,60 @@ ngx_http_tiktok_cache_expire(ngx_http_tiktok_cache_t *cache, ngx_uint_t force)
 
     return n;
 }
+
+
+/*
+ * The module paces itself under TikTok's rate limits so it rarely meets a
+ * 429.  Calls are counted per user (the empty user id, which no caller can
+ * have, for per-client limits) in 10-second buckets in the zone, across
+ * every worker; the current bucket and the six before it cover at least
+ * the last 60 seconds, so their sum never undercounts TikTok's sliding
+ * window, even for a burst at a bucket's edge.  Returns 0 and counts the
+ * call, or the seconds to wait for the oldest bucket to drop out.
+ */
+
+#define NGX_HTTP_TIKTOK_PACE_BUCKET   10
+#define NGX_HTTP_TIKTOK_PACE_BUCKETS  7
+
+time_t
+ngx_http_tiktok_cache_pace(ngx_http_tiktok_cache_t *cache, ngx_log_t *log,
+    ngx_str_t *user, const char *endpoint, ngx_uint_t limit)
+{
+    u_char      buf[96];
+    time_t      now, bucket;
+    ngx_str_t   key;
+    ngx_int_t   n;
+    ngx_uint_t  i, sum;
+
+    now = ngx_time();
+    bucket = now / NGX_HTTP_TIKTOK_PACE_BUCKET;
+
+    key.data = buf;
+    sum = 0;
+
+    for (i = 0; i < NGX_HTTP_TIKTOK_PACE_BUCKETS; i++) {
+        key.len = ngx_snprintf(buf, sizeof(buf), "rate:%s:%T", endpoint,
+                               bucket - (time_t) i) - buf;
+
+        n = ngx_http_tiktok_cache_count(cache, user, &key, 0, 0);
+        if (n > 0) {
+            sum += n;
+        }
+    }
+
+    if (sum >= limit) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "tiktok: pacing %s under TikTok's limit of %ui "
+                      "a minute", endpoint, limit);
+        return NGX_HTTP_TIKTOK_PACE_BUCKET - now % NGX_HTTP_TIKTOK_PACE_BUCKET;
+    }
+
+    key.len = ngx_snprintf(buf, sizeof(buf), "rate:%s:%T", endpoint, bucket)
+              - buf;
+
+    (void) ngx_http_tiktok_cache_count(cache, user, &key, 1,
+                                       NGX_HTTP_TIKTOK_PACE_BUCKET
+                                       * (NGX_HTTP_TIKTOK_PACE_BUCKETS + 1));
+
+    return 0;
+}

@@ -596,24 +596,57 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next)
 {
-    u_char                 *p;
-    ngx_str_t               params[7];
-    ngx_http_tiktok_ctx_t  *ctx;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_pg_query_t   *q;
+    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     ngx_log_error(level, r->connection->log, 0,
                   "tiktok: %s: %s, status %ui, code \"%V\", log_id \"%V\", "
                   "request id \"%V\"", err->endpoint, err->message,
                   err->status, &err->code, &err->log_id, &ctx->request_id);
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->user_id = ctx->user_id;
+    q->handler = ngx_http_tiktok_record_error_done;
+    q->data = r;
+
+    ctx->next = next;
+
+    if (ngx_http_tiktok_error_add(q, &ctx->user_id, &ctx->request_id, err)
+        != NGX_OK
+        || tmcf->pg_pool == NULL
+        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the tiktok.api_errors row for err, as one more statement of q */
+
+ngx_int_t
+ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q, ngx_str_t *user,
+    ngx_str_t *request_id, ngx_http_tiktok_api_error_t *err)
+{
+    u_char     *p;
+    ngx_str_t   params[7];
+
+    p = ngx_pnalloc(q->pool, NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    params[0] = ctx->user_id;
-    params[1] = ctx->request_id;
+    params[0] = *user;
+    params[1] = *request_id;
     params[2].data = (u_char *) err->endpoint;
     params[2].len = ngx_strlen(err->endpoint);
     params[3].data = p;
@@ -621,12 +654,9 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     params[4] = err->code;
     params[5] = err->log_id;
     params[6].data = (u_char *) err->message;
-    params[6].len = ngx_strlen(err->message);
+    params[6].len = err->message ? ngx_strlen(err->message) : 0;
 
-    ctx->next = next;
-
-    return ngx_http_tiktok_query(r, ngx_http_tiktok_error_sql, 7, params,
-                                 ngx_http_tiktok_record_error_done);
+    return ngx_http_tiktok_pg_add(q, ngx_http_tiktok_error_sql, 7, params);
 }
 
 

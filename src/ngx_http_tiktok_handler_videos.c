@@ -94,8 +94,6 @@ static ngx_int_t ngx_http_tiktok_videos_limited(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, time_t retry_after);
 static time_t ngx_http_tiktok_backoff_left(ngx_http_request_t *r,
     const char *endpoint);
-static time_t ngx_http_tiktok_pace(ngx_http_request_t *r,
-    const char *endpoint, ngx_uint_t limit);
 static time_t ngx_http_tiktok_backoff_open(ngx_http_request_t *r,
     const char *endpoint, ngx_str_t *retry_after);
 static void ngx_http_tiktok_backoff_clear(ngx_http_request_t *r,
@@ -344,13 +342,21 @@ static ngx_int_t
 ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, ngx_http_tiktok_videos_t *v)
 {
-    time_t  left;
+    time_t                        left;
+    ngx_str_t                     none;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     left = ngx_http_tiktok_backoff_left(r, v->endpoint);
 
-    if (left == 0) {
-        left = ngx_http_tiktok_pace(r, v->endpoint,
-                                    NGX_HTTP_TIKTOK_DISPLAY_LIMIT);
+    if (left == 0 && tmcf->cache) {
+        /* the limit is per client: counted under the empty user id */
+        ngx_str_set(&none, "");
+
+        left = ngx_http_tiktok_cache_pace(tmcf->cache, r->connection->log,
+                                          &none, v->endpoint,
+                                          NGX_HTTP_TIKTOK_DISPLAY_LIMIT);
     }
 
     if (left > 0) {
@@ -1157,70 +1163,6 @@ ngx_http_tiktok_backoff_clear(ngx_http_request_t *r, const char *endpoint)
 
         (void) ngx_http_tiktok_cache_delete(tmcf->cache, &ctx->user_id, &key);
     }
-}
-
-
-/*
- * The module paces itself under TikTok's per-client limit so it rarely
- * meets a 429.  Calls are counted in 10-second buckets in the zone (under
- * the empty user id, which no caller can have), across every worker; the
- * current bucket and the six before it cover at least the last 60 seconds,
- * so their sum never undercounts TikTok's sliding window, even for a burst
- * at a bucket's edge.  Returns 0 and counts the call, or the seconds to
- * wait for the oldest bucket to drop out.
- */
-
-#define NGX_HTTP_TIKTOK_PACE_BUCKET   10
-#define NGX_HTTP_TIKTOK_PACE_BUCKETS  7
-
-static time_t
-ngx_http_tiktok_pace(ngx_http_request_t *r, const char *endpoint,
-    ngx_uint_t limit)
-{
-    u_char                        buf[96];
-    time_t                        now, bucket;
-    ngx_str_t                     none, key;
-    ngx_int_t                     n;
-    ngx_uint_t                    i, sum;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    if (tmcf->cache == NULL) {
-        return 0;
-    }
-
-    now = ngx_time();
-    bucket = now / NGX_HTTP_TIKTOK_PACE_BUCKET;
-
-    ngx_str_set(&none, "");
-    key.data = buf;
-    sum = 0;
-
-    for (i = 0; i < NGX_HTTP_TIKTOK_PACE_BUCKETS; i++) {
-        key.len = ngx_sprintf(buf, "rate:%s:%T", endpoint,
-                              bucket - (time_t) i) - buf;
-
-        n = ngx_http_tiktok_cache_count(tmcf->cache, &none, &key, 0, 0);
-        if (n > 0) {
-            sum += n;
-        }
-    }
-
-    if (sum >= limit) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "tiktok: pacing %s under TikTok's limit of %ui "
-                      "a minute", endpoint, limit);
-        return NGX_HTTP_TIKTOK_PACE_BUCKET - now % NGX_HTTP_TIKTOK_PACE_BUCKET;
-    }
-
-    key.len = ngx_sprintf(buf, "rate:%s:%T", endpoint, bucket) - buf;
-
-    (void) ngx_http_tiktok_cache_count(tmcf->cache, &none, &key, 1,
-                                       NGX_HTTP_TIKTOK_PACE_BUCKET
-                                       * (NGX_HTTP_TIKTOK_PACE_BUCKETS + 1));
-
-    return 0;
 }
 
 

@@ -156,6 +156,8 @@ ngx_int_t ngx_http_tiktok_set_location(ngx_http_request_t *r,
     ngx_str_t *url);
 ngx_int_t ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql,
     ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
+ngx_int_t ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q,
+    ngx_str_t *user, ngx_str_t *request_id, ngx_http_tiktok_api_error_t *err);
 ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next);
@@ -221,13 +223,15 @@ ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
  * alive, needs_reconnect, ...), claim ($1 user, $2 owner: the sealed
  * refresh token when the lease is ours), store ($1 user, $2 owner, then
  * ngx_http_tiktok_token_answer's parameters), release ($1 user, $2 owner,
- * $3 mark needs_reconnect) and reconnect ($1 user).
+ * $3 mark needs_reconnect), reconnect ($1 user) and invalidate ($1 user,
+ * $2 the expiry as loaded: TikTok refused that token).
  */
 extern const char  ngx_http_tiktok_token_load_sql[];
 extern const char  ngx_http_tiktok_token_claim_sql[];
 extern const char  ngx_http_tiktok_token_store_sql[];
 extern const char  ngx_http_tiktok_token_release_sql[];
 extern const char  ngx_http_tiktok_token_reconnect_sql[];
+extern const char  ngx_http_tiktok_token_invalidate_sql[];
 
 /* ngx_http_tiktok_handler_status.c */
 ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,

@@ -16,65 +16,43 @@
 #include <ngx_event.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_scheduler.h"
 
 
 #define NGX_HTTP_TIKTOK_LEASE           "5 minutes"
 #define NGX_HTTP_TIKTOK_POLL            3000
 #define NGX_HTTP_TIKTOK_POLLS_MAX       600
+#define NGX_HTTP_TIKTOK_POLLS_LEASE     20      /* polls per lease renewal */
 #define NGX_HTTP_TIKTOK_CHUNK           10000000
 #define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
+#define NGX_HTTP_TIKTOK_ATTEMPTS_MAX    10      /* backed-off tries a post */
+#define NGX_HTTP_TIKTOK_CREATOR_TTL     300
+
+/* TikTok's per-user-token limits a minute (TIKTOK_API.md) */
+#define NGX_HTTP_TIKTOK_INIT_LIMIT      6
+#define NGX_HTTP_TIKTOK_CREATOR_LIMIT   20
+#define NGX_HTTP_TIKTOK_STATUS_LIMIT    30
+
+#define NGX_HTTP_TIKTOK_INIT_PATH     "/v2/post/publish/video/init/"
+#define NGX_HTTP_TIKTOK_CREATOR_PATH  "/v2/post/publish/creator_info/query/"
+#define NGX_HTTP_TIKTOK_STATUS_PATH   "/v2/post/publish/status/fetch/"
 
 
-typedef struct {
-    ngx_http_tiktok_main_conf_t  *tmcf;
-    ngx_event_t                   timer;
-    ngx_str_t                     worker;       /* host:pid, claimed_by */
-    ngx_uint_t                    running;
-    unsigned                      claiming:1;
-} ngx_http_tiktok_sched_t;
-
-
-typedef struct {
-    ngx_pool_t                   *pool;
-    ngx_log_t                    *log;
-    ngx_http_tiktok_sched_t      *sched;
-
-    ngx_str_t                     id;
-    ngx_str_t                     user;
-    ngx_str_t                     source;
-    ngx_str_t                     video_url;
-    ngx_str_t                     spool_path;
-    off_t                         size;
-    ngx_str_t                     content_type;
-    ngx_str_t                     post_info;
-    ngx_str_t                     publish_id;
-    ngx_str_t                     upload_url;
-    off_t                         uploaded;
-    ngx_uint_t                    init_started;
-    ngx_uint_t                    attempts;
-    ngx_str_t                     username;
-
-    ngx_str_t                     token;
-    ngx_fd_t                      fd;
-    off_t                         chunk;
-    ngx_uint_t                    tries;
-    ngx_uint_t                    polls;
-    unsigned                      resync:1;     /* a poll for progress */
-
-    ngx_event_t                   wait;
-} ngx_http_tiktok_job_t;
+#define ngx_http_tiktok_str_is(s, lit)                                        \
+    ((s)->len == sizeof(lit) - 1 && ngx_strncmp((s)->data, lit, (s)->len) == 0)
 
 
 static void ngx_http_tiktok_sched_tick(ngx_event_t *ev);
 static void ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_start(ngx_http_tiktok_sched_t *s,
     PGresult *res, int row);
-static ngx_int_t ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
-    const char *sql, ngx_uint_t n, ngx_str_t *params,
-    ngx_http_tiktok_pg_handler_pt handler);
-static void ngx_http_tiktok_job_token(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_ready(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_job_creator_answered(
+    ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job,
+    json_t *creator);
 static void ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req);
 static void ngx_http_tiktok_job_stored(ngx_http_tiktok_pg_query_t *q);
@@ -83,20 +61,22 @@ static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req);
 static void ngx_http_tiktok_job_progress(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
+    json_t *data, ngx_str_t *status);
+static void ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_wait_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
-    const char *why);
-static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
-    const char *status, ngx_str_t *reason, ngx_str_t *share_url);
+static void ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job,
+    ngx_msec_t ms);
+static void ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job,
+    ngx_str_t *reason);
+static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job,
+    const char *endpoint, ngx_uint_t limit);
+static void ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job,
+    const char *sql, ngx_uint_t n, ngx_str_t *params);
 static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job);
-static ngx_http_tiktok_curl_req_t *ngx_http_tiktok_job_request(
-    ngx_http_tiktok_job_t *job, const char *path, ngx_str_t *body,
-    ngx_http_tiktok_curl_done_pt handler);
 static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, json_t **data, ngx_str_t *code);
-static ngx_uint_t ngx_http_tiktok_job_transient(ngx_http_tiktok_curl_req_t *req,
-    ngx_str_t *code);
+    const char *endpoint, ngx_http_tiktok_curl_req_t *req, json_t **data);
 
 
 static const char  ngx_http_tiktok_claim_sql[] =
@@ -104,11 +84,6 @@ static const char  ngx_http_tiktok_claim_sql[] =
     " content_type, post_info::text, publish_id, upload_url, uploaded_bytes,"
     " init_started, attempts, creator_username"
     " FROM tiktok.claim_posts($1, $2::integer, '" NGX_HTTP_TIKTOK_LEASE "')";
-
-static const char  ngx_http_tiktok_job_token_sql[] =
-    "SELECT encode(access_token_enc, 'hex'),"
-    " access_expires_at > now() + interval '5 minutes', needs_reconnect"
-    " FROM tiktok.accounts WHERE user_id = $1";
 
 /* committed before the init call: it may reach TikTok from here on */
 static const char  ngx_http_tiktok_job_init_sql[] =
@@ -128,6 +103,12 @@ static const char  ngx_http_tiktok_job_progress_sql[] =
     " claim_until = now() + interval '" NGX_HTTP_TIKTOK_LEASE "',"
     " updated_at = now() WHERE id = $1::uuid";
 
+/* a long wait for TikTok's processing keeps the post ours */
+static const char  ngx_http_tiktok_job_renew_sql[] =
+    "UPDATE tiktok.posts"
+    " SET claim_until = now() + interval '" NGX_HTTP_TIKTOK_LEASE "'"
+    " WHERE id = $1::uuid";
+
 /* a transient failure: back off (30 s doubling, at most an hour) */
 static const char  ngx_http_tiktok_job_later_sql[] =
     "UPDATE tiktok.posts SET attempts = attempts + 1,"
@@ -137,6 +118,20 @@ static const char  ngx_http_tiktok_job_later_sql[] =
     "     ELSE init_started_at END,"
     " status = CASE WHEN publish_id IS NULL AND status IN"
     "     ('uploading', 'processing') THEN 'queued' ELSE status END,"
+    " error = $2, claim_until = NULL, updated_at = now()"
+    " WHERE id = $1::uuid";
+
+/*
+ * TikTok ended the post FAILED for a reason worth another try (internal,
+ * video_pull_failed): that publish is over, so start again from init,
+ * after the same back-off.
+ */
+static const char  ngx_http_tiktok_job_again_sql[] =
+    "UPDATE tiktok.posts SET attempts = attempts + 1,"
+    " next_attempt_at = now() + least(interval '30 seconds'"
+    "     * power(2, least(attempts, 7)), interval '1 hour'),"
+    " publish_id = NULL, upload_url = NULL, uploaded_bytes = 0,"
+    " init_started_at = NULL, status = 'queued',"
     " error = $2, claim_until = NULL, updated_at = now()"
     " WHERE id = $1::uuid";
 
@@ -339,12 +334,8 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_sched_t *s, PGresult *res, int row)
     ngx_log_error(NGX_LOG_INFO, job->log, 0,
                   "tiktok: publishing post %V", &job->id);
 
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_token_sql, 1,
-                                &job->user, ngx_http_tiktok_job_token)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    job->next = ngx_http_tiktok_job_ready;
+    ngx_http_tiktok_job_token(job);
 
     return;
 
@@ -354,7 +345,7 @@ failed:
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
     ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
 {
@@ -379,70 +370,12 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
 }
 
 
-/*
- * The post's user's access token.  A token about to expire is left to the
- * next request of that user to refresh (under the one-refresh lease): the
- * post is tried again shortly rather than racing that refresh.
- */
+/* with the user's token: resume what TikTok already has, or start */
 
 static void
-ngx_http_tiktok_job_token(ngx_http_tiktok_pg_query_t *q)
+ngx_http_tiktok_job_ready(ngx_http_tiktok_job_t *job)
 {
-    u_char                       *sealed;
-    size_t                        len;
-    ngx_str_t                     hex, in, col, reason, params[2];
-    ngx_uint_t                    prev;
-    PGresult                     *res;
-    ngx_http_tiktok_job_t        *job;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    job = q->data;
-    tmcf = job->sched->tmcf;
-    res = q->res[0];
-
-    if (q->rc != NGX_OK) {
-        ngx_http_tiktok_job_later(job, "database unavailable");
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetvalue(res, 0, 2)[0] == 't') {
-        ngx_str_set(&reason, "auth_removed");
-        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
-        return;
-    }
-
-    if (PQgetvalue(res, 0, 1)[0] != 't') {
-        ngx_http_tiktok_job_later(job, "the access token needs a refresh");
-        return;
-    }
-
-    hex.data = (u_char *) PQgetvalue(res, 0, 0);
-    hex.len = PQgetlength(res, 0, 0);
-    len = hex.len / 2;
-
-    sealed = ngx_pnalloc(job->pool, len);
-    job->token.data = ngx_pnalloc(job->pool, len);
-    if (sealed == NULL || job->token.data == NULL
-        || len < NGX_HTTP_TIKTOK_SEAL_OVERHEAD
-        || ngx_http_tiktok_unhex(sealed, hex.data, hex.len) != NGX_OK
-        || ngx_http_tiktok_forget(job->pool, &job->token) != NGX_OK)
-    {
-        ngx_http_tiktok_job_later(job, "the access token cannot be read");
-        return;
-    }
-
-    ngx_str_set(&col, "access_token");
-    in.data = sealed;
-    in.len = len;
-
-    if (ngx_http_tiktok_open(&tmcf->keyring, &job->user, &col, &in,
-                             job->token.data, &job->token.len, &prev)
-        != NGX_OK)
-    {
-        ngx_str_set(&reason, "auth_removed");
-        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
-        return;
-    }
+    ngx_str_t  reason;
 
     if (job->publish_id.len) {
         /* accepted before a restart: resume, never init again */
@@ -463,6 +396,196 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
+    ngx_http_tiktok_job_creator(job);
+}
+
+
+/*
+ * The creator info check before init: a post scheduled days ago meets the
+ * creator's options of now.  The answer is shared with POST /post through
+ * the zone, for the same few minutes.
+ */
+
+static void
+ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job)
+{
+    json_t                         *data;
+    ngx_str_t                       key, body;
+    json_error_t                    jerr;
+    ngx_http_tiktok_curl_req_t     *req;
+    ngx_http_tiktok_main_conf_t    *tmcf;
+    ngx_http_tiktok_cache_entry_t   entry;
+
+    tmcf = job->sched->tmcf;
+
+    ngx_str_set(&key, "creator_info");
+
+    if (tmcf->cache
+        && ngx_http_tiktok_cache_get(tmcf->cache, &job->user, &key, job->pool,
+                                     &entry)
+           == NGX_OK)
+    {
+        data = ngx_http_tiktok_json_own(job->pool,
+                   json_loadb((char *) entry.value.data, entry.value.len, 0,
+                              &jerr));
+        if (json_is_object(data)) {
+            ngx_http_tiktok_job_check(job, data);
+            return;
+        }
+    }
+
+    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_CREATOR_PATH,
+                                  NGX_HTTP_TIKTOK_CREATOR_LIMIT))
+    {
+        return;
+    }
+
+    ngx_str_set(&body, "");
+
+    req = ngx_http_tiktok_job_request(job, NGX_HTTP_TIKTOK_CREATOR_PATH,
+                                      &body,
+                                      ngx_http_tiktok_job_creator_answered);
+    if (req == NULL) {
+        return;
+    }
+
+    if (ngx_http_tiktok_curl_start(tmcf->curl, req) != NGX_OK) {
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+static void
+ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_curl_req_t *req)
+{
+    json_t                       *data;
+    ngx_int_t                     rc;
+    ngx_str_t                     key, text, *code;
+    ngx_http_tiktok_job_t        *job;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    job = req->data;
+    tmcf = job->sched->tmcf;
+
+    if (req->aborted) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_CREATOR_PATH, req,
+                                      &data);
+    code = &job->err.code;
+
+    if (rc == NGX_OK) {
+        ngx_str_set(&key, "creator_info");
+
+        if (tmcf->cache
+            && ngx_http_tiktok_json_encode(job->pool, data, &text) == NGX_OK)
+        {
+            (void) ngx_http_tiktok_cache_set(tmcf->cache, &job->user, &key,
+                                             &text,
+                                             NGX_HTTP_TIKTOK_CREATOR_TTL);
+        }
+
+        ngx_http_tiktok_job_check(job, data);
+        return;
+    }
+
+    if (rc == NGX_DECLINED
+        && ngx_http_tiktok_str_is(code, "access_token_invalid"))
+    {
+        /* expired with the state change: the next attempt refreshes it */
+        job->invalid = 1;
+        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+        return;
+    }
+
+    if (rc == NGX_DECLINED && !ngx_http_tiktok_job_transient(req, code)) {
+        /* the creator cannot post now (spam risk, caps; HTTP 200 too) */
+        job->err.message = "creator info says the creator cannot post now";
+        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+        return;
+    }
+
+    /* nothing was posted: asking again later is safe */
+    ngx_http_tiktok_job_later(job, "creator info could not be had");
+}
+
+
+/*
+ * The post as stored, against the creator's options of now: a privacy
+ * level no longer offered fails the post; an interaction the creator has
+ * since disabled is sent disabled, never enabled.
+ */
+
+static void
+ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job, json_t *creator)
+{
+    size_t         i;
+    json_t        *info, *privacy, *options, *o;
+    ngx_str_t      reason, params[2];
+    json_error_t   jerr;
+
+    static const char  *interactions[][2] = {
+        { "comment_disabled", "disable_comment" },
+        { "duet_disabled", "disable_duet" },
+        { "stitch_disabled", "disable_stitch" },
+    };
+
+    info = ngx_http_tiktok_json_own(job->pool,
+               json_loadb((char *) job->post_info.data, job->post_info.len, 0,
+                          &jerr));
+    privacy = json_object_get(info, "privacy_level");
+
+    if (!json_is_object(info) || !json_is_string(privacy)) {
+        ngx_str_set(&reason, "invalid_post_info");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
+
+    options = json_object_get(creator, "privacy_level_options");
+
+    json_array_foreach(options, i, o) {
+        if (json_equal(o, privacy)) {
+            break;
+        }
+    }
+
+    if (!json_is_array(options) || i == json_array_size(options)) {
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: privacy level \"%s\" is no longer "
+                      "among the creator's options", &job->id,
+                      json_string_value(privacy));
+        ngx_str_set(&reason, "privacy_level_option_mismatch");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
+
+    for (i = 0; i < sizeof(interactions) / sizeof(interactions[0]); i++) {
+        if (json_is_true(json_object_get(creator, interactions[i][0]))
+            && !json_is_true(json_object_get(info, interactions[i][1])))
+        {
+            ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                          "tiktok: post %V: the creator has since disabled "
+                          "this interaction; sending %s", &job->id,
+                          interactions[i][1]);
+
+            if (json_object_set_new(info, interactions[i][1], json_true())) {
+                ngx_http_tiktok_job_later(job, "no memory");
+                return;
+            }
+        }
+    }
+
+    job->info = info;
+
+    /* 6 inits a minute per user: a burst of one user's posts waits */
+    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_INIT_PATH,
+                                  NGX_HTTP_TIKTOK_INIT_LIMIT))
+    {
+        return;
+    }
+
     params[0] = job->id;
 
     if (job->source.data[0] == 'F') {
@@ -476,7 +599,7 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_pg_query_t *q)
                                 ngx_http_tiktok_job_init)
         != NGX_OK)
     {
-        ngx_http_tiktok_job_later(job, "database unavailable");
+        ngx_http_tiktok_job_done(job);
     }
 }
 
@@ -485,9 +608,8 @@ static void
 ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
 {
     off_t                        chunk, count;
-    json_t                      *body, *info, *source;
+    json_t                      *body, *source;
     ngx_str_t                    text;
-    json_error_t                 jerr;
     ngx_http_tiktok_job_t       *job;
     ngx_http_tiktok_curl_req_t  *req;
 
@@ -499,12 +621,10 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
     }
 
     body = ngx_http_tiktok_json_own(job->pool, json_object());
-    info = json_loadb((char *) job->post_info.data, job->post_info.len, 0,
-                      &jerr);
     source = json_object();
 
-    if (body == NULL || info == NULL || source == NULL
-        || json_object_set_new(body, "post_info", info) != 0
+    if (body == NULL || source == NULL
+        || json_object_set(body, "post_info", job->info) != 0
         || json_object_set_new(body, "source_info", source) != 0)
     {
         ngx_http_tiktok_job_later(job, "no memory");
@@ -553,8 +673,8 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    req = ngx_http_tiktok_job_request(job, "/v2/post/publish/video/init/",
-                                      &text, ngx_http_tiktok_job_inited);
+    req = ngx_http_tiktok_job_request(job, NGX_HTTP_TIKTOK_INIT_PATH, &text,
+                                      ngx_http_tiktok_job_inited);
     if (req == NULL) {
         return;
     }
@@ -573,7 +693,7 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
 {
     json_t                 *data;
     ngx_int_t               rc;
-    ngx_str_t               code, params[3];
+    ngx_str_t               params[3], *code;
     ngx_http_tiktok_job_t  *job;
 
     job = req->data;
@@ -583,7 +703,9 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    rc = ngx_http_tiktok_job_envelope(job, req, &data, &code);
+    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_INIT_PATH, req,
+                                      &data);
+    code = &job->err.code;
 
     if (rc == NGX_OK
         && ngx_http_tiktok_json_get_str(job->pool, data, "publish_id",
@@ -612,22 +734,31 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
 
     if (req->rc != NGX_OK) {
         /* no answer: TikTok may or may not have the post */
-        ngx_str_set(&code, "init_interrupted");
-        ngx_http_tiktok_job_finish(job, "failed", &code, NULL);
+        ngx_str_set(code, "init_interrupted");
+        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
         return;
     }
 
-    if (ngx_http_tiktok_job_transient(req, &code)) {
+    if (rc == NGX_DECLINED
+        && ngx_http_tiktok_str_is(code, "access_token_invalid"))
+    {
+        /* refused before anything was created: refresh, then again */
+        job->invalid = 1;
+        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+        return;
+    }
+
+    if (ngx_http_tiktok_job_transient(req, code)) {
         ngx_http_tiktok_job_later(job, "TikTok could not take the post now");
         return;
     }
 
     /* spam risk, privacy mismatch, URL ownership (even with HTTP 200) ... */
-    if (code.len == 0) {
-        ngx_str_set(&code, "invalid_answer");
+    if (code->len == 0) {
+        ngx_str_set(code, "invalid_answer");
     }
 
-    ngx_http_tiktok_job_finish(job, "failed", &code, NULL);
+    ngx_http_tiktok_job_finish(job, "failed", code, NULL);
 }
 
 
@@ -759,10 +890,15 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
+    ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
+    job->err.endpoint = "upload_url";
+    job->err.status = req->status;
+
     if (req->rc == NGX_OK
         && (req->status == NGX_HTTP_FORBIDDEN
             || req->status == NGX_HTTP_NOT_FOUND))
     {
+        job->err.message = "the upload URL expired or is unknown";
         ngx_str_set(&reason, "upload_url_expired");
         ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
         return;
@@ -773,12 +909,16 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
          * TikTok's progress is not ours (a chunk landed but its answer was
          * lost, e.g. nginx was killed): ask TikTok how far it got.
          */
+        ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
         job->resync = 1;
         ngx_http_tiktok_job_poll(job);
         return;
     }
 
     /* 5xx, no answer: the same chunk again, after a pause */
+
+    job->err.message = (req->rc == NGX_OK) ? "TikTok did not take the chunk"
+                                           : "TikTok could not be reached";
 
     if (++job->tries > NGX_HTTP_TIKTOK_CHUNK_TRIES) {
         ngx_http_tiktok_job_later(job, "the upload keeps failing");
@@ -789,7 +929,7 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
                   "tiktok: post %V: chunk at %O failed (%l), trying again",
                   &job->id, job->uploaded, req->status);
 
-    ngx_add_timer(&job->wait, 1000 * job->tries);
+    ngx_http_tiktok_job_pause(job, 1000 * job->tries);
 }
 
 
@@ -814,6 +954,8 @@ ngx_http_tiktok_job_progress(ngx_http_tiktok_pg_query_t *q)
 }
 
 
+/* a pause ends here: carry on with whatever the job was doing */
+
 static void
 ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
 {
@@ -826,14 +968,76 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
         return;
     }
 
-    if (job->publish_id.len && job->source.data[0] == 'F'
-        && job->uploaded < job->size)
-    {
+    if (job->reload) {
+        job->reload = 0;
+        ngx_http_tiktok_job_token(job);
+        return;
+    }
+
+    if (job->publish_id.len == 0) {
+        /* paced before init */
+        ngx_http_tiktok_job_creator(job);
+        return;
+    }
+
+    if (job->source.data[0] == 'F' && job->uploaded < job->size) {
         ngx_http_tiktok_job_chunk(job);
         return;
     }
 
     ngx_http_tiktok_job_poll(job);
+}
+
+
+/*
+ * Waits ms, first writing the failure that caused the wait (if any) to
+ * tiktok.api_errors: a retried call is still a failure worth a row.
+ */
+
+static void
+ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job, ngx_msec_t ms)
+{
+    ngx_http_tiktok_pg_query_t  *q;
+
+    job->pause = ms;
+
+    if (job->err.endpoint == NULL) {
+        ngx_add_timer(&job->wait, ms);
+        return;
+    }
+
+    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
+    if (q == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    q->user_id = job->user;
+    q->handler = ngx_http_tiktok_job_paused;
+    q->data = job;
+
+    if (ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
+        != NGX_OK
+        || ngx_http_tiktok_pg_run(job->sched->tmcf->pg_pool, q) != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
+}
+
+
+static void
+ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    /* a lost row is logged by the pool; the failure itself was logged */
+
+    ngx_add_timer(&job->wait, job->pause);
 }
 
 
@@ -846,7 +1050,9 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
     ngx_str_t                    text;
     ngx_http_tiktok_curl_req_t  *req;
 
-    if (job->polls++ == 0 && !job->resync) {
+    if (job->polls == 0 && !job->resync) {
+        /* TikTok needs a moment before there is anything to see */
+        job->polls = 1;
         ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL / 3);
         return;
     }
@@ -855,6 +1061,15 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
         ngx_http_tiktok_job_later(job, "still processing at TikTok");
         return;
     }
+
+    /* several posts of one user share the user's 30 polls a minute */
+    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_STATUS_PATH,
+                                  NGX_HTTP_TIKTOK_STATUS_LIMIT))
+    {
+        return;
+    }
+
+    job->polls++;
 
     body = ngx_http_tiktok_json_own(job->pool, json_object());
 
@@ -868,8 +1083,8 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
         return;
     }
 
-    req = ngx_http_tiktok_job_request(job, "/v2/post/publish/status/fetch/",
-                                      &text, ngx_http_tiktok_job_polled);
+    req = ngx_http_tiktok_job_request(job, NGX_HTTP_TIKTOK_STATUS_PATH, &text,
+                                      ngx_http_tiktok_job_polled);
     if (req == NULL) {
         return;
     }
@@ -883,10 +1098,9 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
 static void
 ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
 {
-    u_char                 *p;
-    json_t                 *data, *ids, *id, *n;
+    json_t                 *data, *n;
     ngx_int_t               rc;
-    ngx_str_t               code, status, reason, share;
+    ngx_str_t               status, *code;
     ngx_http_tiktok_job_t  *job;
 
     job = req->data;
@@ -896,14 +1110,39 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    rc = ngx_http_tiktok_job_envelope(job, req, &data, &code);
+    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_STATUS_PATH, req,
+                                      &data);
+    code = &job->err.code;
 
-    if (rc != NGX_OK
-        || ngx_http_tiktok_json_get_str(job->pool, data, "status", &status)
+    if (rc == NGX_DECLINED
+        && ngx_http_tiktok_str_is(code, "access_token_invalid"))
+    {
+        job->invalid = 1;
+        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+        return;
+    }
+
+    if (rc == NGX_DECLINED
+        && (ngx_http_tiktok_str_is(code, "invalid_publish_id")
+            || ngx_http_tiktok_str_is(code,
+                   "token_not_authorized_for_specified_publish_id")))
+    {
+        /* TikTok does not know this publish for this user: it is over */
+        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+        return;
+    }
+
+    if (rc == NGX_OK
+        && ngx_http_tiktok_json_get_str(job->pool, data, "status", &status)
            != NGX_OK)
     {
+        job->err.message = "status answer without data.status";
+        rc = NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         /* a failed poll is only a poll: look again later */
-        ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL * 2);
+        ngx_http_tiktok_job_pause(job, NGX_HTTP_TIKTOK_POLL * 2);
         return;
     }
 
@@ -938,15 +1177,47 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
         }
     }
 
-    if (status.len == sizeof("PUBLISH_COMPLETE") - 1
-        && ngx_strncmp(status.data, "PUBLISH_COMPLETE", status.len) == 0)
+    if (ngx_http_tiktok_str_is(&status, "PUBLISH_COMPLETE")
+        || ngx_http_tiktok_str_is(&status, "FAILED"))
     {
+        ngx_http_tiktok_job_polled_final(job, data, &status);
+        return;
+    }
+
+    if (job->polls % NGX_HTTP_TIKTOK_POLLS_LEASE == 0) {
+        /* processing takes long: keep the lease before it runs out */
+        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 1,
+                                    &job->id, ngx_http_tiktok_job_renewed)
+            != NGX_OK)
+        {
+            ngx_http_tiktok_job_done(job);
+        }
+
+        return;
+    }
+
+    ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
+}
+
+
+static void
+ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
+    ngx_str_t *status)
+{
+    u_char     *p;
+    json_t     *ids, *id;
+    ngx_str_t   reason, share;
+
+    if (ngx_http_tiktok_str_is(status, "PUBLISH_COMPLETE")) {
         ngx_str_null(&share);
 
+        /* TikTok's spelling; only for public posts, after moderation */
         ids = json_object_get(data, "publicaly_available_post_id");
         id = json_array_get(ids, 0);
 
-        if (json_is_integer(id) && job->username.len) {
+        if (json_is_integer(id) && json_integer_value(id) > 0
+            && job->username.len)
+        {
             share.data = ngx_pnalloc(job->pool, job->username.len
                                                 + NGX_INT64_LEN + 40);
             if (share.data) {
@@ -963,26 +1234,68 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    if (status.len == sizeof("FAILED") - 1
-        && ngx_strncmp(status.data, "FAILED", status.len) == 0)
+    if (ngx_http_tiktok_json_get_str(job->pool, data, "fail_reason", &reason)
+        != NGX_OK)
     {
-        if (ngx_http_tiktok_json_get_str(job->pool, data, "fail_reason",
-                                         &reason) != NGX_OK)
-        {
-            ngx_str_set(&reason, "failed");
-        }
+        ngx_str_set(&reason, "failed");
+    }
 
-        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+    if ((ngx_http_tiktok_str_is(&reason, "internal")
+         || ngx_http_tiktok_str_is(&reason, "video_pull_failed"))
+        && job->attempts + 1 < NGX_HTTP_TIKTOK_ATTEMPTS_MAX)
+    {
+        /* TikTok says another try may work: a new publish, from init */
+        ngx_http_tiktok_job_again(job, &reason);
         return;
     }
+
+    ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+}
+
+
+static void
+ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    /* if the row could not be renewed the next poll tries again */
 
     ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
 }
 
 
+/* under TikTok's per-user limit, or a pause and 1 */
+
+static ngx_uint_t
+ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job, const char *endpoint,
+    ngx_uint_t limit)
+{
+    time_t                        left;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = job->sched->tmcf;
+
+    if (tmcf->cache == NULL) {
+        return 0;
+    }
+
+    left = ngx_http_tiktok_cache_pace(tmcf->cache, job->log, &job->user,
+                                      endpoint, limit);
+    if (left == 0) {
+        return 0;
+    }
+
+    ngx_add_timer(&job->wait, (ngx_msec_t) left * 1000);
+
+    return 1;
+}
+
+
 /* a POST with the user's token and a JSON body to TikTok's API */
 
-static ngx_http_tiktok_curl_req_t *
+ngx_http_tiktok_curl_req_t *
 ngx_http_tiktok_job_request(ngx_http_tiktok_job_t *job, const char *path,
     ngx_str_t *body, ngx_http_tiktok_curl_done_pt handler)
 {
@@ -1022,48 +1335,80 @@ ngx_http_tiktok_job_request(ngx_http_tiktok_job_t *job, const char *path,
 }
 
 
+/*
+ * TikTok's v2 envelope, with job->err describing any failure: NGX_OK and
+ * data when error.code is "ok", NGX_DECLINED for a TikTok error code,
+ * NGX_ERROR for no answer or not the documented JSON.
+ */
+
 static ngx_int_t
 ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, json_t **data, ngx_str_t *code)
+    const char *endpoint, ngx_http_tiktok_curl_req_t *req, json_t **data)
 {
-    json_t        *root, *error;
-    json_error_t   jerr;
+    json_t                       *root, *error;
+    json_error_t                  jerr;
+    ngx_http_tiktok_api_error_t  *err;
 
-    ngx_str_null(code);
+    err = &job->err;
+
+    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+    err->endpoint = endpoint;
+    err->status = req->status;
 
     if (req->rc != NGX_OK) {
+        err->message = req->timed_out ? "TikTok did not answer in time"
+                                      : "TikTok could not be reached";
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: %s: %s: %s", &job->id, endpoint,
+                      err->message, req->error);
         return NGX_ERROR;
     }
 
     root = ngx_http_tiktok_json_own(job->pool,
-               json_loadb((char *) req->response.data, req->response.len, 0,
-                          &jerr));
+               json_loadb((char *) req->response.data, req->response.len,
+                          JSON_REJECT_DUPLICATES, &jerr));
 
     error = json_object_get(root, "error");
 
     if (!json_is_object(error)
-        || ngx_http_tiktok_json_get_str(job->pool, error, "code", code)
+        || ngx_http_tiktok_json_get_str(job->pool, error, "code", &err->code)
            != NGX_OK)
     {
+        err->message = "malformed answer from TikTok";
+        ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                      "tiktok: post %V: %s: TikTok answered %l with "
+                      "malformed JSON", &job->id, endpoint, req->status);
         return NGX_ERROR;
     }
 
-    if (code->len != 2 || ngx_strncmp(code->data, "ok", 2) != 0) {
+    (void) ngx_http_tiktok_json_get_str(job->pool, error, "log_id",
+                                        &err->log_id);
+
+    if (!ngx_http_tiktok_str_is(&err->code, "ok")) {
+        err->message = "TikTok returned an error";
         ngx_log_error(NGX_LOG_ERR, job->log, 0,
-                      "tiktok: post %V: TikTok answered %l \"%V\"",
-                      &job->id, req->status, code);
+                      "tiktok: post %V: %s: TikTok answered %l \"%V\", "
+                      "log_id \"%V\"", &job->id, endpoint, req->status,
+                      &err->code, &err->log_id);
         return NGX_DECLINED;
     }
 
     *data = json_object_get(root, "data");
 
-    return json_is_object(*data) ? NGX_OK : NGX_ERROR;
+    if (!json_is_object(*data)) {
+        err->message = "answer from TikTok without data";
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+
+    return NGX_OK;
 }
 
 
 /* 5xx and rate limits pass; everything else TikTok says is a verdict */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_tiktok_job_transient(ngx_http_tiktok_curl_req_t *req,
     ngx_str_t *code)
 {
@@ -1071,17 +1416,30 @@ ngx_http_tiktok_job_transient(ngx_http_tiktok_curl_req_t *req,
         return 1;
     }
 
-    return (code->len == sizeof("rate_limit_exceeded") - 1
-            && ngx_strncmp(code->data, "rate_limit_exceeded", code->len) == 0)
-           || (code->len == sizeof("internal_error") - 1
-               && ngx_strncmp(code->data, "internal_error", code->len) == 0);
+    return ngx_http_tiktok_str_is(code, "rate_limit_exceeded")
+           || ngx_http_tiktok_str_is(code, "internal_error");
 }
 
 
-static void
+/*
+ * A transient failure: the post is released and claimed again after a
+ * back-off; after NGX_HTTP_TIKTOK_ATTEMPTS_MAX of them (about 4.5 hours)
+ * it fails rather than wait forever.
+ */
+
+void
 ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
 {
-    ngx_str_t  params[2];
+    ngx_str_t  params[2], reason;
+
+    if (job->attempts + 1 >= NGX_HTTP_TIKTOK_ATTEMPTS_MAX) {
+        ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                      "tiktok: post %V: %s; giving up after %ui attempts",
+                      &job->id, why, job->attempts + 1);
+        ngx_str_set(&reason, "retries_exhausted");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_WARN, job->log, 0,
                   "tiktok: post %V: %s; trying again later", &job->id, why);
@@ -1090,16 +1448,27 @@ ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
     params[1].data = (u_char *) why;
     params[1].len = ngx_strlen(why);
 
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_later_sql, 2, params,
-                                ngx_http_tiktok_job_finished)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_later_sql, 2, params);
 }
 
 
 static void
+ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job, ngx_str_t *reason)
+{
+    ngx_str_t  params[2];
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "tiktok: post %V: TikTok failed it (%V); starting again "
+                  "later", &job->id, reason);
+
+    params[0] = job->id;
+    params[1] = *reason;
+
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 2, params);
+}
+
+
+void
 ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
     ngx_str_t *reason, ngx_str_t *share_url)
 {
@@ -1138,9 +1507,45 @@ ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
         }
     }
 
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_finish_sql, 4,
-                                params, ngx_http_tiktok_job_finished)
-        != NGX_OK)
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_finish_sql, 4,
+                               params);
+}
+
+
+/*
+ * A state change is one committed transaction: the post's row, the
+ * failure that caused it (tiktok.api_errors) and, when TikTok refused the
+ * access token, its expiry, so the next attempt refreshes it.
+ */
+
+static void
+ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
+    ngx_uint_t n, ngx_str_t *params)
+{
+    ngx_str_t                    expiry[2];
+    ngx_http_tiktok_pg_query_t  *q;
+
+    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
+    if (q == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    q->user_id = job->user;
+    q->handler = ngx_http_tiktok_job_finished;
+    q->data = job;
+
+    expiry[0] = job->user;
+    expiry[1] = job->expires_at;
+
+    if ((job->invalid && job->expires_at.len
+         && ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_invalidate_sql, 2,
+                                   expiry) != NGX_OK)
+        || ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+        || (job->err.endpoint
+            && ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
+               != NGX_OK)
+        || ngx_http_tiktok_pg_run(job->sched->tmcf->pg_pool, q) != NGX_OK)
     {
         ngx_http_tiktok_job_done(job);
     }
@@ -1154,7 +1559,7 @@ ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-static void
+void
 ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job)
 {
     ngx_http_tiktok_sched_t  *s;

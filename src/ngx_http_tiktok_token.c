@@ -82,7 +82,7 @@ const char  ngx_http_tiktok_token_release_sql[] =
  * it meanwhile (the expiry we read no longer matches), so the next look
  * refreshes it under the usual lease.
  */
-static const char  ngx_http_tiktok_token_invalidate_sql[] =
+const char  ngx_http_tiktok_token_invalidate_sql[] =
     "UPDATE tiktok.accounts SET access_expires_at = now()"
     " WHERE user_id = $1 AND access_expires_at = $2::timestamptz";
 
