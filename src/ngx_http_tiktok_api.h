@@ -123,7 +123,10 @@ ngx_int_t ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj,
 ngx_int_t ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj,
     const char *key, ngx_str_t *value);
 
-/* zero a secret's bytes when the pool goes away */
+/*
+ * zero a secret's bytes when the pool goes away; secret is read then, so
+ * it must live as long as the pool (in the pool, never on the stack)
+ */
 ngx_int_t ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret);
 
 

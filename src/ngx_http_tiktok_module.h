@@ -163,7 +163,8 @@ ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_next_pt next);
 
 /* ngx_http_tiktok_api.c: an OAuth form's body (client_key, client_secret,
- * then fields), zeroed when the pool goes, for any HTTP client */
+ * then fields), zeroed when the pool goes (so body must live in the pool),
+ * for any HTTP client */
 ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
     ngx_http_tiktok_main_conf_t *tmcf, ngx_keyval_t *fields, ngx_uint_t n,
     ngx_str_t *body);

@@ -22,7 +22,7 @@
 #define NGX_HTTP_TIKTOK_LEASE           "5 minutes"
 #define NGX_HTTP_TIKTOK_POLL            3000
 #define NGX_HTTP_TIKTOK_POLLS_MAX       600
-#define NGX_HTTP_TIKTOK_POLLS_LEASE     20      /* polls per lease renewal */
+#define NGX_HTTP_TIKTOK_POLLS_LEASE     5       /* polls per lease renewal */
 #define NGX_HTTP_TIKTOK_CHUNK           10000000
 #define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
@@ -53,6 +53,7 @@ static void ngx_http_tiktok_job_creator_answered(
     ngx_http_tiktok_curl_req_t *req);
 static void ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job,
     json_t *creator);
+static void ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req);
 static void ngx_http_tiktok_job_stored(ngx_http_tiktok_pg_query_t *q);
@@ -401,38 +402,17 @@ ngx_http_tiktok_job_ready(ngx_http_tiktok_job_t *job)
 
 
 /*
- * The creator info check before init: a post scheduled days ago meets the
- * creator's options of now.  The answer is shared with POST /post through
- * the zone, for the same few minutes.
+ * The creator info check right before init, asked of TikTok each time (a
+ * post scheduled days ago meets the creator's options of now, and TikTok's
+ * guidelines want the check just before posting); the answer also
+ * refreshes the copy POST /post keeps in the zone.
  */
 
 static void
 ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job)
 {
-    json_t                         *data;
-    ngx_str_t                       key, body;
-    json_error_t                    jerr;
-    ngx_http_tiktok_curl_req_t     *req;
-    ngx_http_tiktok_main_conf_t    *tmcf;
-    ngx_http_tiktok_cache_entry_t   entry;
-
-    tmcf = job->sched->tmcf;
-
-    ngx_str_set(&key, "creator_info");
-
-    if (tmcf->cache
-        && ngx_http_tiktok_cache_get(tmcf->cache, &job->user, &key, job->pool,
-                                     &entry)
-           == NGX_OK)
-    {
-        data = ngx_http_tiktok_json_own(job->pool,
-                   json_loadb((char *) entry.value.data, entry.value.len, 0,
-                              &jerr));
-        if (json_is_object(data)) {
-            ngx_http_tiktok_job_check(job, data);
-            return;
-        }
-    }
+    ngx_str_t                     body;
+    ngx_http_tiktok_curl_req_t   *req;
 
     if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_CREATOR_PATH,
                                   NGX_HTTP_TIKTOK_CREATOR_LIMIT))
@@ -449,7 +429,7 @@ ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job)
         return;
     }
 
-    if (ngx_http_tiktok_curl_start(tmcf->curl, req) != NGX_OK) {
+    if (ngx_http_tiktok_curl_start(job->sched->tmcf->curl, req) != NGX_OK) {
         ngx_http_tiktok_job_done(job);
     }
 }
@@ -523,7 +503,7 @@ ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job, json_t *creator)
 {
     size_t         i;
     json_t        *info, *privacy, *options, *o;
-    ngx_str_t      reason, params[2];
+    ngx_str_t      reason;
     json_error_t   jerr;
 
     static const char  *interactions[][2] = {
@@ -578,6 +558,17 @@ ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job, json_t *creator)
     }
 
     job->info = info;
+
+    ngx_http_tiktok_job_begin(job);
+}
+
+
+/* commits init_started_at, then init */
+
+static void
+ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
+{
+    ngx_str_t  params[2];
 
     /* 6 inits a minute per user: a burst of one user's posts waits */
     if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_INIT_PATH,
@@ -976,7 +967,13 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
 
     if (job->publish_id.len == 0) {
         /* paced before init */
-        ngx_http_tiktok_job_creator(job);
+        if (job->info) {
+            ngx_http_tiktok_job_begin(job);
+
+        } else {
+            ngx_http_tiktok_job_creator(job);
+        }
+
         return;
     }
 

@@ -198,22 +198,29 @@ ngx_http_tiktok_job_token_claimed(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
+    if (rc != NGX_OK) {
+        job->err.message = "no memory";
+        ngx_http_tiktok_job_token_release(job, 0);
+        return;
+    }
+
+    ngx_str_set(&body, "");
+
+    req = ngx_http_tiktok_job_request(job, "/v2/oauth/token/", &body,
+                                      ngx_http_tiktok_job_token_refreshed);
+    if (req == NULL) {
+        return;
+    }
+
     ngx_str_set(&fields[0].key, "grant_type");
     ngx_str_set(&fields[0].value, "refresh_token");
     ngx_str_set(&fields[1].key, "refresh_token");
     fields[1].value = job->refresh;
 
-    req = NULL;
-
-    if (rc == NGX_OK
-        && ngx_http_tiktok_oauth_form(job->pool, tmcf, fields, 2, &body)
-           == NGX_OK)
+    /* the form is zeroed with the pool: it lives in req, not here */
+    if (ngx_http_tiktok_oauth_form(job->pool, tmcf, fields, 2, &req->body)
+        != NGX_OK)
     {
-        req = ngx_http_tiktok_job_request(job, "/v2/oauth/token/", &body,
-                                          ngx_http_tiktok_job_token_refreshed);
-    }
-
-    if (req == NULL) {
         job->err.message = "no memory";
         ngx_http_tiktok_job_token_release(job, 0);
         return;
