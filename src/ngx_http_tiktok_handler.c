@@ -631,6 +631,57 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
 }
 
 
+/*
+ * A TikTok call failed: record err (logged at warn for a rate limit, else
+ * error), then answer status/code/message as a JSON error, or run answer
+ * (NULL: the JSON error), which finds them in the context and may answer
+ * otherwise (stale data, say).
+ */
+
+void
+ngx_http_tiktok_fail(ngx_http_request_t *r, ngx_http_tiktok_api_error_t *err,
+    ngx_uint_t status, const char *code, const char *message,
+    ngx_http_tiktok_next_pt answer)
+{
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    ctx->fail_status = status;
+    ctx->fail_code = code;
+    ctx->fail_message = message;
+
+    if (answer == NULL) {
+        answer = ngx_http_tiktok_fail_answer;
+    }
+
+    if (err->message == NULL) {
+        err->message = "TikTok call failed";
+    }
+
+    if (ngx_http_tiktok_record_error(r, err,
+            status == NGX_HTTP_TOO_MANY_REQUESTS ? NGX_LOG_WARN : NGX_LOG_ERR,
+            answer)
+        != NGX_OK)
+    {
+        answer(r);
+    }
+}
+
+
+void
+ngx_http_tiktok_fail_answer(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+                                    ctx->fail_status, ctx->fail_code, NULL,
+                                    ctx->fail_message));
+}
+
+
 /* the tiktok.api_errors row for err, as one more statement of q */
 
 ngx_int_t

@@ -55,9 +55,6 @@ typedef struct {
     ngx_str_t                     username;       /* for the share URL */
 
     /* the answer to give after the error row is written */
-    ngx_uint_t                    fail_status;
-    const char                   *fail_code;
-    const char                   *fail_message;
 
     unsigned                      retried:1;
     unsigned                      committed:1;
@@ -91,9 +88,6 @@ static void ngx_http_tiktok_post_spool_cleanup(void *data);
 static ngx_int_t ngx_http_tiktok_post_insert(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt);
 static void ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_post_fail(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *message);
-static void ngx_http_tiktok_post_failed(ngx_http_request_t *r);
 static void ngx_http_tiktok_post_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *field,
     const char *message);
@@ -701,25 +695,25 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     {
         /* the creator cannot post now (TikTok says so with HTTP 200) */
         pt->err.message = "creator info says the creator cannot post now";
-        ngx_http_tiktok_post_fail(r, NGX_HTTP_FORBIDDEN, "post_failed",
-                                  ngx_http_tiktok_post_failed_msg);
+        ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_FORBIDDEN, "post_failed",
+                             ngx_http_tiktok_post_failed_msg, NULL);
         return;
     }
 
     if (rc == NGX_DECLINED && code->len == sizeof("rate_limit_exceeded") - 1
         && ngx_strncmp(code->data, "rate_limit_exceeded", code->len) == 0)
     {
-        ngx_http_tiktok_post_fail(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                  "rate_limited",
-                                  "TikTok's rate limit was reached. "
-                                  "Try again later.");
+        ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_TOO_MANY_REQUESTS,
+                             "rate_limited", "TikTok's rate limit was "
+                             "reached. Try again later.", NULL);
         return;
     }
 
-    ngx_http_tiktok_post_fail(r,
+    ngx_http_tiktok_fail(r, &pt->err,
         call->status == NGX_HTTP_GATEWAY_TIME_OUT ? NGX_HTTP_GATEWAY_TIME_OUT
                                                   : NGX_HTTP_BAD_GATEWAY,
-        "tiktok_unavailable", "TikTok is not answering. Try again shortly.");
+        "tiktok_unavailable", "TikTok is not answering. Try again shortly.",
+        NULL);
 }
 
 
@@ -1058,50 +1052,6 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
 
     ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
                                     NGX_HTTP_ACCEPTED, &body));
-}
-
-
-/* TikTok said no: record it, then answer */
-
-static void
-ngx_http_tiktok_post_fail(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message)
-{
-    ngx_http_tiktok_ctx_t   *ctx;
-    ngx_http_tiktok_post_t  *pt;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    pt = ctx->data;
-
-    pt->fail_status = status;
-    pt->fail_code = code;
-    pt->fail_message = message;
-
-    if (pt->err.message == NULL) {
-        pt->err.message = "TikTok call failed";
-    }
-
-    if (ngx_http_tiktok_record_error(r, &pt->err, NGX_LOG_ERR,
-                                     ngx_http_tiktok_post_failed)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_post_failed(r);
-    }
-}
-
-
-static void
-ngx_http_tiktok_post_failed(ngx_http_request_t *r)
-{
-    ngx_http_tiktok_ctx_t   *ctx;
-    ngx_http_tiktok_post_t  *pt;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    pt = ctx->data;
-
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-                                    pt->fail_status, pt->fail_code, NULL,
-                                    pt->fail_message));
 }
 
 

@@ -57,11 +57,7 @@ typedef struct {
     ngx_http_tiktok_api_call_t    call;
     ngx_http_tiktok_api_error_t   err;
 
-    /* the answer to give after the error row is written */
-    ngx_uint_t                    status;
-    const char                   *code;
-    const char                   *message;
-    time_t                        retry_after;
+    time_t                        retry_after;  /* with a 429 answer */
 
     unsigned                      retried:1;
 } ngx_http_tiktok_videos_t;
@@ -966,21 +962,9 @@ ngx_http_tiktok_videos_fail(ngx_http_request_t *r, ngx_uint_t status,
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     v = ctx->data;
 
-    v->status = status;
-    v->code = code;
-    v->message = message;
-
-    if (v->err.message == NULL) {
-        v->err.message = "TikTok call failed";
-    }
-
-    if (ngx_http_tiktok_record_error(r, &v->err,
-            status == NGX_HTTP_TOO_MANY_REQUESTS ? NGX_LOG_WARN : NGX_LOG_ERR,
-            ngx_http_tiktok_videos_failed)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_videos_failed(r);
-    }
+    ngx_http_tiktok_fail(r, &v->err, status, code,
+                         message ? message : "Too many requests",
+                         ngx_http_tiktok_videos_failed);
 }
 
 
@@ -994,13 +978,13 @@ ngx_http_tiktok_videos_failed(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     v = ctx->data;
 
-    if (v->status == NGX_HTTP_TOO_MANY_REQUESTS) {
+    if (ctx->fail_status == NGX_HTTP_TOO_MANY_REQUESTS) {
         ngx_http_tiktok_finalize(r,
             ngx_http_tiktok_videos_limited(r, v, v->retry_after));
         return;
     }
 
-    if (v->metrics && v->status != NGX_HTTP_UNAUTHORIZED) {
+    if (v->metrics && ctx->fail_status != NGX_HTTP_UNAUTHORIZED) {
         for (i = 0; i < v->nids; i++) {
             if (v->values[i].len) {
                 ngx_str_set(&ctx->cache_status, "STALE");
@@ -1011,10 +995,7 @@ ngx_http_tiktok_videos_failed(ngx_http_request_t *r)
         }
     }
 
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r, v->status,
-                                    v->code, NULL,
-                                    v->message ? v->message
-                                               : "Too many requests"));
+    ngx_http_tiktok_fail_answer(r);
 }
 
 

@@ -137,6 +137,11 @@ struct ngx_http_tiktok_ctx_s {
     ngx_http_tiktok_token_t     *token;
     ngx_http_tiktok_next_pt      next;           /* after an error row */
 
+    /* the answer ngx_http_tiktok_fail gives once the error row is written */
+    ngx_uint_t                   fail_status;
+    const char                  *fail_code;
+    const char                  *fail_message;
+
     unsigned                     done:1;
 };
 
@@ -161,6 +166,10 @@ ngx_int_t ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q,
 ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next);
+void ngx_http_tiktok_fail(ngx_http_request_t *r,
+    ngx_http_tiktok_api_error_t *err, ngx_uint_t status, const char *code,
+    const char *message, ngx_http_tiktok_next_pt answer);
+void ngx_http_tiktok_fail_answer(ngx_http_request_t *r);
 
 /* ngx_http_tiktok_api.c: an OAuth form's body (client_key, client_secret,
  * then fields), zeroed when the pool goes (so body must live in the pool),

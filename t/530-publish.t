@@ -31,14 +31,7 @@ CONF
 my $ngx = TikTokTest::Nginx->new(name => 'publish', workers => 2,
     http => $http, server => $server)->start;
 
-sub post {
-    my ($user, $body, %o) = @_;
-    my $r = $ngx->request(POST => '/api/tiktok/post' . ($o{query} // ''),
-        headers => { 'X-User-ID' => $user,
-                     'Content-Type' => $o{type} // 'application/json' },
-        body => ref $body ? encode_json($body) : $body);
-    return eval { decode_json($r->{content}) } || { status => $r->{status} };
-}
+sub post { $ngx->post_as(@_) }
 
 sub wait_post {
     my ($user, $id, $want, $limit) = @_;

@@ -30,15 +30,6 @@ sub inits { calls('/v2/post/publish/video/init/') }
 sub refreshes { calls('/v2/oauth/token/') }
 sub creators { calls('/v2/post/publish/creator_info/query/') }
 
-sub post_to {
-    my ($ngx, $user, $body, %o) = @_;
-    my $r = $ngx->request(POST => '/api/tiktok/post' . ($o{query} // ''),
-        headers => { 'X-User-ID' => $user,
-                     'Content-Type' => $o{type} // 'application/json' },
-        body => ref $body ? encode_json($body) : $body);
-    return eval { decode_json($r->{content}) } || { status => $r->{status} };
-}
-
 sub row {
     my ($id, $cols) = @_;
     return $psql->("SELECT $cols FROM tiktok.posts WHERE id = '$id'");
@@ -77,8 +68,8 @@ my $front = TikTokTest::Nginx->new(name => 'front', workers => 1,
 TikTokTest::connect_account('nora');
 sleep 1;    # the hourly worker's first tick is still far away
 my $t0 = time;
-my $p = post_to($front, nora => { video_url => $url,
-                                  privacy_level => 'SELF_ONLY' });
+my $p = $front->post_as(nora => { video_url => $url,
+                                   privacy_level => 'SELF_ONLY' });
 is($p->{status}, 'queued', 'a post queued through a non-publishing nginx');
 is(wait_row($p->{post_id}, 'published|failed', 15), 'published',
    '... is published by the hourly publisher');
@@ -98,7 +89,7 @@ $publisher->stop;
 my $ngx = TikTokTest::Nginx->new(name => 'lifecycle', workers => 2,
     http => $http, server => $server)->start;
 
-sub post { post_to($ngx, @_) }
+sub post { $ngx->post_as(@_) }
 
 sub account {
     my ($user, %spec) = @_;

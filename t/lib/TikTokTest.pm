@@ -464,6 +464,7 @@ package TikTokTest::Nginx;
 
 use File::Path qw(make_path);
 use HTTP::Tiny;
+use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
 my @instances;
@@ -607,6 +608,21 @@ sub request {
         headers => $o{headers} || {},
         defined $o{body} ? (content => $o{body}) : (),
     });
+}
+
+# post_as($user, $body, query => '?k=v', type => 'video/mp4'): POST
+# /api/tiktok/post as $user (X-User-ID), $body a hashref (sent as JSON) or
+# bytes; the decoded answer, or { status => HTTP status } when not JSON
+sub post_as {
+    my ($self, $user, $body, %o) = @_;
+
+    my $r = $self->request(POST => '/api/tiktok/post' . ($o{query} // ''),
+        headers => { 'X-User-ID' => $user,
+                     'Content-Type' => $o{type} // 'application/json' },
+        body => ref $body ? JSON::PP::encode_json($body) : $body);
+
+    return eval { JSON::PP::decode_json($r->{content}) }
+        || { status => $r->{status} };
 }
 
 sub DESTROY { }
