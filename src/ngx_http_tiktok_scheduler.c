@@ -307,6 +307,13 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_sched_t *s, PGresult *res, int row)
     job->wait.data = job;
     job->wait.log = job->log;
 
+    /*
+     * A pause (pacing, a poll's interval) must not hold up a worker's
+     * graceful exit: the post's lease runs out and another worker carries
+     * on from the committed state, as after any stop.
+     */
+    job->wait.cancelable = 1;
+
     ngx_http_tiktok_job_col(job, res, row, 0, &job->id);
     ngx_http_tiktok_job_col(job, res, row, 1, &job->user);
     ngx_http_tiktok_job_col(job, res, row, 2, &job->source);

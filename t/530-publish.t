@@ -183,14 +183,18 @@ is(inits(), $before, '... and is never initialised');
 # 9. 20 scheduled posts, 2 nginx x 2 workers on one database: once each
 my $other = TikTokTest::Nginx->new(name => 'publish-b', workers => 2,
     http => $http, server => $server)->start;
-$at = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 2));
+# the accounts first, so that a slow machine still queues every post
+# before their common time comes
+TikTokTest::connect_account("crowd$_") for 1 .. 20;
+$at = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 4));
 my @posts;
 for my $i (1 .. 20) {
-    TikTokTest::connect_account("crowd$i");
     push @posts, [ "crowd$i", post("crowd$i" => {
         video_url => "https://media.example.com/v/$i.mp4",
         privacy_level => 'SELF_ONLY', schedule_at => $at })->{post_id} ];
 }
+is(scalar(grep { defined $_->[1] } @posts), 20,
+   '20 posts scheduled for the same second');
 my %status;
 $status{ wait_post(@$_, 'published|failed', 40)->{status} }++ for @posts;
 is_deeply(\%status, { published => 20 }, '20 scheduled posts: all published');

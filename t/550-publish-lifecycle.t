@@ -333,6 +333,42 @@ is_deeply([ map { $_->{range} } @{ $up->{ranges} } ],
           '... sent as one chunk with its Content-Range');
 is($up->{sha256}, sha256_hex($mid), '... every byte');
 
+
+
+# 11. Backed off ten times: failed rather than waiting forever
+
+account('ada');
+$sb->fault({ endpoint => '/v2/post/publish/video/init/', type => 'status',
+             status => 503 });
+$p = post(ada => { video_url => $url, privacy_level => 'SELF_ONLY',
+                   schedule_at => soon(3) });
+$psql->("UPDATE tiktok.posts SET attempts = 9 WHERE id = '$p->{post_id}'");
+is(wait_row($p->{post_id}, 'published|failed', 20), 'failed',
+   'a tenth transient failure: failed');
+is(row($p->{post_id}, 'fail_reason'), 'retries_exhausted',
+   '... as retries_exhausted');
+
+
+# 12. One user's burst stays under TikTok's 6 inits a minute per token
+
+account('bea');
+my @burst = map {
+    post(bea => { video_url => "https://media.example.com/v/burst$_.mp4",
+                  privacy_level => 'SELF_ONLY' })->{post_id}
+} 1 .. 8;
+is(scalar(grep { defined } @burst), 8, '8 posts of one user at once');
+sleep 8;
+my $burst_inits = grep { ($_->{body} // '') =~ m{/v/burst\d\.mp4} }
+    @{ $sb->requests('/v2/post/publish/video/init/', 50) };
+is($burst_inits, 6, '... 6 initialised within the minute');
+is($psql->("SELECT count(*) FROM tiktok.posts WHERE user_id = 'bea'"
+           . " AND attempts = 0 AND status IN ('queued', 'processing',"
+           . " 'published')"), '8',
+   '... the others wait, none refused by TikTok (no back-off)');
+like($ngx->error_log,
+     qr{pacing /v2/post/publish/video/init/ under TikTok's limit of 6},
+     '... paced by the module');
+
 unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
 $ngx->stop;
 
