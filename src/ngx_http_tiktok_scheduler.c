@@ -27,7 +27,6 @@
 #define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
 #define NGX_HTTP_TIKTOK_ATTEMPTS_MAX    10      /* backed-off tries a post */
-#define NGX_HTTP_TIKTOK_CREATOR_TTL     300
 
 /* TikTok's per-user-token limits a minute (TIKTOK_API.md) */
 #define NGX_HTTP_TIKTOK_INIT_LIMIT      6
@@ -76,6 +75,8 @@ static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job,
     const char *sql, ngx_uint_t n, ngx_str_t *params);
 static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
+static ngx_uint_t ngx_http_tiktok_job_token_refused(
+    ngx_http_tiktok_job_t *job, ngx_int_t rc);
 static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
     const char *endpoint, ngx_http_tiktok_curl_req_t *req, json_t **data);
 
@@ -411,8 +412,7 @@ ngx_http_tiktok_job_ready(ngx_http_tiktok_job_t *job)
 /*
  * The creator info check right before init, asked of TikTok each time (a
  * post scheduled days ago meets the creator's options of now, and TikTok's
- * guidelines want the check just before posting); the answer also
- * refreshes the copy POST /post keeps in the zone.
+ * guidelines want the check just before posting).
  */
 
 static void
@@ -446,13 +446,11 @@ static void
 ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_curl_req_t *req)
 {
     json_t                       *data;
-    ngx_int_t                     rc;
-    ngx_str_t                     key, text, *code;
-    ngx_http_tiktok_job_t        *job;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    ngx_int_t               rc;
+    ngx_str_t              *code;
+    ngx_http_tiktok_job_t  *job;
 
     job = req->data;
-    tmcf = job->sched->tmcf;
 
     if (req->aborted) {
         ngx_http_tiktok_job_done(job);
@@ -464,26 +462,11 @@ ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_curl_req_t *req)
     code = &job->err.code;
 
     if (rc == NGX_OK) {
-        ngx_str_set(&key, "creator_info");
-
-        if (tmcf->cache
-            && ngx_http_tiktok_json_encode(job->pool, data, &text) == NGX_OK)
-        {
-            (void) ngx_http_tiktok_cache_set(tmcf->cache, &job->user, &key,
-                                             &text,
-                                             NGX_HTTP_TIKTOK_CREATOR_TTL);
-        }
-
         ngx_http_tiktok_job_check(job, data);
         return;
     }
 
-    if (rc == NGX_DECLINED
-        && ngx_http_tiktok_str_is(code, "access_token_invalid"))
-    {
-        /* expired with the state change: the next attempt refreshes it */
-        job->invalid = 1;
-        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+    if (ngx_http_tiktok_job_token_refused(job, rc)) {
         return;
     }
 
@@ -737,12 +720,8 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    if (rc == NGX_DECLINED
-        && ngx_http_tiktok_str_is(code, "access_token_invalid"))
-    {
-        /* refused before anything was created: refresh, then again */
-        job->invalid = 1;
-        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+    /* refused before anything was created: refresh, then again */
+    if (ngx_http_tiktok_job_token_refused(job, rc)) {
         return;
     }
 
@@ -1118,11 +1097,7 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
                                       &data);
     code = &job->err.code;
 
-    if (rc == NGX_DECLINED
-        && ngx_http_tiktok_str_is(code, "access_token_invalid"))
-    {
-        job->invalid = 1;
-        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+    if (ngx_http_tiktok_job_token_refused(job, rc)) {
         return;
     }
 
@@ -1407,6 +1382,27 @@ ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
     ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
 
     return NGX_OK;
+}
+
+
+/*
+ * TikTok refused the access token: the post is backed off and the token
+ * expired in the same transaction, so the next attempt refreshes it.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job, ngx_int_t rc)
+{
+    if (rc != NGX_DECLINED
+        || !ngx_http_tiktok_str_is(&job->err.code, "access_token_invalid"))
+    {
+        return 0;
+    }
+
+    job->invalid = 1;
+    ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+
+    return 1;
 }
 
 
