@@ -6,6 +6,9 @@
 #                 the TikTok sandbox for a person to use
 #   make asan     the same suites with the module built under AddressSanitizer
 #   make bench    the benchmark (not part of make test)
+#
+# TESTS='t/120-status.t t/140-pg-restart.t' limits test, test-only and asan
+# to those suites.
 
 SHELL      := /bin/bash
 
@@ -17,6 +20,7 @@ TEST_MODULE = $(BUILD)/ngx_http_tiktok_cache_test_module.so
 CURL_MODULE = $(BUILD)/ngx_http_tiktok_curl_test_module.so
 CC_OPT     ?= -g -O2 -fPIC -Wall -Werror -fstack-protector-strong
 PROVE_OPTS ?=
+TESTS      ?= t
 
 SRCS  = $(wildcard $(CURDIR)/src/*.c) $(wildcard $(CURDIR)/src/*.h)
 UNIT  = $(BUILD)/unit/crypto_test $(BUILD)/unit/tiktok_seal \
@@ -85,7 +89,7 @@ test: deps
 test-only: all
 	TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
 	    $(if $(TEST_NGINX_BINARY),TEST_NGINX_BINARY=$(TEST_NGINX_BINARY)) \
-	    prove -I t/lib -I t/runner -r $(PROVE_OPTS) t
+	    prove -I t/lib -I t/runner -r $(PROVE_OPTS) $(TESTS)
 
 # The same suites with the module (and the unit tests) built under
 # AddressSanitizer and nginx started through scripts/nginx-asan; any report

@@ -178,6 +178,22 @@ subtest 'faults on the upload host' => sub {
     is $sb->upload($d->{publish_id})->{bytes}, 0, '... did not count';
     is $put->()->{status}, 201, 'the retry is accepted';
     is $sb->upload($d->{publish_id})->{bytes}, 2000, '... once';
+
+    my $d2 = $sb->api(POST => '/v2/post/publish/video/init/', token => $pub,
+                      json => { post_info => { privacy_level => 'SELF_ONLY',
+                                               brand_content_toggle => JSON::PP::false },
+                                source_info => { source => 'FILE_UPLOAD',
+                                                 video_size => 2000,
+                                                 chunk_size => 2000,
+                                                 total_chunk_count => 1 } })
+               ->{json}{data};
+    $sb->fault({ endpoint => '/upload/', type => 'drop', count => 2,
+                 after => JSON::PP::true });
+    is $sb->api(PUT => $d2->{upload_url}, content => 'v' x 2000,
+                headers => { 'Content-Type' => 'video/webm',
+                             'Content-Range' => 'bytes 0-1999/2000' })->{status},
+        599, 'a chunk stored, its answer dropped';
+    is $sb->upload($d2->{publish_id})->{bytes}, 2000, '... the bytes counted';
 };
 
 subtest 'calls and requests' => sub {
@@ -204,6 +220,49 @@ subtest 'calls and requests' => sub {
     is scalar @$r, 2, 'n limits the count';
     $r = $sb->requests('/v2/oauth/token/', 5);
     like $r->[-1]{body}, qr/grant_type=refresh_token/, 'form body as text';
+};
+
+subtest 'after: TikTok acted, the answer was lost' => sub {
+    my $pub = $sb->mint_tokens({ scope => 'video.publish' })->{access_token};
+    my $init = sub {
+        return $sb->api(POST => '/v2/post/publish/video/init/', token => $pub,
+                        json => { post_info => { privacy_level => 'SELF_ONLY',
+                                  brand_content_toggle => JSON::PP::false },
+                                  source_info => { source => 'PULL_FROM_URL',
+                                  video_url => 'https://media.example.com/a.mp4' } });
+    };
+    my $before = @{ $sb->posts };
+    $sb->fault({ endpoint => '/v2/post/publish/video/init/', type => 'status',
+                 status => 502, after => JSON::PP::true });
+    is $init->()->{status}, 502, 'a 502 after the init';
+    is scalar @{ $sb->posts }, $before + 1, '... which created the publish';
+
+    $sb->fault({ endpoint => '/v2/post/publish/video/init/', type => 'status',
+                 status => 502 });
+    is $init->()->{status}, 502, 'a 502 before it';
+    is scalar @{ $sb->posts }, $before + 1, '... which created nothing';
+
+    $sb->fault({ endpoint => '/v2/post/publish/video/init/', type => 'drop',
+                 after => JSON::PP::true });
+    is $init->()->{status}, 599, 'a dropped answer after the init';
+    is scalar @{ $sb->posts }, $before + 2, '... which created the publish';
+
+    # HTTP::Tiny resends a GET once after a broken answer: break both
+    $sb->fault({ endpoint => '/v2/user/info/', type => 'truncate',
+                 count => 2 });
+    my $res = info();
+    is $res->{status}, 599, 'truncate: the body stops short';
+    $sb->fault({ endpoint => '/v2/user/info/', type => 'truncate',
+                 after => JSON::PP::true, count => 2 });
+    $res = info();
+    is $res->{status}, 599, 'truncate after the work: the same on the wire';
+    is info()->{status}, 200, 'then normal again';
+
+    is $sb->control_raw(POST => '/faults', { type => 'delay',
+                                             after => JSON::PP::true })->{status},
+        400, 'a delay cannot come after';
+    is $sb->control_raw(POST => '/faults', { type => 'drop', after => 'yes' })
+        ->{status}, 400, 'after is a boolean';
 };
 
 subtest 'control errors' => sub {

@@ -300,6 +300,7 @@ class Response:
         if content_type:
             self.headers.insert(0, ("Content-Type", content_type))
         self.close = close
+        self.truncate = False   # send half the body, then close
 
 
 DROP = object()     # "close the connection without answering"
@@ -572,6 +573,10 @@ class HttpServer:
         elif req is not None and req.version < (1, 1):
             lines.append("Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if resp.truncate:
+            conn.writer.write(head + resp.body[:len(resp.body) // 2])
+            await conn.writer.drain()
+            raise ConnectionResetError("truncated on purpose")
         conn.writer.write(head + resp.body)
         await conn.writer.drain()
 
@@ -833,8 +838,15 @@ class Post:
 
 
 class Fault:
+    """An injected failure.  By default it replaces the endpoint's work:
+    TikTok did nothing.  With "after": true the endpoint does its work first
+    (a publish is created, a chunk stored, a token rotated) and only the
+    answer is lost or replaced: the "the other side acted but the answer was
+    lost" case.  "truncate" sends the head and half of the body, then
+    closes the connection."""
+
     TYPES = ("delay", "status", "rate_limit", "malformed_json", "drop",
-             "token_invalid", "error_code")
+             "token_invalid", "error_code", "truncate")
 
     def __init__(self, spec):
         self.endpoint = spec.get("endpoint", "*")
@@ -844,6 +856,7 @@ class Fault:
         self.retry_after = spec.get("retry_after", 60)
         self.code = spec.get("code", "internal_error")
         self.count = spec.get("count", 1)
+        self.after = spec.get("after", False)
         if self.type not in self.TYPES:
             raise ControlError(400, "fault type must be one of "
                                + ", ".join(self.TYPES))
@@ -859,6 +872,10 @@ class Fault:
             raise ControlError(400, "status must be an HTTP status")
         if not isinstance(self.code, str):
             raise ControlError(400, "code must be a string")
+        if not isinstance(self.after, bool):
+            raise ControlError(400, "after must be true or false")
+        if self.after and self.type == "delay":
+            raise ControlError(400, "a delay cannot come after")
         self.used = 0
 
     def matches(self, endpoint):
@@ -867,7 +884,8 @@ class Fault:
     def to_json(self):
         return {"endpoint": self.endpoint, "type": self.type, "ms": self.ms,
                 "status": self.status, "retry_after": self.retry_after,
-                "code": self.code, "count": self.count, "used": self.used}
+                "code": self.code, "count": self.count, "after": self.after,
+                "used": self.used}
 
 
 # --- the request log (--log) -------------------------------------------------
@@ -1129,13 +1147,17 @@ class Sandbox:
 
     async def dispatch(self, req, endpoint):
         fault = self.take_fault(endpoint)
-        if fault is not None:
+        if fault is not None and not fault.after:
             if fault.type == "delay":
                 await asyncio.sleep(fault.ms / 1000)
-            elif fault.type == "drop":
-                return DROP
             else:
                 return self.fault_response(req, fault, endpoint)
+        resp = self.route(req, endpoint)
+        if fault is not None and fault.after:   # the work is done
+            return self.fault_response(req, fault, endpoint, resp)
+        return resp
+
+    def route(self, req, endpoint):
         if endpoint == "/cdn/":
             return self.cdn(req)
         route = self.routes.get(req.path)
@@ -1212,10 +1234,19 @@ class Sandbox:
                 return fault
         return None
 
-    def fault_response(self, req, fault, endpoint):
+    def fault_response(self, req, fault, endpoint, real=None):
         """The injected answer, in the style of the endpoint (flat for
-        OAuth, the envelope elsewhere)."""
+        OAuth, the envelope elsewhere).  real: the answer the endpoint gave,
+        for a fault that comes after the work."""
         oauth = endpoint in ("/v2/oauth/token/", "/v2/oauth/revoke/")
+        if fault.type == "drop":
+            return DROP
+        if fault.type == "truncate":
+            if real is None:
+                real = self.api_error_response(req, ApiError(
+                    "internal_error", "injected fault: truncate"))
+            real.truncate = True
+            return real
         if fault.type == "malformed_json":
             body = ('{"data":{"videos":[{"id":"7300000000000000001","title":'
                     '"trunc').encode()
@@ -1852,14 +1883,18 @@ class Sandbox:
 
     async def upload(self, req):
         fault = self.take_fault("/upload/")
-        if fault is not None:
+        if fault is not None and not fault.after:
             if fault.type == "delay":
                 await asyncio.sleep(fault.ms / 1000)
             else:
                 await self.skip_body(req)
-                if fault.type == "drop":
-                    return DROP
                 return self.fault_response(req, fault, "/upload/")
+        resp = await self.upload_chunk(req)
+        if fault is not None and fault.after:   # the chunk is stored
+            return self.fault_response(req, fault, "/upload/", resp)
+        return resp
+
+    async def upload_chunk(self, req):
         try:
             up = self.upload_task(req)
             length, first, last = self.chunk_headers(req, up)
