@@ -49,6 +49,7 @@ static void ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
     ngx_uint_t may_connect);
 static void ngx_http_tiktok_pg_complete(ngx_http_tiktok_pg_query_t *q,
     ngx_int_t rc);
+static void ngx_http_tiktok_pg_done_handler(ngx_event_t *ev);
 static void ngx_http_tiktok_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_pg_query_cleanup(void *data);
 static void ngx_http_tiktok_pg_notice(void *arg, const char *message);
@@ -447,6 +448,10 @@ ngx_http_tiktok_pg_query_create(ngx_pool_t *pool, ngx_log_t *log)
     q->timer.data = q;
     q->timer.log = log;
 
+    q->done.handler = ngx_http_tiktok_pg_done_handler;
+    q->done.data = q;
+    q->done.log = log;
+
     return q;
 }
 
@@ -503,8 +508,9 @@ ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q, const char *sql,
 
 /*
  * Starts a query.  NGX_OK: the handler will be called later, from the event
- * loop, exactly once (unless the query's pool is destroyed first).
- * NGX_ERROR: nothing was started and the handler will not be called.
+ * loop, exactly once (unless the query's pool is destroyed first), also
+ * when the query fails before this function returns.  NGX_ERROR: nothing
+ * was started and the handler will not be called.
  */
 
 ngx_int_t
@@ -513,7 +519,7 @@ ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
 {
     u_char  *p;
 
-    if (q->nstmts == 0 || q->queued || q->conn) {
+    if (q->nstmts == 0 || q->queued || q->conn || q->done.posted) {
         return NGX_ERROR;
     }
 
@@ -1221,8 +1227,13 @@ ngx_http_tiktok_pg_close(ngx_http_tiktok_pg_conn_t *pc, const char *why)
 
 
 /*
- * Calls the query's handler once; the handler may destroy the pool the
- * query lives in, so nothing touches q afterwards.
+ * Detaches the query from the pool with its outcome and posts its handler.
+ * Completion is never synchronous: this runs inside ngx_http_tiktok_pg_run
+ * when no connection can be opened, and inside other queries' events; a
+ * handler called here would finalize a request (or free a job) that its
+ * caller is still using.  The posted event belongs to the query, and the
+ * query's pool cleanup removes it.  (At a worker's exit the pool is
+ * destroyed and the process ends before the posted handlers would run.)
  */
 
 static void
@@ -1239,6 +1250,22 @@ ngx_http_tiktok_pg_complete(ngx_http_tiktok_pg_query_t *q, ngx_int_t rc)
 
     q->rc = rc;
     q->pg = NULL;
+
+    ngx_post_event(&q->done, &ngx_posted_events);
+}
+
+
+/*
+ * Calls the query's handler once, from the event loop; the handler may
+ * destroy the pool the query lives in, so nothing touches q afterwards.
+ */
+
+static void
+ngx_http_tiktok_pg_done_handler(ngx_event_t *ev)
+{
+    ngx_http_tiktok_pg_query_t  *q;
+
+    q = ev->data;
 
     if (q->handler) {
         q->handler(q);
@@ -1295,6 +1322,11 @@ ngx_http_tiktok_pg_query_cleanup(void *data)
 
     if (q->timer.timer_set) {
         ngx_del_timer(&q->timer);
+    }
+
+    if (q->done.posted) {
+        /* completed, but its handler had not run yet: it never will */
+        ngx_delete_posted_event(&q->done);
     }
 
     if (q->conn) {

@@ -8,6 +8,13 @@
  * transaction that the Sync closes, so the row-level-security setting holds
  * for exactly that transaction and an error in any statement rolls all of
  * them back.
+ *
+ * A query's handler always runs later, from the event loop (a posted
+ * event), never from inside a call into this pool: not even when the
+ * query fails at once because no connection can be opened (a Unix socket
+ * nobody listens on, worker_connections exhausted).  A caller can start a
+ * query and then go on using its request or job; and when the query's
+ * pool is destroyed first, the handler does not run at all.
  */
 
 
@@ -80,6 +87,7 @@ struct ngx_http_tiktok_pg_query_s {
     ngx_http_tiktok_pg_conn_t      *conn;
     ngx_queue_t                     queue;
     ngx_event_t                     timer;
+    ngx_event_t                     done;       /* posted: run the handler */
     ngx_uint_t                      result;     /* result being read */
     unsigned                        queued:1;
     unsigned                        sent:1;

@@ -634,3 +634,15 @@ END {
 }
 
 1;
+
+
+package TikTokTest;
+
+# The conninfo of the test cluster through its Unix socket (pg_start puts
+# it in $Tmp/pg-run): with PostgreSQL stopped, a connect to it is refused
+# at once, inside PQconnectStartParams, rather than after a TCP handshake.
+sub pg_socket_dsn {
+    return "host=$Tmp/pg-run port=$PgPort dbname=tiktok user=tiktok_app";
+}
+
+1;
