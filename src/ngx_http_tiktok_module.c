@@ -534,6 +534,20 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /*
+     * Only processes that serve requests: a worker, or nginx itself with
+     * master_process off.  nginx also calls init_process in its cache
+     * manager and cache loader, which serve nothing; the loader exits
+     * soon after loading, and a post it had claimed would be left in the
+     * middle of publishing.
+     */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
     tmcf->pg_pool = ngx_http_tiktok_pg_pool_create(cycle, tmcf->pg);
     if (tmcf->pg_pool == NULL) {
         return NGX_ERROR;
