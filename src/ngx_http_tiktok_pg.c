@@ -50,6 +50,7 @@ static void ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
 static void ngx_http_tiktok_pg_complete(ngx_http_tiktok_pg_query_t *q,
     ngx_int_t rc);
 static void ngx_http_tiktok_pg_done_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_pg_run_done(void);
 static void ngx_http_tiktok_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_pg_query_cleanup(void *data);
 static void ngx_http_tiktok_pg_notice(void *arg, const char *message);
@@ -403,6 +404,8 @@ ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
     ngx_queue_t                 *qu;
     ngx_http_tiktok_pg_query_t  *q;
 
+    pg->destroyed = 1;
+
     if (pg->keep.timer_set) {
         ngx_del_timer(&pg->keep);
     }
@@ -418,6 +421,8 @@ ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
             ngx_http_tiktok_pg_close(&pg->conns[i], NULL);
         }
     }
+
+    ngx_http_tiktok_pg_run_done();
 }
 
 
@@ -519,7 +524,9 @@ ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
 {
     u_char  *p;
 
-    if (q->nstmts == 0 || q->queued || q->conn || q->done.posted) {
+    if (pg->destroyed || q->nstmts == 0 || q->queued || q->conn
+        || q->done.posted)
+    {
         return NGX_ERROR;
     }
 
@@ -1232,8 +1239,7 @@ ngx_http_tiktok_pg_close(ngx_http_tiktok_pg_conn_t *pc, const char *why)
  * when no connection can be opened, and inside other queries' events; a
  * handler called here would finalize a request (or free a job) that its
  * caller is still using.  The posted event belongs to the query, and the
- * query's pool cleanup removes it.  (At a worker's exit the pool is
- * destroyed and the process ends before the posted handlers would run.)
+ * query's pool cleanup removes it.
  */
 
 static void
@@ -1269,6 +1275,46 @@ ngx_http_tiktok_pg_done_handler(ngx_event_t *ev)
 
     if (q->handler) {
         q->handler(q);
+    }
+}
+
+
+/*
+ * At a worker's exit (ngx_http_tiktok_pg_pool_destroy) the event loop does
+ * not run again: the handlers of the queries that failed now run here, so
+ * their jobs and requests end and free what they hold.  A handler may
+ * destroy other queries (their posted events go) and cannot start new
+ * ones, so this ends.
+ */
+
+static void
+ngx_http_tiktok_pg_run_done(void)
+{
+    ngx_queue_t  *qu;
+    ngx_event_t  *ev;
+
+    for ( ;; ) {
+        ev = NULL;
+
+        for (qu = ngx_queue_head(&ngx_posted_events);
+             qu != ngx_queue_sentinel(&ngx_posted_events);
+             qu = ngx_queue_next(qu))
+        {
+            ev = ngx_queue_data(qu, ngx_event_t, queue);
+
+            if (ev->handler == ngx_http_tiktok_pg_done_handler) {
+                break;
+            }
+
+            ev = NULL;
+        }
+
+        if (ev == NULL) {
+            return;
+        }
+
+        ngx_delete_posted_event(ev);
+        ev->handler(ev);
     }
 }
 

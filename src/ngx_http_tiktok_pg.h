@@ -10,11 +10,14 @@
  * them back.
  *
  * A query's handler always runs later, from the event loop (a posted
- * event), never from inside a call into this pool: not even when the
+ * event), never from inside ngx_http_tiktok_pg_run: not even when the
  * query fails at once because no connection can be opened (a Unix socket
  * nobody listens on, worker_connections exhausted).  A caller can start a
  * query and then go on using its request or job; and when the query's
- * pool is destroyed first, the handler does not run at all.
+ * pool is destroyed first, the handler does not run at all.  The one
+ * exception is a worker's exit: ngx_http_tiktok_pg_pool_destroy fails
+ * what is left and runs those handlers itself, as the event loop will
+ * not run again.
  */
 
 
@@ -114,6 +117,7 @@ struct ngx_http_tiktok_pg_pool_s {
     ngx_http_tiktok_pg_conn_t      *conns;
     ngx_queue_t                     waiting;
     ngx_log_t                      *log;
+    unsigned                        destroyed:1;  /* refuses new queries */
 
     /* LISTEN/NOTIFY: every connection listens; one is kept open */
     const char                    **listen;     /* "LISTEN ..." statements,
