@@ -536,6 +536,11 @@ ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
+    /* logged here, where the count is used anyway: a caller's variable
+     * read only by a debug log is "set but not used" without --with-debug */
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "tiktok: purged %ui cache entries of \"%V\"", n, user);
+
     return n;
 }
 
