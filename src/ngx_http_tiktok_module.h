@@ -170,6 +170,8 @@ void ngx_http_tiktok_fail(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t status, const char *code,
     const char *message, ngx_http_tiktok_next_pt answer);
 void ngx_http_tiktok_fail_answer(ngx_http_request_t *r);
+void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
 
 /* ngx_http_tiktok_api.c: an OAuth form's body (client_key, client_secret,
  * then fields), zeroed when the pool goes (so body must live in the pool),
@@ -180,6 +182,8 @@ ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
 
 /* ngx_http_tiktok_handler_oauth.c */
 ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+ngx_int_t ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_int_t ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
