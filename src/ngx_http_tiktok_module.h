@@ -240,6 +240,16 @@ ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
  * $3 mark needs_reconnect), reconnect ($1 user) and invalidate ($1 user,
  * $2 the expiry as loaded: TikTok refused that token).
  */
+/*
+ * A refresh call, a request's or the publisher's, goes through libcurl and
+ * never lasts longer than NGX_HTTP_TIKTOK_REFRESH_TIMEOUT ms, connecting
+ * included; the lease lasts NGX_HTTP_TIKTOK_REFRESH_LEASE, well beyond the
+ * call and the store that follows it (tiktok_postgres timeout=, 10 s by
+ * default), so nobody refreshes again while a refresh may still succeed.
+ */
+#define NGX_HTTP_TIKTOK_REFRESH_TIMEOUT  60000
+#define NGX_HTTP_TIKTOK_REFRESH_LEASE    "3 minutes"
+
 extern const char  ngx_http_tiktok_token_load_sql[];
 extern const char  ngx_http_tiktok_token_claim_sql[];
 extern const char  ngx_http_tiktok_token_store_sql[];
