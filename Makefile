@@ -1,7 +1,10 @@
 # ngx_http_tiktok_module — build, test and demo.
 #
 #   make          build build/ngx_http_tiktok_module.so against Debian's nginx
-#   make test     install what is missing, build, run every suite
+#   make test     install what is missing, build, build against nginx 1.26
+#                 (make compat), run every suite
+#   make compat   build the module against Debian trixie's nginx-dev (1.26)
+#                 with nginx's own warning flags, -Werror, no --with-debug
 #   make demo     install what is missing, build, start nginx + PostgreSQL +
 #                 the TikTok sandbox for a person to use
 #   make asan     the same suites with the module built under AddressSanitizer
@@ -29,7 +32,8 @@ UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
               -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
               -I$(NGX_BUILD)/src/os/unix
 
-.PHONY: all deps module unit test test-only asan fuzz bench demo demo-stop clean
+.PHONY: all deps module unit compat test test-only asan fuzz bench demo \
+        demo-stop clean
 
 all: module unit
 
@@ -83,7 +87,43 @@ $(BUILD)/unit/%: t/unit/%.c src/ngx_http_tiktok_crypto.c \
 	mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< src/ngx_http_tiktok_crypto.c -lcrypto
 
+# The module must build against current nginx, not only bookworm's 1.22
+# (1.23 changed headers_in's multi-value headers into linked lists), and
+# without --with-debug, whose absence turns debug-only variables into
+# "set but not used".  Debian's next release's nginx-dev is downloaded once
+# into build/compat (never installed: scripts/fetch-nginx-dev.sh) and the
+# module is configured against it with nginx's default compiler flags
+# (-W -Wall ... -Werror) and --with-compat only.
+COMPAT_SUITE ?= trixie
+COMPAT       = $(BUILD)/compat
+COMPAT_DEB   = $(COMPAT)/nginx-dev-$(COMPAT_SUITE).deb
+COMPAT_NGX   = $(COMPAT)/nginx
+
+compat: $(COMPAT)/ngx_http_tiktok_module.so
+
+$(COMPAT_DEB):
+	sh scripts/fetch-nginx-dev.sh $(COMPAT_SUITE) $@
+
+$(COMPAT_NGX)/objs/Makefile: $(COMPAT_DEB) config
+	rm -rf $(COMPAT_NGX) $(COMPAT)/deb
+	dpkg-deb -x $(COMPAT_DEB) $(COMPAT)/deb
+	cp -a $(COMPAT)/deb/usr/share/nginx/src $(COMPAT_NGX)
+	rm -rf $(COMPAT)/deb
+	cd $(COMPAT_NGX) && env -u CFLAGS ./configure --with-compat \
+	        --with-cc-opt='-fPIC -Werror' \
+	        --add-dynamic-module=$(CURDIR) > $(COMPAT)/configure.log 2>&1 \
+	    || { tail -30 $(COMPAT)/configure.log; exit 1; }
+
+$(COMPAT)/ngx_http_tiktok_module.so: $(COMPAT_NGX)/objs/Makefile $(SRCS) \
+           t/unit/ngx_http_tiktok_cache_test_module.c \
+           t/unit/ngx_http_tiktok_curl_test_module.c
+	$(MAKE) -C $(COMPAT_NGX) -f objs/Makefile modules
+	grep -q 'define NGX_DEBUG ' $(COMPAT_NGX)/objs/ngx_auto_config.h \
+	    && { echo 'compat: built with debug'; exit 1; } || true
+	cp $(COMPAT_NGX)/objs/ngx_http_tiktok_module.so $@
+
 test: deps
+	$(MAKE) compat
 	$(MAKE) test-only
 
 test-only: all

@@ -178,6 +178,13 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
         return NGX_ERROR;
     }
 
+    /*
+     * Before 1.23 the multi-value headers were arrays that other modules
+     * walk without checking; since 1.23 they are linked lists of
+     * ngx_table_elt_t, and the memzero above already left them empty.
+     */
+
+#if (nginx_version < 1023000)
     if (ngx_array_init(&sr->headers_in.cookies, sr->pool, 1,
                        sizeof(ngx_table_elt_t *))
         != NGX_OK)
@@ -192,6 +199,7 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     {
         return NGX_ERROR;
     }
+#endif
 #endif
 
     ngx_str_set(&value, "application/json");

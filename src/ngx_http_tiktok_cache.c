@@ -35,6 +35,8 @@ static void ngx_http_tiktok_cache_rbtree_insert(ngx_rbtree_node_t *temp,
 static ngx_rbtree_node_t *ngx_http_tiktok_cache_lookup(
     ngx_http_tiktok_cache_t *cache, uint32_t hash, ngx_str_t *user,
     ngx_str_t *key);
+static ngx_int_t ngx_http_tiktok_cache_cmp(ngx_str_t *user, ngx_str_t *key,
+    ngx_http_tiktok_cache_node_t *cn);
 static uint32_t ngx_http_tiktok_cache_hash(ngx_str_t *user, ngx_str_t *key);
 static void ngx_http_tiktok_cache_free(ngx_http_tiktok_cache_t *cache,
     ngx_rbtree_node_t *node);
@@ -217,13 +219,34 @@ static void
 ngx_http_tiktok_cache_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t  **p;
+    ngx_str_t                      user, key;
+    ngx_rbtree_node_t            **p;
+    ngx_http_tiktok_cache_node_t  *cn;
+
+    cn = ngx_http_tiktok_cache_node(node);
+
+    user.data = cn->data;
+    user.len = cn->user_len;
+    key.data = cn->data + cn->user_len;
+    key.len = cn->key_len;
 
     for ( ;; ) {
 
-        /* equal hashes go right; lookup walks them all */
+        /*
+         * Ordered by hash, then by user and key, like
+         * ngx_str_rbtree_insert_value(): lookup follows the same order, so
+         * an equal hash is found whichever side rotations put it on.
+         */
 
-        p = (node->key < temp->key) ? &temp->left : &temp->right;
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            p = (ngx_http_tiktok_cache_cmp(&user, &key,
+                                           ngx_http_tiktok_cache_node(temp))
+                 < 0)
+                ? &temp->left : &temp->right;
+        }
 
         if (*p == sentinel) {
             break;
@@ -239,6 +262,27 @@ ngx_http_tiktok_cache_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbt_red(node);
 }
 
+
+/* user, then key, against a node's: <0, 0 or >0 */
+
+static ngx_int_t
+ngx_http_tiktok_cache_cmp(ngx_str_t *user, ngx_str_t *key,
+    ngx_http_tiktok_cache_node_t *cn)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_memn2cmp(user->data, cn->data, user->len, cn->user_len);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return ngx_memn2cmp(key->data, cn->data + cn->user_len, key->len,
+                        cn->key_len);
+}
+
+
+/* t/165-cache-collisions.t forges keys of one hash for this function */
 
 static uint32_t
 ngx_http_tiktok_cache_hash(ngx_str_t *user, ngx_str_t *key)
@@ -259,8 +303,8 @@ static ngx_rbtree_node_t *
 ngx_http_tiktok_cache_lookup(ngx_http_tiktok_cache_t *cache, uint32_t hash,
     ngx_str_t *user, ngx_str_t *key)
 {
-    ngx_rbtree_node_t             *node, *sentinel;
-    ngx_http_tiktok_cache_node_t  *cn;
+    ngx_int_t           rc;
+    ngx_rbtree_node_t  *node, *sentinel;
 
     node = cache->sh->rbtree.root;
     sentinel = cache->sh->rbtree.sentinel;
@@ -277,18 +321,16 @@ ngx_http_tiktok_cache_lookup(ngx_http_tiktok_cache_t *cache, uint32_t hash,
             continue;
         }
 
-        /* hash == node->key: compare, then keep walking right (insert) */
+        /* hash == node->key: the order of insert */
 
-        cn = ngx_http_tiktok_cache_node(node);
+        rc = ngx_http_tiktok_cache_cmp(user, key,
+                                       ngx_http_tiktok_cache_node(node));
 
-        if (cn->user_len == user->len && cn->key_len == key->len
-            && ngx_memcmp(cn->data, user->data, user->len) == 0
-            && ngx_memcmp(cn->data + user->len, key->data, key->len) == 0)
-        {
+        if (rc == 0) {
             return node;
         }
 
-        node = node->right;
+        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
@@ -535,6 +577,11 @@ ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    /* logged here, where the count is used anyway: a caller's variable
+     * read only by a debug log is "set but not used" without --with-debug */
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "tiktok: purged %ui cache entries of \"%V\"", n, user);
 
     return n;
 }

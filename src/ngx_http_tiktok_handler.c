@@ -96,6 +96,18 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
 
     ctx->path = path;
 
+    /*
+     * The callback's query carries the authorization code: it is read and
+     * removed from what nginx logs before any answer, 401 and 405 included.
+     */
+
+    if (path.len == sizeof("callback") - 1
+        && ngx_strncmp(path.data, "callback", path.len) == 0
+        && ngx_http_tiktok_callback_redact(r, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     route = ngx_http_tiktok_route(r, &path, &known);
 
     if (route == NULL && known) {
@@ -596,6 +608,7 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next)
 {
+    ngx_str_t                     code, log_id;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_pg_query_t   *q;
     ngx_http_tiktok_main_conf_t  *tmcf;
@@ -603,10 +616,14 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
+    /* code and log_id come from TikTok or from the callback's query */
+    ngx_http_tiktok_log_escape(r->pool, &err->code, &code);
+    ngx_http_tiktok_log_escape(r->pool, &err->log_id, &log_id);
+
     ngx_log_error(level, r->connection->log, 0,
                   "tiktok: %s: %s, status %ui, code \"%V\", log_id \"%V\", "
                   "request id \"%V\"", err->endpoint, err->message,
-                  err->status, &err->code, &err->log_id, &ctx->request_id);
+                  err->status, &code, &log_id, &ctx->request_id);
 
     q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
     if (q == NULL) {
@@ -679,6 +696,59 @@ ngx_http_tiktok_fail_answer(ngx_http_request_t *r)
     ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
                                     ctx->fail_status, ctx->fail_code, NULL,
                                     ctx->fail_message));
+}
+
+
+/*
+ * A value from outside (TikTok's answers, a query argument) made fit for a
+ * log line: control bytes, '"' and '\\' become \\xHH, so it can neither
+ * start a forged line nor end the quotes around it.
+ */
+
+void
+ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char        c, *p, *last;
+    size_t        n;
+    static u_char hex[] = "0123456789ABCDEF";
+
+    n = 0;
+    last = src->data + src->len;
+
+    for (p = src->data; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\') {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        *dst = *src;
+        return;
+    }
+
+    dst->data = ngx_pnalloc(pool, src->len + 3 * n);
+    if (dst->data == NULL) {
+        ngx_str_set(dst, "(unprintable)");
+        return;
+    }
+
+    p = dst->data;
+
+    for (n = 0; n < src->len; n++) {
+        c = src->data[n];
+
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+            continue;
+        }
+
+        *p++ = c;
+    }
+
+    dst->len = p - dst->data;
 }
 
 

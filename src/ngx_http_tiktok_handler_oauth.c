@@ -314,6 +314,8 @@ typedef struct {
     ngx_str_t                     refresh_expires_in;
     ngx_str_t                     display_name;
     ngx_str_t                     avatar_url;
+    ngx_str_t                     state;
+    ngx_str_t                     error;
     const char                   *reason;
     ngx_http_tiktok_api_call_t    call;
     ngx_http_tiktok_api_error_t   err;
@@ -321,7 +323,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_tiktok_callback_args(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa, ngx_str_t *state, ngx_str_t *error);
+    ngx_http_tiktok_oauth_t *oa);
 static ngx_int_t ngx_http_tiktok_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 static void ngx_http_tiktok_redact(ngx_http_request_t *r);
@@ -364,6 +366,33 @@ static const char  ngx_http_tiktok_callback_store_sql[] =
     " needs_reconnect = false, key_id = EXCLUDED.key_id, updated_at = now()";
 
 
+/*
+ * Called by the dispatcher for every request to the callback path, before
+ * anything can answer it: reads code, state and error, then redacts the
+ * request line and arguments that nginx logs.
+ */
+
+ngx_int_t
+ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    ngx_http_tiktok_oauth_t  *oa;
+
+    oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
+
+    if (oa == NULL || ngx_http_tiktok_callback_args(r, oa) != NGX_OK) {
+        ngx_http_tiktok_redact(r);
+        return NGX_ERROR;
+    }
+
+    ctx->data = oa;
+
+    ngx_http_tiktok_redact(r);
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
@@ -376,21 +405,12 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
-    oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
-    if (oa == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* read and redacted by ngx_http_tiktok_callback_redact() */
+    oa = ctx->data;
+    state = oa->state;
+    error = oa->error;
 
-    ctx->data = oa;
     r->main->count++;
-
-    if (ngx_http_tiktok_callback_args(r, oa, &state, &error) != NGX_OK) {
-        r->main->count--;
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* nginx logs the request line: the code must not be in it */
-    ngx_http_tiktok_redact(r);
 
     if (error.len) {
         oa->err.code = error;
@@ -449,11 +469,11 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_tiktok_callback_args(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa, ngx_str_t *state, ngx_str_t *error)
+    ngx_http_tiktok_oauth_t *oa)
 {
     if (ngx_http_tiktok_arg(r, "code", &oa->code) == NGX_ERROR
-        || ngx_http_tiktok_arg(r, "state", state) == NGX_ERROR
-        || ngx_http_tiktok_arg(r, "error", error) == NGX_ERROR
+        || ngx_http_tiktok_arg(r, "state", &oa->state) == NGX_ERROR
+        || ngx_http_tiktok_arg(r, "error", &oa->error) == NGX_ERROR
         || ngx_http_tiktok_forget(r->pool, &oa->code) != NGX_OK)
     {
         return NGX_ERROR;
@@ -515,6 +535,10 @@ ngx_http_tiktok_redact(ngx_http_request_t *r)
 
     line = ngx_pnalloc(r->pool, len);
     if (line == NULL) {
+        /* log nothing of the query rather than the code */
+        r->args.len = 0;
+        r->unparsed_uri = r->uri;
+        r->request_line = r->method_name;
         return;
     }
 

@@ -580,8 +580,7 @@ ngx_http_tiktok_notify(void *data, const char *channel, const char *payload)
 {
     ngx_http_tiktok_main_conf_t *tmcf = data;
 
-    ngx_str_t   user;
-    ngx_uint_t  n;
+    ngx_str_t  user;
 
     if (ngx_strcmp(channel, "tiktok_publish") == 0) {
         ngx_http_tiktok_scheduler_kick(tmcf);
@@ -595,10 +594,7 @@ ngx_http_tiktok_notify(void *data, const char *channel, const char *payload)
     user.data = (u_char *) payload;
     user.len = ngx_strlen(payload);
 
-    n = ngx_http_tiktok_cache_purge_user(tmcf->cache, &user);
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "tiktok: purged %ui cache entries of \"%V\"", n, &user);
+    (void) ngx_http_tiktok_cache_purge_user(tmcf->cache, &user);
 }
 
 

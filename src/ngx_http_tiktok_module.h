@@ -170,6 +170,8 @@ void ngx_http_tiktok_fail(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t status, const char *code,
     const char *message, ngx_http_tiktok_next_pt answer);
 void ngx_http_tiktok_fail_answer(ngx_http_request_t *r);
+void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
 
 /* ngx_http_tiktok_api.c: an OAuth form's body (client_key, client_secret,
  * then fields), zeroed when the pool goes (so body must live in the pool),
@@ -180,6 +182,8 @@ ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
 
 /* ngx_http_tiktok_handler_oauth.c */
 ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+ngx_int_t ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_int_t ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
@@ -236,6 +240,16 @@ ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
  * $3 mark needs_reconnect), reconnect ($1 user) and invalidate ($1 user,
  * $2 the expiry as loaded: TikTok refused that token).
  */
+/*
+ * A refresh call, a request's or the publisher's, goes through libcurl and
+ * never lasts longer than NGX_HTTP_TIKTOK_REFRESH_TIMEOUT ms, connecting
+ * included; the lease lasts NGX_HTTP_TIKTOK_REFRESH_LEASE, well beyond the
+ * call and the store that follows it (tiktok_postgres timeout=, 10 s by
+ * default), so nobody refreshes again while a refresh may still succeed.
+ */
+#define NGX_HTTP_TIKTOK_REFRESH_TIMEOUT  60000
+#define NGX_HTTP_TIKTOK_REFRESH_LEASE    "3 minutes"
+
 extern const char  ngx_http_tiktok_token_load_sql[];
 extern const char  ngx_http_tiktok_token_claim_sql[];
 extern const char  ngx_http_tiktok_token_store_sql[];

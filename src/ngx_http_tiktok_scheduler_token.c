@@ -235,6 +235,9 @@ ngx_http_tiktok_job_token_claimed(ngx_http_tiktok_pg_query_t *q)
      */
     req->fresh = 1;
 
+    /* shorter than the lease: nobody refreshes while this one may succeed */
+    req->timeout = NGX_HTTP_TIKTOK_REFRESH_TIMEOUT;
+
     if (ngx_http_tiktok_curl_start(tmcf->curl, req) != NGX_OK) {
         job->err.message = "the publisher is stopping";
         ngx_http_tiktok_job_token_release(job, 0);

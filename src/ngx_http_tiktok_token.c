@@ -8,7 +8,15 @@
  * UPDATE (any worker, any nginx node sharing the database), refreshes, and
  * stores the new tokens and clears the lease in one UPDATE; every other
  * request polls the row briefly and reuses the new token.  The lease
- * expires by itself should its holder die.
+ * expires by itself should its holder die, and outlives the refresh call.
+ *
+ * The refresh call itself goes through libcurl, not a subrequest: its
+ * timeout is ours (NGX_HTTP_TIKTOK_REFRESH_TIMEOUT, below the lease)
+ * whatever the internal location's proxy timeouts, and nothing ties it to
+ * the client's connection.  A refresh TikTok may have performed (rotating
+ * the refresh token) is waited for and stored even when the client has
+ * gone: the request lives on, its caller holding r->main->count, until the
+ * answer is stored and next(r) finalizes it.
  */
 
 
@@ -27,8 +35,8 @@ static ngx_int_t ngx_http_tiktok_token_load(ngx_http_request_t *r);
 static void ngx_http_tiktok_token_loaded(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_token_claim(ngx_http_request_t *r);
 static void ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_token_refreshed(ngx_http_request_t *r,
-    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_token_refresh(ngx_http_request_t *r);
+static void ngx_http_tiktok_token_refreshed(ngx_http_tiktok_curl_req_t *req);
 static ngx_int_t ngx_http_tiktok_token_store(ngx_http_request_t *r,
     json_t *root);
 static void ngx_http_tiktok_token_stored(ngx_http_tiktok_pg_query_t *q);
@@ -52,7 +60,8 @@ const char  ngx_http_tiktok_token_load_sql[] =
 
 const char  ngx_http_tiktok_token_claim_sql[] =
     "UPDATE tiktok.accounts"
-    " SET refresh_lock_until = now() + interval '30 seconds',"
+    " SET refresh_lock_until = now()"
+    " + interval '" NGX_HTTP_TIKTOK_REFRESH_LEASE "',"
     " refresh_lock_owner = $2"
     " WHERE user_id = $1 AND NOT needs_reconnect"
     " AND access_expires_at <= now() + interval '5 minutes'"
@@ -251,7 +260,6 @@ ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q)
 {
     ngx_str_t                     hex;
     ngx_uint_t                    prev;
-    ngx_keyval_t                  fields[2];
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_token_t      *tk;
@@ -292,36 +300,111 @@ ngx_http_tiktok_token_claimed(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
+    if (ngx_http_tiktok_token_refresh(r) != NGX_OK) {
+        /* nothing was sent: give the lease back at once */
+        tk->status = NGX_HTTP_TIKTOK_TOKEN_ERROR;
+
+        if (ngx_http_tiktok_token_release(r, 0) != NGX_OK) {
+            ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        }
+    }
+}
+
+
+/* POST /v2/oauth/token/ with the refresh token, through libcurl */
+
+static ngx_int_t
+ngx_http_tiktok_token_refresh(ngx_http_request_t *r)
+{
+    ngx_keyval_t                  fields[2];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_token_t      *tk;
+    ngx_http_tiktok_curl_req_t   *req;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    tk = ctx->token;
+
+    if (tmcf->curl == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* in the request's pool: its cleanup cancels the call */
+    req = ngx_http_tiktok_curl_req_create(r->pool, r->connection->log);
+    if (req == NULL) {
+        return NGX_ERROR;
+    }
+
+    req->url.data = ngx_pnalloc(r->pool, tmcf->api_base_url.len
+                                         + sizeof("/v2/oauth/token/"));
+    if (req->url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    req->url.len = ngx_sprintf(req->url.data, "%V/v2/oauth/token/%Z",
+                               &tmcf->api_base_url)
+                   - req->url.data - 1;
+
     ngx_str_set(&fields[0].key, "grant_type");
     ngx_str_set(&fields[0].value, "refresh_token");
     ngx_str_set(&fields[1].key, "refresh_token");
     fields[1].value = tk->refresh_token;
 
-    if (ngx_http_tiktok_api_oauth_post(r, &tk->call, "/v2/oauth/token/",
-                                       fields, 2,
-                                       ngx_http_tiktok_token_refreshed)
+    /* the form is zeroed with the pool */
+    if (ngx_http_tiktok_oauth_form(r->pool, tmcf, fields, 2, &req->body)
         != NGX_OK)
     {
-        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_ERROR);
+        return NGX_ERROR;
     }
+
+    req->method = "POST";
+    ngx_str_set(&req->content_type, "application/x-www-form-urlencoded");
+    req->timeout = NGX_HTTP_TIKTOK_REFRESH_TIMEOUT;
+    req->request_id = ctx->request_id;
+    req->handler = ngx_http_tiktok_token_refreshed;
+    req->data = r;
+
+    /* never resent on a reused connection: it could spend the new token */
+    req->fresh = 1;
+
+    return ngx_http_tiktok_curl_start(tmcf->curl, req);
 }
 
 
 static void
-ngx_http_tiktok_token_refreshed(ngx_http_request_t *r,
-    ngx_http_tiktok_api_call_t *call)
+ngx_http_tiktok_token_refreshed(ngx_http_tiktok_curl_req_t *req)
 {
     json_t                   *root;
     ngx_int_t                 rc;
+    ngx_http_request_t       *r;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_token_t  *tk;
 
+    r = req->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     tk = ctx->token;
 
     tk->err.endpoint = "/v2/oauth/token/";
 
-    rc = ngx_http_tiktok_api_oauth(r, call, &root, &tk->err);
+    if (req->aborted) {
+        /* the worker is exiting: the lease runs out by itself */
+        tk->http_status = NGX_HTTP_BAD_GATEWAY;
+        ngx_http_tiktok_token_done(r, NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN);
+        return;
+    }
+
+    if (req->rc != NGX_OK) {
+        tk->err.status = 0;
+        tk->err.message = req->timed_out ? "TikTok did not answer in time"
+                                         : "TikTok could not be reached";
+        rc = NGX_ERROR;
+
+    } else {
+        rc = ngx_http_tiktok_oauth_answer(r->pool, r->connection->log,
+                                          req->status, &req->response, &root,
+                                          &tk->err);
+    }
 
     if (rc == NGX_OK) {
         rc = ngx_http_tiktok_token_store(r, root);
@@ -339,8 +422,8 @@ ngx_http_tiktok_token_refreshed(ngx_http_request_t *r,
     } else {
         /* a server error or a limit is no verdict on the token */
         tk->status = NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN;
-        tk->http_status = (call->status == NGX_HTTP_GATEWAY_TIME_OUT)
-                          ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
+        tk->http_status = req->timed_out ? NGX_HTTP_GATEWAY_TIME_OUT
+                                         : NGX_HTTP_BAD_GATEWAY;
     }
 
     if (ngx_http_tiktok_token_release(r,
