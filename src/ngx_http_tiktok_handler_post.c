@@ -69,6 +69,8 @@ typedef struct {
 
 
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_post_body_text(ngx_http_request_t *r,
+    ngx_str_t *text);
 static const char *ngx_http_tiktok_post_json(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
@@ -294,40 +296,27 @@ ngx_http_tiktok_post_read(void *data, u_char *buf, size_t size, off_t offset)
 }
 
 
-/* JSON body: typed members, unknown ones refused (they are typos) */
+/*
+ * The whole request body as one string.  nginx's chain can hold buffers
+ * in memory, parts of the temporary file, and (a chunked body) an empty
+ * last_buf that is neither: only bytes count, wherever they are.  A
+ * body of more than NGX_HTTP_TIKTOK_JSON_BODY_MAX bytes is not copied:
+ * text->len says how big it is and text->data is NULL.
+ */
 
-static const char *
-ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
-    const char **message)
+static ngx_int_t
+ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
 {
-    u_char                         *p;
-    size_t                          len;
-    ssize_t                         n;
-    json_t                         *root, *v;
-    const char                     *key;
-    ngx_buf_t                      *b;
-    ngx_chain_t                    *cl;
-    json_error_t                    jerr;
-    ngx_http_tiktok_post_option_t  *o;
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
-    len = 0;
+    ngx_str_null(text);
 
-    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
-         cl = cl->next)
-    {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    if (len == 0 || len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
-        *message = len ? "The JSON body is larger than 64 KB"
-                       : "The body must be a JSON object";
-        return "body";
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        *message = "Internal error";
-        return "body";
+    if (r->request_body == NULL) {
+        return NGX_OK;
     }
 
     len = 0;
@@ -336,22 +325,84 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
-            len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
+            len += b->last - b->pos;
+
+        } else if (b->in_file && b->file) {
+            len += b->file_last - b->file_pos;
+        }
+    }
+
+    if (len == 0 || len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
+        text->len = (size_t) len;
+        return NGX_OK;
+    }
+
+    text->data = ngx_pnalloc(r->pool, (size_t) len);
+    if (text->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = text->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
             continue;
         }
 
-        n = ngx_read_file(b->file, p + len, b->file_last - b->file_pos,
-                          b->file_pos);
-        if (n != b->file_last - b->file_pos) {
-            *message = "The body could not be read";
-            return "body";
+        if (!b->in_file || b->file == NULL
+            || b->file_last == b->file_pos)
+        {
+            continue;           /* a special buffer: no bytes */
         }
 
-        len += n;
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "tiktok: short read of the request body from "
+                          "\"%V\"", &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+/* JSON body: typed members, unknown ones refused (they are typos) */
+
+static const char *
+ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
+    const char **message)
+{
+    json_t                         *root, *v;
+    ngx_str_t                       text;
+    const char                     *key;
+    json_error_t                    jerr;
+    ngx_http_tiktok_post_option_t  *o;
+
+    if (ngx_http_tiktok_post_body_text(r, &text) != NGX_OK) {
+        *message = "The body could not be read";
+        return "body";
+    }
+
+    if (text.len == 0 || text.len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
+        *message = text.len ? "The JSON body is larger than 64 KB"
+                            : "The body must be a JSON object";
+        return "body";
     }
 
     root = ngx_http_tiktok_json_own(r->pool,
-               json_loadb((char *) p, len, JSON_REJECT_DUPLICATES, &jerr));
+               json_loadb((char *) text.data, text.len,
+                          JSON_REJECT_DUPLICATES, &jerr));
 
     if (!json_is_object(root)) {
         *message = "The body must be a JSON object";
