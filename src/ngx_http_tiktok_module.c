@@ -460,6 +460,12 @@ ngx_http_tiktok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /* core's merge ran first: its error pages are final here */
+    if (conf->api) {
+        return ngx_http_tiktok_error_pages_conf(cf,
+                   ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    }
+
     return NGX_CONF_OK;
 }
 
