@@ -77,12 +77,18 @@ static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
+static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
+    ngx_str_t *s);
+static u_char ngx_http_tiktok_post_hex(u_char c);
+static const char *ngx_http_tiktok_post_field(ngx_pool_t *pool,
+    ngx_str_t *name);
 static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
 static void ngx_http_tiktok_post_token(ngx_http_request_t *r);
 static void ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
+static ngx_uint_t ngx_http_tiktok_post_creator_valid(json_t *data);
 static void ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data);
 static ngx_int_t ngx_http_tiktok_post_spool(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt);
@@ -142,6 +148,7 @@ ngx_int_t
 ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
+    u_char                  *p, *last;
     ngx_int_t                rc;
     ngx_str_t                ct;
     ngx_http_tiktok_post_t  *pt;
@@ -167,13 +174,26 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
         ct = r->headers_in.content_type->value;
     }
 
-    /* the media type, without parameters */
-    while (ct.len && (ct.data[ct.len - 1] == ' ')) {
-        ct.len--;
+    /*
+     * The media type without its parameters, as RFC 9110 writes it:
+     * type "/" subtype *( OWS ";" OWS parameter ), case-insensitive.
+     */
+
+    last = ct.data + ct.len;
+
+    for (p = ct.data;
+         p < last && *p != ';' && *p != ' ' && *p != '\t';
+         p++)
+    { /* void */ }
+
+    ct.len = p - ct.data;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
     }
 
-    if (ngx_strlchr(ct.data, ct.data + ct.len, ';')) {
-        ct.len = ngx_strlchr(ct.data, ct.data + ct.len, ';') - ct.data;
+    if (p < last && *p != ';') {
+        ct.len = 0;             /* "application/json x": not a media type */
     }
 
 #define ngx_http_tiktok_ct_is(s)                                              \
@@ -465,21 +485,83 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 }
 
 
-/* an upload's options come in the query string, as text */
+/*
+ * An upload's options come in the query string, form-encoded as browsers
+ * send them (application/x-www-form-urlencoded: "+" is a space, every
+ * %XX is a byte, "?" is a character like any other).  As in a JSON body,
+ * an unknown or repeated option is refused: it is a typo or a confusion.
+ */
 
 static const char *
 ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     const char **message)
 {
-    u_char                         *dst, *src;
+    u_char                         *p, *last, *amp, *eq;
+    uint32_t                        seen;
     ngx_int_t                       n;
-    ngx_str_t                       raw, *s;
+    ngx_str_t                       raw, name, value;
     ngx_http_tiktok_post_option_t  *o;
 
-    for (o = ngx_http_tiktok_post_options; o->name.len; o++) {
+    seen = 0;
 
-        if (ngx_http_arg(r, o->name.data, o->name.len, &raw) != NGX_OK) {
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        raw.data = p;
+        raw.len = amp - p;
+        p = amp + 1;
+
+        if (raw.len == 0) {
             continue;
+        }
+
+        eq = ngx_strlchr(raw.data, raw.data + raw.len, '=');
+
+        name.data = raw.data;
+        name.len = eq ? (size_t) (eq - raw.data) : raw.len;
+        value.data = eq ? eq + 1 : raw.data + raw.len;
+        value.len = raw.data + raw.len - value.data;
+
+        if (ngx_http_tiktok_post_form_decode(r->pool, &name) != NGX_OK) {
+            *message = "The query string is not form-encoded";
+            return "query";
+        }
+
+        for (o = ngx_http_tiktok_post_options; o->name.len; o++) {
+            if (o->name.len == name.len
+                && ngx_strncmp(o->name.data, name.data, name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (o->name.len == 0) {
+            *message = "Unknown option";
+            return ngx_http_tiktok_post_field(r->pool, &name);
+        }
+
+        if (seen & (1 << (o - ngx_http_tiktok_post_options))) {
+            *message = "Given more than once";
+            return (char *) o->name.data;
+        }
+
+        seen |= 1 << (o - ngx_http_tiktok_post_options);
+
+        if (ngx_http_tiktok_post_form_decode(r->pool, &value) != NGX_OK) {
+            *message = "Not form-encoded: a % must start a %XX escape";
+            return (char *) o->name.data;
+        }
+
+        if (ngx_strlchr(value.data, value.data + value.len, '\0')) {
+            *message = "Must not contain NUL characters";
+            return (char *) o->name.data;
         }
 
         if (o->type == 's') {
@@ -488,23 +570,12 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
                 return "video_url";
             }
 
-            s = (ngx_str_t *) ((u_char *) pt + o->offset);
-
-            s->data = ngx_pnalloc(r->pool, raw.len);
-            if (s->data == NULL) {
-                *message = "Internal error";
-                return (char *) o->name.data;
-            }
-
-            dst = s->data;
-            src = raw.data;
-            ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-            s->len = dst - s->data;
+            *(ngx_str_t *) ((u_char *) pt + o->offset) = value;
             continue;
         }
 
         if (o->type == 'b') {
-            n = ngx_http_tiktok_post_bool(&raw);
+            n = ngx_http_tiktok_post_bool(&value);
             if (n == NGX_ERROR) {
                 *message = "Must be true or false";
                 return (char *) o->name.data;
@@ -514,7 +585,7 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
             continue;
         }
 
-        n = ngx_atoi(raw.data, raw.len);
+        n = ngx_atoi(value.data, value.len);
         if (n == NGX_ERROR) {
             *message = "Must be a whole number of milliseconds";
             return (char *) o->name.data;
@@ -524,6 +595,108 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     }
 
     return NULL;
+}
+
+
+/* form decoding in place into a copy: NGX_DECLINED on a bad %XX */
+
+static ngx_int_t
+ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p, *last, *d, c, hi, lo;
+
+    d = ngx_pnalloc(pool, s->len + 1);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = s->data;
+    last = p + s->len;
+    s->data = d;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c == '+') {
+            *d++ = ' ';
+            continue;
+        }
+
+        if (c != '%') {
+            *d++ = c;
+            continue;
+        }
+
+        if (last - p < 2) {
+            return NGX_DECLINED;
+        }
+
+        hi = ngx_http_tiktok_post_hex(p[0]);
+        lo = ngx_http_tiktok_post_hex(p[1]);
+
+        if (hi > 15 || lo > 15) {
+            return NGX_DECLINED;
+        }
+
+        *d++ = (u_char) ((hi << 4) | lo);
+        p += 2;
+    }
+
+    s->len = d - s->data;
+
+    return NGX_OK;
+}
+
+
+static u_char
+ngx_http_tiktok_post_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return 0xff;
+}
+
+
+/*
+ * An unknown option's name as the answer's "field": it goes into JSON and
+ * the error log, so only short printable UTF-8 is echoed.
+ */
+
+static const char *
+ngx_http_tiktok_post_field(ngx_pool_t *pool, ngx_str_t *name)
+{
+    u_char  *p;
+    size_t   i, chars, utf16;
+
+    if (name->len == 0 || name->len > 64
+        || ngx_http_tiktok_utf8_count(name, &chars, &utf16) != NGX_OK)
+    {
+        return "query";
+    }
+
+    for (i = 0; i < name->len; i++) {
+        if (name->data[i] < 0x20 || name->data[i] == 0x7f) {
+            return "query";
+        }
+    }
+
+    p = ngx_pnalloc(pool, name->len + 1);
+    if (p == NULL) {
+        return "query";
+    }
+
+    ngx_memcpy(p, name->data, name->len);
+    p[name->len] = '\0';
+
+    return (const char *) p;
 }
 
 
@@ -555,6 +728,7 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     u_char                       *buf;
     size_t                        chars, utf16;
     time_t                        at, now;
+    ngx_tm_t                      tm;
     const char                   *why;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
@@ -617,6 +791,27 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
             *message = "schedule_at must be at most 30 days ahead";
             return "schedule_at";
         }
+
+        /*
+         * Stored as UTC: RFC 3339 allows offsets up to +-23:59, PostgreSQL
+         * takes only +-15:59.
+         */
+
+        buf = ngx_pnalloc(r->pool, sizeof("1970-01-01T00:00:00Z") - 1);
+        if (buf == NULL) {
+            *message = "Internal error";
+            return "schedule_at";
+        }
+
+        ngx_gmtime(at, &tm);
+
+        pt->schedule_at.len = ngx_sprintf(buf,
+                                          "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                                          tm.ngx_tm_year, tm.ngx_tm_mon,
+                                          tm.ngx_tm_mday, tm.ngx_tm_hour,
+                                          tm.ngx_tm_min, tm.ngx_tm_sec)
+                              - buf;
+        pt->schedule_at.data = buf;
     }
 
     return NULL;
@@ -662,7 +857,9 @@ ngx_http_tiktok_post_token(ngx_http_request_t *r)
             data = ngx_http_tiktok_json_own(r->pool,
                        json_loadb((char *) entry.value.data, entry.value.len,
                                   0, &jerr));
-            if (json_is_object(data)) {
+            if (json_is_object(data)
+                && ngx_http_tiktok_post_creator_valid(data))
+            {
                 ngx_http_tiktok_post_check(r, data);
                 return;
             }
@@ -706,6 +903,16 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
 
     rc = ngx_http_tiktok_api_envelope(r, call, &data, &pt->err);
     code = &pt->err.code;
+
+    if (rc == NGX_OK && !ngx_http_tiktok_post_creator_valid(data)) {
+        /* TikTok's fault, not the user's: neither cached nor blamed */
+        pt->err.message = "creator info without a list of "
+                          "privacy_level_options";
+        ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_BAD_GATEWAY,
+                             "tiktok_error", ngx_http_tiktok_post_failed_msg,
+                             NULL);
+        return;
+    }
 
     if (rc == NGX_OK) {
         ngx_str_set(&key, "creator_info");
@@ -765,6 +972,30 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
                                                   : NGX_HTTP_BAD_GATEWAY,
         "tiktok_unavailable", "TikTok is not answering. Try again shortly.",
         NULL);
+}
+
+
+/* what post_check relies on: a list of strings */
+
+static ngx_uint_t
+ngx_http_tiktok_post_creator_valid(json_t *data)
+{
+    size_t   i;
+    json_t  *options, *o;
+
+    options = json_object_get(data, "privacy_level_options");
+
+    if (!json_is_array(options) || json_array_size(options) == 0) {
+        return 0;
+    }
+
+    json_array_foreach(options, i, o) {
+        if (!json_is_string(o)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
