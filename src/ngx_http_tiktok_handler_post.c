@@ -28,6 +28,13 @@
 
 #define NGX_HTTP_TIKTOK_UNSET            -1
 
+/* creator info single flight: the marker, and the leader's failure */
+#define NGX_HTTP_TIKTOK_FLIGHT             "creator_info:flight"
+#define NGX_HTTP_TIKTOK_FLIGHT_TTL         30      /* s */
+#define NGX_HTTP_TIKTOK_FLIGHT_POLL        50      /* ms */
+#define NGX_HTTP_TIKTOK_FLIGHT_FAILED      "creator_info:failed"
+#define NGX_HTTP_TIKTOK_FLIGHT_FAILED_TTL  3       /* s */
+
 
 typedef struct {
     ngx_uint_t                    file;
@@ -54,10 +61,17 @@ typedef struct {
     ngx_str_t                     post_info;
     ngx_str_t                     username;       /* for the share URL */
 
+    /* creator info single flight */
+    ngx_http_request_t           *flight_r;
+    ngx_event_t                   flight_ev;
+    ngx_msec_t                    flight_deadline;
+
     /* the answer to give after the error row is written */
 
     unsigned                      retried:1;
     unsigned                      committed:1;
+    unsigned                      flight_leader:1;
+    unsigned                      flight_cleanup:1;
 } ngx_http_tiktok_post_t;
 
 
@@ -86,6 +100,15 @@ static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
 static void ngx_http_tiktok_post_token(ngx_http_request_t *r);
+static void ngx_http_tiktok_post_creator_info(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_post_flight(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt);
+static void ngx_http_tiktok_post_flight_poll(ngx_event_t *ev);
+static void ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt);
+static void ngx_http_tiktok_post_flight_cleanup(void *data);
+static void ngx_http_tiktok_post_flight_fail(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, ngx_uint_t status, const char *code,
+    const char *message);
 static void ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
 static ngx_uint_t ngx_http_tiktok_post_creator_valid(json_t *data);
@@ -124,6 +147,12 @@ static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
       offsetof(ngx_http_tiktok_post_t, schedule_at) },
     { ngx_null_string, 0, 0 }
 };
+
+
+static const char  ngx_http_tiktok_post_rate_msg[] =
+    "TikTok's rate limit was reached. Try again later.";
+static const char  ngx_http_tiktok_post_down_msg[] =
+    "TikTok is not answering. Try again shortly.";
 
 
 /* what a creator who cannot post now is told */
@@ -821,18 +850,9 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_post_token(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
-    json_t                        *data;
-    ngx_str_t                      key;
-    json_error_t                   jerr;
-    ngx_http_tiktok_ctx_t         *ctx;
-    ngx_http_tiktok_post_t        *pt;
-    ngx_http_tiktok_cache_entry_t  entry;
-    ngx_http_tiktok_main_conf_t   *tmcf;
+    ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-    pt = ctx->data;
 
     if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
         ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
@@ -846,7 +866,33 @@ ngx_http_tiktok_post_token(ngx_http_request_t *r)
         return;
     }
 
-    /* the creator's options, cached a few minutes per user */
+    ngx_http_tiktok_post_creator_info(r);
+}
+
+
+/*
+ * The creator's options: cached a few minutes per user, and asked of
+ * TikTok once for all the posts that miss the cache at the same time
+ * (single flight, across workers): the first miss puts a marker in the
+ * cache zone and asks; the others poll the zone until the answer (or the
+ * failure the first one met) is there, or the marker is gone.
+ */
+
+static void
+ngx_http_tiktok_post_creator_info(ngx_http_request_t *r)
+{
+    ngx_int_t                      rc;
+    json_t                        *data;
+    ngx_str_t                      key;
+    json_error_t                   jerr;
+    ngx_http_tiktok_ctx_t         *ctx;
+    ngx_http_tiktok_post_t        *pt;
+    ngx_http_tiktok_cache_entry_t  entry;
+    ngx_http_tiktok_main_conf_t   *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    pt = ctx->data;
 
     ngx_str_set(&key, "creator_info");
 
@@ -864,6 +910,17 @@ ngx_http_tiktok_post_token(ngx_http_request_t *r)
                 return;
             }
         }
+
+        rc = ngx_http_tiktok_post_flight(r, pt);
+
+        if (rc == NGX_AGAIN || rc == NGX_DONE) {
+            return;             /* waiting, or answered */
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
     }
 
     ngx_memzero(&pt->call, sizeof(ngx_http_tiktok_api_call_t));
@@ -875,11 +932,192 @@ ngx_http_tiktok_post_token(ngx_http_request_t *r)
     pt->call.handler = ngx_http_tiktok_post_creator;
 
     if (ngx_http_tiktok_api_start(r, &pt->call) != NGX_OK) {
+        ngx_http_tiktok_post_flight_end(pt);
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     ngx_http_run_posted_requests(r->connection);
+}
+
+
+/*
+ * NGX_OK: ask TikTok (this request leads the flight, or waited long
+ * enough); NGX_AGAIN: another request asks, poll again later; NGX_DONE:
+ * answered with the failure the flight met; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_post_flight(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
+{
+    u_char                         *p, *nl, *last;
+    ngx_int_t                       n;
+    ngx_str_t                       key;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_tiktok_ctx_t          *ctx;
+    ngx_http_tiktok_cache_entry_t   entry;
+    ngx_http_tiktok_main_conf_t    *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (!pt->flight_cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_tiktok_post_flight_cleanup;
+        cln->data = pt;
+
+        pt->flight_cleanup = 1;
+        pt->flight_r = r;
+        pt->flight_deadline = ngx_current_msec
+                              + NGX_HTTP_TIKTOK_FLIGHT_TTL * 1000;
+    }
+
+    /* "<status> <code>\n<message>": what the flight's leader answered */
+
+    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT_FAILED);
+
+    if (ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key, r->pool,
+                                  &entry)
+        == NGX_OK)
+    {
+        p = entry.value.data;
+        last = p + entry.value.len;
+
+        nl = ngx_strlchr(p, last, '\n');
+        n = (nl && nl - p > 4) ? ngx_atoi(p, 3) : NGX_ERROR;
+
+        if (n >= NGX_HTTP_BAD_REQUEST && n < 600) {
+            p[3] = '\0';
+            *nl = '\0';
+
+            /* the value is ours, in the pool: make its parts strings */
+            entry.value.data = ngx_pnalloc(r->pool, last - nl);
+            if (entry.value.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(entry.value.data, nl + 1, last - nl - 1);
+            entry.value.data[last - nl - 1] = '\0';
+
+            ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+                                            (ngx_uint_t) n, (char *) p + 4,
+                                            NULL,
+                                            (char *) entry.value.data));
+            return NGX_DONE;
+        }
+    }
+
+    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT);
+
+    n = ngx_http_tiktok_cache_count(tmcf->cache, &ctx->user_id, &key, 1,
+                                    NGX_HTTP_TIKTOK_FLIGHT_TTL);
+
+    if (n == 1) {
+        pt->flight_leader = 1;
+        return NGX_OK;
+    }
+
+    if (n == NGX_ERROR
+        || (ngx_msec_int_t) (ngx_current_msec - pt->flight_deadline) >= 0)
+    {
+        return NGX_OK;          /* no room for a marker, or waited enough */
+    }
+
+    pt->flight_ev.handler = ngx_http_tiktok_post_flight_poll;
+    pt->flight_ev.data = r;
+    pt->flight_ev.log = r->connection->log;
+
+    ngx_add_timer(&pt->flight_ev, NGX_HTTP_TIKTOK_FLIGHT_POLL);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_tiktok_post_flight_poll(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    ngx_http_tiktok_post_creator_info(r);
+}
+
+
+/* the leader is done: its answer (or failure) is in the cache by now */
+
+static void
+ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt)
+{
+    ngx_str_t                     key;
+    ngx_http_request_t           *r;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    if (!pt->flight_leader) {
+        return;
+    }
+
+    pt->flight_leader = 0;
+
+    r = pt->flight_r;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT);
+
+    (void) ngx_http_tiktok_cache_delete(tmcf->cache, &ctx->user_id, &key);
+}
+
+
+static void
+ngx_http_tiktok_post_flight_cleanup(void *data)
+{
+    ngx_http_tiktok_post_t  *pt = data;
+
+    if (pt->flight_ev.timer_set) {
+        ngx_del_timer(&pt->flight_ev);
+    }
+
+    ngx_http_tiktok_post_flight_end(pt);
+}
+
+
+/* the leader met a failure: the waiters answer the same, TikTok is spared */
+
+static void
+ngx_http_tiktok_post_flight_fail(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, ngx_uint_t status, const char *code,
+    const char *message)
+{
+    ngx_str_t                     key, value;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    if (!pt->flight_leader) {
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    value.data = ngx_pnalloc(r->pool, 5 + ngx_strlen(code)
+                                      + ngx_strlen(message));
+    if (value.data != NULL) {
+        value.len = ngx_sprintf(value.data, "%03ui %s\n%s", status, code,
+                                message)
+                    - value.data;
+
+        ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT_FAILED);
+
+        (void) ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id, &key,
+                                         &value,
+                                         NGX_HTTP_TIKTOK_FLIGHT_FAILED_TTL);
+    }
+
+    ngx_http_tiktok_post_flight_end(pt);
 }
 
 
@@ -889,6 +1127,7 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
 {
     json_t                       *data;
     ngx_int_t                     rc;
+    ngx_uint_t                    status;
     ngx_str_t                     key, text, *code;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_post_t       *pt;
@@ -908,6 +1147,9 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
         /* TikTok's fault, not the user's: neither cached nor blamed */
         pt->err.message = "creator info without a list of "
                           "privacy_level_options";
+        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_BAD_GATEWAY,
+                                         "tiktok_error",
+                                         ngx_http_tiktok_post_failed_msg);
         ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_BAD_GATEWAY,
                              "tiktok_error", ngx_http_tiktok_post_failed_msg,
                              NULL);
@@ -925,6 +1167,7 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
                                              NGX_HTTP_TIKTOK_CREATOR_TTL);
         }
 
+        ngx_http_tiktok_post_flight_end(pt);
         ngx_http_tiktok_post_check(r, data);
         return;
     }
@@ -936,6 +1179,7 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
         pt->retried = 1;
 
         if (ngx_http_tiktok_token_invalidate(r) != NGX_OK) {
+            ngx_http_tiktok_post_flight_end(pt);
             ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
@@ -953,6 +1197,9 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     {
         /* the creator cannot post now (TikTok says so with HTTP 200) */
         pt->err.message = "creator info says the creator cannot post now";
+        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_FORBIDDEN,
+                                         "post_failed",
+                                         ngx_http_tiktok_post_failed_msg);
         ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_FORBIDDEN, "post_failed",
                              ngx_http_tiktok_post_failed_msg, NULL);
         return;
@@ -961,17 +1208,22 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     if (rc == NGX_DECLINED && code->len == sizeof("rate_limit_exceeded") - 1
         && ngx_strncmp(code->data, "rate_limit_exceeded", code->len) == 0)
     {
+        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_TOO_MANY_REQUESTS,
+                                         "rate_limited",
+                                         ngx_http_tiktok_post_rate_msg);
         ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_TOO_MANY_REQUESTS,
-                             "rate_limited", "TikTok's rate limit was "
-                             "reached. Try again later.", NULL);
+                             "rate_limited", ngx_http_tiktok_post_rate_msg,
+                             NULL);
         return;
     }
 
-    ngx_http_tiktok_fail(r, &pt->err,
-        call->status == NGX_HTTP_GATEWAY_TIME_OUT ? NGX_HTTP_GATEWAY_TIME_OUT
-                                                  : NGX_HTTP_BAD_GATEWAY,
-        "tiktok_unavailable", "TikTok is not answering. Try again shortly.",
-        NULL);
+    status = (call->status == NGX_HTTP_GATEWAY_TIME_OUT)
+             ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
+
+    ngx_http_tiktok_post_flight_fail(r, pt, status, "tiktok_unavailable",
+                                     ngx_http_tiktok_post_down_msg);
+    ngx_http_tiktok_fail(r, &pt->err, status, "tiktok_unavailable",
+                         ngx_http_tiktok_post_down_msg, NULL);
 }
 
 
