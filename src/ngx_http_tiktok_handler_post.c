@@ -9,8 +9,9 @@
  * scope, and the creator's current options (creator info, through a
  * subrequest, cached five minutes).  Then the upload is moved into
  * tiktok_upload_spool and the row committed; the publisher does the rest.
- * A failure at any step leaves neither a row without its file nor a file
- * without its row.
+ * A failure at any step never leaves a row without its file; a file whose
+ * row may or may not have been stored (the INSERT's answer was lost) is
+ * kept, and the janitor removes it after a grace if no row came.
  */
 
 
@@ -20,6 +21,8 @@
 
 #include "ngx_http_tiktok_module.h"
 
+#include <sys/statvfs.h>
+
 
 #define NGX_HTTP_TIKTOK_JSON_BODY_MAX    65536
 #define NGX_HTTP_TIKTOK_VIDEO_MAX        4000000000LL   /* TikTok: 4 GB */
@@ -27,6 +30,9 @@
 #define NGX_HTTP_TIKTOK_CREATOR_TTL      300
 
 #define NGX_HTTP_TIKTOK_UNSET            -1
+
+/* free space below which a failed body write means "the disk is full" */
+#define NGX_HTTP_TIKTOK_SPOOL_FULL       (1024 * 1024)
 
 /* creator info single flight: the marker, and the leader's failure */
 #define NGX_HTTP_TIKTOK_FLIGHT             "creator_info:flight"
@@ -69,6 +75,8 @@ typedef struct {
     /* the answer to give after the error row is written */
 
     unsigned                      retried:1;
+    unsigned                      inserting:1;    /* the INSERT was sent */
+    unsigned                      rolled_back:1;  /* ... and refused */
     unsigned                      committed:1;
     unsigned                      flight_leader:1;
     unsigned                      flight_cleanup:1;
@@ -82,6 +90,8 @@ typedef struct {
 } ngx_http_tiktok_post_option_t;
 
 
+static ngx_int_t ngx_http_tiktok_post_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_post_body_text(ngx_http_request_t *r,
     ngx_str_t *text);
@@ -171,6 +181,76 @@ static const char  ngx_http_tiktok_post_insert_sql[] =
 /* the publisher picks a post up at once, not at its next tick */
 static const char  ngx_http_tiktok_post_notify_sql[] =
     "SELECT pg_notify('tiktok_publish', $1)";
+
+
+static ngx_http_request_body_filter_pt  ngx_http_tiktok_next_body_filter;
+
+
+ngx_int_t
+ngx_http_tiktok_post_init(ngx_conf_t *cf)
+{
+    ngx_http_tiktok_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_tiktok_post_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An upload that does not fit on the spool's file system (which is
+ * client_body_temp_path's: the upload is renamed into the spool) is
+ * nginx's "500" while it writes the body; say 507 instead, which
+ * ngx_http_tiktok_error_page answers in JSON.  The temporary file goes
+ * with the request.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_err_t                    err;
+    ngx_int_t                    rc;
+    struct statvfs               fs;
+    ngx_temp_file_t             *tf;
+    ngx_http_tiktok_loc_conf_t  *tlcf;
+
+    ngx_set_errno(0);
+
+    rc = ngx_http_tiktok_next_body_filter(r, in);
+
+    if (rc != NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return rc;
+    }
+
+    err = ngx_errno;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
+
+    if (tlcf == NULL || !tlcf->api || r->request_body == NULL) {
+        return rc;
+    }
+
+    tf = r->request_body->temp_file;
+
+    /* a short write sets no errno: the file system's free space tells */
+
+    if (err != NGX_ENOSPC
+#ifdef EDQUOT
+        && err != EDQUOT
+#endif
+        && (tf == NULL || tf->file.fd == NGX_INVALID_FILE
+            || fstatvfs(tf->file.fd, &fs) == -1
+            || (off_t) fs.f_bavail * fs.f_frsize
+               >= NGX_HTTP_TIKTOK_SPOOL_FULL))
+    {
+        return rc;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "tiktok: no room for the upload on the file system of "
+                  "tiktok_upload_spool and client_body_temp_path");
+
+    return NGX_HTTP_INSUFFICIENT_STORAGE;
+}
 
 
 ngx_int_t
@@ -1398,8 +1478,8 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
 
 /*
  * The upload moves into tiktok_upload_spool under a random name (a rename:
- * no copy).  Until its row is committed, the file goes if the request
- * does: no file without its row.
+ * no copy).  If the request ends before its INSERT was sent, or the
+ * INSERT was refused, the file goes with it (see spool_cleanup).
  */
 
 static ngx_int_t
@@ -1461,13 +1541,27 @@ ngx_http_tiktok_post_spool(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 }
 
 
+/*
+ * Once the INSERT is sent, its row may exist whatever the answer says (a
+ * timeout or a broken connection can follow the commit): the file then
+ * stays, for the publisher or, if the row never came, for the janitor.
+ * It goes only when the INSERT was never sent or definitely rolled back.
+ */
+
 static void
 ngx_http_tiktok_post_spool_cleanup(void *data)
 {
     ngx_http_tiktok_post_t  *pt = data;
 
-    if (!pt->committed) {
-        (void) ngx_delete_file(pt->spool_path.data);
+    if (pt->committed || (pt->inserting && !pt->rolled_back)) {
+        return;
+    }
+
+    if (ngx_delete_file(pt->spool_path.data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, ngx_errno,
+                      ngx_delete_file_n " \"%V\" failed", &pt->spool_path);
     }
 }
 
@@ -1544,6 +1638,8 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
         return NGX_ERROR;
     }
 
+    pt->inserting = 1;
+
     return NGX_OK;
 }
 
@@ -1560,8 +1656,18 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     pt = ctx->data;
 
+    if (q->rc == NGX_DECLINED) {
+        /* a statement failed: rolled back, the cleanup removes the file */
+        pt->rolled_back = 1;
+
+    } else if (q->rc == NGX_ERROR && pt->file) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "tiktok: the post's row may have been stored; its "
+                      "file \"%V\" stays (the janitor removes it if not)",
+                      &pt->spool_path);
+    }
+
     if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
-        /* rolled back: the cleanup removes the spooled file */
         ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
             q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
                                : NGX_HTTP_INTERNAL_SERVER_ERROR,
