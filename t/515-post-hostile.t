@@ -292,6 +292,44 @@ is_deeply(\%status, { 202 => $n }, "$n concurrent posts for one user: 202");
 is(calls($creator_path) - $creator, 1,
    '... after one creator-info call (single flight, across workers)');
 
+# the failure the first call meets is the answer of all that waited for it
+$sb->add_user({ open_id => 'capped-burst', display_name => 'Capped',
+                can_post => 'spam_risk_too_many_posts' });
+TikTokTest::connect_account('cap', open_id => 'capped-burst');
+$sb->fault({ endpoint => $creator_path, type => 'delay', ms => 1500,
+             count => 1000 });
+$creator = calls($creator_path);
+%status = ();
+my %codes;
+@socks = map { IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $ngx->port) or die "$!" }
+         1 .. 30;
+for my $s (@socks) {
+    print $s "POST /api/tiktok/post HTTP/1.1\r\nHost: localhost\r\n"
+        . "Connection: close\r\nX-User-ID: cap\r\n"
+        . "Content-Type: application/json\r\nContent-Length: "
+        . length($json) . "\r\n\r\n$json";
+}
+$sel = IO::Select->new(@socks);
+%buf = ();
+$deadline = time + 60;
+while ($sel->count && time < $deadline) {
+    for my $s ($sel->can_read(1)) {
+        my $got = sysread($s, my $b, 65536);
+        if ($got) { $buf{$s} .= $b; next }
+        $sel->remove($s);
+        my ($code) = ($buf{$s} // '') =~ m{^HTTP/1\.1 (\d+)};
+        my ($err) = ($buf{$s} // '') =~ /"code":"(\w+)"/;
+        $status{$code // 'none'}++;
+        $codes{$err // 'none'}++;
+        close $s;
+    }
+}
+$sb->clear_faults;
+is_deeply([\%status, \%codes], [{ 403 => 30 }, { post_failed => 30 }],
+          '30 concurrent posts of a creator who cannot post: all 403');
+is(calls($creator_path) - $creator, 1, '... from one creator-info call');
+
 # ---- a malformed creator-info answer is TikTok's fault: 502 ----
 
 my $stub = TikTokTest::Nginx->new(name => 'stub', api_location => <<'CONF',
