@@ -68,7 +68,8 @@ typedef struct {
     ngx_str_t                     username;       /* for the share URL */
 
     /* creator info single flight */
-    ngx_http_request_t           *flight_r;
+    ngx_str_t                     flight_user;
+    ngx_http_tiktok_cache_t      *flight_cache;
     ngx_event_t                   flight_ev;
     ngx_msec_t                    flight_deadline;
 
@@ -1050,8 +1051,10 @@ ngx_http_tiktok_post_flight(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
         cln->handler = ngx_http_tiktok_post_flight_cleanup;
         cln->data = pt;
 
+        /* kept here: a redirect (an error page) clears the module's ctx */
         pt->flight_cleanup = 1;
-        pt->flight_r = r;
+        pt->flight_user = ctx->user_id;
+        pt->flight_cache = tmcf->cache;
         pt->flight_deadline = ngx_current_msec
                               + NGX_HTTP_TIKTOK_FLIGHT_TTL * 1000;
     }
@@ -1131,10 +1134,7 @@ ngx_http_tiktok_post_flight_poll(ngx_event_t *ev)
 static void
 ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt)
 {
-    ngx_str_t                     key;
-    ngx_http_request_t           *r;
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    ngx_str_t  key;
 
     if (!pt->flight_leader) {
         return;
@@ -1142,13 +1142,10 @@ ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt)
 
     pt->flight_leader = 0;
 
-    r = pt->flight_r;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
     ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT);
 
-    (void) ngx_http_tiktok_cache_delete(tmcf->cache, &ctx->user_id, &key);
+    (void) ngx_http_tiktok_cache_delete(pt->flight_cache, &pt->flight_user,
+                                        &key);
 }
 
 
