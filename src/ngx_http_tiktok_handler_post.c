@@ -1629,13 +1629,18 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10, params)
         != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_notify_sql, 1,
-                                  &ctx->user_id) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+                                  &ctx->user_id) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
+    /* from here on the row may come to exist: see spool_cleanup */
     pt->inserting = 1;
+
+    if (ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK) {
+        pt->inserting = 0;      /* nothing was sent */
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

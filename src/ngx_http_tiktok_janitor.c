@@ -134,24 +134,27 @@ ngx_http_tiktok_janitor_tick(ngx_event_t *ev)
     }
 
     files = ngx_array_create(pool, 16, sizeof(ngx_str_t));
-    if (files == NULL
-        || ngx_http_tiktok_janitor_step(j, pool, files) != NGX_OK
-        || files->nelts == 0)
+
+    if (files != NULL && ngx_http_tiktok_janitor_step(j, pool, files) == NGX_OK)
     {
-        ngx_destroy_pool(pool);
-        ngx_http_tiktok_janitor_next(j);
+        /*
+         * ngx_http_tiktok_janitor_answer destroys the pool and goes on
+         * (maybe already: nothing here may touch the pool any more)
+         */
         return;
     }
 
-    /* ngx_http_tiktok_janitor_answer destroys the pool and goes on */
+    ngx_destroy_pool(pool);
+    ngx_http_tiktok_janitor_next(j);
 }
 
 
 /*
  * Reads up to NGX_HTTP_TIKTOK_JANITOR_STEP entries: the module's files
  * older than the grace go into files, and the query that says which of
- * them are still needed is started.  NGX_OK with no files: nothing to
- * ask (the walk may have ended: j->open is 0).
+ * them are still needed is started.  NGX_OK: the query runs and its
+ * handler owns the pool; NGX_DECLINED: nothing to ask (the walk may have
+ * ended: j->open is 0); NGX_ERROR.
  */
 
 static ngx_int_t
@@ -212,7 +215,7 @@ ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j, ngx_pool_t *pool,
     }
 
     if (files->nelts == 0) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     /* a text[] literal: {"path","path"}, quotes and backslashes escaped */
