@@ -35,6 +35,7 @@ static ngx_int_t ngx_http_tiktok_user_id(ngx_http_request_t *r,
     ngx_str_t *user);
 static ngx_int_t ngx_http_tiktok_send_405(ngx_http_request_t *r,
     ngx_str_t *path);
+static ngx_int_t ngx_http_tiktok_error_page(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_set_header(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *value);
 
@@ -88,6 +89,11 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_tiktok_module);
 
     ngx_http_tiktok_request_id(r, &ctx->request_id);
+
+    if (r->error_page && r->err_status >= NGX_HTTP_BAD_REQUEST) {
+        /* nginx's own error for a request here: see error_pages_conf */
+        return ngx_http_tiktok_error_page(r);
+    }
 
     if (ngx_http_tiktok_path(r, &path) != NGX_OK) {
         return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -318,13 +324,14 @@ ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id)
 
 /*
  * NGX_OK; NGX_DECLINED empty (not signed in); NGX_ABORT malformed: too
- * long, or control characters that would corrupt SQL text parameters and
- * log lines.
+ * long, control characters that would corrupt SQL text parameters and
+ * log lines, or not UTF-8.
  */
 
 static ngx_int_t
 ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
 {
+    size_t                       chars, utf16;
     u_char                      *p, *last;
     ngx_http_tiktok_loc_conf_t  *tlcf;
 
@@ -350,7 +357,151 @@ ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
         }
     }
 
+    /* the database takes only valid UTF-8 text */
+
+    if (ngx_http_tiktok_utf8_count(user, &chars, &utf16) != NGX_OK) {
+        return NGX_ABORT;
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * Errors nginx answers itself before a handler of ours runs or while it
+ * reads the body (a body over client_max_body_size, a malformed chunked
+ * body, a body that cannot be written, a full upload spool, limit_req)
+ * come as JSON like every other answer: a location with tiktok_api gets
+ * error pages for these codes that lead back to the location itself,
+ * where ngx_http_tiktok_handler sees r->error_page.  Error pages the
+ * operator set for a code are kept.
+ */
+
+static ngx_uint_t  ngx_http_tiktok_error_codes[] = {
+    NGX_HTTP_BAD_REQUEST,
+    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+    NGX_HTTP_TOO_MANY_REQUESTS,
+    NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_SERVICE_UNAVAILABLE,
+    NGX_HTTP_INSUFFICIENT_STORAGE,
+    0
+};
+
+
+char *
+ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_uint_t            i, *code;
+    ngx_array_t          *pages;
+    ngx_http_err_page_t  *err, *old;
+
+    if (clcf->noname || clcf->name.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    /* a copy: the array may be the enclosing server's, shared */
+
+    pages = ngx_array_create(cf->pool, 8, sizeof(ngx_http_err_page_t));
+    if (pages == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (clcf->error_pages) {
+        old = clcf->error_pages->elts;
+
+        for (i = 0; i < clcf->error_pages->nelts; i++) {
+            err = ngx_array_push(pages);
+            if (err == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *err = old[i];
+        }
+    }
+
+    for (code = ngx_http_tiktok_error_codes; *code; code++) {
+
+        old = pages->elts;
+
+        for (i = 0; i < pages->nelts; i++) {
+            if (old[i].status == (ngx_int_t) *code) {
+                break;
+            }
+        }
+
+        if (i < pages->nelts) {
+            continue;
+        }
+
+        err = ngx_array_push(pages);
+        if (err == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(err, sizeof(ngx_http_err_page_t));
+
+        err->status = *code;
+        err->overwrite = *code;
+        err->value.value = clcf->name;      /* a constant: no lengths */
+    }
+
+    clcf->error_pages = pages;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_error_page(ngx_http_request_t *r)
+{
+    u_char                    *msg;
+    ngx_uint_t                 status;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    status = r->err_status;
+
+    (void) ngx_http_discard_request_body(r);
+
+    switch (status) {
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        msg = ngx_pnalloc(r->pool, 80 + NGX_OFF_T_LEN);
+        if (msg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(msg, "The body is larger than client_max_body_size "
+                    "(%O bytes)%Z", clcf->client_max_body_size);
+
+        return ngx_http_tiktok_send_error(r, status, "body_too_large", "body",
+                                          (char *) msg);
+
+    case NGX_HTTP_INSUFFICIENT_STORAGE:
+        return ngx_http_tiktok_send_error(r, status, "insufficient_storage",
+                   NULL, "The upload spool (tiktok_upload_spool) has no room "
+                   "for this upload. Try again later.");
+
+    case NGX_HTTP_BAD_REQUEST:
+        return ngx_http_tiktok_send_error(r, status, "invalid_request", NULL,
+                                          "The request is malformed");
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return ngx_http_tiktok_send_error(r, status, "rate_limited", NULL,
+                                          "Too many requests. Try again "
+                                          "later.");
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return ngx_http_tiktok_send_error(r, status, "service_unavailable",
+                                          NULL, "Service temporarily "
+                                          "unavailable");
+
+    default:
+        return ngx_http_tiktok_send_error(r, status, "internal_error", NULL,
+                                          "Internal error");
+    }
 }
 
 

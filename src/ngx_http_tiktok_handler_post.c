@@ -9,8 +9,9 @@
  * scope, and the creator's current options (creator info, through a
  * subrequest, cached five minutes).  Then the upload is moved into
  * tiktok_upload_spool and the row committed; the publisher does the rest.
- * A failure at any step leaves neither a row without its file nor a file
- * without its row.
+ * A failure at any step never leaves a row without its file; a file whose
+ * row may or may not have been stored (the INSERT's answer was lost) is
+ * kept, and the janitor removes it after a grace if no row came.
  */
 
 
@@ -20,6 +21,8 @@
 
 #include "ngx_http_tiktok_module.h"
 
+#include <sys/statvfs.h>
+
 
 #define NGX_HTTP_TIKTOK_JSON_BODY_MAX    65536
 #define NGX_HTTP_TIKTOK_VIDEO_MAX        4000000000LL   /* TikTok: 4 GB */
@@ -27,6 +30,16 @@
 #define NGX_HTTP_TIKTOK_CREATOR_TTL      300
 
 #define NGX_HTTP_TIKTOK_UNSET            -1
+
+/* free space below which a failed body write means "the disk is full" */
+#define NGX_HTTP_TIKTOK_SPOOL_FULL       (1024 * 1024)
+
+/* creator info single flight: the marker, and the leader's failure */
+#define NGX_HTTP_TIKTOK_FLIGHT             "creator_info:flight"
+#define NGX_HTTP_TIKTOK_FLIGHT_TTL         30      /* s */
+#define NGX_HTTP_TIKTOK_FLIGHT_POLL        50      /* ms */
+#define NGX_HTTP_TIKTOK_FLIGHT_FAILED      "creator_info:failed"
+#define NGX_HTTP_TIKTOK_FLIGHT_FAILED_TTL  3       /* s */
 
 
 typedef struct {
@@ -54,10 +67,20 @@ typedef struct {
     ngx_str_t                     post_info;
     ngx_str_t                     username;       /* for the share URL */
 
+    /* creator info single flight */
+    ngx_str_t                     flight_user;
+    ngx_http_tiktok_cache_t      *flight_cache;
+    ngx_event_t                   flight_ev;
+    ngx_msec_t                    flight_deadline;
+
     /* the answer to give after the error row is written */
 
     unsigned                      retried:1;
+    unsigned                      inserting:1;    /* the INSERT was sent */
+    unsigned                      rolled_back:1;  /* ... and refused */
     unsigned                      committed:1;
+    unsigned                      flight_leader:1;
+    unsigned                      flight_cleanup:1;
 } ngx_http_tiktok_post_t;
 
 
@@ -68,19 +91,38 @@ typedef struct {
 } ngx_http_tiktok_post_option_t;
 
 
+static ngx_int_t ngx_http_tiktok_post_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_post_body_text(ngx_http_request_t *r,
+    ngx_str_t *text);
 static const char *ngx_http_tiktok_post_json(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
+static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
+    ngx_str_t *s);
+static u_char ngx_http_tiktok_post_hex(u_char c);
+static const char *ngx_http_tiktok_post_field(ngx_pool_t *pool,
+    ngx_str_t *name);
 static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
 static void ngx_http_tiktok_post_token(ngx_http_request_t *r);
+static void ngx_http_tiktok_post_creator_info(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_post_flight(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt);
+static void ngx_http_tiktok_post_flight_poll(ngx_event_t *ev);
+static void ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt);
+static void ngx_http_tiktok_post_flight_cleanup(void *data);
+static void ngx_http_tiktok_post_flight_fail(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, ngx_uint_t status, const char *code,
+    const char *message);
 static void ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
+static ngx_uint_t ngx_http_tiktok_post_creator_valid(json_t *data);
 static void ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data);
 static ngx_int_t ngx_http_tiktok_post_spool(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt);
@@ -118,6 +160,12 @@ static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
 };
 
 
+static const char  ngx_http_tiktok_post_rate_msg[] =
+    "TikTok's rate limit was reached. Try again later.";
+static const char  ngx_http_tiktok_post_down_msg[] =
+    "TikTok is not answering. Try again shortly.";
+
+
 /* what a creator who cannot post now is told */
 static const char  ngx_http_tiktok_post_failed_msg[] =
     "Posting failed. Check permissions or try again.";
@@ -136,10 +184,81 @@ static const char  ngx_http_tiktok_post_notify_sql[] =
     "SELECT pg_notify('tiktok_publish', $1)";
 
 
+static ngx_http_request_body_filter_pt  ngx_http_tiktok_next_body_filter;
+
+
+ngx_int_t
+ngx_http_tiktok_post_init(ngx_conf_t *cf)
+{
+    ngx_http_tiktok_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_tiktok_post_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An upload that does not fit on the spool's file system (which is
+ * client_body_temp_path's: the upload is renamed into the spool) is
+ * nginx's "500" while it writes the body; say 507 instead, which
+ * ngx_http_tiktok_error_page answers in JSON.  The temporary file goes
+ * with the request.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_err_t                    err;
+    ngx_int_t                    rc;
+    struct statvfs               fs;
+    ngx_temp_file_t             *tf;
+    ngx_http_tiktok_loc_conf_t  *tlcf;
+
+    ngx_set_errno(0);
+
+    rc = ngx_http_tiktok_next_body_filter(r, in);
+
+    if (rc != NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return rc;
+    }
+
+    err = ngx_errno;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
+
+    if (tlcf == NULL || !tlcf->api || r->request_body == NULL) {
+        return rc;
+    }
+
+    tf = r->request_body->temp_file;
+
+    /* a short write sets no errno: the file system's free space tells */
+
+    if (err != NGX_ENOSPC
+#ifdef EDQUOT
+        && err != EDQUOT
+#endif
+        && (tf == NULL || tf->file.fd == NGX_INVALID_FILE
+            || fstatvfs(tf->file.fd, &fs) == -1
+            || (off_t) fs.f_bavail * fs.f_frsize
+               >= NGX_HTTP_TIKTOK_SPOOL_FULL))
+    {
+        return rc;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "tiktok: no room for the upload on the file system of "
+                  "tiktok_upload_spool and client_body_temp_path");
+
+    return NGX_HTTP_INSUFFICIENT_STORAGE;
+}
+
+
 ngx_int_t
 ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
+    u_char                  *p, *last;
     ngx_int_t                rc;
     ngx_str_t                ct;
     ngx_http_tiktok_post_t  *pt;
@@ -165,13 +284,26 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
         ct = r->headers_in.content_type->value;
     }
 
-    /* the media type, without parameters */
-    while (ct.len && (ct.data[ct.len - 1] == ' ')) {
-        ct.len--;
+    /*
+     * The media type without its parameters, as RFC 9110 writes it:
+     * type "/" subtype *( OWS ";" OWS parameter ), case-insensitive.
+     */
+
+    last = ct.data + ct.len;
+
+    for (p = ct.data;
+         p < last && *p != ';' && *p != ' ' && *p != '\t';
+         p++)
+    { /* void */ }
+
+    ct.len = p - ct.data;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
     }
 
-    if (ngx_strlchr(ct.data, ct.data + ct.len, ';')) {
-        ct.len = ngx_strlchr(ct.data, ct.data + ct.len, ';') - ct.data;
+    if (p < last && *p != ';') {
+        ct.len = 0;             /* "application/json x": not a media type */
     }
 
 #define ngx_http_tiktok_ct_is(s)                                              \
@@ -294,40 +426,27 @@ ngx_http_tiktok_post_read(void *data, u_char *buf, size_t size, off_t offset)
 }
 
 
-/* JSON body: typed members, unknown ones refused (they are typos) */
+/*
+ * The whole request body as one string.  nginx's chain can hold buffers
+ * in memory, parts of the temporary file, and (a chunked body) an empty
+ * last_buf that is neither: only bytes count, wherever they are.  A
+ * body of more than NGX_HTTP_TIKTOK_JSON_BODY_MAX bytes is not copied:
+ * text->len says how big it is and text->data is NULL.
+ */
 
-static const char *
-ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
-    const char **message)
+static ngx_int_t
+ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
 {
-    u_char                         *p;
-    size_t                          len;
-    ssize_t                         n;
-    json_t                         *root, *v;
-    const char                     *key;
-    ngx_buf_t                      *b;
-    ngx_chain_t                    *cl;
-    json_error_t                    jerr;
-    ngx_http_tiktok_post_option_t  *o;
+    u_char       *p;
+    off_t         len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
-    len = 0;
+    ngx_str_null(text);
 
-    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
-         cl = cl->next)
-    {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    if (len == 0 || len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
-        *message = len ? "The JSON body is larger than 64 KB"
-                       : "The body must be a JSON object";
-        return "body";
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        *message = "Internal error";
-        return "body";
+    if (r->request_body == NULL) {
+        return NGX_OK;
     }
 
     len = 0;
@@ -336,22 +455,84 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
-            len = ngx_cpymem(p + len, b->pos, b->last - b->pos) - p;
+            len += b->last - b->pos;
+
+        } else if (b->in_file && b->file) {
+            len += b->file_last - b->file_pos;
+        }
+    }
+
+    if (len == 0 || len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
+        text->len = (size_t) len;
+        return NGX_OK;
+    }
+
+    text->data = ngx_pnalloc(r->pool, (size_t) len);
+    if (text->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = text->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
             continue;
         }
 
-        n = ngx_read_file(b->file, p + len, b->file_last - b->file_pos,
-                          b->file_pos);
-        if (n != b->file_last - b->file_pos) {
-            *message = "The body could not be read";
-            return "body";
+        if (!b->in_file || b->file == NULL
+            || b->file_last == b->file_pos)
+        {
+            continue;           /* a special buffer: no bytes */
         }
 
-        len += n;
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "tiktok: short read of the request body from "
+                          "\"%V\"", &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+/* JSON body: typed members, unknown ones refused (they are typos) */
+
+static const char *
+ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
+    const char **message)
+{
+    json_t                         *root, *v;
+    ngx_str_t                       text;
+    const char                     *key;
+    json_error_t                    jerr;
+    ngx_http_tiktok_post_option_t  *o;
+
+    if (ngx_http_tiktok_post_body_text(r, &text) != NGX_OK) {
+        *message = "The body could not be read";
+        return "body";
+    }
+
+    if (text.len == 0 || text.len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
+        *message = text.len ? "The JSON body is larger than 64 KB"
+                            : "The body must be a JSON object";
+        return "body";
     }
 
     root = ngx_http_tiktok_json_own(r->pool,
-               json_loadb((char *) p, len, JSON_REJECT_DUPLICATES, &jerr));
+               json_loadb((char *) text.data, text.len,
+                          JSON_REJECT_DUPLICATES, &jerr));
 
     if (!json_is_object(root)) {
         *message = "The body must be a JSON object";
@@ -414,21 +595,83 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 }
 
 
-/* an upload's options come in the query string, as text */
+/*
+ * An upload's options come in the query string, form-encoded as browsers
+ * send them (application/x-www-form-urlencoded: "+" is a space, every
+ * %XX is a byte, "?" is a character like any other).  As in a JSON body,
+ * an unknown or repeated option is refused: it is a typo or a confusion.
+ */
 
 static const char *
 ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     const char **message)
 {
-    u_char                         *dst, *src;
+    u_char                         *p, *last, *amp, *eq;
+    uint32_t                        seen;
     ngx_int_t                       n;
-    ngx_str_t                       raw, *s;
+    ngx_str_t                       raw, name, value;
     ngx_http_tiktok_post_option_t  *o;
 
-    for (o = ngx_http_tiktok_post_options; o->name.len; o++) {
+    seen = 0;
 
-        if (ngx_http_arg(r, o->name.data, o->name.len, &raw) != NGX_OK) {
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        raw.data = p;
+        raw.len = amp - p;
+        p = amp + 1;
+
+        if (raw.len == 0) {
             continue;
+        }
+
+        eq = ngx_strlchr(raw.data, raw.data + raw.len, '=');
+
+        name.data = raw.data;
+        name.len = eq ? (size_t) (eq - raw.data) : raw.len;
+        value.data = eq ? eq + 1 : raw.data + raw.len;
+        value.len = raw.data + raw.len - value.data;
+
+        if (ngx_http_tiktok_post_form_decode(r->pool, &name) != NGX_OK) {
+            *message = "The query string is not form-encoded";
+            return "query";
+        }
+
+        for (o = ngx_http_tiktok_post_options; o->name.len; o++) {
+            if (o->name.len == name.len
+                && ngx_strncmp(o->name.data, name.data, name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (o->name.len == 0) {
+            *message = "Unknown option";
+            return ngx_http_tiktok_post_field(r->pool, &name);
+        }
+
+        if (seen & (1 << (o - ngx_http_tiktok_post_options))) {
+            *message = "Given more than once";
+            return (char *) o->name.data;
+        }
+
+        seen |= 1 << (o - ngx_http_tiktok_post_options);
+
+        if (ngx_http_tiktok_post_form_decode(r->pool, &value) != NGX_OK) {
+            *message = "Not form-encoded: a % must start a %XX escape";
+            return (char *) o->name.data;
+        }
+
+        if (ngx_strlchr(value.data, value.data + value.len, '\0')) {
+            *message = "Must not contain NUL characters";
+            return (char *) o->name.data;
         }
 
         if (o->type == 's') {
@@ -437,23 +680,12 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
                 return "video_url";
             }
 
-            s = (ngx_str_t *) ((u_char *) pt + o->offset);
-
-            s->data = ngx_pnalloc(r->pool, raw.len);
-            if (s->data == NULL) {
-                *message = "Internal error";
-                return (char *) o->name.data;
-            }
-
-            dst = s->data;
-            src = raw.data;
-            ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
-            s->len = dst - s->data;
+            *(ngx_str_t *) ((u_char *) pt + o->offset) = value;
             continue;
         }
 
         if (o->type == 'b') {
-            n = ngx_http_tiktok_post_bool(&raw);
+            n = ngx_http_tiktok_post_bool(&value);
             if (n == NGX_ERROR) {
                 *message = "Must be true or false";
                 return (char *) o->name.data;
@@ -463,7 +695,7 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
             continue;
         }
 
-        n = ngx_atoi(raw.data, raw.len);
+        n = ngx_atoi(value.data, value.len);
         if (n == NGX_ERROR) {
             *message = "Must be a whole number of milliseconds";
             return (char *) o->name.data;
@@ -473,6 +705,108 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     }
 
     return NULL;
+}
+
+
+/* form decoding in place into a copy: NGX_DECLINED on a bad %XX */
+
+static ngx_int_t
+ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p, *last, *d, c, hi, lo;
+
+    d = ngx_pnalloc(pool, s->len + 1);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = s->data;
+    last = p + s->len;
+    s->data = d;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c == '+') {
+            *d++ = ' ';
+            continue;
+        }
+
+        if (c != '%') {
+            *d++ = c;
+            continue;
+        }
+
+        if (last - p < 2) {
+            return NGX_DECLINED;
+        }
+
+        hi = ngx_http_tiktok_post_hex(p[0]);
+        lo = ngx_http_tiktok_post_hex(p[1]);
+
+        if (hi > 15 || lo > 15) {
+            return NGX_DECLINED;
+        }
+
+        *d++ = (u_char) ((hi << 4) | lo);
+        p += 2;
+    }
+
+    s->len = d - s->data;
+
+    return NGX_OK;
+}
+
+
+static u_char
+ngx_http_tiktok_post_hex(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return 0xff;
+}
+
+
+/*
+ * An unknown option's name as the answer's "field": it goes into JSON and
+ * the error log, so only short printable UTF-8 is echoed.
+ */
+
+static const char *
+ngx_http_tiktok_post_field(ngx_pool_t *pool, ngx_str_t *name)
+{
+    u_char  *p;
+    size_t   i, chars, utf16;
+
+    if (name->len == 0 || name->len > 64
+        || ngx_http_tiktok_utf8_count(name, &chars, &utf16) != NGX_OK)
+    {
+        return "query";
+    }
+
+    for (i = 0; i < name->len; i++) {
+        if (name->data[i] < 0x20 || name->data[i] == 0x7f) {
+            return "query";
+        }
+    }
+
+    p = ngx_pnalloc(pool, name->len + 1);
+    if (p == NULL) {
+        return "query";
+    }
+
+    ngx_memcpy(p, name->data, name->len);
+    p[name->len] = '\0';
+
+    return (const char *) p;
 }
 
 
@@ -504,6 +838,7 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     u_char                       *buf;
     size_t                        chars, utf16;
     time_t                        at, now;
+    ngx_tm_t                      tm;
     const char                   *why;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
@@ -566,6 +901,27 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
             *message = "schedule_at must be at most 30 days ahead";
             return "schedule_at";
         }
+
+        /*
+         * Stored as UTC: RFC 3339 allows offsets up to +-23:59, PostgreSQL
+         * takes only +-15:59.
+         */
+
+        buf = ngx_pnalloc(r->pool, sizeof("1970-01-01T00:00:00Z") - 1);
+        if (buf == NULL) {
+            *message = "Internal error";
+            return "schedule_at";
+        }
+
+        ngx_gmtime(at, &tm);
+
+        pt->schedule_at.len = ngx_sprintf(buf,
+                                          "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                                          tm.ngx_tm_year, tm.ngx_tm_mon,
+                                          tm.ngx_tm_mday, tm.ngx_tm_hour,
+                                          tm.ngx_tm_min, tm.ngx_tm_sec)
+                              - buf;
+        pt->schedule_at.data = buf;
     }
 
     return NULL;
@@ -574,6 +930,37 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
 
 static void
 ngx_http_tiktok_post_token(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+
+    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
+        return;
+    }
+
+    if (!ngx_http_tiktok_token_has_scope(r, "video.publish")) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+            NGX_HTTP_FORBIDDEN, "scope_missing", NULL,
+            ngx_http_tiktok_post_failed_msg));
+        return;
+    }
+
+    ngx_http_tiktok_post_creator_info(r);
+}
+
+
+/*
+ * The creator's options: cached a few minutes per user, and asked of
+ * TikTok once for all the posts that miss the cache at the same time
+ * (single flight, across workers): the first miss puts a marker in the
+ * cache zone and asks; the others poll the zone until the answer (or the
+ * failure the first one met) is there, or the marker is gone.
+ */
+
+static void
+ngx_http_tiktok_post_creator_info(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     json_t                        *data;
@@ -588,20 +975,6 @@ ngx_http_tiktok_post_token(ngx_http_request_t *r)
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     pt = ctx->data;
 
-    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
-        return;
-    }
-
-    if (!ngx_http_tiktok_token_has_scope(r, "video.publish")) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-            NGX_HTTP_FORBIDDEN, "scope_missing", NULL,
-            ngx_http_tiktok_post_failed_msg));
-        return;
-    }
-
-    /* the creator's options, cached a few minutes per user */
-
     ngx_str_set(&key, "creator_info");
 
     if (tmcf->cache && !pt->retried) {
@@ -611,10 +984,23 @@ ngx_http_tiktok_post_token(ngx_http_request_t *r)
             data = ngx_http_tiktok_json_own(r->pool,
                        json_loadb((char *) entry.value.data, entry.value.len,
                                   0, &jerr));
-            if (json_is_object(data)) {
+            if (json_is_object(data)
+                && ngx_http_tiktok_post_creator_valid(data))
+            {
                 ngx_http_tiktok_post_check(r, data);
                 return;
             }
+        }
+
+        rc = ngx_http_tiktok_post_flight(r, pt);
+
+        if (rc == NGX_AGAIN || rc == NGX_DONE) {
+            return;             /* waiting, or answered */
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
         }
     }
 
@@ -627,11 +1013,188 @@ ngx_http_tiktok_post_token(ngx_http_request_t *r)
     pt->call.handler = ngx_http_tiktok_post_creator;
 
     if (ngx_http_tiktok_api_start(r, &pt->call) != NGX_OK) {
+        ngx_http_tiktok_post_flight_end(pt);
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     ngx_http_run_posted_requests(r->connection);
+}
+
+
+/*
+ * NGX_OK: ask TikTok (this request leads the flight, or waited long
+ * enough); NGX_AGAIN: another request asks, poll again later; NGX_DONE:
+ * answered with the failure the flight met; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_post_flight(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
+{
+    u_char                         *p, *nl, *last;
+    ngx_int_t                       n;
+    ngx_str_t                       key;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_tiktok_ctx_t          *ctx;
+    ngx_http_tiktok_cache_entry_t   entry;
+    ngx_http_tiktok_main_conf_t    *tmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (!pt->flight_cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_tiktok_post_flight_cleanup;
+        cln->data = pt;
+
+        /* kept here: a redirect (an error page) clears the module's ctx */
+        pt->flight_cleanup = 1;
+        pt->flight_user = ctx->user_id;
+        pt->flight_cache = tmcf->cache;
+        pt->flight_deadline = ngx_current_msec
+                              + NGX_HTTP_TIKTOK_FLIGHT_TTL * 1000;
+    }
+
+    /* "<status> <code>\n<message>": what the flight's leader answered */
+
+    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT_FAILED);
+
+    if (ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key, r->pool,
+                                  &entry)
+        == NGX_OK)
+    {
+        p = entry.value.data;
+        last = p + entry.value.len;
+
+        nl = ngx_strlchr(p, last, '\n');
+        n = (nl && nl - p > 4) ? ngx_atoi(p, 3) : NGX_ERROR;
+
+        if (n >= NGX_HTTP_BAD_REQUEST && n < 600) {
+            p[3] = '\0';
+            *nl = '\0';
+
+            /* the value is ours, in the pool: make its parts strings */
+            entry.value.data = ngx_pnalloc(r->pool, last - nl);
+            if (entry.value.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(entry.value.data, nl + 1, last - nl - 1);
+            entry.value.data[last - nl - 1] = '\0';
+
+            ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+                                            (ngx_uint_t) n, (char *) p + 4,
+                                            NULL,
+                                            (char *) entry.value.data));
+            return NGX_DONE;
+        }
+    }
+
+    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT);
+
+    n = ngx_http_tiktok_cache_count(tmcf->cache, &ctx->user_id, &key, 1,
+                                    NGX_HTTP_TIKTOK_FLIGHT_TTL);
+
+    if (n == 1) {
+        pt->flight_leader = 1;
+        return NGX_OK;
+    }
+
+    if (n == NGX_ERROR
+        || (ngx_msec_int_t) (ngx_current_msec - pt->flight_deadline) >= 0)
+    {
+        return NGX_OK;          /* no room for a marker, or waited enough */
+    }
+
+    pt->flight_ev.handler = ngx_http_tiktok_post_flight_poll;
+    pt->flight_ev.data = r;
+    pt->flight_ev.log = r->connection->log;
+
+    ngx_add_timer(&pt->flight_ev, NGX_HTTP_TIKTOK_FLIGHT_POLL);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_tiktok_post_flight_poll(ngx_event_t *ev)
+{
+    ngx_http_request_t  *r = ev->data;
+
+    ngx_http_tiktok_post_creator_info(r);
+}
+
+
+/* the leader is done: its answer (or failure) is in the cache by now */
+
+static void
+ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt)
+{
+    ngx_str_t  key;
+
+    if (!pt->flight_leader) {
+        return;
+    }
+
+    pt->flight_leader = 0;
+
+    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT);
+
+    (void) ngx_http_tiktok_cache_delete(pt->flight_cache, &pt->flight_user,
+                                        &key);
+}
+
+
+static void
+ngx_http_tiktok_post_flight_cleanup(void *data)
+{
+    ngx_http_tiktok_post_t  *pt = data;
+
+    if (pt->flight_ev.timer_set) {
+        ngx_del_timer(&pt->flight_ev);
+    }
+
+    ngx_http_tiktok_post_flight_end(pt);
+}
+
+
+/* the leader met a failure: the waiters answer the same, TikTok is spared */
+
+static void
+ngx_http_tiktok_post_flight_fail(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, ngx_uint_t status, const char *code,
+    const char *message)
+{
+    ngx_str_t                     key, value;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    if (!pt->flight_leader) {
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    value.data = ngx_pnalloc(r->pool, 5 + ngx_strlen(code)
+                                      + ngx_strlen(message));
+    if (value.data != NULL) {
+        value.len = ngx_sprintf(value.data, "%03ui %s\n%s", status, code,
+                                message)
+                    - value.data;
+
+        ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT_FAILED);
+
+        (void) ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id, &key,
+                                         &value,
+                                         NGX_HTTP_TIKTOK_FLIGHT_FAILED_TTL);
+    }
+
+    ngx_http_tiktok_post_flight_end(pt);
 }
 
 
@@ -641,6 +1204,7 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
 {
     json_t                       *data;
     ngx_int_t                     rc;
+    ngx_uint_t                    status;
     ngx_str_t                     key, text, *code;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_post_t       *pt;
@@ -656,6 +1220,19 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     rc = ngx_http_tiktok_api_envelope(r, call, &data, &pt->err);
     code = &pt->err.code;
 
+    if (rc == NGX_OK && !ngx_http_tiktok_post_creator_valid(data)) {
+        /* TikTok's fault, not the user's: neither cached nor blamed */
+        pt->err.message = "creator info without a list of "
+                          "privacy_level_options";
+        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_BAD_GATEWAY,
+                                         "tiktok_error",
+                                         ngx_http_tiktok_post_failed_msg);
+        ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_BAD_GATEWAY,
+                             "tiktok_error", ngx_http_tiktok_post_failed_msg,
+                             NULL);
+        return;
+    }
+
     if (rc == NGX_OK) {
         ngx_str_set(&key, "creator_info");
 
@@ -667,6 +1244,7 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
                                              NGX_HTTP_TIKTOK_CREATOR_TTL);
         }
 
+        ngx_http_tiktok_post_flight_end(pt);
         ngx_http_tiktok_post_check(r, data);
         return;
     }
@@ -678,6 +1256,7 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
         pt->retried = 1;
 
         if (ngx_http_tiktok_token_invalidate(r) != NGX_OK) {
+            ngx_http_tiktok_post_flight_end(pt);
             ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
@@ -695,6 +1274,9 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     {
         /* the creator cannot post now (TikTok says so with HTTP 200) */
         pt->err.message = "creator info says the creator cannot post now";
+        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_FORBIDDEN,
+                                         "post_failed",
+                                         ngx_http_tiktok_post_failed_msg);
         ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_FORBIDDEN, "post_failed",
                              ngx_http_tiktok_post_failed_msg, NULL);
         return;
@@ -703,17 +1285,46 @@ ngx_http_tiktok_post_creator(ngx_http_request_t *r,
     if (rc == NGX_DECLINED && code->len == sizeof("rate_limit_exceeded") - 1
         && ngx_strncmp(code->data, "rate_limit_exceeded", code->len) == 0)
     {
+        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_TOO_MANY_REQUESTS,
+                                         "rate_limited",
+                                         ngx_http_tiktok_post_rate_msg);
         ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_TOO_MANY_REQUESTS,
-                             "rate_limited", "TikTok's rate limit was "
-                             "reached. Try again later.", NULL);
+                             "rate_limited", ngx_http_tiktok_post_rate_msg,
+                             NULL);
         return;
     }
 
-    ngx_http_tiktok_fail(r, &pt->err,
-        call->status == NGX_HTTP_GATEWAY_TIME_OUT ? NGX_HTTP_GATEWAY_TIME_OUT
-                                                  : NGX_HTTP_BAD_GATEWAY,
-        "tiktok_unavailable", "TikTok is not answering. Try again shortly.",
-        NULL);
+    status = (call->status == NGX_HTTP_GATEWAY_TIME_OUT)
+             ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
+
+    ngx_http_tiktok_post_flight_fail(r, pt, status, "tiktok_unavailable",
+                                     ngx_http_tiktok_post_down_msg);
+    ngx_http_tiktok_fail(r, &pt->err, status, "tiktok_unavailable",
+                         ngx_http_tiktok_post_down_msg, NULL);
+}
+
+
+/* what post_check relies on: a list of strings */
+
+static ngx_uint_t
+ngx_http_tiktok_post_creator_valid(json_t *data)
+{
+    size_t   i;
+    json_t  *options, *o;
+
+    options = json_object_get(data, "privacy_level_options");
+
+    if (!json_is_array(options) || json_array_size(options) == 0) {
+        return 0;
+    }
+
+    json_array_foreach(options, i, o) {
+        if (!json_is_string(o)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -864,8 +1475,8 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
 
 /*
  * The upload moves into tiktok_upload_spool under a random name (a rename:
- * no copy).  Until its row is committed, the file goes if the request
- * does: no file without its row.
+ * no copy).  If the request ends before its INSERT was sent, or the
+ * INSERT was refused, the file goes with it (see spool_cleanup).
  */
 
 static ngx_int_t
@@ -927,13 +1538,27 @@ ngx_http_tiktok_post_spool(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 }
 
 
+/*
+ * Once the INSERT is sent, its row may exist whatever the answer says (a
+ * timeout or a broken connection can follow the commit): the file then
+ * stays, for the publisher or, if the row never came, for the janitor.
+ * It goes only when the INSERT was never sent or definitely rolled back.
+ */
+
 static void
 ngx_http_tiktok_post_spool_cleanup(void *data)
 {
     ngx_http_tiktok_post_t  *pt = data;
 
-    if (!pt->committed) {
-        (void) ngx_delete_file(pt->spool_path.data);
+    if (pt->committed || (pt->inserting && !pt->rolled_back)) {
+        return;
+    }
+
+    if (ngx_delete_file(pt->spool_path.data) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, ngx_errno,
+                      ngx_delete_file_n " \"%V\" failed", &pt->spool_path);
     }
 }
 
@@ -1004,9 +1629,16 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10, params)
         != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_notify_sql, 1,
-                                  &ctx->user_id) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+                                  &ctx->user_id) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /* from here on the row may come to exist: see spool_cleanup */
+    pt->inserting = 1;
+
+    if (ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK) {
+        pt->inserting = 0;      /* nothing was sent */
         return NGX_ERROR;
     }
 
@@ -1026,8 +1658,18 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     pt = ctx->data;
 
+    if (q->rc == NGX_DECLINED) {
+        /* a statement failed: rolled back, the cleanup removes the file */
+        pt->rolled_back = 1;
+
+    } else if (q->rc == NGX_ERROR && pt->file) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "tiktok: the post's row may have been stored; its "
+                      "file \"%V\" stays (the janitor removes it if not)",
+                      &pt->spool_path);
+    }
+
     if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
-        /* rolled back: the cleanup removes the spooled file */
         ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
             q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
                                : NGX_HTTP_INTERNAL_SERVER_ERROR,

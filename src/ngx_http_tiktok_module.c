@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_janitor.h"
 
 
 typedef struct {
@@ -460,6 +461,12 @@ ngx_http_tiktok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /* core's merge ran first: its error pages are final here */
+    if (conf->api) {
+        return ngx_http_tiktok_error_pages_conf(cf,
+                   ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module));
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -519,6 +526,10 @@ ngx_http_tiktok_postconfiguration(ngx_conf_t *cf)
 
 #undef ngx_http_tiktok_require
 
+    if (ngx_http_tiktok_post_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_tiktok_api_init(cf);
 }
 
@@ -563,6 +574,11 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
     if (tmcf->scheduler && tmcf->curl
         && ngx_http_tiktok_scheduler_init(cycle, tmcf) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    /* spool files no post needs any more */
+    if (ngx_http_tiktok_janitor_init(cycle, tmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -151,6 +151,8 @@ extern ngx_module_t  ngx_http_tiktok_module;
 
 /* ngx_http_tiktok_handler.c */
 ngx_int_t ngx_http_tiktok_handler(ngx_http_request_t *r);
+char *ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
+    ngx_http_core_loc_conf_t *clcf);
 ngx_int_t ngx_http_tiktok_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
 ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
@@ -197,6 +199,7 @@ ngx_int_t ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
 /* ngx_http_tiktok_handler_post.c */
+ngx_int_t ngx_http_tiktok_post_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
