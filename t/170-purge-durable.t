@@ -138,7 +138,8 @@ like(`cat ${\ $b->dir }/logs/tiktok.log`,
      qr{GET /api/tiktok/videos HTTP/1\.1 401 MISS}, '... a MISS on B');
 
 for my $n ($a, $b) {
-    unlike($n->error_log, qr/\[(alert|crit|emerg)\]/, $n->{name} . ': no alert');
+    unlike($n->error_log, qr/\[(alert|crit|emerg)\]/,
+           "$n->{name}: no alert");
 }
 
 $b->stop;
