@@ -712,7 +712,8 @@ sub stop {
     waitpid $pid, 0;
 }
 
-END { $_->stop for @proxies }
+# waitpid sets $?: keep the test's own exit status
+END { local $?; $_->stop for @proxies }
 
 
 # A PgBouncer (Debian's package) of this test file's own, in front of its
@@ -812,6 +813,6 @@ sub stop {
     waitpid $pid, 0;
 }
 
-END { $_->stop for @bouncers }
+END { local $?; $_->stop for @bouncers }
 
 1;
