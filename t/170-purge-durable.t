@@ -71,6 +71,25 @@ my $a = nginx(name => 'node-a');
 my $b = nginx(name => 'node-b', dsn => $b_dsn);
 
 
+# 0. the records: tiktok_app writes only its own user's and reads them only
+# through tiktok.purges_after()
+
+{
+    my $app = sub { scalar $psql->("BEGIN; SELECT set_config('app.user_id',"
+                                   . " 'olga', true); $_[0]; COMMIT;",
+                                   user => 'tiktok_app', may_fail => 1) };
+    unlike($app->("INSERT INTO tiktok.purges (user_id) VALUES ('olga')"),
+           qr/ERROR/, 'tiktok_app records a purge of its own user');
+    like($app->("INSERT INTO tiktok.purges (user_id) VALUES ('pete')"),
+         qr/row-level security/, '... not of another user');
+    like($app->("SELECT count(*) FROM tiktok.purges"),
+         qr/permission denied/, '... and cannot read the table');
+    like($app->("SELECT user_id FROM tiktok.purges_after(0, 10)"),
+         qr/^olga$/m, '... but reads the records through purges_after()');
+    $psql->("DELETE FROM tiktok.purges");
+}
+
+
 # 1. B's listener is away while A disconnects the user: the notification
 # is lost to B, the record is not, and B replays it once it is back.
 
