@@ -6,7 +6,7 @@ set -eu
 PKGS="nginx-core nginx-dev libpq-dev libcurl4-openssl-dev libssl-dev
       libjansson-dev postgresql-15 python3 openssl gcc make
       libtest-base-perl libtext-diff-perl libio-socket-ssl-perl
-      libhttp-daemon-perl libwww-perl libjson-pp-perl"
+      libhttp-daemon-perl libwww-perl libjson-pp-perl pgbouncer"
 
 [ "$#" -gt 0 ] && PKGS="$PKGS $*"
 
@@ -31,7 +31,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # nginx-core's maintainer script starts the packaged nginx on port 80; we
 # never want that service, so a policy-rc.d keeps it (and PostgreSQL's
-# default cluster) from being started by the install.
+# default cluster, and pgbouncer's service: t/175 runs its own) from being
+# started by the install.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy"

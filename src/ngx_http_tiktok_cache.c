@@ -42,6 +42,14 @@ static void ngx_http_tiktok_cache_free(ngx_http_tiktok_cache_t *cache,
     ngx_rbtree_node_t *node);
 static ngx_uint_t ngx_http_tiktok_cache_expire(ngx_http_tiktok_cache_t *cache,
     ngx_uint_t force);
+static ngx_int_t ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
+    uint32_t *generation);
+
+
+#define ngx_http_tiktok_cache_gen(cache, user_hash)                           \
+    (cache)->sh->generations[(user_hash)                                      \
+                             & (NGX_HTTP_TIKTOK_CACHE_GENERATIONS - 1)]
 
 
 #define ngx_http_tiktok_cache_node(n)                                         \
@@ -197,6 +205,9 @@ ngx_http_tiktok_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     ngx_http_tiktok_cache_rbtree_insert);
     ngx_queue_init(&cache->sh->lru);
+
+    cache->sh->purge_applied = 0;
+    ngx_memzero(cache->sh->generations, sizeof(cache->sh->generations));
 
     len = sizeof(" in tiktok_cache_zone \"\"") + shm_zone->shm.name.len;
 
@@ -395,6 +406,41 @@ ngx_int_t
 ngx_http_tiktok_cache_set(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     ngx_str_t *key, ngx_str_t *value, time_t ttl)
 {
+    return ngx_http_tiktok_cache_store(cache, user, key, value, ttl, NULL);
+}
+
+
+ngx_int_t
+ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
+    uint32_t generation)
+{
+    return ngx_http_tiktok_cache_store(cache, user, key, value, ttl,
+                                       &generation);
+}
+
+
+uint32_t
+ngx_http_tiktok_cache_generation(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user)
+{
+    uint32_t  gen;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    gen = ngx_http_tiktok_cache_gen(cache,
+                                    ngx_crc32_short(user->data, user->len));
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return gen;
+}
+
+
+/* generation: when not NULL, store only if the user was not purged since */
+
+static ngx_int_t
+ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
+    ngx_str_t *key, ngx_str_t *value, time_t ttl, uint32_t *generation)
+{
     size_t                         n;
     time_t                         now;
     uint32_t                       hash;
@@ -417,6 +463,15 @@ ngx_http_tiktok_cache_set(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
         + user->len + key->len + value->len;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (generation
+        && ngx_http_tiktok_cache_gen(cache,
+                                     ngx_crc32_short(user->data, user->len))
+           != *generation)
+    {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
 
     node = ngx_http_tiktok_cache_lookup(cache, hash, user, key);
     if (node) {
@@ -558,6 +613,9 @@ ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
+    /* fetches that started before this purge will not store their page */
+    ngx_http_tiktok_cache_gen(cache, user_hash)++;
+
     for (q = ngx_queue_head(&cache->sh->lru);
          q != ngx_queue_sentinel(&cache->sh->lru);
          q = next)
@@ -584,6 +642,33 @@ ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
                    "tiktok: purged %ui cache entries of \"%V\"", n, user);
 
     return n;
+}
+
+
+int64_t
+ngx_http_tiktok_cache_purge_applied(ngx_http_tiktok_cache_t *cache)
+{
+    int64_t  id;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    id = cache->sh->purge_applied;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return id;
+}
+
+
+void
+ngx_http_tiktok_cache_purge_advance(ngx_http_tiktok_cache_t *cache,
+    int64_t id)
+{
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (id > cache->sh->purge_applied) {
+        cache->sh->purge_applied = id;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 
 

@@ -14,10 +14,23 @@
 #include <ngx_core.h>
 
 
+/* users are spread over this many purge generations (a power of two) */
+#define NGX_HTTP_TIKTOK_CACHE_GENERATIONS  256
+
+
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  lru;
+
+    /*
+     * Purges, per node (every worker of the node shares the zone): the
+     * newest purge record applied, and a generation per group of users
+     * that each purge of one of them advances.
+     */
+    int64_t                      purge_applied;
+    uint32_t                     generations[
+                                     NGX_HTTP_TIKTOK_CACHE_GENERATIONS];
 } ngx_http_tiktok_cache_sh_t;
 
 
@@ -69,9 +82,29 @@ ngx_int_t ngx_http_tiktok_cache_count(ngx_http_tiktok_cache_t *cache,
 time_t ngx_http_tiktok_cache_pace(ngx_http_tiktok_cache_t *cache,
     ngx_log_t *log, ngx_str_t *user, const char *endpoint, ngx_uint_t limit);
 
-/* removes every entry of a user; returns how many */
+/*
+ * Removes every entry of a user and advances the user's purge generation;
+ * returns how many entries went.
+ */
 ngx_uint_t ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
     ngx_str_t *user);
+
+/*
+ * A page fetched before a purge is never stored after it: read the user's
+ * generation before the fetch starts (before the token is even loaded),
+ * and store with cache_set_since, which declines (NGX_DECLINED) when the
+ * user was purged since.  Otherwise as cache_set.
+ */
+uint32_t ngx_http_tiktok_cache_generation(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user);
+ngx_int_t ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
+    uint32_t generation);
+
+/* the newest purge record this node applied; advanced, never moved back */
+int64_t ngx_http_tiktok_cache_purge_applied(ngx_http_tiktok_cache_t *cache);
+void ngx_http_tiktok_cache_purge_advance(ngx_http_tiktok_cache_t *cache,
+    int64_t id);
 
 
 #endif /* _NGX_HTTP_TIKTOK_CACHE_H_INCLUDED_ */

@@ -963,7 +963,8 @@ ngx_http_tiktok_return_url(ngx_http_request_t *r, const char *outcome,
 /*
  * POST /disconnect: the account row goes, the user's posts that have not
  * started are cancelled (their spool files removed), other nginx nodes are
- * told to purge the user's cache (NOTIFY tiktok_purge), this node's cache
+ * told to purge the user's cache (NOTIFY tiktok_purge, and a purge record
+ * for the nodes that miss the notification), this node's cache
  * is purged, and the access token is revoked at TikTok, best effort: a
  * failed revoke is recorded, not shown.  Idempotent.
  */
@@ -987,6 +988,15 @@ static const char  ngx_http_tiktok_disconnect_posts_sql[] =
 
 static const char  ngx_http_tiktok_disconnect_notify_sql[] =
     "SELECT pg_notify('tiktok_purge', $1)";
+
+/*
+ * The durable side of the purge, read by nodes that miss the notification
+ * (sql/007_purges.sql).  The lock makes record ids visible in commit
+ * order, so a reader never skips one that commits late.
+ */
+static const char  ngx_http_tiktok_disconnect_purge_sql[] =
+    "INSERT INTO tiktok.purges (user_id)"
+    " SELECT $1 FROM pg_advisory_xact_lock(hashtext('tiktok.purges'))";
 
 
 ngx_int_t
@@ -1022,6 +1032,8 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_posts_sql, 1,
                                   &ctx->user_id) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_notify_sql, 1,
+                                  &ctx->user_id) != NGX_OK
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_purge_sql, 1,
                                   &ctx->user_id) != NGX_OK
         || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
     {

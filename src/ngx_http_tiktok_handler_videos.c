@@ -59,6 +59,9 @@ typedef struct {
 
     time_t                        retry_after;  /* with a 429 answer */
 
+    /* the user's purge generation when the request began */
+    uint32_t                      generation;
+
     unsigned                      retried:1;
 } ngx_http_tiktok_videos_t;
 
@@ -146,6 +149,10 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
         ngx_str_set(&ctx->cache_status, "BYPASS");
 
     } else {
+        /* before anything is read: a purge from now on wins */
+        v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
+                                                         &ctx->user_id);
+
         rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &v->key,
                                        r->pool, &v->stale);
         if (rc == NGX_OK) {
@@ -195,6 +202,12 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
         return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "invalid_request", "video_id",
                    "video_id must be 1 to 20 comma-separated video ids");
+    }
+
+    if (tmcf->cache) {
+        /* before anything is read: a purge from now on wins */
+        v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
+                                                         &ctx->user_id);
     }
 
     missing = 0;
@@ -816,18 +829,23 @@ ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
 
 /*
  * Encodes obj, stores it (without its closing brace) under key for the
- * caller, and returns that text.
+ * caller, and returns that text.  Not stored when the user was purged
+ * (disconnected) since the request began: the text is still answered to
+ * the request that asked before the purge.
  */
 
 static ngx_int_t
 ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
     json_t *obj, time_t ttl, ngx_str_t *text)
 {
+    ngx_int_t                     rc;
     ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_videos_t     *v;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    v = ctx->data;
 
     if (ngx_http_tiktok_json_encode(r->pool, obj, text) != NGX_OK) {
         return NGX_ERROR;
@@ -835,11 +853,21 @@ ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
 
     text->len--;
 
-    if (tmcf->cache
-        && ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id, key, text,
-                                     ttl)
-           != NGX_OK)
-    {
+    if (tmcf->cache == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_tiktok_cache_set_since(tmcf->cache, &ctx->user_id, key,
+                                         text, ttl, v->generation);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "tiktok: \"%V\" was purged during the fetch, "
+                       "not cached", key);
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
         /* larger than the zone: served, not cached */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "tiktok: an answer of %uz bytes does not fit the "

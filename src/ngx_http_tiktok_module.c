@@ -30,8 +30,6 @@ static ngx_int_t ngx_http_tiktok_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tiktok_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tiktok_init_process(ngx_cycle_t *cycle);
 static void ngx_http_tiktok_exit_process(ngx_cycle_t *cycle);
-static void ngx_http_tiktok_notify(void *data, const char *channel,
-    const char *payload);
 
 static char *ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -268,12 +266,6 @@ ngx_module_t  ngx_http_tiktok_module = {
     ngx_http_tiktok_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
-};
-
-
-/* what every pooled PostgreSQL connection listens to */
-static const char  *ngx_http_tiktok_listen[] = {
-    "LISTEN tiktok_purge", "LISTEN tiktok_publish", NULL
 };
 
 
@@ -564,9 +556,14 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    /* cache purges from other nodes, posts to publish from anywhere */
-    ngx_http_tiktok_pg_listen(tmcf->pg_pool, ngx_http_tiktok_listen,
-                              ngx_http_tiktok_notify, tmcf);
+    /*
+     * cache purges from other nodes, posts to publish from anywhere: on a
+     * connection of its own, which a transaction pooler cannot share out
+     */
+    tmcf->listener = ngx_http_tiktok_listen_start(cycle, tmcf);
+    if (tmcf->listener == NULL) {
+        return NGX_ERROR;
+    }
 
     /* background TikTok calls (publishing) */
     tmcf->curl = ngx_http_tiktok_curl_init(cycle, &tmcf->ca_certificate);
@@ -586,34 +583,6 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
 }
 
 
-/*
- * tiktok_purge: another nginx node (or worker) disconnected a user, drop
- * their cache.  tiktok_publish: a post was queued, publish it now.
- */
-
-static void
-ngx_http_tiktok_notify(void *data, const char *channel, const char *payload)
-{
-    ngx_http_tiktok_main_conf_t *tmcf = data;
-
-    ngx_str_t  user;
-
-    if (ngx_strcmp(channel, "tiktok_publish") == 0) {
-        ngx_http_tiktok_scheduler_kick(tmcf);
-        return;
-    }
-
-    if (ngx_strcmp(channel, "tiktok_purge") != 0 || tmcf->cache == NULL) {
-        return;
-    }
-
-    user.data = (u_char *) payload;
-    user.len = ngx_strlen(payload);
-
-    (void) ngx_http_tiktok_cache_purge_user(tmcf->cache, &user);
-}
-
-
 static void
 ngx_http_tiktok_exit_process(ngx_cycle_t *cycle)
 {
@@ -628,6 +597,11 @@ ngx_http_tiktok_exit_process(ngx_cycle_t *cycle)
     if (tmcf->curl) {
         ngx_http_tiktok_curl_destroy(tmcf->curl);
         tmcf->curl = NULL;
+    }
+
+    if (tmcf->listener) {
+        ngx_http_tiktok_listen_stop(tmcf->listener);
+        tmcf->listener = NULL;
     }
 
     ngx_http_tiktok_pg_pool_destroy(tmcf->pg_pool);
@@ -915,21 +889,26 @@ ngx_http_tiktok_scope_mask(ngx_conf_t *cf, ngx_str_t *list, ngx_uint_t *mask)
 }
 
 
-/* tiktok_postgres "conninfo" [pool=N] [timeout=time] */
+/* tiktok_postgres "conninfo" [pool=N] [timeout=time] ["listen=conninfo"] */
 
 static char *
 ngx_http_tiktok_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
-    ngx_str_t                  *value, s;
+    char                       *ci, *err;
+    u_char                      buf[512];
+    ngx_str_t                  *value, s, listen;
     ngx_int_t                   n;
     ngx_uint_t                  i;
-    ngx_http_tiktok_pg_conf_t  *pgcf;
+    PQconninfoOption           *opts;
+    ngx_http_tiktok_pg_conf_t  *pgcf, *pglcf;
 
     if (tmcf->pg) {
         return "is duplicate";
     }
+
+    ngx_str_null(&listen);
 
     value = cf->args->elts;
 
@@ -972,6 +951,12 @@ ngx_http_tiktok_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "listen=", 7) == 0) {
+            listen.data = value[i].data + 7;
+            listen.len = value[i].len - 7;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"tiktok_postgres\" has an invalid parameter "
                            "\"%V\"", &value[i]);
@@ -983,6 +968,62 @@ ngx_http_tiktok_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     tmcf->pg = pgcf;
+
+    if (listen.data == NULL) {
+        /* the listener uses the main conninfo */
+        return NGX_CONF_OK;
+    }
+
+    /* listen=conninfo: checked here to name it, then prepared as the main */
+
+    ci = ngx_pnalloc(cf->pool, listen.len + 1);
+    if (ci == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    (void) ngx_cpystrn((u_char *) ci, listen.data, listen.len + 1);
+
+    err = NULL;
+    opts = listen.len ? PQconninfoParse(ci, &err) : NULL;
+
+    if (opts == NULL) {
+        if (err) {
+            (void) ngx_cpystrn(buf, (u_char *) err, sizeof(buf));
+            PQfreemem(err);
+
+            for (i = 0; buf[i]; i++) {
+                if (buf[i] == '\n' || buf[i] == '\r') {
+                    buf[i] = ' ';
+                }
+            }
+
+        } else {
+            (void) ngx_cpystrn(buf, (u_char *) (listen.len ? "out of memory"
+                                                : "it is empty"),
+                               sizeof(buf));
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_postgres\" has an invalid listen= "
+                           "conninfo: %s", buf);
+        return NGX_CONF_ERROR;
+    }
+
+    PQconninfoFree(opts);
+
+    pglcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_tiktok_pg_conf_t));
+    if (pglcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pglcf->size = 1;
+    pglcf->timeout = pgcf->timeout;
+
+    if (ngx_http_tiktok_pg_conf(cf, &listen, pglcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->pg_listen = pglcf;
 
     return NGX_CONF_OK;
 }

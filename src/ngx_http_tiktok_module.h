@@ -23,6 +23,7 @@
 #include "ngx_http_tiktok_media.h"
 #include "ngx_http_tiktok_validate.h"
 #include "ngx_http_tiktok_curl.h"
+#include "ngx_http_tiktok_listen.h"
 
 
 #define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
@@ -48,6 +49,7 @@ typedef struct {
     ngx_uint_t                   scope_mask;
 
     ngx_http_tiktok_pg_conf_t   *pg;
+    ngx_http_tiktok_pg_conf_t   *pg_listen;         /* listen=, or NULL */
     ngx_http_tiktok_cache_t     *cache;
 
     ngx_str_t                    api_location;
@@ -71,6 +73,7 @@ typedef struct {
     ngx_http_tiktok_pg_pool_t   *pg_pool;
     ngx_http_tiktok_curl_t      *curl;
     void                        *scheduler_ctx;
+    ngx_http_tiktok_listen_t    *listener;
 
     ngx_uint_t                   configured;        /* tiktok_api is used */
 } ngx_http_tiktok_main_conf_t;

@@ -54,7 +54,6 @@ static void ngx_http_tiktok_pg_run_done(void);
 static void ngx_http_tiktok_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_pg_query_cleanup(void *data);
 static void ngx_http_tiktok_pg_notice(void *arg, const char *message);
-static void ngx_http_tiktok_pg_keep_handler(ngx_event_t *ev);
 static u_char *ngx_http_tiktok_pg_msg(u_char *buf, size_t size,
     const char *msg);
 
@@ -346,57 +345,6 @@ ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
 }
 
 
-/*
- * Every connection of the pool runs the LISTEN first, and a timer keeps at
- * least one connection open, so a worker that only serves cache hits still
- * hears NOTIFYs (cache purges from other nginx nodes).
- */
-
-#define NGX_HTTP_TIKTOK_PG_KEEP  3000
-
-void
-ngx_http_tiktok_pg_listen(ngx_http_tiktok_pg_pool_t *pg,
-    const char **listen, ngx_http_tiktok_pg_notify_pt notify, void *data)
-{
-    pg->listen = listen;
-    pg->notify = notify;
-    pg->notify_data = data;
-
-    pg->keep.handler = ngx_http_tiktok_pg_keep_handler;
-    pg->keep.data = pg;
-    pg->keep.log = pg->log;
-    pg->keep.cancelable = 1;
-
-    ngx_add_timer(&pg->keep, 1);
-}
-
-
-static void
-ngx_http_tiktok_pg_keep_handler(ngx_event_t *ev)
-{
-    ngx_uint_t                  i;
-    ngx_http_tiktok_pg_pool_t  *pg;
-
-    pg = ev->data;
-
-    if (ngx_exiting || ngx_terminate) {
-        return;
-    }
-
-    for (i = 0; i < pg->conf->size; i++) {
-        if (pg->conns[i].state != NGX_HTTP_TIKTOK_PG_CLOSED) {
-            break;
-        }
-    }
-
-    if (i == pg->conf->size) {
-        (void) ngx_http_tiktok_pg_connect(&pg->conns[0]);
-    }
-
-    ngx_add_timer(&pg->keep, NGX_HTTP_TIKTOK_PG_KEEP);
-}
-
-
 void
 ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
 {
@@ -405,10 +353,6 @@ ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
     ngx_http_tiktok_pg_query_t  *q;
 
     pg->destroyed = 1;
-
-    if (pg->keep.timer_set) {
-        ngx_del_timer(&pg->keep);
-    }
 
     while (!ngx_queue_empty(&pg->waiting)) {
         qu = ngx_queue_head(&pg->waiting);
@@ -857,7 +801,6 @@ ngx_http_tiktok_pg_write_handler(ngx_event_t *ev)
 static void
 ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
 {
-    const char               **l;
     ngx_int_t                  rc;
     PostgresPollingStatusType  st;
 
@@ -925,36 +868,6 @@ ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
                   "server version %d", PQserverVersion(pc->pgconn));
 
     pc->state = NGX_HTTP_TIKTOK_PG_IDLE;
-
-    if (pc->pg->listen) {
-        /* nobody waits for the LISTEN: its results are read and dropped */
-
-        for (l = pc->pg->listen; *l; l++) {
-            if (!PQsendQueryParams(pc->pgconn, *l, 0, NULL, NULL, NULL, NULL,
-                                   0))
-            {
-                break;
-            }
-        }
-
-        if (*l || !PQpipelineSync(pc->pgconn)) {
-            ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-            ngx_http_tiktok_pg_dispatch(pc->pg, 0);
-            return;
-        }
-
-        pc->query = NULL;
-        pc->orphan = 1;
-        pc->failed = 0;
-        pc->state = NGX_HTTP_TIKTOK_PG_BUSY;
-
-        if (ngx_http_tiktok_pg_flush(pc) == NGX_ERROR) {
-            ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-            ngx_http_tiktok_pg_dispatch(pc->pg, 0);
-        }
-
-        return;
-    }
 
     ngx_http_tiktok_pg_dispatch(pc->pg, 1);
 }
@@ -1174,19 +1087,18 @@ ngx_http_tiktok_pg_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
 }
 
 
+/*
+ * The pool does not LISTEN (the listener does, ngx_http_tiktok_listen.c),
+ * but behind a transaction pooler a server connection that another client
+ * made LISTEN can be lent to us: what it hears is dropped, not kept.
+ */
+
 static void
 ngx_http_tiktok_pg_notifies(ngx_http_tiktok_pg_conn_t *pc)
 {
-    PGnotify                   *n;
-    ngx_http_tiktok_pg_pool_t  *pg;
-
-    pg = pc->pg;
+    PGnotify  *n;
 
     while ((n = PQnotifies(pc->pgconn)) != NULL) {
-        if (pg->notify) {
-            pg->notify(pg->notify_data, n->relname, n->extra);
-        }
-
         PQfreemem(n);
     }
 }

@@ -40,8 +40,6 @@ typedef struct ngx_http_tiktok_pg_conn_s   ngx_http_tiktok_pg_conn_t;
 typedef struct ngx_http_tiktok_pg_query_s  ngx_http_tiktok_pg_query_t;
 
 typedef void (*ngx_http_tiktok_pg_handler_pt)(ngx_http_tiktok_pg_query_t *q);
-typedef void (*ngx_http_tiktok_pg_notify_pt)(void *data, const char *channel,
-    const char *payload);
 
 
 typedef struct {
@@ -118,13 +116,6 @@ struct ngx_http_tiktok_pg_pool_s {
     ngx_queue_t                     waiting;
     ngx_log_t                      *log;
     unsigned                        destroyed:1;  /* refuses new queries */
-
-    /* LISTEN/NOTIFY: every connection listens; one is kept open */
-    const char                    **listen;     /* "LISTEN ..." statements,
-                                                   NULL-terminated */
-    ngx_http_tiktok_pg_notify_pt    notify;
-    void                           *notify_data;
-    ngx_event_t                     keep;
 };
 
 
@@ -134,8 +125,6 @@ char *ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
 ngx_http_tiktok_pg_pool_t *ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     ngx_http_tiktok_pg_conf_t *conf);
 void ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg);
-void ngx_http_tiktok_pg_listen(ngx_http_tiktok_pg_pool_t *pg,
-    const char **listen, ngx_http_tiktok_pg_notify_pt notify, void *data);
 
 ngx_http_tiktok_pg_query_t *ngx_http_tiktok_pg_query_create(ngx_pool_t *pool,
     ngx_log_t *log);

@@ -645,4 +645,183 @@ sub pg_socket_dsn {
     return "host=$Tmp/pg-run port=$PgPort dbname=tiktok user=tiktok_app";
 }
 
+# A TCP forwarder on a free loopback port to another port (PostgreSQL's),
+# in a child process: ->stop cuts every connection through it at once (the
+# far side sees its peer go away), ->start listens again on the same port.
+# Used to take one nginx's path to the database away and give it back.
+package TikTokTest::TcpProxy;
+
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
+
+my @proxies;
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless { to => $o{to}, port => TikTokTest::free_port() },
+                     $class;
+    push @proxies, $self;
+    return $self->start;
+}
+
+sub port { $_[0]{port} }
+
+sub start {
+    my ($self) = @_;
+
+    return $self if $self->{pid};
+
+    my $ls = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $self->{port}, Listen => 64, ReuseAddr => 1)
+        or die "proxy: cannot listen on $self->{port}: $!\n";
+
+    my $pid = fork // die "fork: $!";
+    if ($pid) {
+        close $ls;
+        $self->{pid} = $pid;
+        return $self;
+    }
+
+    # the child: shuttle bytes until killed
+    my $sel = IO::Select->new($ls);
+    my %peer;
+
+    while (1) {
+        for my $fh ($sel->can_read) {
+            if ($fh == $ls) {
+                my $c = $ls->accept or next;
+                my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                              PeerPort => $self->{to});
+                if (!$s) { close $c; next; }
+                $peer{$c} = $s;
+                $peer{$s} = $c;
+                $sel->add($c, $s);
+                next;
+            }
+
+            my $n = sysread($fh, my $buf, 65536);
+            my $to = $peer{$fh};
+
+            if (!$n || !defined syswrite($to, $buf)) {
+                $sel->remove($fh, $to);
+                delete @peer{$fh, $to};
+                close $fh;
+                close $to;
+            }
+        }
+    }
+    POSIX::_exit(0);
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+# waitpid sets $?: keep the test's own exit status
+END { local $?; $_->stop for @proxies }
+
+
+# A PgBouncer (Debian's package) of this test file's own, in front of its
+# PostgreSQL: pool_mode transaction or session, trust authentication with a
+# userlist, on a free loopback port; stopped when the file ends.  As root
+# it drops to the postgres user (-u), as PostgreSQL's tools do here.
+package TikTokTest::PgBouncer;
+
+use File::Path qw(make_path);
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+my @bouncers;
+
+sub new {
+    my ($class, %o) = @_;
+
+    my $bin = $ENV{TIKTOK_PGBOUNCER} || '/usr/sbin/pgbouncer';
+    die "pgbouncer is not installed (apt-get install pgbouncer)\n"
+        unless -x $bin;
+
+    my $self = bless { mode => $o{mode} || 'transaction',
+                       port => TikTokTest::free_port() }, $class;
+    my $n = scalar @bouncers;
+    my $dir = $self->{dir} = "$TikTokTest::Tmp/pgbouncer-$n";
+
+    make_path($dir);
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('postgres');
+        chown $uid, $gid, $dir;
+    }
+
+    open my $u, '>', "$dir/userlist.txt" or die $!;
+    print $u qq{"tiktok_app" ""\n"postgres" ""\n};
+    close $u;
+
+    open my $ini, '>', "$dir/pgbouncer.ini" or die $!;
+    print $ini <<"INI";
+[databases]
+tiktok = host=127.0.0.1 port=$TikTokTest::PgPort dbname=tiktok
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $self->{port}
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = $self->{mode}
+max_client_conn = 500
+default_pool_size = 20
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+    close $ini;
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        exec($bin, ($> == 0 ? ('-u', 'postgres') : ()), '-q',
+             "$dir/pgbouncer.ini") or POSIX::_exit(127);
+    }
+
+    $self->{pid} = $pid;
+    push @bouncers, $self;
+
+    TikTokTest::wait_port($self->{port}, 10)
+        or die "pgbouncer did not listen on $self->{port}: "
+               . $self->log . "\n";
+
+    return $self;
+}
+
+sub port { $_[0]{port} }
+
+sub dsn {
+    my ($self) = @_;
+    return "host=127.0.0.1 port=$self->{port} dbname=tiktok user=tiktok_app";
+}
+
+sub log {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{dir}/pgbouncer.log" or return '';
+    local $/;
+    my $s = <$fh>;
+    return $s // '';
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'INT', $pid;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        return if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+END { local $?; $_->stop for @bouncers }
+
 1;

@@ -1,0 +1,987 @@
+
+/*
+ * The listener: one dedicated PostgreSQL connection per worker
+ * (tiktok_postgres ... "listen=conninfo", default the main conninfo).
+ *
+ * The pool's connections do not LISTEN: behind a transaction pooler
+ * (PgBouncer, Supavisor) a LISTEN lands on whichever server connection the
+ * pooler picked, and the notifications that later reach that server
+ * connection are dropped.  This connection LISTENs to tiktok_purge and
+ * tiktok_publish, and because a notification can be lost anyway (sent
+ * while the listener reconnects, or dropped by a pooler) it also reads the
+ * purge records newer than the last one the node applied: as soon as it
+ * has (re)connected, after each tiktok_purge, and every few seconds.  The
+ * newest applied id lives in the cache zone, which the node's workers
+ * share.  A probe NOTIFY sent through the pool tells whether notifications
+ * reach the listener at all; when they do not, a warning says so once.
+ *
+ * One query at a time, in libpq's plain (not pipeline) mode; nothing
+ * blocks: the connection is opened with PQconnectStartParams and advanced
+ * from socket events like the pool's.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+#define NGX_HTTP_TIKTOK_LISTEN_CLOSED      0
+#define NGX_HTTP_TIKTOK_LISTEN_CONNECTING  1
+#define NGX_HTTP_TIKTOK_LISTEN_IDLE        2
+#define NGX_HTTP_TIKTOK_LISTEN_BUSY        3
+
+/* the query in flight */
+#define NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN    1
+#define NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY    2
+#define NGX_HTTP_TIKTOK_LISTEN_Q_EXPIRE    3
+
+/* purge records are read this often whatever the notifications do */
+#define NGX_HTTP_TIKTOK_LISTEN_POLL        3000
+/* reconnecting: from this, doubling, up to the max */
+#define NGX_HTTP_TIKTOK_LISTEN_BACKOFF     200
+#define NGX_HTTP_TIKTOK_LISTEN_BACKOFF_MAX 3000
+/* how long a probe NOTIFY may take to come back */
+#define NGX_HTTP_TIKTOK_LISTEN_PROBE       5000
+/* probes per connection that must come back, this far apart */
+#define NGX_HTTP_TIKTOK_LISTEN_PROBES      3
+#define NGX_HTTP_TIKTOK_LISTEN_REPROBE     20000
+/* records read per query */
+#define NGX_HTTP_TIKTOK_LISTEN_BATCH       "1000"
+#define NGX_HTTP_TIKTOK_LISTEN_BATCH_N     1000
+/* old records are deleted this often, and kept at least a day */
+#define NGX_HTTP_TIKTOK_LISTEN_EXPIRE      600
+#define NGX_HTTP_TIKTOK_LISTEN_KEEP_MIN    86400
+
+#define NGX_HTTP_TIKTOK_LISTEN_MSG_LEN     512
+
+
+struct ngx_http_tiktok_listen_s {
+    ngx_http_tiktok_main_conf_t   *tmcf;
+    ngx_http_tiktok_pg_conf_t     *conf;
+    ngx_log_t                     *log;
+
+    PGconn                        *pgconn;
+    ngx_connection_t              *c;
+    ngx_uint_t                     state;
+    ngx_uint_t                     query;
+
+    ngx_event_t                    timer;      /* reconnect, poll */
+    ngx_event_t                    deadline;   /* connect, query timeout */
+    ngx_event_t                    probe;      /* probe not back in time */
+
+    ngx_msec_t                     backoff;
+    ngx_uint_t                     failures;   /* in a row, for the log */
+    time_t                         expired;    /* last purges_expire */
+    ngx_uint_t                     rows;       /* read by the replay */
+    ngx_uint_t                     probes;
+
+    u_char                         token[NGX_INT64_LEN * 2 + 2];
+    size_t                         token_len;
+
+    ngx_uint_t                     probes_back; /* on this connection */
+
+    unsigned                       replay:1;   /* another replay is due */
+    unsigned                       probe_due:1;
+    unsigned                       probing:1;
+    unsigned                       warned:1;
+    unsigned                       stopped:1;
+};
+
+
+static void ngx_http_tiktok_listen_timer_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_listen_deadline_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_listen_probe_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_listen_connect(ngx_http_tiktok_listen_t *l);
+static ngx_int_t ngx_http_tiktok_listen_wrap(ngx_http_tiktok_listen_t *l);
+static void ngx_http_tiktok_listen_unwrap(ngx_http_tiktok_listen_t *l,
+    ngx_uint_t fd_alive);
+static void ngx_http_tiktok_listen_poll(ngx_http_tiktok_listen_t *l);
+static void ngx_http_tiktok_listen_read_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_listen_write_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_tiktok_listen_flush(ngx_http_tiktok_listen_t *l);
+static ngx_int_t ngx_http_tiktok_listen_results(ngx_http_tiktok_listen_t *l);
+static void ngx_http_tiktok_listen_result(ngx_http_tiktok_listen_t *l,
+    PGresult *res);
+static void ngx_http_tiktok_listen_done(ngx_http_tiktok_listen_t *l);
+static void ngx_http_tiktok_listen_next(ngx_http_tiktok_listen_t *l);
+static ngx_int_t ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l,
+    ngx_uint_t query);
+static void ngx_http_tiktok_listen_notifies(ngx_http_tiktok_listen_t *l);
+static void ngx_http_tiktok_listen_purge(ngx_http_tiktok_listen_t *l,
+    u_char *user, size_t len);
+static void ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l);
+static void ngx_http_tiktok_listen_probe_sent(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_listen_close(ngx_http_tiktok_listen_t *l,
+    const char *why);
+static u_char *ngx_http_tiktok_listen_msg(u_char *buf, size_t size,
+    const char *msg);
+
+
+static const char  ngx_http_tiktok_listen_sql[] =
+    "LISTEN tiktok_purge; LISTEN tiktok_publish; LISTEN tiktok_probe";
+
+static const char  ngx_http_tiktok_listen_replay_sql[] =
+    "SELECT id, user_id FROM tiktok.purges_after($1, $2)";
+
+static const char  ngx_http_tiktok_listen_expire_sql[] =
+    "SELECT tiktok.purges_expire(make_interval(secs => $1::bigint))";
+
+static const char  ngx_http_tiktok_listen_probe_sql[] =
+    "SELECT pg_notify('tiktok_probe', $1)";
+
+
+ngx_http_tiktok_listen_t *
+ngx_http_tiktok_listen_start(ngx_cycle_t *cycle, void *conf)
+{
+    ngx_http_tiktok_main_conf_t *tmcf = conf;
+
+    ngx_http_tiktok_listen_t  *l;
+
+    l = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_listen_t));
+    if (l == NULL) {
+        return NULL;
+    }
+
+    l->tmcf = tmcf;
+    l->conf = tmcf->pg_listen ? tmcf->pg_listen : tmcf->pg;
+    l->log = cycle->log;
+    l->backoff = NGX_HTTP_TIKTOK_LISTEN_BACKOFF;
+
+    l->timer.handler = ngx_http_tiktok_listen_timer_handler;
+    l->timer.data = l;
+    l->timer.log = cycle->log;
+    l->timer.cancelable = 1;
+
+    l->deadline.handler = ngx_http_tiktok_listen_deadline_handler;
+    l->deadline.data = l;
+    l->deadline.log = cycle->log;
+    l->deadline.cancelable = 1;
+
+    l->probe.handler = ngx_http_tiktok_listen_probe_handler;
+    l->probe.data = l;
+    l->probe.log = cycle->log;
+    l->probe.cancelable = 1;
+
+    ngx_add_timer(&l->timer, 1);
+
+    return l;
+}
+
+
+void
+ngx_http_tiktok_listen_stop(ngx_http_tiktok_listen_t *l)
+{
+    l->stopped = 1;
+
+    if (l->timer.timer_set) {
+        ngx_del_timer(&l->timer);
+    }
+
+    if (l->probe.timer_set) {
+        ngx_del_timer(&l->probe);
+    }
+
+    ngx_http_tiktok_listen_close(l, NULL);
+}
+
+
+/* closed: reconnect; idle: read the purge records (the fallback) */
+
+static void
+ngx_http_tiktok_listen_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_tiktok_listen_t  *l = ev->data;
+
+    if (ngx_exiting || ngx_terminate || l->stopped) {
+        return;
+    }
+
+    switch (l->state) {
+
+    case NGX_HTTP_TIKTOK_LISTEN_CLOSED:
+        ngx_http_tiktok_listen_connect(l);
+        return;
+
+    case NGX_HTTP_TIKTOK_LISTEN_IDLE:
+        l->replay = 1;
+        ngx_http_tiktok_listen_next(l);
+        break;
+
+    default:
+        l->replay = 1;
+        break;
+    }
+
+    if (!l->timer.timer_set && l->state != NGX_HTTP_TIKTOK_LISTEN_CLOSED) {
+        ngx_add_timer(&l->timer, NGX_HTTP_TIKTOK_LISTEN_POLL);
+    }
+}
+
+
+static void
+ngx_http_tiktok_listen_deadline_handler(ngx_event_t *ev)
+{
+    ngx_http_tiktok_listen_t  *l = ev->data;
+
+    ngx_http_tiktok_listen_close(l, l->state
+                                    == NGX_HTTP_TIKTOK_LISTEN_CONNECTING
+                                    ? "connect timed out"
+                                    : "query timed out");
+}
+
+
+static void
+ngx_http_tiktok_listen_connect(ngx_http_tiktok_listen_t *l)
+{
+    u_char  buf[NGX_HTTP_TIKTOK_LISTEN_MSG_LEN];
+
+    l->pgconn = PQconnectStartParams(l->conf->keywords, l->conf->values, 0);
+
+    if (l->pgconn == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, l->log, 0,
+                      "tiktok: PQconnectStartParams() failed: out of memory");
+        ngx_http_tiktok_listen_close(l, NULL);
+        return;
+    }
+
+    if (PQstatus(l->pgconn) == CONNECTION_BAD) {
+        ngx_http_tiktok_listen_close(l, (char *)
+            ngx_http_tiktok_listen_msg(buf, sizeof(buf),
+                                       PQerrorMessage(l->pgconn)));
+        return;
+    }
+
+    if (ngx_http_tiktok_listen_wrap(l) != NGX_OK) {
+        ngx_http_tiktok_listen_close(l, "cannot wrap the socket");
+        return;
+    }
+
+    l->state = NGX_HTTP_TIKTOK_LISTEN_CONNECTING;
+
+    ngx_add_timer(&l->deadline, l->conf->timeout);
+
+    /* libpq wants the socket to become writable first */
+
+    if (ngx_add_event(l->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_listen_close(l, "cannot add write event");
+    }
+}
+
+
+/* as the pool does: libpq keeps the socket (c->shared), level-triggered */
+
+static ngx_int_t
+ngx_http_tiktok_listen_wrap(ngx_http_tiktok_listen_t *l)
+{
+    int                 fd;
+    ngx_connection_t   *c;
+
+    fd = PQsocket(l->pgconn);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, l->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->shared = 1;
+    c->data = l;
+    c->read->handler = ngx_http_tiktok_listen_read_handler;
+    c->write->handler = ngx_http_tiktok_listen_write_handler;
+    c->read->log = c->log;
+    c->write->log = c->log;
+
+    l->c = c;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+        ngx_http_tiktok_listen_unwrap(l, 1);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_listen_unwrap(ngx_http_tiktok_listen_t *l,
+    ngx_uint_t fd_alive)
+{
+    ngx_connection_t  *c;
+
+    c = l->c;
+    if (c == NULL) {
+        return;
+    }
+
+    if (fd_alive) {
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        }
+    }
+
+    ngx_close_connection(c);
+    l->c = NULL;
+}
+
+
+static void
+ngx_http_tiktok_listen_poll(ngx_http_tiktok_listen_t *l)
+{
+    PostgresPollingStatusType  st;
+
+    st = PQconnectPoll(l->pgconn);
+
+    if (st != PGRES_POLLING_FAILED && PQsocket(l->pgconn) != l->c->fd) {
+        ngx_http_tiktok_listen_unwrap(l, 0);
+
+        if (ngx_http_tiktok_listen_wrap(l) != NGX_OK) {
+            ngx_http_tiktok_listen_close(l, "cannot follow the new socket");
+            return;
+        }
+    }
+
+    switch (st) {
+
+    case PGRES_POLLING_READING:
+        if (l->c->write->active) {
+            ngx_del_event(l->c->write, NGX_WRITE_EVENT, 0);
+        }
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (!l->c->write->active
+            && ngx_add_event(l->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            ngx_http_tiktok_listen_close(l, "cannot add write event");
+        }
+        return;
+
+    case PGRES_POLLING_FAILED:
+        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+        return;
+
+    default: /* PGRES_POLLING_OK */
+        break;
+    }
+
+    if (l->c->write->active) {
+        ngx_del_event(l->c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (l->deadline.timer_set) {
+        ngx_del_timer(&l->deadline);
+    }
+
+    if (PQsetnonblocking(l->pgconn, 1) != 0) {
+        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+        return;
+    }
+
+    l->state = NGX_HTTP_TIKTOK_LISTEN_IDLE;
+
+    (void) ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN);
+}
+
+
+static void
+ngx_http_tiktok_listen_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_tiktok_listen_t  *l;
+
+    c = ev->data;
+    l = c->data;
+
+    if (l->state == NGX_HTTP_TIKTOK_LISTEN_CONNECTING) {
+        ngx_http_tiktok_listen_poll(l);
+        return;
+    }
+
+    if (!PQconsumeInput(l->pgconn)) {
+        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+        return;
+    }
+
+    ngx_http_tiktok_listen_notifies(l);
+
+    if (l->state == NGX_HTTP_TIKTOK_LISTEN_CLOSED) {
+        /* a query it started could not be sent */
+        return;
+    }
+
+    if (l->state == NGX_HTTP_TIKTOK_LISTEN_BUSY) {
+        if (ngx_http_tiktok_listen_results(l) == NGX_ERROR) {
+            ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+        }
+
+        return;
+    }
+
+    if (PQstatus(l->pgconn) == CONNECTION_BAD) {
+        /* the server went away (e.g. restarted) while we were idle */
+        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+    }
+}
+
+
+static void
+ngx_http_tiktok_listen_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_tiktok_listen_t  *l;
+
+    c = ev->data;
+    l = c->data;
+
+    if (l->state == NGX_HTTP_TIKTOK_LISTEN_CONNECTING) {
+        ngx_http_tiktok_listen_poll(l);
+        return;
+    }
+
+    if (ngx_http_tiktok_listen_flush(l) == NGX_ERROR) {
+        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_listen_flush(ngx_http_tiktok_listen_t *l)
+{
+    int  rc;
+
+    rc = PQflush(l->pgconn);
+
+    if (rc == -1) {
+        return NGX_ERROR;
+    }
+
+    if (rc == 1) {
+        if (!l->c->write->active
+            && ngx_add_event(l->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (l->c->write->active) {
+        ngx_del_event(l->c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/* PQgetResult only when PQisBusy says it will not wait */
+
+static ngx_int_t
+ngx_http_tiktok_listen_results(ngx_http_tiktok_listen_t *l)
+{
+    PGresult  *res;
+
+    for ( ;; ) {
+        if (PQisBusy(l->pgconn)) {
+            return PQstatus(l->pgconn) == CONNECTION_BAD ? NGX_ERROR
+                                                         : NGX_AGAIN;
+        }
+
+        res = PQgetResult(l->pgconn);
+
+        if (res == NULL) {
+            break;
+        }
+
+        ngx_http_tiktok_listen_result(l, res);
+        PQclear(res);
+
+        if (l->state != NGX_HTTP_TIKTOK_LISTEN_BUSY) {
+            /* closed meanwhile */
+            return NGX_OK;
+        }
+    }
+
+    if (l->deadline.timer_set) {
+        ngx_del_timer(&l->deadline);
+    }
+
+    l->state = NGX_HTTP_TIKTOK_LISTEN_IDLE;
+
+    ngx_http_tiktok_listen_done(l);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_listen_result(ngx_http_tiktok_listen_t *l, PGresult *res)
+{
+    int       i, n;
+    char     *s;
+    u_char    buf[NGX_HTTP_TIKTOK_LISTEN_MSG_LEN];
+    off_t     id, newest;
+
+    if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+        ngx_log_error(NGX_LOG_ERR, l->log, 0,
+                      "tiktok: listener statement failed: %s (SQLSTATE %s)",
+                      ngx_http_tiktok_listen_msg(buf, sizeof(buf),
+                                                 s ? s : "unknown error"),
+                      PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                      ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "-");
+        return;
+    }
+
+    if (l->query != NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY
+        || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQnfields(res) != 2)
+    {
+        return;
+    }
+
+    n = PQntuples(res);
+    l->rows = n;
+    newest = 0;
+
+    for (i = 0; i < n; i++) {
+        id = ngx_atoof((u_char *) PQgetvalue(res, i, 0),
+                       PQgetlength(res, i, 0));
+        if (id == NGX_ERROR) {
+            continue;
+        }
+
+        ngx_http_tiktok_listen_purge(l, (u_char *) PQgetvalue(res, i, 1),
+                                     PQgetlength(res, i, 1));
+        newest = id;
+    }
+
+    /* only after the purges: another worker may read it at once */
+
+    if (newest && l->tmcf->cache) {
+        ngx_http_tiktok_cache_purge_advance(l->tmcf->cache, (int64_t) newest);
+    }
+}
+
+
+/* a query finished: after the LISTEN the node catches up, then idles */
+
+static void
+ngx_http_tiktok_listen_done(ngx_http_tiktok_listen_t *l)
+{
+    ngx_uint_t  level;
+
+    switch (l->query) {
+
+    case NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN:
+        level = l->failures ? NGX_LOG_NOTICE : NGX_LOG_INFO;
+
+        ngx_log_error(level, l->log, 0,
+                      "tiktok: listener connected, server version %d",
+                      PQserverVersion(l->pgconn));
+
+        l->failures = 0;
+        l->backoff = NGX_HTTP_TIKTOK_LISTEN_BACKOFF;
+        l->replay = 1;
+        l->probes_back = 0;
+        l->probe_due = 1;
+        l->expired = 0;           /* and old records go, after the replay */
+
+        if (l->timer.timer_set) {
+            ngx_del_timer(&l->timer);
+        }
+
+        ngx_add_timer(&l->timer, NGX_HTTP_TIKTOK_LISTEN_POLL);
+        break;
+
+    case NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY:
+        if (l->rows == NGX_HTTP_TIKTOK_LISTEN_BATCH_N) {
+            /* more where these came from */
+            l->replay = 1;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    l->query = 0;
+
+    ngx_http_tiktok_listen_next(l);
+}
+
+
+static void
+ngx_http_tiktok_listen_next(ngx_http_tiktok_listen_t *l)
+{
+    if (l->state != NGX_HTTP_TIKTOK_LISTEN_IDLE) {
+        return;
+    }
+
+    if (l->replay && l->tmcf->cache) {
+        l->replay = 0;
+        (void) ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY);
+        return;
+    }
+
+    l->replay = 0;
+
+    if (ngx_time() - l->expired >= NGX_HTTP_TIKTOK_LISTEN_EXPIRE) {
+        l->expired = ngx_time();
+        (void) ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_EXPIRE);
+        return;
+    }
+
+    if (l->probe_due) {
+        /*
+         * Probed while this connection has nothing in flight: a pooler
+         * forwards what arrives on a server connection to the client it
+         * is lent to at that moment, so a probe that met a query of ours
+         * could come back even through one.
+         */
+        l->probe_due = 0;
+        ngx_http_tiktok_listen_probe_start(l);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l, ngx_uint_t query)
+{
+    int           ok;
+    time_t        keep;
+    u_char        after[NGX_INT64_LEN + 1], secs[NGX_TIME_T_LEN + 1];
+    const char   *values[2];
+
+    switch (query) {
+
+    case NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN:
+        ok = PQsendQuery(l->pgconn, ngx_http_tiktok_listen_sql);
+        break;
+
+    case NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY:
+        ngx_sprintf(after, "%L%Z",
+                    ngx_http_tiktok_cache_purge_applied(l->tmcf->cache));
+        values[0] = (const char *) after;
+        values[1] = NGX_HTTP_TIKTOK_LISTEN_BATCH;
+
+        ok = PQsendQueryParams(l->pgconn, ngx_http_tiktok_listen_replay_sql,
+                               2, NULL, values, NULL, NULL, 0);
+        break;
+
+    default: /* NGX_HTTP_TIKTOK_LISTEN_Q_EXPIRE */
+
+        /* a cache entry is served (stale) up to twice its TTL */
+        keep = l->tmcf->cache ? 2 * l->tmcf->cache->ttl + 600 : 0;
+        keep = ngx_max(keep, NGX_HTTP_TIKTOK_LISTEN_KEEP_MIN);
+
+        ngx_sprintf(secs, "%T%Z", keep);
+        values[0] = (const char *) secs;
+
+        ok = PQsendQueryParams(l->pgconn, ngx_http_tiktok_listen_expire_sql,
+                               1, NULL, values, NULL, NULL, 0);
+        break;
+    }
+
+    if (!ok) {
+        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+        return NGX_ERROR;
+    }
+
+    l->state = NGX_HTTP_TIKTOK_LISTEN_BUSY;
+    l->query = query;
+    l->rows = 0;
+
+    ngx_add_timer(&l->deadline, l->conf->timeout);
+
+    if (ngx_http_tiktok_listen_flush(l) == NGX_ERROR) {
+        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * tiktok_purge: a user was disconnected (on any node): drop their cache at
+ * once, then read the record to move the node's applied id on.
+ * tiktok_publish: a post was queued, publish it now.  tiktok_probe: ours
+ * came back, the listener hears notifications.
+ */
+
+static void
+ngx_http_tiktok_listen_notifies(ngx_http_tiktok_listen_t *l)
+{
+    size_t     len;
+    PGnotify  *n;
+
+    while (l->pgconn && (n = PQnotifies(l->pgconn)) != NULL) {
+
+        len = ngx_strlen(n->extra);
+
+        if (ngx_strcmp(n->relname, "tiktok_purge") == 0) {
+            ngx_http_tiktok_listen_purge(l, (u_char *) n->extra, len);
+            l->replay = 1;
+
+        } else if (ngx_strcmp(n->relname, "tiktok_publish") == 0) {
+            ngx_http_tiktok_scheduler_kick(l->tmcf);
+
+        } else if (ngx_strcmp(n->relname, "tiktok_probe") == 0
+                   && l->probing && len == l->token_len
+                   && ngx_strncmp(n->extra, l->token, len) == 0)
+        {
+            l->probing = 0;
+
+            if (l->probe.timer_set) {
+                ngx_del_timer(&l->probe);
+            }
+
+            ngx_log_debug0(NGX_LOG_DEBUG_EVENT, l->log, 0,
+                           "tiktok: listener probe came back");
+
+            /* a few more, apart: one may have met a query of ours */
+
+            if (++l->probes_back < NGX_HTTP_TIKTOK_LISTEN_PROBES) {
+                ngx_add_timer(&l->probe, NGX_HTTP_TIKTOK_LISTEN_REPROBE);
+            }
+        }
+
+        PQfreemem(n);
+    }
+
+    ngx_http_tiktok_listen_next(l);
+}
+
+
+static void
+ngx_http_tiktok_listen_purge(ngx_http_tiktok_listen_t *l, u_char *user,
+    size_t len)
+{
+    ngx_str_t  u;
+
+    if (l->tmcf->cache == NULL || len == 0) {
+        return;
+    }
+
+    u.data = user;
+    u.len = len;
+
+    /* the count is logged at debug level by the cache itself */
+    (void) ngx_http_tiktok_cache_purge_user(l->tmcf->cache, &u);
+}
+
+
+/*
+ * The probe: a NOTIFY sent through the pool (another session) must reach
+ * this connection within a few seconds.  Behind a transaction pooler the
+ * LISTEN stayed on a server connection that is not ours between queries,
+ * and the pooler drops what arrives there.
+ */
+
+static void
+ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l)
+{
+    ngx_str_t                    token;
+    ngx_pool_t                  *pool;
+    ngx_http_tiktok_pg_query_t  *q;
+
+    if (l->warned || l->probing || l->tmcf->pg_pool == NULL) {
+        return;
+    }
+
+    pool = ngx_create_pool(1024, l->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    q = ngx_http_tiktok_pg_query_create(pool, l->log);
+    if (q == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    l->token_len = ngx_sprintf(l->token, "%P:%ui", ngx_pid, ++l->probes)
+                   - l->token;
+    token.data = l->token;
+    token.len = l->token_len;
+
+    q->handler = ngx_http_tiktok_listen_probe_sent;
+    q->data = l;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_listen_probe_sql, 1,
+                               &token) != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    l->probing = 1;
+
+    if (ngx_http_tiktok_pg_run(l->tmcf->pg_pool, q) != NGX_OK) {
+        l->probing = 0;
+        ngx_destroy_pool(pool);
+    }
+}
+
+
+/* the probe NOTIFY committed (or could not be sent): wait for it */
+
+static void
+ngx_http_tiktok_listen_probe_sent(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_int_t                  rc;
+    ngx_http_tiktok_listen_t  *l;
+
+    l = q->data;
+    rc = q->rc;
+
+    ngx_destroy_pool(q->pool);
+
+    if (l->stopped || !l->probing) {
+        /* stopped, or it came back before its own answer did */
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        /* the pool could not send it: no conclusion, try at next connect */
+        l->probing = 0;
+        return;
+    }
+
+    ngx_add_timer(&l->probe, NGX_HTTP_TIKTOK_LISTEN_PROBE);
+}
+
+
+static void
+ngx_http_tiktok_listen_probe_handler(ngx_event_t *ev)
+{
+    ngx_http_tiktok_listen_t  *l = ev->data;
+
+    if (ngx_exiting || ngx_terminate || l->stopped
+        || l->state == NGX_HTTP_TIKTOK_LISTEN_CLOSED)
+    {
+        return;
+    }
+
+    if (!l->probing) {
+        /* the next probe, after the next poll of the purge records */
+        l->probe_due = 1;
+        return;
+    }
+
+    l->probing = 0;
+    l->warned = 1;
+
+    ngx_log_error(NGX_LOG_WARN, l->log, 0,
+                  "tiktok: the listener connection does not receive "
+                  "notifications: it is evidently behind a transaction "
+                  "pooler; cache purges now reach this node only through "
+                  "the purge records it reads every %M ms, and queued posts "
+                  "wait for the scheduler's timer; give \"tiktok_postgres\" "
+                  "a \"listen=\" conninfo that reaches PostgreSQL directly "
+                  "or through a session-mode pooler",
+                  (ngx_msec_t) NGX_HTTP_TIKTOK_LISTEN_POLL);
+}
+
+
+static void
+ngx_http_tiktok_listen_close(ngx_http_tiktok_listen_t *l, const char *why)
+{
+    u_char      buf[NGX_HTTP_TIKTOK_LISTEN_MSG_LEN];
+    ngx_uint_t  level;
+
+    if (why) {
+        /* once per outage at the error level, then quieter */
+        level = l->failures++ ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, l->log, 0,
+                      "tiktok: listener connection closed: %s",
+                      ngx_http_tiktok_listen_msg(buf, sizeof(buf), why));
+    }
+
+    if (l->deadline.timer_set) {
+        ngx_del_timer(&l->deadline);
+    }
+
+    /* a probe in flight may be lost with the connection: no conclusion */
+
+    l->probing = 0;
+    l->probe_due = 0;
+
+    if (l->probe.timer_set) {
+        ngx_del_timer(&l->probe);
+    }
+
+    ngx_http_tiktok_listen_unwrap(l, l->c && l->pgconn
+                                     && PQsocket(l->pgconn) == l->c->fd);
+
+    if (l->pgconn) {
+        PQfinish(l->pgconn);
+        l->pgconn = NULL;
+    }
+
+    l->state = NGX_HTTP_TIKTOK_LISTEN_CLOSED;
+    l->query = 0;
+
+    /* what was missed meanwhile is replayed after the reconnect */
+
+    if (l->stopped || ngx_exiting || ngx_terminate) {
+        return;
+    }
+
+    if (l->timer.timer_set) {
+        ngx_del_timer(&l->timer);
+    }
+
+    ngx_add_timer(&l->timer, l->backoff);
+
+    l->backoff = ngx_min(l->backoff * 2, NGX_HTTP_TIKTOK_LISTEN_BACKOFF_MAX);
+}
+
+
+/* libpq's messages end in a newline and may span lines: one line here */
+
+static u_char *
+ngx_http_tiktok_listen_msg(u_char *buf, size_t size, const char *msg)
+{
+    u_char      *p, *last;
+    const char  *s;
+
+    p = buf;
+    last = buf + size - 1;
+
+    for (s = msg; *s && p < last; s++) {
+        if (*s == '\n' || *s == '\t' || *s == '\r') {
+            if (p > buf && p[-1] != ' ') {
+                *p++ = ' ';
+            }
+            continue;
+        }
+
+        *p++ = (u_char) *s;
+    }
+
+    while (p > buf && p[-1] == ' ') {
+        p--;
+    }
+
+    *p = '\0';
+
+    return buf;
+}
