@@ -26,7 +26,7 @@
 #define NGX_HTTP_TIKTOK_LEASE           "5 minutes"
 #define NGX_HTTP_TIKTOK_POLL            3000
 #define NGX_HTTP_TIKTOK_POLLS_MAX       600
-#define NGX_HTTP_TIKTOK_RENEW_AFTER     15000   /* ms: a wait renews the lease */
+#define NGX_HTTP_TIKTOK_RENEW_AFTER     15000   /* ms; see job_wait_handler */
 #define NGX_HTTP_TIKTOK_CHUNK           10000000
 #define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
