@@ -980,10 +980,12 @@ static const char  ngx_http_tiktok_disconnect_sql[] =
     " RETURNING encode(access_token_enc, 'hex'),"
     " access_expires_at > now()";
 
+/* as DELETE /posts/{id}: every post nothing was sent to TikTok for */
 static const char  ngx_http_tiktok_disconnect_posts_sql[] =
-    "UPDATE tiktok.posts SET status = 'cancelled', updated_at = now()"
+    "UPDATE tiktok.posts SET status = 'cancelled', claim_until = NULL,"
+    " claim_token = NULL, updated_at = now()"
     " WHERE user_id = $1 AND status IN ('queued', 'scheduled')"
-    " AND claimed_at IS NULL"
+    " AND init_started_at IS NULL AND publish_id IS NULL"
     " RETURNING spool_path";
 
 static const char  ngx_http_tiktok_disconnect_notify_sql[] =

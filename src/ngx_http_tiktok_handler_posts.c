@@ -75,10 +75,18 @@ static const char  ngx_http_tiktok_post_sql[] =
     "SELECT " NGX_HTTP_TIKTOK_POST_JSON
     " FROM tiktok.posts WHERE id = $1::uuid";
 
-/* only a scheduled post that no publisher has claimed can be cancelled */
+/*
+ * A post that nothing was sent to TikTok for can always be cancelled, even
+ * when a publisher holds it (waiting on the pace, a back-off, a token):
+ * clearing the claim's fencing token makes that publisher's next write
+ * match no row, and it stops before its init (ngx_http_tiktok_scheduler.c).
+ * Once the init is committed (init_started_at) it is too late.
+ */
 static const char  ngx_http_tiktok_post_cancel_sql[] =
-    "UPDATE tiktok.posts SET status = 'cancelled', updated_at = now()"
-    " WHERE id = $1::uuid AND status = 'scheduled' AND claimed_at IS NULL"
+    "UPDATE tiktok.posts SET status = 'cancelled', claim_until = NULL,"
+    " claim_token = NULL, updated_at = now()"
+    " WHERE id = $1::uuid AND status IN ('queued', 'scheduled')"
+    " AND init_started_at IS NULL AND publish_id IS NULL"
     " RETURNING spool_path";
 
 static const char  ngx_http_tiktok_post_exists_sql[] =
@@ -263,7 +271,7 @@ ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
     if (PQntuples(q->res[1]) == 1) {
         ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
             NGX_HTTP_CONFLICT, "not_cancellable", NULL,
-            "Only a scheduled post that has not started can be cancelled"));
+            "Only a post that has not been sent to TikTok can be cancelled"));
         return;
     }
 

@@ -6,8 +6,12 @@
  * upload and status polls with libcurl on the event loop.  Each state
  * change is one committed row update under the post's user, so a post
  * survives nginx stopping at any step: its lease runs out and it is
- * claimed again.  A post whose init may have reached TikTok without its
- * publish_id being stored is failed rather than initialised twice.
+ * claimed again.  Each claim carries a fencing token (claim_token) that
+ * every write for the post names: a job whose post is no longer its own
+ * (the lease ran out and another worker claimed it, or the user cancelled
+ * it) matches no row and stops without calling TikTok again.  A URL post
+ * whose init may have reached TikTok without its publish_id being stored
+ * is failed (init_uncertain) rather than initialised twice.
  */
 
 
@@ -22,7 +26,7 @@
 #define NGX_HTTP_TIKTOK_LEASE           "5 minutes"
 #define NGX_HTTP_TIKTOK_POLL            3000
 #define NGX_HTTP_TIKTOK_POLLS_MAX       600
-#define NGX_HTTP_TIKTOK_POLLS_LEASE     5       /* polls per lease renewal */
+#define NGX_HTTP_TIKTOK_RENEW_AFTER     15000   /* ms; see job_wait_handler */
 #define NGX_HTTP_TIKTOK_CHUNK           10000000
 #define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
@@ -65,6 +69,11 @@ static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
     json_t *data, ngx_str_t *status);
 static void ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_wait_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_job_resume(ngx_http_tiktok_job_t *job);
+static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_pg_query_t *q, ngx_uint_t i);
+static ngx_uint_t ngx_http_tiktok_job_init_unknown(
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_str_t *code);
 static void ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job,
     ngx_msec_t ms);
 static void ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q);
@@ -84,32 +93,38 @@ static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
 static const char  ngx_http_tiktok_claim_sql[] =
     "SELECT id, user_id, source, video_url, spool_path, video_size,"
     " content_type, post_info::text, publish_id, upload_url, uploaded_bytes,"
-    " init_started, attempts, creator_username"
-    " FROM tiktok.claim_posts($1, $2::integer, '" NGX_HTTP_TIKTOK_LEASE "')";
+    " init_started, attempts, creator_username, claim_token"
+    " FROM tiktok.claim_posts_fenced($1, $2::integer,"
+    " '" NGX_HTTP_TIKTOK_LEASE "')";
+
+/*
+ * Every write below names the claim's token: one that matches no row
+ * means the post is no longer this job's (ngx_http_tiktok_job_lost).
+ */
 
 /* committed before the init call: it may reach TikTok from here on */
 static const char  ngx_http_tiktok_job_init_sql[] =
     "UPDATE tiktok.posts SET init_started_at = now(), status = $2,"
     " claim_until = now() + interval '" NGX_HTTP_TIKTOK_LEASE "',"
-    " updated_at = now() WHERE id = $1::uuid";
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
 
 static const char  ngx_http_tiktok_job_inited_sql[] =
     "UPDATE tiktok.posts SET publish_id = $2, upload_url = nullif($3, ''),"
     " claim_until = now() + interval '" NGX_HTTP_TIKTOK_LEASE "',"
-    " updated_at = now() WHERE id = $1::uuid";
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $4::uuid";
 
 static const char  ngx_http_tiktok_job_progress_sql[] =
     "UPDATE tiktok.posts SET uploaded_bytes = $2::bigint,"
     " status = CASE WHEN $2::bigint >= video_size THEN 'processing'"
     "     ELSE status END,"
     " claim_until = now() + interval '" NGX_HTTP_TIKTOK_LEASE "',"
-    " updated_at = now() WHERE id = $1::uuid";
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
 
-/* a long wait for TikTok's processing keeps the post ours */
+/* a job that waits (pacing, a pause, a token, processing) keeps its post */
 static const char  ngx_http_tiktok_job_renew_sql[] =
     "UPDATE tiktok.posts"
     " SET claim_until = now() + interval '" NGX_HTTP_TIKTOK_LEASE "'"
-    " WHERE id = $1::uuid";
+    " WHERE id = $1::uuid AND claim_token = $2::uuid";
 
 /* a transient failure: back off (30 s doubling, at most an hour) */
 static const char  ngx_http_tiktok_job_later_sql[] =
@@ -120,8 +135,8 @@ static const char  ngx_http_tiktok_job_later_sql[] =
     "     ELSE init_started_at END,"
     " status = CASE WHEN publish_id IS NULL AND status IN"
     "     ('uploading', 'processing') THEN 'queued' ELSE status END,"
-    " error = $2, claim_until = NULL, updated_at = now()"
-    " WHERE id = $1::uuid";
+    " error = $2, claim_until = NULL, claim_token = NULL,"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
 
 /*
  * TikTok ended the post FAILED for a reason worth another try (internal,
@@ -134,12 +149,13 @@ static const char  ngx_http_tiktok_job_again_sql[] =
     "     * power(2, least(attempts, 7)), interval '1 hour'),"
     " publish_id = NULL, upload_url = NULL, uploaded_bytes = 0,"
     " init_started_at = NULL, status = 'queued',"
-    " error = $2, claim_until = NULL, updated_at = now()"
-    " WHERE id = $1::uuid";
+    " error = $2, claim_until = NULL, claim_token = NULL,"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
 
 static const char  ngx_http_tiktok_job_finish_sql[] =
     "UPDATE tiktok.posts SET status = $2, fail_reason = $3, share_url = $4,"
-    " claim_until = NULL, updated_at = now() WHERE id = $1::uuid";
+    " claim_until = NULL, claim_token = NULL, updated_at = now()"
+    " WHERE id = $1::uuid AND claim_token = $5::uuid";
 
 
 ngx_int_t
@@ -325,6 +341,7 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_sched_t *s, PGresult *res, int row)
     ngx_http_tiktok_job_col(job, res, row, 8, &job->publish_id);
     ngx_http_tiktok_job_col(job, res, row, 9, &job->upload_url);
     ngx_http_tiktok_job_col(job, res, row, 13, &job->username);
+    ngx_http_tiktok_job_col(job, res, row, 14, &job->claim_token);
 
     v.data = (u_char *) PQgetvalue(res, row, 5);
     v.len = PQgetlength(res, row, 5);
@@ -337,6 +354,7 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_sched_t *s, PGresult *res, int row)
     job->init_started = (PQgetvalue(res, row, 11)[0] == 't');
     job->attempts = ngx_atoi((u_char *) PQgetvalue(res, row, 12),
                              PQgetlength(res, row, 12));
+    job->leased = ngx_current_msec;
 
     s->running++;
 
@@ -398,9 +416,13 @@ ngx_http_tiktok_job_ready(ngx_http_tiktok_job_t *job)
         return;
     }
 
-    if (job->init_started) {
-        /* the init may have reached TikTok: a second one could post twice */
-        ngx_str_set(&reason, "init_interrupted");
+    if (job->init_started && job->source.data[0] != 'F') {
+        /*
+         * The init may have reached TikTok, which pulls the video by
+         * itself: a second one could post twice.  (An upload's init may
+         * be made again: TikTok publishes nothing without the bytes.)
+         */
+        ngx_str_set(&reason, "init_uncertain");
         ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
         return;
     }
@@ -558,7 +580,7 @@ ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job, json_t *creator)
 static void
 ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
 {
-    ngx_str_t  params[2];
+    ngx_str_t  params[3];
 
     /* 6 inits a minute per user: a burst of one user's posts waits */
     if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_INIT_PATH,
@@ -576,7 +598,9 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
         ngx_str_set(&params[1], "processing");
     }
 
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_init_sql, 2, params,
+    params[2] = job->claim_token;
+
+    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_init_sql, 3, params,
                                 ngx_http_tiktok_job_init)
         != NGX_OK)
     {
@@ -600,6 +624,13 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
         ngx_http_tiktok_job_later(job, "database unavailable");
         return;
     }
+
+    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+        /* taken over or cancelled before anything went to TikTok */
+        return;
+    }
+
+    job->leased = ngx_current_msec;
 
     body = ngx_http_tiktok_json_own(job->pool, json_object());
     source = json_object();
@@ -674,7 +705,7 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
 {
     json_t                 *data;
     ngx_int_t               rc;
-    ngx_str_t               params[3], *code;
+    ngx_str_t               params[4], reason, *code;
     ngx_http_tiktok_job_t  *job;
 
     job = req->data;
@@ -703,7 +734,9 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
             ngx_str_set(&params[2], "");
         }
 
-        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 3,
+        params[3] = job->claim_token;
+
+        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 4,
                                     params, ngx_http_tiktok_job_stored)
             != NGX_OK)
         {
@@ -713,10 +746,22 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    if (req->rc != NGX_OK) {
-        /* no answer: TikTok may or may not have the post */
-        ngx_str_set(code, "init_interrupted");
-        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+    if (ngx_http_tiktok_job_init_unknown(req, rc, code)) {
+        /* TikTok may or may not have the post */
+
+        if (job->source.data[0] == 'F') {
+            /* it publishes nothing without the bytes: init again later */
+            ngx_http_tiktok_job_later(job, "the init's answer was lost");
+            return;
+        }
+
+        /* it pulls the video by itself: a second init could post twice */
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: the init's answer was lost; TikTok "
+                      "may have the post, so it is not sent again",
+                      &job->id);
+        ngx_str_set(&reason, "init_uncertain");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
         return;
     }
 
@@ -751,6 +796,12 @@ ngx_http_tiktok_job_stored(ngx_http_tiktok_pg_query_t *q)
         ngx_http_tiktok_job_done(job);
         return;
     }
+
+    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+        return;
+    }
+
+    job->leased = ngx_current_msec;
 
     if (job->source.data[0] == 'F') {
         ngx_http_tiktok_job_chunk(job);
@@ -831,7 +882,7 @@ static void
 ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
 {
     u_char                 *p;
-    ngx_str_t               params[2], reason;
+    ngx_str_t               params[3], reason;
     ngx_http_tiktok_job_t  *job;
 
     job = req->data;
@@ -856,8 +907,9 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
         params[0] = job->id;
         params[1].data = p;
         params[1].len = ngx_sprintf(p, "%O", job->uploaded) - p;
+        params[2] = job->claim_token;
 
-        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 2,
+        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 3,
                                     params, ngx_http_tiktok_job_progress)
             != NGX_OK)
         {
@@ -922,6 +974,12 @@ ngx_http_tiktok_job_progress(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
+    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+        return;
+    }
+
+    job->leased = ngx_current_msec;
+
     if (job->uploaded < job->size) {
         ngx_http_tiktok_job_chunk(job);
         return;
@@ -931,11 +989,17 @@ ngx_http_tiktok_job_progress(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-/* a pause ends here: carry on with whatever the job was doing */
+/*
+ * A pause ends here.  A wait may have outlasted the lease (or the user
+ * cancelled the post meanwhile), so before anything more goes to TikTok
+ * the lease is renewed under the claim's token: always before the init
+ * (a second init could post twice), else once it is RENEW_AFTER old.
+ */
 
 static void
 ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
 {
+    ngx_str_t               params[2];
     ngx_http_tiktok_job_t  *job;
 
     job = ev->data;
@@ -945,6 +1009,53 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
         return;
     }
 
+    if (job->publish_id.len
+        && ngx_current_msec - job->leased < NGX_HTTP_TIKTOK_RENEW_AFTER)
+    {
+        ngx_http_tiktok_job_resume(job);
+        return;
+    }
+
+    params[0] = job->id;
+    params[1] = job->claim_token;
+
+    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 2,
+                                params, ngx_http_tiktok_job_renewed)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+static void
+ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    if (q->rc != NGX_OK) {
+        /* whether the post is still ours is unknown: ask again later */
+        ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
+        return;
+    }
+
+    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+        return;
+    }
+
+    job->leased = ngx_current_msec;
+
+    ngx_http_tiktok_job_resume(job);
+}
+
+
+/* carry on with whatever the job was doing before it waited */
+
+static void
+ngx_http_tiktok_job_resume(ngx_http_tiktok_job_t *job)
+{
     if (job->reload) {
         job->reload = 0;
         ngx_http_tiktok_job_token(job);
@@ -1163,18 +1274,7 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    if (job->polls % NGX_HTTP_TIKTOK_POLLS_LEASE == 0) {
-        /* processing takes long: keep the lease before it runs out */
-        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 1,
-                                    &job->id, ngx_http_tiktok_job_renewed)
-            != NGX_OK)
-        {
-            ngx_http_tiktok_job_done(job);
-        }
-
-        return;
-    }
-
+    /* processing takes long: the wait renews the lease as it goes */
     ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
 }
 
@@ -1229,19 +1329,6 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
     }
 
     ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
-}
-
-
-static void
-ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q)
-{
-    ngx_http_tiktok_job_t  *job;
-
-    job = q->data;
-
-    /* if the row could not be renewed the next poll tries again */
-
-    ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
 }
 
 
@@ -1422,6 +1509,27 @@ ngx_http_tiktok_job_transient(ngx_http_tiktok_curl_req_t *req,
 
 
 /*
+ * An init answer that does not say TikTok refused: none (a timeout, a
+ * dropped connection), a 5xx (a gateway's or TikTok's own), an answer
+ * that cannot be read, TikTok's internal_error, or "ok" without a
+ * publish_id.  TikTok may have created the post.  A refusal with a code
+ * (a 4xx, rate_limit_exceeded, access_token_invalid, spam risk ...) says
+ * nothing was created.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_init_unknown(ngx_http_tiktok_curl_req_t *req,
+    ngx_int_t rc, ngx_str_t *code)
+{
+    if (rc != NGX_DECLINED || req->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return 1;
+    }
+
+    return ngx_http_tiktok_str_is(code, "internal_error");
+}
+
+
+/*
  * A transient failure: the post is released and claimed again after a
  * back-off; after NGX_HTTP_TIKTOK_ATTEMPTS_MAX of them (about 4.5 hours)
  * it fails rather than wait forever.
@@ -1430,7 +1538,7 @@ ngx_http_tiktok_job_transient(ngx_http_tiktok_curl_req_t *req,
 void
 ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
 {
-    ngx_str_t  params[2], reason;
+    ngx_str_t  params[3], reason;
 
     if (job->attempts + 1 >= NGX_HTTP_TIKTOK_ATTEMPTS_MAX) {
         ngx_log_error(NGX_LOG_ERR, job->log, 0,
@@ -1447,15 +1555,16 @@ ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
     params[0] = job->id;
     params[1].data = (u_char *) why;
     params[1].len = ngx_strlen(why);
+    params[2] = job->claim_token;
 
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_later_sql, 2, params);
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_later_sql, 3, params);
 }
 
 
 static void
 ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job, ngx_str_t *reason)
 {
-    ngx_str_t  params[2];
+    ngx_str_t  params[3];
 
     ngx_log_error(NGX_LOG_WARN, job->log, 0,
                   "tiktok: post %V: TikTok failed it (%V); starting again "
@@ -1463,8 +1572,9 @@ ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job, ngx_str_t *reason)
 
     params[0] = job->id;
     params[1] = *reason;
+    params[2] = job->claim_token;
 
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 2, params);
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 3, params);
 }
 
 
@@ -1472,7 +1582,7 @@ void
 ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
     ngx_str_t *reason, ngx_str_t *share_url)
 {
-    ngx_str_t  params[4];
+    ngx_str_t  params[5];
 
     ngx_log_error(NGX_LOG_INFO, job->log, 0,
                   "tiktok: post %V %s%s%V", &job->id, status,
@@ -1496,18 +1606,12 @@ ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
         ngx_str_null(&params[3]);
     }
 
-    if (job->spool_path.len) {
-        /* a final state: the upload is not needed any more */
-        if (ngx_delete_file(job->spool_path.data) == NGX_FILE_ERROR
-            && ngx_errno != NGX_ENOENT)
-        {
-            ngx_log_error(NGX_LOG_ERR, job->log, ngx_errno,
-                          ngx_delete_file_n " \"%V\" failed",
-                          &job->spool_path);
-        }
-    }
+    params[4] = job->claim_token;
 
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_finish_sql, 4,
+    /* the spool file goes once the final state is ours and committed */
+    job->final = 1;
+
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_finish_sql, 5,
                                params);
 }
 
@@ -1538,10 +1642,18 @@ ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
     expiry[0] = job->user;
     expiry[1] = job->expires_at;
 
-    if ((job->invalid && job->expires_at.len
-         && ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_invalidate_sql, 2,
-                                   expiry) != NGX_OK)
-        || ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+    if (job->invalid && job->expires_at.len
+        && ngx_http_tiktok_pg_add(q, ngx_http_tiktok_token_invalidate_sql, 2,
+                                  expiry) != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    /* the post's own, fenced, statement: job_finished looks at it */
+    job->fence = q->nstmts;
+
+    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
         || (job->err.endpoint
             && ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
                != NGX_OK)
@@ -1555,7 +1667,62 @@ ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
 static void
 ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
 {
-    ngx_http_tiktok_job_done(q->data);
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    if (q->rc != NGX_OK) {
+        /* not written: the lease runs out and the post is claimed again */
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    if (ngx_http_tiktok_job_lost(job, q, job->fence)) {
+        return;
+    }
+
+    if (job->final && job->spool_path.len) {
+        /* a final state: the upload is not needed any more */
+        if (ngx_delete_file(job->spool_path.data) == NGX_FILE_ERROR
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_ERR, job->log, ngx_errno,
+                          ngx_delete_file_n " \"%V\" failed",
+                          &job->spool_path);
+        }
+    }
+
+    ngx_http_tiktok_job_done(job);
+}
+
+
+/*
+ * A fenced write (statement i of q) that matched no row: the claim's token
+ * is no longer the post's.  Its lease ran out and another job claimed it,
+ * or the user cancelled it.  Either way this job must not touch it, nor
+ * call TikTok for it, again: it ends here.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_pg_query_t *q, ngx_uint_t i)
+{
+    char  *n;
+
+    n = PQcmdTuples(q->res[i]);
+
+    if (n[0] != '0' || n[1] != '\0') {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "tiktok: post %V is no longer this job's (its lease ran "
+                  "out and another worker claimed it, or it was "
+                  "cancelled): stopping", &job->id);
+
+    ngx_http_tiktok_job_done(job);
+
+    return 1;
 }
 
 

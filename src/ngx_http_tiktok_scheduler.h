@@ -51,6 +51,8 @@ struct ngx_http_tiktok_job_s {
     ngx_uint_t                    init_started;
     ngx_uint_t                    attempts;
     ngx_str_t                     username;
+    ngx_str_t                     claim_token;  /* fences our writes */
+    ngx_msec_t                    leased;       /* the lease last renewed */
 
     /* the user's token (ngx_http_tiktok_job_token) */
     ngx_str_t                     token;
@@ -71,10 +73,12 @@ struct ngx_http_tiktok_job_s {
     ngx_http_tiktok_api_error_t   err;
 
     ngx_event_t                   wait;
+    ngx_uint_t                    fence;        /* the fenced statement */
     unsigned                      resync:1;     /* a poll for progress */
     unsigned                      reload:1;     /* the wait is for a token */
     unsigned                      reconnect:1;  /* the grant is gone */
     unsigned                      invalid:1;    /* TikTok refused the token */
+    unsigned                      final:1;      /* published, failed */
 };
 
 

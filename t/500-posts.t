@@ -104,12 +104,26 @@ is($r->{status}, 409, 'cancelling it again: 409');
 $r = api(DELETE => "/api/tiktok/posts/$done", 'olga');
 is($r->{status}, 409, 'cancelling a published post: 409');
 
-$psql->("UPDATE tiktok.posts SET claimed_at = now() WHERE user_id = 'olga'"
-        . " AND post_info->>'title' = 'post 10'");
+# claimed by a publisher, nothing sent to TikTok yet: still cancellable
+$psql->("UPDATE tiktok.posts SET claimed_at = now(),"
+        . " claim_until = now() + interval '5 minutes' WHERE user_id = 'olga'"
+        . " AND post_info->>'title' IN ('post 15', 'post 10')");
 my $claimed = $psql->("SELECT id FROM tiktok.posts WHERE user_id = 'olga'"
-                      . " AND post_info->>'title' = 'post 10'");
+                      . " AND post_info->>'title' = 'post 15'");
 $r = api(DELETE => "/api/tiktok/posts/$claimed", 'olga');
-is($r->{status}, 409, 'a scheduled post a publisher has claimed: 409');
+is($r->{status}, 200, 'a scheduled post a publisher has claimed: cancelled');
+is($psql->("SELECT status || ' ' || (claim_until IS NULL)::text"
+           . " FROM tiktok.posts WHERE id = '$claimed'"), 'cancelled true',
+   '... and its claim released');
+
+# its init committed: it may have reached TikTok, too late to cancel
+$psql->("UPDATE tiktok.posts SET init_started_at = now() WHERE user_id = 'olga'"
+        . " AND post_info->>'title' = 'post 10'");
+my $started = $psql->("SELECT id FROM tiktok.posts WHERE user_id = 'olga'"
+                      . " AND post_info->>'title' = 'post 10'");
+$r = api(DELETE => "/api/tiktok/posts/$started", 'olga');
+is($r->{status}, 409, 'a post whose init was sent: 409');
+is($r->{json}{error}{code}, 'not_cancellable', '... not_cancellable');
 
 unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
 $ngx->stop;

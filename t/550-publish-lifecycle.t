@@ -272,8 +272,9 @@ account('eve');
 $sb->fault({ endpoint => '/v2/post/publish/video/init/', type => 'status',
              status => 503 });
 $p = post(eve => { video_url => $url, privacy_level => 'SELF_ONLY' });
-$deadline = time + 15;
-sleep 0.2 while time < $deadline && row($p->{post_id}, 'attempts') eq '0';
+is(wait_row($p->{post_id}, 'published|failed', 15), 'failed',
+   'a 503 on a URL init: failed (TikTok may have the post)');
+is(row($p->{post_id}, 'fail_reason'), 'init_uncertain', '... init_uncertain');
 is($psql->("SELECT user_id || ' ' || endpoint || ' ' || http_status || ' '"
            . " || tiktok_code || ' ' || (log_id <> '')::text"
            . " FROM tiktok.api_errors WHERE request_id = '$p->{post_id}'"),
@@ -338,8 +339,8 @@ is($up->{sha256}, sha256_hex($mid), '... every byte');
 # 11. Backed off ten times: failed rather than waiting forever
 
 account('ada');
-$sb->fault({ endpoint => '/v2/post/publish/video/init/', type => 'status',
-             status => 503 });
+$sb->fault({ endpoint => '/v2/post/publish/video/init/',
+             type => 'rate_limit' });
 $p = post(ada => { video_url => $url, privacy_level => 'SELF_ONLY',
                    schedule_at => soon(3) });
 $psql->("UPDATE tiktok.posts SET attempts = 9 WHERE id = '$p->{post_id}'");
