@@ -90,10 +90,11 @@ sub burst {
 }
 
 my $n_post = 0;
+my $waiting;            # requests waiting inside PostgreSQL at the kill
 
 # a mix over the endpoints, each with the answers it may give
 sub mix {
-    my ($count, $kill_after) = @_;
+    my ($count, $kill) = @_;
     my @r;
     for my $i (1 .. $count) {
         my $k = $i % 6;
@@ -115,7 +116,11 @@ sub mix {
                             title => "burst-$n_post", ok => qr/^202$/ }
               : { method => 'GET', path => '/api/tiktok/connect',
                   ok => qr/^302$/ };
-        $q->{after} = $kill_after if $i == int($count / 4);
+        # half the burst answered, then the tables locked so that the next
+        # requests wait inside PostgreSQL, then the kill with them in flight
+        # and a few more sent to the dead database
+        $q->{after} = \&lock if $i == int($count / 2);
+        $q->{after} = $kill if $i == int($count * 5 / 6);
         push @r, $q;
     }
     return @r;
@@ -147,11 +152,40 @@ sub check_burst {
                                       sort keys %seen) . ")")
         or diag join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)];
     cmp_ok($seen{503} // 0, '>', 0, "$what: ... some met the dead database");
+    cmp_ok($waiting, '>=', 4,
+           "$what: ... $waiting of them were inside PostgreSQL when it died");
 
     return grep { $_->{req}{title} } @out;
 }
 
+# the lock comes once some of the burst's posts are in (so that there is
+# something to lose); the kill when requests have piled up behind it
+my $locker;
+
+sub lock {
+    my $deadline = time + 10;
+    sleep 0.05 while time < $deadline
+        && $psql->("SELECT count(*) FROM tiktok.posts"
+                   . " WHERE post_info->>'title' LIKE 'burst-%'"
+                   . " AND created_at > now() - interval '10 seconds'") < 2;
+    $locker = TikTokTest::psql_session();
+    $locker->send('BEGIN; LOCK TABLE tiktok.posts, tiktok.accounts,'
+                  . ' tiktok.oauth_states IN ACCESS EXCLUSIVE MODE;');
+    sleep 0.3;
+}
+
+sub piled_up {
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        $waiting = $psql->("SELECT count(*) FROM pg_stat_activity"
+                           . " WHERE wait_event_type = 'Lock'");
+        last if $waiting >= 4;
+        sleep 0.05;
+    }
+}
+
 sub pg_killed {
+    piled_up();
     my $pidfile = "$TikTokTest::PgData/postmaster.pid";
     open my $fh, '<', $pidfile or die "$pidfile: $!";
     chomp(my $pm = <$fh>);
@@ -164,7 +198,10 @@ sub pg_killed {
     unlink $pidfile;
 }
 
-sub pg_immediate { TikTokTest::pg_stop('immediate') }
+sub pg_immediate {
+    piled_up();
+    TikTokTest::pg_stop('immediate');
+}
 
 # after PostgreSQL is back: at most 15 s until /status answers 200, then
 # 48 requests, 8 at a time, every one 200, both workers among them
@@ -251,6 +288,7 @@ is($ngx->request(GET => '/api/tiktok/videos?max_count=1',
 my @posts = check_burst('SIGKILL', burst(30, mix(120, \&pg_killed)));
 ok(!-e "$TikTokTest::PgData/postmaster.pid", 'PostgreSQL was killed');
 TikTokTest::pg_start();
+$locker->close;
 recovered('after SIGKILL');
 posts_intact('after SIGKILL', @posts);
 
@@ -259,6 +297,7 @@ posts_intact('after SIGKILL', @posts);
 
 @posts = check_burst('immediate stop', burst(30, mix(120, \&pg_immediate)));
 TikTokTest::pg_start();
+$locker->close;
 recovered('after an immediate stop');
 posts_intact('after an immediate stop', @posts);
 

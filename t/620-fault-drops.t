@@ -288,6 +288,7 @@ sub round {
     if ($o{later}) {
         $o{later}->(@p);
         $faults->();
+        $o{due}->(@p) if $o{due};
     }
 
     ok(wait_final([ map { $_->{id} } @p ], 60),
@@ -340,12 +341,13 @@ published_once($_, "creator info, $_->{user}") for @p;
 is(errors_for('/v2/post/publish/creator_info/query/', @p), '4',
    'creator info: the four failures recorded');
 
-# The publisher's own refresh of an expiring token: posts scheduled a few
-# seconds ahead whose tokens are then made to expire within 5 minutes, so
-# that the publisher, not POST /post, refreshes them.
-sub pull_soon {
+# The publisher's own refresh of an expiring token: posts scheduled an hour
+# ahead, their tokens then made to expire within 5 minutes, the faults set,
+# and the posts made due at one instant (as superuser), so that the four
+# refreshes are the publisher's, at once, one fault each.
+sub pull_later {
     my ($u, $title) = @_;
-    my $at = POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 3));
+    my $at = POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 3600));
     return $ngx->post_as($u => { video_url => "$url$title.mp4",
                                  title => $title, schedule_at => $at,
                                  privacy_level => 'SELF_ONLY' })->{post_id};
@@ -357,7 +359,14 @@ sub expiring {
             . " now() + interval '4 minutes' WHERE user_id IN ($users)");
 }
 
-@p = round('/v2/oauth/token/', \&pull_soon, later => \&expiring);
+sub due {
+    my $list = join ',', map { "'$_->{id}'" } @_;
+    $psql->("UPDATE tiktok.posts SET schedule_at = now(),"
+            . " next_attempt_at = now() WHERE id IN ($list)");
+}
+
+@p = round('/v2/oauth/token/', \&pull_later, later => \&expiring,
+          due => \&due);
 my %out;
 for my $p (@p) {
     my $o = outcome($p);
