@@ -393,11 +393,7 @@ for my $p (@p) {
     is(scalar(grep { $_->{status} eq 'PUBLISH_COMPLETE' }
                    @{ at_tiktok($p->{title}) }), 0,
        "$what: ... nothing published by the module's doing");
-    TODO: {
-        local $TODO = 'fixed by the fencing branch (init_uncertain; today'
-                      . ' init_interrupted)';
-        is(outcome($p), 'failed init_uncertain', "$what: init_uncertain");
-    }
+    is(outcome($p), 'failed init_uncertain', "$what: init_uncertain");
 }
 is(errors_for('/v2/post/publish/video/init/', @p), '4',
    'pull init: the four failures recorded');
@@ -406,11 +402,7 @@ is(errors_for('/v2/post/publish/video/init/', @p), '4',
 # the bytes), so nothing is lost
 @p = round('/v2/post/publish/video/init/', \&upload);
 for my $p (@p) {
-    TODO: {
-        local $TODO = 'fencing branch: a FILE_UPLOAD init whose answer was'
-                      . ' lost may be sent again (today init_interrupted)';
-        published_once($p, "file init, $p->{user}", upload => 1);
-    }
+    published_once($p, "file init, $p->{user}", upload => 1);
     cmp_ok(inits_of($p), '<=', 2, "file init, $p->{user}: at most resent once");
 }
 is(errors_for('/v2/post/publish/video/init/', @p), '4',
