@@ -92,6 +92,7 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
 
     if (r->error_page && r->err_status >= NGX_HTTP_BAD_REQUEST) {
         /* nginx's own error for a request here: see error_pages_conf */
+        ngx_http_tiktok_callback_redact_original(r);
         return ngx_http_tiktok_error_page(r);
     }
 

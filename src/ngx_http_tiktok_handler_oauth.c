@@ -326,7 +326,8 @@ static ngx_int_t ngx_http_tiktok_callback_args(ngx_http_request_t *r,
     ngx_http_tiktok_oauth_t *oa);
 static ngx_int_t ngx_http_tiktok_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
-static void ngx_http_tiktok_redact(ngx_http_request_t *r);
+static void ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
+    ngx_str_t *uri, ngx_str_t *args);
 static void ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_callback_token(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
@@ -381,15 +382,56 @@ ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
     oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
 
     if (oa == NULL || ngx_http_tiktok_callback_args(r, oa) != NGX_OK) {
-        ngx_http_tiktok_redact(r);
+        ngx_http_tiktok_redact(r, &r->method_name, &r->uri, &r->args);
         return NGX_ERROR;
     }
 
     ctx->data = oa;
 
-    ngx_http_tiktok_redact(r);
+    ngx_http_tiktok_redact(r, &r->method_name, &r->uri, &r->args);
 
     return NGX_OK;
+}
+
+
+/*
+ * nginx's own error (a 413, a 400) for a callback reaches the module
+ * through an error_page redirect: r->uri and r->args are the error page's
+ * by then, but the request line and $request_uri are still the client's,
+ * code included.  They are redacted from the original unparsed URI.
+ */
+
+void
+ngx_http_tiktok_callback_redact_original(ngx_http_request_t *r)
+{
+    u_char     *q;
+    ngx_str_t   method, uri, args;
+
+    q = ngx_strlchr(r->unparsed_uri.data,
+                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
+    if (q == NULL) {
+        return;
+    }
+
+    uri.data = r->unparsed_uri.data;
+    uri.len = q - uri.data;
+
+    if (uri.len < sizeof("/callback") - 1
+        || ngx_strncmp(q - (sizeof("/callback") - 1), "/callback",
+                       sizeof("/callback") - 1) != 0)
+    {
+        return;
+    }
+
+    args.data = q + 1;
+    args.len = r->unparsed_uri.data + r->unparsed_uri.len - args.data;
+
+    /* the error page is a GET: the line keeps the client's method */
+    method.data = r->request_line.data;
+    q = ngx_strlchr(method.data, method.data + r->request_line.len, ' ');
+    method.len = q ? (size_t) (q - method.data) : 0;
+
+    ngx_http_tiktok_redact(r, &method, &uri, &args);
 }
 
 
@@ -521,36 +563,37 @@ ngx_http_tiktok_arg(ngx_http_request_t *r, const char *name,
  */
 
 static void
-ngx_http_tiktok_redact(ngx_http_request_t *r)
+ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
+    ngx_str_t *uri, ngx_str_t *args)
 {
     u_char  *p, *last, *a, *end, *line;
     size_t   len;
 
-    if (r->args.len == 0) {
+    if (args->len == 0) {
         return;
     }
 
-    len = r->method_name.len + 1 + r->uri.len + 1
-          + r->args.len * 9 + 1 + r->http_protocol.len;
+    len = method->len + 1 + uri->len + 1
+          + args->len * 9 + 1 + r->http_protocol.len;
 
     line = ngx_pnalloc(r->pool, len);
     if (line == NULL) {
         /* log nothing of the query rather than the code */
         r->args.len = 0;
-        r->unparsed_uri = r->uri;
-        r->request_line = r->method_name;
+        r->unparsed_uri = *uri;
+        r->request_line = *method;
         return;
     }
 
-    p = ngx_cpymem(line, r->method_name.data, r->method_name.len);
+    p = ngx_cpymem(line, method->data, method->len);
     *p++ = ' ';
-    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    p = ngx_cpymem(p, uri->data, uri->len);
     *p++ = '?';
 
     a = p;
-    last = r->args.data + r->args.len;
+    last = args->data + args->len;
 
-    for (end = r->args.data; end < last; /* void */) {
+    for (end = args->data; end < last; /* void */) {
         /* copy "name=" and replace the value */
         while (end < last && *end != '=' && *end != '&') {
             *p++ = *end++;
@@ -572,7 +615,7 @@ ngx_http_tiktok_redact(ngx_http_request_t *r)
     r->args.data = a;
     r->args.len = p - a;
 
-    r->unparsed_uri.data = line + r->method_name.len + 1;
+    r->unparsed_uri.data = line + method->len + 1;
     r->unparsed_uri.len = p - r->unparsed_uri.data;
 
     if (r->http_protocol.len) {

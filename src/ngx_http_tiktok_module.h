@@ -190,6 +190,7 @@ ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_int_t ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
+void ngx_http_tiktok_callback_redact_original(ngx_http_request_t *r);
 ngx_int_t ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_int_t ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
