@@ -594,6 +594,9 @@ ngx_http_tiktok_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* jobs first: their pools' cleanups cancel their calls and queries */
+    ngx_http_tiktok_scheduler_exit(tmcf);
+
     if (tmcf->curl) {
         ngx_http_tiktok_curl_destroy(tmcf->curl);
         tmcf->curl = NULL;

@@ -218,6 +218,7 @@ ngx_uint_t ngx_http_tiktok_is_uuid(ngx_str_t *s);
 ngx_int_t ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
     ngx_http_tiktok_main_conf_t *tmcf);
 void ngx_http_tiktok_scheduler_kick(ngx_http_tiktok_main_conf_t *tmcf);
+void ngx_http_tiktok_scheduler_exit(ngx_http_tiktok_main_conf_t *tmcf);
 
 /* ngx_http_tiktok_token.c */
 ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,

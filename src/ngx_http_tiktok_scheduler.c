@@ -185,12 +185,43 @@ ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
     s->timer.log = cycle->log;
     s->timer.cancelable = 1;
 
+    ngx_queue_init(&s->jobs);
+
     tmcf->scheduler_ctx = s;
 
     /* workers start apart so they do not all claim at the same moment */
     ngx_add_timer(&s->timer, 200 + ngx_random() % tmcf->scheduler_interval);
 
     return NGX_OK;
+}
+
+
+/*
+ * A worker's exit: a job in a cancelable pause (or waiting on a call that
+ * the exit is about to cancel) would never run again, so its pool would
+ * never be freed.  Each is ended here, before libcurl and the pool go; its
+ * lease runs out and another worker carries on from the committed state.
+ */
+
+void
+ngx_http_tiktok_scheduler_exit(ngx_http_tiktok_main_conf_t *tmcf)
+{
+    ngx_queue_t              *q;
+    ngx_http_tiktok_sched_t  *s = tmcf->scheduler_ctx;
+
+    if (s == NULL) {
+        return;
+    }
+
+    if (s->timer.timer_set) {
+        ngx_del_timer(&s->timer);
+    }
+
+    while (!ngx_queue_empty(&s->jobs)) {
+        q = ngx_queue_head(&s->jobs);
+        ngx_http_tiktok_job_done(ngx_queue_data(q, ngx_http_tiktok_job_t,
+                                                queue));
+    }
 }
 
 
@@ -357,6 +388,7 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_sched_t *s, PGresult *res, int row)
     job->leased = ngx_current_msec;
 
     s->running++;
+    ngx_queue_insert_tail(&s->jobs, &job->queue);
 
     ngx_log_error(NGX_LOG_INFO, job->log, 0,
                   "tiktok: publishing post %V", &job->id);
@@ -1743,6 +1775,7 @@ ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job)
     }
 
     s->running--;
+    ngx_queue_remove(&job->queue);
 
     /* the pool's cleanups cancel anything still pending */
     ngx_destroy_pool(job->pool);

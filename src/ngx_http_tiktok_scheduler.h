@@ -22,6 +22,7 @@ typedef struct {
     ngx_event_t                   timer;
     ngx_str_t                     worker;       /* host:pid, claimed_by */
     ngx_uint_t                    running;
+    ngx_queue_t                   jobs;         /* every running job */
     unsigned                      claiming:1;
 } ngx_http_tiktok_sched_t;
 
@@ -35,6 +36,7 @@ struct ngx_http_tiktok_job_s {
     ngx_pool_t                   *pool;
     ngx_log_t                    *log;
     ngx_http_tiktok_sched_t      *sched;
+    ngx_queue_t                   queue;        /* in sched->jobs */
 
     /* the claimed row */
     ngx_str_t                     id;
