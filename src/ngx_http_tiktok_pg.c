@@ -205,16 +205,17 @@ ngx_http_tiktok_pg_strdup(ngx_pool_t *pool, const char *s)
 
 /*
  * host=name[,name...] without hostaddr: resolve every name now and build the
- * matching hostaddr list.  Unix socket paths and address literals need no
- * lookup.
+ * matching hostaddr list, where an address literal stands for itself and a
+ * Unix socket directory has an empty entry.  When no name needs a lookup
+ * there is no list.
  */
 
 static ngx_int_t
 ngx_http_tiktok_pg_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
     ngx_str_t *hostaddr)
 {
-    u_char             *p, *last, *end, buf[NGX_SOCKADDR_STRLEN];
-    size_t              len;
+    u_char             *p, *last, *end, *a;
+    size_t              n;
     ngx_url_t           u;
     ngx_str_t           name;
     ngx_uint_t          need;
@@ -236,68 +237,52 @@ ngx_http_tiktok_pg_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
         return NGX_OK;
     }
 
-    /* do any of the hosts need a lookup? */
-
-    need = 0;
     p = (u_char *) host->val;
     last = p + ngx_strlen(p);
 
-    while (p < last) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
+    /* each entry is at most as long as its host, or an address */
 
-        if (end > p && *p != '/' && *p != '@'
-            && ngx_inet_addr(p, end - p) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_strlchr(p, end, ':') == NULL
-#endif
-            )
-        {
-            need = 1;
-        }
-
-        p = end + 1;
+    n = 1;
+    for (end = p; end < last; end++) {
+        n += (*end == ',');
     }
 
-    if (!need) {
-        return NGX_OK;
-    }
-
-    hostaddr->data = ngx_pnalloc(cf->pool,
-                                 (NGX_SOCKADDR_STRLEN + 1) * 16 + 1);
-    if (hostaddr->data == NULL) {
+    a = ngx_pnalloc(cf->pool, (last - p) + n * NGX_SOCKADDR_STRLEN + 1);
+    if (a == NULL) {
         return NGX_ERROR;
     }
 
-    hostaddr->len = 0;
-    p = (u_char *) host->val;
+    hostaddr->data = a;
+    need = 0;
 
-    while (p < last) {
+    for ( /* void */ ; p < last; p = end + 1) {
         end = ngx_strlchr(p, last, ',');
         if (end == NULL) {
             end = last;
         }
 
-        if (hostaddr->len) {
-            hostaddr->data[hostaddr->len++] = ',';
-        }
-
-        if (hostaddr->len > NGX_SOCKADDR_STRLEN * 15) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"tiktok_postgres\" lists too many hosts");
-            return NGX_ERROR;
-        }
-
-        if (*p == '/' || *p == '@') {
-            /* a socket directory: hostaddr is ignored for it */
-            p = end + 1;
-            continue;
+        if (p > (u_char *) host->val) {
+            *a++ = ',';
         }
 
         name.data = p;
         name.len = end - p;
+
+        if (name.len == 0 || *p == '/' || *p == '@') {
+            continue;
+        }
+
+        if (ngx_inet_addr(p, name.len) != INADDR_NONE
+#if (NGX_HAVE_INET6)
+            || ngx_strlchr(p, end, ':') != NULL
+#endif
+            )
+        {
+            a = ngx_cpymem(a, p, name.len);
+            continue;
+        }
+
+        need = 1;
 
         ngx_memzero(&u, sizeof(ngx_url_t));
         u.url = name;
@@ -312,16 +297,12 @@ ngx_http_tiktok_pg_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
             return NGX_ERROR;
         }
 
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, buf,
-                            NGX_SOCKADDR_STRLEN, 0);
-
-        ngx_memcpy(hostaddr->data + hostaddr->len, buf, len);
-        hostaddr->len += len;
-
-        p = end + 1;
+        a += ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, a,
+                           NGX_SOCKADDR_STRLEN, 0);
     }
 
-    hostaddr->data[hostaddr->len] = '\0';
+    *a = '\0';
+    hostaddr->len = need ? (size_t) (a - hostaddr->data) : 0;
 
     return NGX_OK;
 }
