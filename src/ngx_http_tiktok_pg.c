@@ -67,6 +67,8 @@ static void ngx_http_tiktok_pg_slot_result(ngx_http_tiktok_pg_conn_t *pc,
 static void ngx_http_tiktok_pg_slot_idle(ngx_http_tiktok_pg_conn_t *pc);
 static void ngx_http_tiktok_pg_slot_closed(ngx_http_tiktok_pg_conn_t *pc,
     u_char *why);
+static void ngx_http_tiktok_pg_slot_done(ngx_http_tiktok_pg_slot_t *s,
+    ngx_int_t rc);
 static void ngx_http_tiktok_pg_detach(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_pg_complete(ngx_http_tiktok_pg_query_t *q,
     ngx_int_t rc);
@@ -1042,27 +1044,21 @@ ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
     connecting = 0;
 
     for (i = 0; i < pg->conf->size; i++) {
-        if (pg->slots[i].conn.state == NGX_HTTP_TIKTOK_PG_CONNECTING) {
-            connecting++;
-        }
+        connecting += (pg->slots[i].conn.state
+                       == NGX_HTTP_TIKTOK_PG_CONNECTING);
     }
 
-    for (i = 0; may_connect && i < pg->conf->size && connecting < waiting;
-         i++)
-    {
+    for (i = 0; i < pg->conf->size; i++) {
         s = &pg->slots[i];
 
-        if (s->conn.state == NGX_HTTP_TIKTOK_PG_CLOSED
+        if (may_connect && connecting < waiting
+            && s->conn.state == NGX_HTTP_TIKTOK_PG_CLOSED
             && ngx_http_tiktok_pg_conn_connect(&s->conn) == NGX_OK)
         {
             connecting++;
         }
-    }
 
-    for (i = 0; i < pg->conf->size; i++) {
-        if (pg->slots[i].conn.state != NGX_HTTP_TIKTOK_PG_CLOSED) {
-            open++;
-        }
+        open += (s->conn.state != NGX_HTTP_TIKTOK_PG_CLOSED);
     }
 
     if (open) {
@@ -1222,18 +1218,11 @@ ngx_http_tiktok_pg_slot_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
 static void
 ngx_http_tiktok_pg_slot_idle(ngx_http_tiktok_pg_conn_t *pc)
 {
-    ngx_http_tiktok_pg_slot_t   *s;
-    ngx_http_tiktok_pg_query_t  *q;
+    ngx_http_tiktok_pg_slot_t  *s;
 
     s = pc->data;
-    q = s->query;
 
-    if (q) {
-        s->query = NULL;
-        q->conn = NULL;
-        ngx_http_tiktok_pg_complete(q, s->failed ? NGX_DECLINED : NGX_OK);
-    }
-
+    ngx_http_tiktok_pg_slot_done(s, s->failed ? NGX_DECLINED : NGX_OK);
     ngx_http_tiktok_pg_dispatch(s->pg, 1);
 }
 
@@ -1241,16 +1230,21 @@ ngx_http_tiktok_pg_slot_idle(ngx_http_tiktok_pg_conn_t *pc)
 static void
 ngx_http_tiktok_pg_slot_closed(ngx_http_tiktok_pg_conn_t *pc, u_char *why)
 {
-    ngx_http_tiktok_pg_slot_t   *s;
+    ngx_http_tiktok_pg_slot_done(pc->data, NGX_ERROR);
+}
+
+
+static void
+ngx_http_tiktok_pg_slot_done(ngx_http_tiktok_pg_slot_t *s, ngx_int_t rc)
+{
     ngx_http_tiktok_pg_query_t  *q;
 
-    s = pc->data;
     q = s->query;
 
     if (q) {
         s->query = NULL;
         q->conn = NULL;
-        ngx_http_tiktok_pg_complete(q, NGX_ERROR);
+        ngx_http_tiktok_pg_complete(q, rc);
     }
 }
 

@@ -115,7 +115,7 @@ struct ngx_http_tiktok_pg_conn_s {
     ngx_event_t                     timer;      /* connect, query deadline */
     ngx_uint_t                      state;
 
-    /* the owner's hooks; only result and closed are required */
+    /* the owner's hooks, all required but notify */
 
     /* rc: NGX_OK when it is open, NGX_ERROR when it could not be opened */
     void                          (*connected)(ngx_http_tiktok_pg_conn_t *pc,
