@@ -15,9 +15,9 @@
  * share.  A probe NOTIFY sent through the pool tells whether notifications
  * reach the listener at all; when they do not, a warning says so once.
  *
- * One query at a time, in libpq's plain (not pipeline) mode; nothing
- * blocks: the connection is opened with PQconnectStartParams and advanced
- * from socket events like the pool's.
+ * One query at a time, in libpq's plain (not pipeline) mode, on a
+ * connection of ngx_http_tiktok_pg.c like the pool's; what is here is what
+ * the listener does with it.
  */
 
 
@@ -28,11 +28,6 @@
 
 #include "ngx_http_tiktok_module.h"
 
-
-#define NGX_HTTP_TIKTOK_LISTEN_CLOSED      0
-#define NGX_HTTP_TIKTOK_LISTEN_CONNECTING  1
-#define NGX_HTTP_TIKTOK_LISTEN_IDLE        2
-#define NGX_HTTP_TIKTOK_LISTEN_BUSY        3
 
 /* the query in flight */
 #define NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN    1
@@ -56,25 +51,17 @@
 #define NGX_HTTP_TIKTOK_LISTEN_EXPIRE      600
 #define NGX_HTTP_TIKTOK_LISTEN_KEEP_MIN    86400
 
-#define NGX_HTTP_TIKTOK_LISTEN_MSG_LEN     512
-
 
 struct ngx_http_tiktok_listen_s {
+    ngx_http_tiktok_pg_conn_t      conn;       /* quiet: in an outage */
     ngx_http_tiktok_main_conf_t   *tmcf;
-    ngx_http_tiktok_pg_conf_t     *conf;
     ngx_log_t                     *log;
-
-    PGconn                        *pgconn;
-    ngx_connection_t              *c;
-    ngx_uint_t                     state;
     ngx_uint_t                     query;
 
     ngx_event_t                    timer;      /* reconnect, poll */
-    ngx_event_t                    deadline;   /* connect, query timeout */
     ngx_event_t                    probe;      /* probe not back in time */
 
     ngx_msec_t                     backoff;
-    ngx_uint_t                     failures;   /* in a row, for the log */
     time_t                         expired;    /* last purges_expire */
     ngx_uint_t                     rows;       /* read by the replay */
     ngx_uint_t                     probes;
@@ -93,32 +80,23 @@ struct ngx_http_tiktok_listen_s {
 
 
 static void ngx_http_tiktok_listen_timer_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_listen_deadline_handler(ngx_event_t *ev);
 static void ngx_http_tiktok_listen_probe_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_listen_connect(ngx_http_tiktok_listen_t *l);
-static ngx_int_t ngx_http_tiktok_listen_wrap(ngx_http_tiktok_listen_t *l);
-static void ngx_http_tiktok_listen_unwrap(ngx_http_tiktok_listen_t *l,
-    ngx_uint_t fd_alive);
-static void ngx_http_tiktok_listen_poll(ngx_http_tiktok_listen_t *l);
-static void ngx_http_tiktok_listen_read_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_listen_write_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_tiktok_listen_flush(ngx_http_tiktok_listen_t *l);
-static ngx_int_t ngx_http_tiktok_listen_results(ngx_http_tiktok_listen_t *l);
-static void ngx_http_tiktok_listen_result(ngx_http_tiktok_listen_t *l,
+static void ngx_http_tiktok_listen_connected(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_int_t rc);
+static void ngx_http_tiktok_listen_result(ngx_http_tiktok_pg_conn_t *pc,
     PGresult *res);
-static void ngx_http_tiktok_listen_done(ngx_http_tiktok_listen_t *l);
+static void ngx_http_tiktok_listen_done(ngx_http_tiktok_pg_conn_t *pc);
+static void ngx_http_tiktok_listen_notify(ngx_http_tiktok_pg_conn_t *pc,
+    PGnotify *n);
+static void ngx_http_tiktok_listen_closed(ngx_http_tiktok_pg_conn_t *pc,
+    u_char *why);
 static void ngx_http_tiktok_listen_next(ngx_http_tiktok_listen_t *l);
-static ngx_int_t ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l,
+static void ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l,
     ngx_uint_t query);
-static void ngx_http_tiktok_listen_notifies(ngx_http_tiktok_listen_t *l);
 static void ngx_http_tiktok_listen_purge(ngx_http_tiktok_listen_t *l,
     u_char *user, size_t len);
 static void ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l);
 static void ngx_http_tiktok_listen_probe_sent(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_listen_close(ngx_http_tiktok_listen_t *l,
-    const char *why);
-static u_char *ngx_http_tiktok_listen_msg(u_char *buf, size_t size,
-    const char *msg);
 
 
 static const char  ngx_http_tiktok_listen_sql[] =
@@ -147,7 +125,6 @@ ngx_http_tiktok_listen_start(ngx_cycle_t *cycle, void *conf)
     }
 
     l->tmcf = tmcf;
-    l->conf = tmcf->pg_listen ? tmcf->pg_listen : tmcf->pg;
     l->log = cycle->log;
     l->backoff = NGX_HTTP_TIKTOK_LISTEN_BACKOFF;
 
@@ -156,15 +133,20 @@ ngx_http_tiktok_listen_start(ngx_cycle_t *cycle, void *conf)
     l->timer.log = cycle->log;
     l->timer.cancelable = 1;
 
-    l->deadline.handler = ngx_http_tiktok_listen_deadline_handler;
-    l->deadline.data = l;
-    l->deadline.log = cycle->log;
-    l->deadline.cancelable = 1;
-
     l->probe.handler = ngx_http_tiktok_listen_probe_handler;
     l->probe.data = l;
     l->probe.log = cycle->log;
     l->probe.cancelable = 1;
+
+    ngx_http_tiktok_pg_conn_init(&l->conn,
+                                 tmcf->pg_listen ? tmcf->pg_listen : tmcf->pg,
+                                 cycle->log, "listener");
+    l->conn.connected = ngx_http_tiktok_listen_connected;
+    l->conn.result = ngx_http_tiktok_listen_result;
+    l->conn.notify = ngx_http_tiktok_listen_notify;
+    l->conn.idle = ngx_http_tiktok_listen_done;
+    l->conn.closed = ngx_http_tiktok_listen_closed;
+    l->conn.data = l;
 
     ngx_add_timer(&l->timer, 1);
 
@@ -185,7 +167,7 @@ ngx_http_tiktok_listen_stop(ngx_http_tiktok_listen_t *l)
         ngx_del_timer(&l->probe);
     }
 
-    ngx_http_tiktok_listen_close(l, NULL);
+    ngx_http_tiktok_pg_conn_close(&l->conn, NULL);
 }
 
 
@@ -200,13 +182,14 @@ ngx_http_tiktok_listen_timer_handler(ngx_event_t *ev)
         return;
     }
 
-    switch (l->state) {
+    switch (l->conn.state) {
 
-    case NGX_HTTP_TIKTOK_LISTEN_CLOSED:
-        ngx_http_tiktok_listen_connect(l);
+    case NGX_HTTP_TIKTOK_PG_CLOSED:
+        /* a failure closes it again, and that sets the timer */
+        (void) ngx_http_tiktok_pg_conn_connect(&l->conn);
         return;
 
-    case NGX_HTTP_TIKTOK_LISTEN_IDLE:
+    case NGX_HTTP_TIKTOK_PG_IDLE:
         l->replay = 1;
         ngx_http_tiktok_listen_next(l);
         break;
@@ -216,341 +199,41 @@ ngx_http_tiktok_listen_timer_handler(ngx_event_t *ev)
         break;
     }
 
-    if (!l->timer.timer_set && l->state != NGX_HTTP_TIKTOK_LISTEN_CLOSED) {
+    if (!l->timer.timer_set && l->conn.state != NGX_HTTP_TIKTOK_PG_CLOSED) {
         ngx_add_timer(&l->timer, NGX_HTTP_TIKTOK_LISTEN_POLL);
     }
 }
 
 
-static void
-ngx_http_tiktok_listen_deadline_handler(ngx_event_t *ev)
-{
-    ngx_http_tiktok_listen_t  *l = ev->data;
+/* open: LISTEN first; a failed connect has set the reconnect timer */
 
-    ngx_http_tiktok_listen_close(l, l->state
-                                    == NGX_HTTP_TIKTOK_LISTEN_CONNECTING
-                                    ? "connect timed out"
-                                    : "query timed out");
+static void
+ngx_http_tiktok_listen_connected(ngx_http_tiktok_pg_conn_t *pc, ngx_int_t rc)
+{
+    if (rc == NGX_OK) {
+        ngx_http_tiktok_listen_send(pc->data, NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN);
+    }
 }
 
 
 static void
-ngx_http_tiktok_listen_connect(ngx_http_tiktok_listen_t *l)
+ngx_http_tiktok_listen_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
 {
-    u_char  buf[NGX_HTTP_TIKTOK_LISTEN_MSG_LEN];
-
-    l->pgconn = PQconnectStartParams(l->conf->keywords, l->conf->values, 0);
-
-    if (l->pgconn == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, l->log, 0,
-                      "tiktok: PQconnectStartParams() failed: out of memory");
-        ngx_http_tiktok_listen_close(l, NULL);
-        return;
-    }
-
-    if (PQstatus(l->pgconn) == CONNECTION_BAD) {
-        ngx_http_tiktok_listen_close(l, (char *)
-            ngx_http_tiktok_listen_msg(buf, sizeof(buf),
-                                       PQerrorMessage(l->pgconn)));
-        return;
-    }
-
-    if (ngx_http_tiktok_listen_wrap(l) != NGX_OK) {
-        ngx_http_tiktok_listen_close(l, "cannot wrap the socket");
-        return;
-    }
-
-    l->state = NGX_HTTP_TIKTOK_LISTEN_CONNECTING;
-
-    ngx_add_timer(&l->deadline, l->conf->timeout);
-
-    /* libpq wants the socket to become writable first */
-
-    if (ngx_add_event(l->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_listen_close(l, "cannot add write event");
-    }
-}
-
-
-/* as the pool does: libpq keeps the socket (c->shared), level-triggered */
-
-static ngx_int_t
-ngx_http_tiktok_listen_wrap(ngx_http_tiktok_listen_t *l)
-{
-    int                 fd;
-    ngx_connection_t   *c;
-
-    fd = PQsocket(l->pgconn);
-    if (fd == -1) {
-        return NGX_ERROR;
-    }
-
-    c = ngx_get_connection(fd, l->log);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    c->shared = 1;
-    c->data = l;
-    c->read->handler = ngx_http_tiktok_listen_read_handler;
-    c->write->handler = ngx_http_tiktok_listen_write_handler;
-    c->read->log = c->log;
-    c->write->log = c->log;
-
-    l->c = c;
-
-    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-        ngx_http_tiktok_listen_unwrap(l, 1);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_tiktok_listen_unwrap(ngx_http_tiktok_listen_t *l,
-    ngx_uint_t fd_alive)
-{
-    ngx_connection_t  *c;
-
-    c = l->c;
-    if (c == NULL) {
-        return;
-    }
-
-    if (fd_alive) {
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
-    }
-
-    ngx_close_connection(c);
-    l->c = NULL;
-}
-
-
-static void
-ngx_http_tiktok_listen_poll(ngx_http_tiktok_listen_t *l)
-{
-    PostgresPollingStatusType  st;
-
-    st = PQconnectPoll(l->pgconn);
-
-    if (st != PGRES_POLLING_FAILED && PQsocket(l->pgconn) != l->c->fd) {
-        ngx_http_tiktok_listen_unwrap(l, 0);
-
-        if (ngx_http_tiktok_listen_wrap(l) != NGX_OK) {
-            ngx_http_tiktok_listen_close(l, "cannot follow the new socket");
-            return;
-        }
-    }
-
-    switch (st) {
-
-    case PGRES_POLLING_READING:
-        if (l->c->write->active) {
-            ngx_del_event(l->c->write, NGX_WRITE_EVENT, 0);
-        }
-        return;
-
-    case PGRES_POLLING_WRITING:
-        if (!l->c->write->active
-            && ngx_add_event(l->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            ngx_http_tiktok_listen_close(l, "cannot add write event");
-        }
-        return;
-
-    case PGRES_POLLING_FAILED:
-        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-        return;
-
-    default: /* PGRES_POLLING_OK */
-        break;
-    }
-
-    if (l->c->write->active) {
-        ngx_del_event(l->c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (l->deadline.timer_set) {
-        ngx_del_timer(&l->deadline);
-    }
-
-    if (PQsetnonblocking(l->pgconn, 1) != 0) {
-        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-        return;
-    }
-
-    l->state = NGX_HTTP_TIKTOK_LISTEN_IDLE;
-
-    (void) ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN);
-}
-
-
-static void
-ngx_http_tiktok_listen_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t          *c;
+    int                        i, n;
+    off_t                      id, newest;
     ngx_http_tiktok_listen_t  *l;
 
-    c = ev->data;
-    l = c->data;
-
-    if (l->state == NGX_HTTP_TIKTOK_LISTEN_CONNECTING) {
-        ngx_http_tiktok_listen_poll(l);
-        return;
-    }
-
-    if (!PQconsumeInput(l->pgconn)) {
-        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-        return;
-    }
-
-    ngx_http_tiktok_listen_notifies(l);
-
-    if (l->state == NGX_HTTP_TIKTOK_LISTEN_CLOSED) {
-        /* a query it started could not be sent */
-        return;
-    }
-
-    if (l->state == NGX_HTTP_TIKTOK_LISTEN_BUSY) {
-        if (ngx_http_tiktok_listen_results(l) == NGX_ERROR) {
-            ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-        }
-
-        return;
-    }
-
-    if (PQstatus(l->pgconn) == CONNECTION_BAD) {
-        /* the server went away (e.g. restarted) while we were idle */
-        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-    }
-}
-
-
-static void
-ngx_http_tiktok_listen_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t          *c;
-    ngx_http_tiktok_listen_t  *l;
-
-    c = ev->data;
-    l = c->data;
-
-    if (l->state == NGX_HTTP_TIKTOK_LISTEN_CONNECTING) {
-        ngx_http_tiktok_listen_poll(l);
-        return;
-    }
-
-    if (ngx_http_tiktok_listen_flush(l) == NGX_ERROR) {
-        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-    }
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_listen_flush(ngx_http_tiktok_listen_t *l)
-{
-    int  rc;
-
-    rc = PQflush(l->pgconn);
-
-    if (rc == -1) {
-        return NGX_ERROR;
-    }
-
-    if (rc == 1) {
-        if (!l->c->write->active
-            && ngx_add_event(l->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return NGX_AGAIN;
-    }
-
-    if (l->c->write->active) {
-        ngx_del_event(l->c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    return NGX_OK;
-}
-
-
-/* PQgetResult only when PQisBusy says it will not wait */
-
-static ngx_int_t
-ngx_http_tiktok_listen_results(ngx_http_tiktok_listen_t *l)
-{
-    PGresult  *res;
-
-    for ( ;; ) {
-        if (PQisBusy(l->pgconn)) {
-            return PQstatus(l->pgconn) == CONNECTION_BAD ? NGX_ERROR
-                                                         : NGX_AGAIN;
-        }
-
-        res = PQgetResult(l->pgconn);
-
-        if (res == NULL) {
-            break;
-        }
-
-        ngx_http_tiktok_listen_result(l, res);
-        PQclear(res);
-
-        if (l->state != NGX_HTTP_TIKTOK_LISTEN_BUSY) {
-            /* closed meanwhile */
-            return NGX_OK;
-        }
-    }
-
-    if (l->deadline.timer_set) {
-        ngx_del_timer(&l->deadline);
-    }
-
-    l->state = NGX_HTTP_TIKTOK_LISTEN_IDLE;
-
-    ngx_http_tiktok_listen_done(l);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_tiktok_listen_result(ngx_http_tiktok_listen_t *l, PGresult *res)
-{
-    int       i, n;
-    char     *s;
-    u_char    buf[NGX_HTTP_TIKTOK_LISTEN_MSG_LEN];
-    off_t     id, newest;
+    l = pc->data;
 
     if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
-        s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-
-        ngx_log_error(NGX_LOG_ERR, l->log, 0,
-                      "tiktok: listener statement failed: %s (SQLSTATE %s)",
-                      ngx_http_tiktok_listen_msg(buf, sizeof(buf),
-                                                 s ? s : "unknown error"),
-                      PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                      ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "-");
-        return;
+        ngx_http_tiktok_pg_conn_failed(pc, l->log, res);
     }
 
     if (l->query != NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY
         || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQnfields(res) != 2)
     {
+        PQclear(res);
         return;
     }
 
@@ -570,6 +253,8 @@ ngx_http_tiktok_listen_result(ngx_http_tiktok_listen_t *l, PGresult *res)
         newest = id;
     }
 
+    PQclear(res);
+
     /* only after the purges: another worker may read it at once */
 
     if (newest && l->tmcf->cache) {
@@ -578,23 +263,30 @@ ngx_http_tiktok_listen_result(ngx_http_tiktok_listen_t *l, PGresult *res)
 }
 
 
-/* a query finished: after the LISTEN the node catches up, then idles */
+/*
+ * Idle: a query finished, or a notification came.  After the LISTEN the
+ * node catches up, then idles.
+ */
 
 static void
-ngx_http_tiktok_listen_done(ngx_http_tiktok_listen_t *l)
+ngx_http_tiktok_listen_done(ngx_http_tiktok_pg_conn_t *pc)
 {
-    ngx_uint_t  level;
+    ngx_uint_t                 level;
+    ngx_http_tiktok_listen_t  *l;
+
+    l = pc->data;
 
     switch (l->query) {
 
     case NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN:
-        level = l->failures ? NGX_LOG_NOTICE : NGX_LOG_INFO;
+        /* after an outage at notice level, so that its end shows */
+        level = pc->quiet ? NGX_LOG_NOTICE : NGX_LOG_INFO;
 
         ngx_log_error(level, l->log, 0,
                       "tiktok: listener connected, server version %d",
-                      PQserverVersion(l->pgconn));
+                      PQserverVersion(pc->pgconn));
 
-        l->failures = 0;
+        pc->quiet = 0;
         l->backoff = NGX_HTTP_TIKTOK_LISTEN_BACKOFF;
         l->replay = 1;
         l->probes_back = 0;
@@ -629,13 +321,13 @@ ngx_http_tiktok_listen_done(ngx_http_tiktok_listen_t *l)
 static void
 ngx_http_tiktok_listen_next(ngx_http_tiktok_listen_t *l)
 {
-    if (l->state != NGX_HTTP_TIKTOK_LISTEN_IDLE) {
+    if (l->conn.state != NGX_HTTP_TIKTOK_PG_IDLE) {
         return;
     }
 
     if (l->replay && l->tmcf->cache) {
         l->replay = 0;
-        (void) ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY);
+        ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY);
         return;
     }
 
@@ -643,7 +335,7 @@ ngx_http_tiktok_listen_next(ngx_http_tiktok_listen_t *l)
 
     if (ngx_time() - l->expired >= NGX_HTTP_TIKTOK_LISTEN_EXPIRE) {
         l->expired = ngx_time();
-        (void) ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_EXPIRE);
+        ngx_http_tiktok_listen_send(l, NGX_HTTP_TIKTOK_LISTEN_Q_EXPIRE);
         return;
     }
 
@@ -660,18 +352,21 @@ ngx_http_tiktok_listen_next(ngx_http_tiktok_listen_t *l)
 }
 
 
-static ngx_int_t
+static void
 ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l, ngx_uint_t query)
 {
     int           ok;
     time_t        keep;
     u_char        after[NGX_INT64_LEN + 1], secs[NGX_TIME_T_LEN + 1];
+    PGconn       *pgconn;
     const char   *values[2];
+
+    pgconn = l->conn.pgconn;
 
     switch (query) {
 
     case NGX_HTTP_TIKTOK_LISTEN_Q_LISTEN:
-        ok = PQsendQuery(l->pgconn, ngx_http_tiktok_listen_sql);
+        ok = PQsendQuery(pgconn, ngx_http_tiktok_listen_sql);
         break;
 
     case NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY:
@@ -680,7 +375,7 @@ ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l, ngx_uint_t query)
         values[0] = (const char *) after;
         values[1] = NGX_HTTP_TIKTOK_LISTEN_BATCH;
 
-        ok = PQsendQueryParams(l->pgconn, ngx_http_tiktok_listen_replay_sql,
+        ok = PQsendQueryParams(pgconn, ngx_http_tiktok_listen_replay_sql,
                                2, NULL, values, NULL, NULL, 0);
         break;
 
@@ -693,28 +388,21 @@ ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l, ngx_uint_t query)
         ngx_sprintf(secs, "%T%Z", keep);
         values[0] = (const char *) secs;
 
-        ok = PQsendQueryParams(l->pgconn, ngx_http_tiktok_listen_expire_sql,
+        ok = PQsendQueryParams(pgconn, ngx_http_tiktok_listen_expire_sql,
                                1, NULL, values, NULL, NULL, 0);
         break;
     }
 
-    if (!ok) {
-        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-        return NGX_ERROR;
+    if (!ok
+        || ngx_http_tiktok_pg_conn_send(&l->conn, l->conn.conf->timeout)
+           != NGX_OK)
+    {
+        ngx_http_tiktok_pg_conn_close(&l->conn, PQerrorMessage(pgconn));
+        return;
     }
 
-    l->state = NGX_HTTP_TIKTOK_LISTEN_BUSY;
     l->query = query;
     l->rows = 0;
-
-    ngx_add_timer(&l->deadline, l->conf->timeout);
-
-    if (ngx_http_tiktok_listen_flush(l) == NGX_ERROR) {
-        ngx_http_tiktok_listen_close(l, PQerrorMessage(l->pgconn));
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -726,46 +414,40 @@ ngx_http_tiktok_listen_send(ngx_http_tiktok_listen_t *l, ngx_uint_t query)
  */
 
 static void
-ngx_http_tiktok_listen_notifies(ngx_http_tiktok_listen_t *l)
+ngx_http_tiktok_listen_notify(ngx_http_tiktok_pg_conn_t *pc, PGnotify *n)
 {
-    size_t     len;
-    PGnotify  *n;
+    size_t                     len;
+    ngx_http_tiktok_listen_t  *l;
 
-    while (l->pgconn && (n = PQnotifies(l->pgconn)) != NULL) {
+    l = pc->data;
+    len = ngx_strlen(n->extra);
 
-        len = ngx_strlen(n->extra);
+    if (ngx_strcmp(n->relname, "tiktok_purge") == 0) {
+        ngx_http_tiktok_listen_purge(l, (u_char *) n->extra, len);
+        l->replay = 1;
 
-        if (ngx_strcmp(n->relname, "tiktok_purge") == 0) {
-            ngx_http_tiktok_listen_purge(l, (u_char *) n->extra, len);
-            l->replay = 1;
+    } else if (ngx_strcmp(n->relname, "tiktok_publish") == 0) {
+        ngx_http_tiktok_scheduler_kick(l->tmcf);
 
-        } else if (ngx_strcmp(n->relname, "tiktok_publish") == 0) {
-            ngx_http_tiktok_scheduler_kick(l->tmcf);
+    } else if (ngx_strcmp(n->relname, "tiktok_probe") == 0
+               && l->probing && len == l->token_len
+               && ngx_strncmp(n->extra, l->token, len) == 0)
+    {
+        l->probing = 0;
 
-        } else if (ngx_strcmp(n->relname, "tiktok_probe") == 0
-                   && l->probing && len == l->token_len
-                   && ngx_strncmp(n->extra, l->token, len) == 0)
-        {
-            l->probing = 0;
-
-            if (l->probe.timer_set) {
-                ngx_del_timer(&l->probe);
-            }
-
-            ngx_log_debug0(NGX_LOG_DEBUG_EVENT, l->log, 0,
-                           "tiktok: listener probe came back");
-
-            /* a few more, apart: one may have met a query of ours */
-
-            if (++l->probes_back < NGX_HTTP_TIKTOK_LISTEN_PROBES) {
-                ngx_add_timer(&l->probe, NGX_HTTP_TIKTOK_LISTEN_REPROBE);
-            }
+        if (l->probe.timer_set) {
+            ngx_del_timer(&l->probe);
         }
 
-        PQfreemem(n);
-    }
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, l->log, 0,
+                       "tiktok: listener probe came back");
 
-    ngx_http_tiktok_listen_next(l);
+        /* a few more, apart: one may have met a query of ours */
+
+        if (++l->probes_back < NGX_HTTP_TIKTOK_LISTEN_PROBES) {
+            ngx_add_timer(&l->probe, NGX_HTTP_TIKTOK_LISTEN_REPROBE);
+        }
+    }
 }
 
 
@@ -874,7 +556,7 @@ ngx_http_tiktok_listen_probe_handler(ngx_event_t *ev)
     ngx_http_tiktok_listen_t  *l = ev->data;
 
     if (ngx_exiting || ngx_terminate || l->stopped
-        || l->state == NGX_HTTP_TIKTOK_LISTEN_CLOSED)
+        || l->conn.state == NGX_HTTP_TIKTOK_PG_CLOSED)
     {
         return;
     }
@@ -900,23 +582,17 @@ ngx_http_tiktok_listen_probe_handler(ngx_event_t *ev)
 }
 
 
+/* closed, and why was logged: a quieter log until it is back */
+
 static void
-ngx_http_tiktok_listen_close(ngx_http_tiktok_listen_t *l, const char *why)
+ngx_http_tiktok_listen_closed(ngx_http_tiktok_pg_conn_t *pc, u_char *why)
 {
-    u_char      buf[NGX_HTTP_TIKTOK_LISTEN_MSG_LEN];
-    ngx_uint_t  level;
+    ngx_http_tiktok_listen_t  *l;
+
+    l = pc->data;
 
     if (why) {
-        /* once per outage at the error level, then quieter */
-        level = l->failures++ ? NGX_LOG_INFO : NGX_LOG_ERR;
-
-        ngx_log_error(level, l->log, 0,
-                      "tiktok: listener connection closed: %s",
-                      ngx_http_tiktok_listen_msg(buf, sizeof(buf), why));
-    }
-
-    if (l->deadline.timer_set) {
-        ngx_del_timer(&l->deadline);
+        pc->quiet = 1;
     }
 
     /* a probe in flight may be lost with the connection: no conclusion */
@@ -928,15 +604,6 @@ ngx_http_tiktok_listen_close(ngx_http_tiktok_listen_t *l, const char *why)
         ngx_del_timer(&l->probe);
     }
 
-    ngx_http_tiktok_listen_unwrap(l, l->c && l->pgconn
-                                     && PQsocket(l->pgconn) == l->c->fd);
-
-    if (l->pgconn) {
-        PQfinish(l->pgconn);
-        l->pgconn = NULL;
-    }
-
-    l->state = NGX_HTTP_TIKTOK_LISTEN_CLOSED;
     l->query = 0;
 
     /* what was missed meanwhile is replayed after the reconnect */
@@ -952,36 +619,4 @@ ngx_http_tiktok_listen_close(ngx_http_tiktok_listen_t *l, const char *why)
     ngx_add_timer(&l->timer, l->backoff);
 
     l->backoff = ngx_min(l->backoff * 2, NGX_HTTP_TIKTOK_LISTEN_BACKOFF_MAX);
-}
-
-
-/* libpq's messages end in a newline and may span lines: one line here */
-
-static u_char *
-ngx_http_tiktok_listen_msg(u_char *buf, size_t size, const char *msg)
-{
-    u_char      *p, *last;
-    const char  *s;
-
-    p = buf;
-    last = buf + size - 1;
-
-    for (s = msg; *s && p < last; s++) {
-        if (*s == '\n' || *s == '\t' || *s == '\r') {
-            if (p > buf && p[-1] != ' ') {
-                *p++ = ' ';
-            }
-            continue;
-        }
-
-        *p++ = (u_char) *s;
-    }
-
-    while (p > buf && p[-1] == ' ') {
-        p--;
-    }
-
-    *p = '\0';
-
-    return buf;
 }

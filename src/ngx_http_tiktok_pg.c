@@ -1,14 +1,16 @@
 
 /*
- * libpq on nginx's event loop.
+ * libpq on nginx's event loop: one connection (ngx_http_tiktok_pg_conn_*),
+ * and the per-worker pool of them that runs queries.
  *
  * Nothing here blocks: connections are opened with PQconnectStartParams and
  * advanced with PQconnectPoll from socket events, the host is given as an
  * address (ngx_http_tiktok_pg_conf resolves names while nginx reads its
  * configuration, where blocking is allowed), queries are sent with
- * PQsendQueryParams in pipeline mode and read with PQconsumeInput and
- * PQgetResult only while PQisBusy says a result is complete.  PQcancel
- * blocks, so a query that outlives its timeout costs its connection instead.
+ * PQsendQueryParams (the pool's in pipeline mode) and read with
+ * PQconsumeInput and PQgetResult only while PQisBusy says a result is
+ * complete.  PQcancel blocks, so a query that outlives its timeout costs
+ * its connection instead.
  */
 
 
@@ -19,43 +21,61 @@
 #include "ngx_http_tiktok_pg.h"
 
 
-#define NGX_HTTP_TIKTOK_PG_CLOSED      0
-#define NGX_HTTP_TIKTOK_PG_CONNECTING  1
-#define NGX_HTTP_TIKTOK_PG_IDLE        2
-#define NGX_HTTP_TIKTOK_PG_BUSY        3
+/* a pool's connection, and the query it runs */
+typedef struct {
+    ngx_http_tiktok_pg_conn_t       conn;
+    ngx_http_tiktok_pg_pool_t      *pg;
+    ngx_http_tiktok_pg_query_t     *query;      /* in flight, or NULL */
+    unsigned                        failed:1;   /* a statement failed */
+} ngx_http_tiktok_pg_slot_t;
+
+
+struct ngx_http_tiktok_pg_pool_s {
+    ngx_http_tiktok_pg_conf_t      *conf;
+    ngx_http_tiktok_pg_slot_t      *slots;
+    ngx_queue_t                     waiting;
+    ngx_log_t                      *log;
+    unsigned                        destroyed:1;  /* refuses new queries */
+};
 
 
 static char *ngx_http_tiktok_pg_strdup(ngx_pool_t *pool, const char *s);
 static ngx_int_t ngx_http_tiktok_pg_resolve(ngx_conf_t *cf,
     PQconninfoOption *opts, ngx_str_t *hostaddr);
-static ngx_int_t ngx_http_tiktok_pg_connect(ngx_http_tiktok_pg_conn_t *pc);
 static ngx_int_t ngx_http_tiktok_pg_wrap(ngx_http_tiktok_pg_conn_t *pc);
 static void ngx_http_tiktok_pg_unwrap(ngx_http_tiktok_pg_conn_t *pc,
     ngx_uint_t fd_alive);
+static ngx_int_t ngx_http_tiktok_pg_want_write(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_uint_t want);
 static void ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc);
-static void ngx_http_tiktok_pg_connect_timeout(ngx_event_t *ev);
-static void ngx_http_tiktok_pg_read_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_pg_write_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_tiktok_pg_send(ngx_http_tiktok_pg_conn_t *pc,
-    ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_pg_timeout(ngx_event_t *ev);
+static void ngx_http_tiktok_pg_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc);
 static ngx_int_t ngx_http_tiktok_pg_results(ngx_http_tiktok_pg_conn_t *pc);
-static void ngx_http_tiktok_pg_result(ngx_http_tiktok_pg_conn_t *pc,
-    PGresult *res);
-static void ngx_http_tiktok_pg_notifies(ngx_http_tiktok_pg_conn_t *pc);
-static void ngx_http_tiktok_pg_close(ngx_http_tiktok_pg_conn_t *pc,
-    const char *why);
+static void ngx_http_tiktok_pg_notice(void *arg, const char *message);
+static u_char *ngx_http_tiktok_pg_msg(u_char *buf, size_t size,
+    const char *msg);
+
 static void ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
     ngx_uint_t may_connect);
+static ngx_int_t ngx_http_tiktok_pg_send(ngx_http_tiktok_pg_slot_t *s,
+    ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_pg_slot_connected(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_int_t rc);
+static void ngx_http_tiktok_pg_slot_result(ngx_http_tiktok_pg_conn_t *pc,
+    PGresult *res);
+static void ngx_http_tiktok_pg_slot_idle(ngx_http_tiktok_pg_conn_t *pc);
+static void ngx_http_tiktok_pg_slot_closed(ngx_http_tiktok_pg_conn_t *pc,
+    u_char *why);
+static void ngx_http_tiktok_pg_slot_done(ngx_http_tiktok_pg_slot_t *s,
+    ngx_int_t rc);
+static void ngx_http_tiktok_pg_detach(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_pg_complete(ngx_http_tiktok_pg_query_t *q,
     ngx_int_t rc);
 static void ngx_http_tiktok_pg_done_handler(ngx_event_t *ev);
 static void ngx_http_tiktok_pg_run_done(void);
 static void ngx_http_tiktok_pg_query_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_pg_query_cleanup(void *data);
-static void ngx_http_tiktok_pg_notice(void *arg, const char *message);
-static u_char *ngx_http_tiktok_pg_msg(u_char *buf, size_t size,
-    const char *msg);
 
 
 /* a libpq message flattened to one line fits in this */
@@ -162,8 +182,6 @@ ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
     pgcf->keywords[i] = NULL;
     pgcf->values[i] = NULL;
 
-    pgcf->conninfo = *conninfo;
-
     return NGX_CONF_OK;
 }
 
@@ -189,16 +207,17 @@ ngx_http_tiktok_pg_strdup(ngx_pool_t *pool, const char *s)
 
 /*
  * host=name[,name...] without hostaddr: resolve every name now and build the
- * matching hostaddr list.  Unix socket paths and address literals need no
- * lookup.
+ * matching hostaddr list, where an address literal stands for itself and a
+ * Unix socket directory has an empty entry.  When no name needs a lookup
+ * there is no list.
  */
 
 static ngx_int_t
 ngx_http_tiktok_pg_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
     ngx_str_t *hostaddr)
 {
-    u_char             *p, *last, *end, buf[NGX_SOCKADDR_STRLEN];
-    size_t              len;
+    u_char             *p, *last, *end, *a;
+    size_t              n;
     ngx_url_t           u;
     ngx_str_t           name;
     ngx_uint_t          need;
@@ -220,68 +239,52 @@ ngx_http_tiktok_pg_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
         return NGX_OK;
     }
 
-    /* do any of the hosts need a lookup? */
-
-    need = 0;
     p = (u_char *) host->val;
     last = p + ngx_strlen(p);
 
-    while (p < last) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
+    /* each entry is at most as long as its host, or an address */
 
-        if (end > p && *p != '/' && *p != '@'
-            && ngx_inet_addr(p, end - p) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-            && ngx_strlchr(p, end, ':') == NULL
-#endif
-            )
-        {
-            need = 1;
-        }
-
-        p = end + 1;
+    n = 1;
+    for (end = p; end < last; end++) {
+        n += (*end == ',');
     }
 
-    if (!need) {
-        return NGX_OK;
-    }
-
-    hostaddr->data = ngx_pnalloc(cf->pool,
-                                 (NGX_SOCKADDR_STRLEN + 1) * 16 + 1);
-    if (hostaddr->data == NULL) {
+    a = ngx_pnalloc(cf->pool, (last - p) + n * NGX_SOCKADDR_STRLEN + 1);
+    if (a == NULL) {
         return NGX_ERROR;
     }
 
-    hostaddr->len = 0;
-    p = (u_char *) host->val;
+    hostaddr->data = a;
+    need = 0;
 
-    while (p < last) {
+    for ( /* void */ ; p < last; p = end + 1) {
         end = ngx_strlchr(p, last, ',');
         if (end == NULL) {
             end = last;
         }
 
-        if (hostaddr->len) {
-            hostaddr->data[hostaddr->len++] = ',';
-        }
-
-        if (hostaddr->len > NGX_SOCKADDR_STRLEN * 15) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"tiktok_postgres\" lists too many hosts");
-            return NGX_ERROR;
-        }
-
-        if (*p == '/' || *p == '@') {
-            /* a socket directory: hostaddr is ignored for it */
-            p = end + 1;
-            continue;
+        if (p > (u_char *) host->val) {
+            *a++ = ',';
         }
 
         name.data = p;
         name.len = end - p;
+
+        if (name.len == 0 || *p == '/' || *p == '@') {
+            continue;
+        }
+
+        if (ngx_inet_addr(p, name.len) != INADDR_NONE
+#if (NGX_HAVE_INET6)
+            || ngx_strlchr(p, end, ':') != NULL
+#endif
+            )
+        {
+            a = ngx_cpymem(a, p, name.len);
+            continue;
+        }
+
+        need = 1;
 
         ngx_memzero(&u, sizeof(ngx_url_t));
         u.url = name;
@@ -296,18 +299,490 @@ ngx_http_tiktok_pg_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
             return NGX_ERROR;
         }
 
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, buf,
-                            NGX_SOCKADDR_STRLEN, 0);
-
-        ngx_memcpy(hostaddr->data + hostaddr->len, buf, len);
-        hostaddr->len += len;
-
-        p = end + 1;
+        a += ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, a,
+                           NGX_SOCKADDR_STRLEN, 0);
     }
 
-    hostaddr->data[hostaddr->len] = '\0';
+    *a = '\0';
+    hostaddr->len = need ? (size_t) (a - hostaddr->data) : 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * The connection.  Its owner initializes it here, sets the hooks and data,
+ * and opens it with ngx_http_tiktok_pg_conn_connect.  Only closed is ever
+ * called from inside the calls below (every close calls it); the other
+ * hooks run from the connection's own events.
+ */
+
+void
+ngx_http_tiktok_pg_conn_init(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_http_tiktok_pg_conf_t *conf, ngx_log_t *log, const char *name)
+{
+    pc->conf = conf;
+    pc->log = log;
+    pc->name = name;
+
+    pc->timer.handler = ngx_http_tiktok_pg_timeout;
+    pc->timer.data = pc;
+    pc->timer.log = log;
+    pc->timer.cancelable = 1;
+}
+
+
+/* NGX_ERROR: it is closed again (and closed was called) */
+
+ngx_int_t
+ngx_http_tiktok_pg_conn_connect(ngx_http_tiktok_pg_conn_t *pc)
+{
+    pc->pgconn = PQconnectStartParams(pc->conf->keywords, pc->conf->values,
+                                      0);
+
+    if (pc->pgconn == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, pc->log, 0,
+                      "tiktok: PQconnectStartParams() failed: out of memory");
+        ngx_http_tiktok_pg_conn_close(pc, NULL);
+        return NGX_ERROR;
+    }
+
+    if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
+        ngx_http_tiktok_pg_conn_close(pc, PQerrorMessage(pc->pgconn));
+        return NGX_ERROR;
+    }
+
+    PQsetNoticeProcessor(pc->pgconn, ngx_http_tiktok_pg_notice, pc->log);
+
+    if (ngx_http_tiktok_pg_wrap(pc) != NGX_OK) {
+        ngx_http_tiktok_pg_conn_close(pc, "cannot wrap the socket");
+        return NGX_ERROR;
+    }
+
+    pc->state = NGX_HTTP_TIKTOK_PG_CONNECTING;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, pc->log, 0,
+                   "tiktok %s: connecting fd:%d", pc->name, pc->c->fd);
+
+    ngx_add_timer(&pc->timer, pc->conf->timeout);
+
+    /* libpq wants the socket to become writable first */
+
+    if (ngx_http_tiktok_pg_want_write(pc, 1) != NGX_OK) {
+        ngx_http_tiktok_pg_conn_close(pc, "cannot add write event");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The owner has queued a query with PQsend* (in pipeline mode, and a Sync):
+ * the connection is busy until its results are read, for at most timeout
+ * unless that is 0.  NGX_ERROR: it cannot be sent; the owner closes.
+ */
+
+ngx_int_t
+ngx_http_tiktok_pg_conn_send(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_msec_t timeout)
+{
+    pc->state = NGX_HTTP_TIKTOK_PG_BUSY;
+
+    if (timeout) {
+        ngx_add_timer(&pc->timer, timeout);
+    }
+
+    return ngx_http_tiktok_pg_flush(pc) == NGX_ERROR ? NGX_ERROR : NGX_OK;
+}
+
+
+void
+ngx_http_tiktok_pg_conn_close(ngx_http_tiktok_pg_conn_t *pc, const char *why)
+{
+    u_char      *msg, buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
+    ngx_uint_t   level;
+
+    msg = NULL;
+
+    if (why) {
+        /* flattened now: it may be libpq's, which PQfinish frees */
+        msg = ngx_http_tiktok_pg_msg(buf, sizeof(buf), why);
+        level = pc->quiet ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, pc->log, 0, "tiktok: %s connection closed: %s",
+                      pc->name, msg);
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    /*
+     * libpq closes its socket itself when it sees the server hang up;
+     * epoll forgot the descriptor then, and must not be asked about it.
+     */
+    ngx_http_tiktok_pg_unwrap(pc, pc->c && pc->pgconn
+                                  && PQsocket(pc->pgconn) == pc->c->fd);
+
+    if (pc->pgconn) {
+        PQfinish(pc->pgconn);
+        pc->pgconn = NULL;
+    }
+
+    pc->state = NGX_HTTP_TIKTOK_PG_CLOSED;
+
+    pc->closed(pc, msg);
+}
+
+
+/*
+ * The primary message and SQLSTATE only: DETAIL lines may quote row values
+ * ("Failing row contains ...").
+ */
+
+void
+ngx_http_tiktok_pg_conn_failed(ngx_http_tiktok_pg_conn_t *pc, ngx_log_t *log,
+    PGresult *res)
+{
+    char    *msg, *state;
+    u_char   buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
+
+    msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "tiktok: %s statement failed: %s (SQLSTATE %s)", pc->name,
+                  ngx_http_tiktok_pg_msg(buf, sizeof(buf),
+                                         msg ? msg : "unknown error"),
+                  state ? state : "-");
+}
+
+
+/*
+ * Wraps libpq's socket in an nginx connection.  The socket stays libpq's
+ * (c->shared): nginx must not close it, PQfinish does.  Read events are
+ * level-triggered because PQconsumeInput does not promise to read the
+ * socket dry.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_pg_wrap(ngx_http_tiktok_pg_conn_t *pc)
+{
+    int                 fd;
+    ngx_connection_t   *c;
+
+    fd = PQsocket(pc->pgconn);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ERR, pc->log, 0,
+                      "tiktok: %s connection has no socket", pc->name);
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, pc->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->shared = 1;
+    c->data = pc;
+    c->read->handler = ngx_http_tiktok_pg_handler;
+    c->write->handler = ngx_http_tiktok_pg_handler;
+    c->read->log = c->log;
+    c->write->log = c->log;
+
+    pc->c = c;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+        ngx_http_tiktok_pg_unwrap(pc, 1);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_pg_unwrap(ngx_http_tiktok_pg_conn_t *pc, ngx_uint_t fd_alive)
+{
+    ngx_connection_t  *c;
+
+    c = pc->c;
+    if (c == NULL) {
+        return;
+    }
+
+    if (fd_alive) {
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        (void) ngx_http_tiktok_pg_want_write(pc, 0);
+    }
+
+    ngx_close_connection(c);
+    pc->c = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_pg_want_write(ngx_http_tiktok_pg_conn_t *pc, ngx_uint_t want)
+{
+    ngx_event_t  *wev;
+
+    wev = pc->c->write;
+
+    if (want && !wev->active) {
+        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+
+    if (!want && wev->active) {
+        (void) ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * One step of PQconnectPoll.  libpq may switch to a new socket (another host
+ * of a list, or a retry without SSL); the wrapper then follows it.  A new
+ * socket that reuses the old descriptor number is not told apart, so the
+ * connect timeout is what bounds that rare case.
+ */
+
+static void
+ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
+{
+    PostgresPollingStatusType  st;
+
+    st = PQconnectPoll(pc->pgconn);
+
+    if (st != PGRES_POLLING_FAILED && PQsocket(pc->pgconn) != pc->c->fd) {
+        ngx_http_tiktok_pg_unwrap(pc, 0);
+
+        if (ngx_http_tiktok_pg_wrap(pc) != NGX_OK) {
+            ngx_http_tiktok_pg_conn_close(pc, "cannot follow the new socket");
+            return;
+        }
+    }
+
+    switch (st) {
+
+    case PGRES_POLLING_READING:
+        (void) ngx_http_tiktok_pg_want_write(pc, 0);
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_http_tiktok_pg_want_write(pc, 1) != NGX_OK) {
+            ngx_http_tiktok_pg_conn_close(pc, "cannot add write event");
+        }
+        return;
+
+    case PGRES_POLLING_FAILED:
+        ngx_http_tiktok_pg_conn_close(pc, PQerrorMessage(pc->pgconn));
+        pc->connected(pc, NGX_ERROR);
+        return;
+
+    default: /* PGRES_POLLING_OK */
+        break;
+    }
+
+    (void) ngx_http_tiktok_pg_want_write(pc, 0);
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (PQsetnonblocking(pc->pgconn, 1) != 0
+        || (pc->pipeline && PQenterPipelineMode(pc->pgconn) != 1))
+    {
+        ngx_http_tiktok_pg_conn_close(pc, PQerrorMessage(pc->pgconn));
+        pc->connected(pc, NGX_ERROR);
+        return;
+    }
+
+    pc->state = NGX_HTTP_TIKTOK_PG_IDLE;
+
+    pc->connected(pc, NGX_OK);
+}
+
+
+static void
+ngx_http_tiktok_pg_timeout(ngx_event_t *ev)
+{
+    ngx_http_tiktok_pg_conn_t  *pc;
+
+    pc = ev->data;
+
+    if (pc->state != NGX_HTTP_TIKTOK_PG_CONNECTING) {
+        ngx_http_tiktok_pg_conn_close(pc, "query timed out");
+        return;
+    }
+
+    ngx_http_tiktok_pg_conn_close(pc, "connect timed out");
+    pc->connected(pc, NGX_ERROR);
+}
+
+
+/*
+ * Both events of the socket.  Notifications go to the owner's notify hook,
+ * or are dropped: behind a transaction pooler a server connection that
+ * another client made LISTEN can be lent to a pool's connection, which
+ * must not keep what it hears.
+ */
+
+static void
+ngx_http_tiktok_pg_handler(ngx_event_t *ev)
+{
+    PGnotify                   *n;
+    ngx_connection_t           *c;
+    ngx_http_tiktok_pg_conn_t  *pc;
+
+    c = ev->data;
+    pc = c->data;
+
+    if (pc->state == NGX_HTTP_TIKTOK_PG_CONNECTING) {
+        ngx_http_tiktok_pg_poll(pc);
+        return;
+    }
+
+    if (ev->write) {
+        if (ngx_http_tiktok_pg_flush(pc) == NGX_ERROR) {
+            ngx_http_tiktok_pg_conn_close(pc, PQerrorMessage(pc->pgconn));
+        }
+        return;
+    }
+
+    if (!PQconsumeInput(pc->pgconn)) {
+        ngx_http_tiktok_pg_conn_close(pc, PQerrorMessage(pc->pgconn));
+        return;
+    }
+
+    while ((n = PQnotifies(pc->pgconn)) != NULL) {
+        if (pc->notify) {
+            pc->notify(pc, n);
+        }
+
+        PQfreemem(n);
+    }
+
+    /* when idle: has the server gone away (e.g. restarted)? */
+
+    if (pc->state == NGX_HTTP_TIKTOK_PG_BUSY
+        ? ngx_http_tiktok_pg_results(pc) == NGX_ERROR
+        : PQstatus(pc->pgconn) == CONNECTION_BAD)
+    {
+        ngx_http_tiktok_pg_conn_close(pc, PQerrorMessage(pc->pgconn));
+        return;
+    }
+
+    if (pc->state == NGX_HTTP_TIKTOK_PG_IDLE) {
+        pc->idle(pc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc)
+{
+    int  rc;
+
+    rc = PQflush(pc->pgconn);
+
+    if (rc == -1 || ngx_http_tiktok_pg_want_write(pc, rc == 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return rc == 1 ? NGX_AGAIN : NGX_OK;
+}
+
+
+/*
+ * Reads every complete result, up to the end of the query (plain mode) or
+ * its Sync (pipeline mode).  PQgetResult is only called when PQisBusy says
+ * it will not wait: in a worker it must never block.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_pg_results(ngx_http_tiktok_pg_conn_t *pc)
+{
+    PGresult  *res;
+
+    for ( ;; ) {
+        if (PQisBusy(pc->pgconn)) {
+            return PQstatus(pc->pgconn) == CONNECTION_BAD ? NGX_ERROR
+                                                          : NGX_AGAIN;
+        }
+
+        res = PQgetResult(pc->pgconn);
+
+        if (res == NULL && !pc->pipeline) {
+            break;
+        }
+
+        if (res && PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+
+        pc->result(pc, res);
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    pc->state = NGX_HTTP_TIKTOK_PG_IDLE;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tiktok_pg_notice(void *arg, const char *message)
+{
+    ngx_log_t *log = arg;
+
+    u_char  buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0, "tiktok: postgres: %s",
+                  ngx_http_tiktok_pg_msg(buf, sizeof(buf), message));
+}
+
+
+/*
+ * libpq's messages end in a newline and may span lines ("\n\tThis probably
+ * means..."); an error log line must stay one line.
+ */
+
+static u_char *
+ngx_http_tiktok_pg_msg(u_char *buf, size_t size, const char *msg)
+{
+    u_char      *p, *last;
+    const char  *s;
+
+    p = buf;
+    last = buf + size - 1;
+
+    for (s = msg; *s && p < last; s++) {
+        if (*s == '\n' || *s == '\t' || *s == '\r') {
+            if (p > buf && p[-1] != ' ') {
+                *p++ = ' ';
+            }
+            continue;
+        }
+
+        *p++ = (u_char) *s;
+    }
+
+    while (p > buf && p[-1] == ' ') {
+        p--;
+    }
+
+    *p = '\0';
+
+    return buf;
 }
 
 
@@ -316,6 +791,7 @@ ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     ngx_http_tiktok_pg_conf_t *conf)
 {
     ngx_uint_t                  i;
+    ngx_http_tiktok_pg_slot_t  *s;
     ngx_http_tiktok_pg_pool_t  *pg;
 
     pg = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_pg_pool_t));
@@ -323,9 +799,9 @@ ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
         return NULL;
     }
 
-    pg->conns = ngx_pcalloc(cycle->pool,
-                            conf->size * sizeof(ngx_http_tiktok_pg_conn_t));
-    if (pg->conns == NULL) {
+    pg->slots = ngx_pcalloc(cycle->pool,
+                            conf->size * sizeof(ngx_http_tiktok_pg_slot_t));
+    if (pg->slots == NULL) {
         return NULL;
     }
 
@@ -334,11 +810,16 @@ ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     ngx_queue_init(&pg->waiting);
 
     for (i = 0; i < conf->size; i++) {
-        pg->conns[i].pg = pg;
-        pg->conns[i].timer.handler = ngx_http_tiktok_pg_connect_timeout;
-        pg->conns[i].timer.data = &pg->conns[i];
-        pg->conns[i].timer.log = cycle->log;
-        pg->conns[i].timer.cancelable = 1;
+        s = &pg->slots[i];
+        s->pg = pg;
+
+        ngx_http_tiktok_pg_conn_init(&s->conn, conf, cycle->log, "postgres");
+        s->conn.connected = ngx_http_tiktok_pg_slot_connected;
+        s->conn.result = ngx_http_tiktok_pg_slot_result;
+        s->conn.idle = ngx_http_tiktok_pg_slot_idle;
+        s->conn.closed = ngx_http_tiktok_pg_slot_closed;
+        s->conn.data = s;
+        s->conn.pipeline = 1;
     }
 
     return pg;
@@ -361,8 +842,8 @@ ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
     }
 
     for (i = 0; i < pg->conf->size; i++) {
-        if (pg->conns[i].state != NGX_HTTP_TIKTOK_PG_CLOSED) {
-            ngx_http_tiktok_pg_close(&pg->conns[i], NULL);
+        if (pg->slots[i].conn.state != NGX_HTTP_TIKTOK_PG_CLOSED) {
+            ngx_http_tiktok_pg_conn_close(&pg->slots[i].conn, NULL);
         }
     }
 
@@ -514,13 +995,13 @@ ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
 {
     ngx_uint_t                   i, open, connecting, waiting;
     ngx_queue_t                 *qu, failed;
-    ngx_http_tiktok_pg_conn_t   *pc;
+    ngx_http_tiktok_pg_slot_t   *s;
     ngx_http_tiktok_pg_query_t  *q;
 
     for (i = 0; i < pg->conf->size && !ngx_queue_empty(&pg->waiting); i++) {
-        pc = &pg->conns[i];
+        s = &pg->slots[i];
 
-        if (pc->state != NGX_HTTP_TIKTOK_PG_IDLE) {
+        if (s->conn.state != NGX_HTTP_TIKTOK_PG_IDLE) {
             continue;
         }
 
@@ -530,9 +1011,9 @@ ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
         ngx_queue_remove(qu);
         q->queued = 0;
 
-        if (ngx_http_tiktok_pg_send(pc, q) != NGX_OK) {
+        if (ngx_http_tiktok_pg_send(s, q) != NGX_OK) {
             /* the connection went away; try the query elsewhere once */
-            ngx_http_tiktok_pg_close(pc, "send failed");
+            ngx_http_tiktok_pg_conn_close(&s->conn, "send failed");
 
             if (!q->retried) {
                 q->retried = 1;
@@ -563,29 +1044,21 @@ ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
     connecting = 0;
 
     for (i = 0; i < pg->conf->size; i++) {
-        if (pg->conns[i].state == NGX_HTTP_TIKTOK_PG_CONNECTING) {
-            connecting++;
-        }
-    }
-
-    for (i = 0; may_connect && i < pg->conf->size && connecting < waiting;
-         i++)
-    {
-        pc = &pg->conns[i];
-
-        if (pc->state != NGX_HTTP_TIKTOK_PG_CLOSED) {
-            continue;
-        }
-
-        if (ngx_http_tiktok_pg_connect(pc) == NGX_OK) {
-            connecting++;
-        }
+        connecting += (pg->slots[i].conn.state
+                       == NGX_HTTP_TIKTOK_PG_CONNECTING);
     }
 
     for (i = 0; i < pg->conf->size; i++) {
-        if (pg->conns[i].state != NGX_HTTP_TIKTOK_PG_CLOSED) {
-            open++;
+        s = &pg->slots[i];
+
+        if (may_connect && connecting < waiting
+            && s->conn.state == NGX_HTTP_TIKTOK_PG_CLOSED
+            && ngx_http_tiktok_pg_conn_connect(&s->conn) == NGX_OK)
+        {
+            connecting++;
         }
+
+        open += (s->conn.state != NGX_HTTP_TIKTOK_PG_CLOSED);
     }
 
     if (open) {
@@ -610,297 +1083,25 @@ ngx_http_tiktok_pg_dispatch(ngx_http_tiktok_pg_pool_t *pg,
 }
 
 
-static ngx_int_t
-ngx_http_tiktok_pg_connect(ngx_http_tiktok_pg_conn_t *pc)
-{
-    u_char                      buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
-    ngx_http_tiktok_pg_pool_t  *pg;
-
-    pg = pc->pg;
-
-    pc->pgconn = PQconnectStartParams(pg->conf->keywords, pg->conf->values, 0);
-
-    if (pc->pgconn == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, pg->log, 0,
-                      "tiktok: PQconnectStartParams() failed: out of memory");
-        return NGX_ERROR;
-    }
-
-    if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
-        ngx_log_error(NGX_LOG_ERR, pg->log, 0,
-                      "tiktok: postgres connection failed: %s",
-                      ngx_http_tiktok_pg_msg(buf, sizeof(buf),
-                                             PQerrorMessage(pc->pgconn)));
-        PQfinish(pc->pgconn);
-        pc->pgconn = NULL;
-        return NGX_ERROR;
-    }
-
-    PQsetNoticeProcessor(pc->pgconn, ngx_http_tiktok_pg_notice, pg->log);
-
-    if (ngx_http_tiktok_pg_wrap(pc) != NGX_OK) {
-        PQfinish(pc->pgconn);
-        pc->pgconn = NULL;
-        return NGX_ERROR;
-    }
-
-    pc->state = NGX_HTTP_TIKTOK_PG_CONNECTING;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, pg->log, 0,
-                   "tiktok pg: connecting fd:%d", pc->c->fd);
-
-    ngx_add_timer(&pc->timer, pg->conf->timeout);
-
-    /* libpq wants the socket to become writable first */
-
-    if (ngx_add_event(pc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_pg_close(pc, "cannot add write event");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Wraps libpq's socket in an nginx connection.  The socket stays libpq's
- * (c->shared): nginx must not close it, PQfinish does.  Read events are
- * level-triggered because PQconsumeInput does not promise to read the
- * socket dry.
- */
-
-static ngx_int_t
-ngx_http_tiktok_pg_wrap(ngx_http_tiktok_pg_conn_t *pc)
-{
-    int                 fd;
-    ngx_connection_t   *c;
-
-    fd = PQsocket(pc->pgconn);
-    if (fd == -1) {
-        ngx_log_error(NGX_LOG_ERR, pc->pg->log, 0,
-                      "tiktok: postgres connection has no socket");
-        return NGX_ERROR;
-    }
-
-    c = ngx_get_connection(fd, pc->pg->log);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    c->shared = 1;
-    c->data = pc;
-    c->read->handler = ngx_http_tiktok_pg_read_handler;
-    c->write->handler = ngx_http_tiktok_pg_write_handler;
-    c->read->log = c->log;
-    c->write->log = c->log;
-
-    pc->c = c;
-
-    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
-        ngx_http_tiktok_pg_unwrap(pc, 1);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_tiktok_pg_unwrap(ngx_http_tiktok_pg_conn_t *pc, ngx_uint_t fd_alive)
-{
-    ngx_connection_t  *c;
-
-    c = pc->c;
-    if (c == NULL) {
-        return;
-    }
-
-    if (fd_alive) {
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
-    }
-
-    ngx_close_connection(c);
-    pc->c = NULL;
-}
-
-
-static void
-ngx_http_tiktok_pg_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c;
-    ngx_http_tiktok_pg_conn_t  *pc;
-
-    c = ev->data;
-    pc = c->data;
-
-    if (pc->state == NGX_HTTP_TIKTOK_PG_CONNECTING) {
-        ngx_http_tiktok_pg_poll(pc);
-        return;
-    }
-
-    if (!PQconsumeInput(pc->pgconn)) {
-        ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-        return;
-    }
-
-    ngx_http_tiktok_pg_notifies(pc);
-
-    if (pc->state == NGX_HTTP_TIKTOK_PG_BUSY) {
-        if (ngx_http_tiktok_pg_results(pc) == NGX_ERROR) {
-            ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-            return;
-        }
-
-    } else if (PQstatus(pc->pgconn) == CONNECTION_BAD) {
-        /* the server went away (e.g. restarted) while we were idle */
-        ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-        return;
-    }
-
-    if (pc->state == NGX_HTTP_TIKTOK_PG_IDLE) {
-        ngx_http_tiktok_pg_dispatch(pc->pg, 1);
-    }
-}
-
-
-static void
-ngx_http_tiktok_pg_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t           *c;
-    ngx_http_tiktok_pg_conn_t  *pc;
-
-    c = ev->data;
-    pc = c->data;
-
-    if (pc->state == NGX_HTTP_TIKTOK_PG_CONNECTING) {
-        ngx_http_tiktok_pg_poll(pc);
-        return;
-    }
-
-    if (ngx_http_tiktok_pg_flush(pc) == NGX_ERROR) {
-        ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-    }
-}
-
-
-/*
- * One step of PQconnectPoll.  libpq may switch to a new socket (another host
- * of a list, or a retry without SSL); the wrapper then follows it.  A new
- * socket that reuses the old descriptor number is not told apart, so the
- * connect timeout is what bounds that rare case.
- */
-
-static void
-ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
-{
-    ngx_int_t                  rc;
-    PostgresPollingStatusType  st;
-
-    st = PQconnectPoll(pc->pgconn);
-
-    if (st != PGRES_POLLING_FAILED && PQsocket(pc->pgconn) != pc->c->fd) {
-        ngx_http_tiktok_pg_unwrap(pc, 0);
-
-        if (ngx_http_tiktok_pg_wrap(pc) != NGX_OK) {
-            ngx_http_tiktok_pg_close(pc, "cannot follow the new socket");
-            return;
-        }
-    }
-
-    switch (st) {
-
-    case PGRES_POLLING_READING:
-        if (pc->c->write->active) {
-            ngx_del_event(pc->c->write, NGX_WRITE_EVENT, 0);
-        }
-        return;
-
-    case PGRES_POLLING_WRITING:
-        if (!pc->c->write->active
-            && ngx_add_event(pc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            ngx_http_tiktok_pg_close(pc, "cannot add write event");
-        }
-        return;
-
-    case PGRES_POLLING_FAILED:
-        ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-        ngx_http_tiktok_pg_dispatch(pc->pg, 0);
-        return;
-
-    default: /* PGRES_POLLING_OK */
-        break;
-    }
-
-    if (pc->c->write->active) {
-        ngx_del_event(pc->c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (pc->timer.timer_set) {
-        ngx_del_timer(&pc->timer);
-    }
-
-    rc = NGX_OK;
-
-    if (PQsetnonblocking(pc->pgconn, 1) != 0
-        || PQenterPipelineMode(pc->pgconn) != 1)
-    {
-        rc = NGX_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_tiktok_pg_close(pc, PQerrorMessage(pc->pgconn));
-        ngx_http_tiktok_pg_dispatch(pc->pg, 0);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, pc->pg->log, 0,
-                  "tiktok: postgres connection established, "
-                  "server version %d", PQserverVersion(pc->pgconn));
-
-    pc->state = NGX_HTTP_TIKTOK_PG_IDLE;
-
-    ngx_http_tiktok_pg_dispatch(pc->pg, 1);
-}
-
-
-static void
-ngx_http_tiktok_pg_connect_timeout(ngx_event_t *ev)
-{
-    ngx_http_tiktok_pg_conn_t  *pc;
-
-    pc = ev->data;
-
-    ngx_http_tiktok_pg_close(pc, "connect timed out");
-    ngx_http_tiktok_pg_dispatch(pc->pg, 0);
-}
-
-
 /*
  * Sends the RLS setting, the statements and a Sync in pipeline mode.
  */
 
 static ngx_int_t
-ngx_http_tiktok_pg_send(ngx_http_tiktok_pg_conn_t *pc,
+ngx_http_tiktok_pg_send(ngx_http_tiktok_pg_slot_t *s,
     ngx_http_tiktok_pg_query_t *q)
 {
+    PGconn                     *pgconn;
     ngx_uint_t                  i;
     const char                 *values[1];
     ngx_http_tiktok_pg_stmt_t  *st;
 
+    pgconn = s->conn.pgconn;
+
     if (q->user_id.len) {
         values[0] = (const char *) q->user_id.data;
 
-        if (!PQsendQueryParams(pc->pgconn, ngx_http_tiktok_pg_set_user, 1,
+        if (!PQsendQueryParams(pgconn, ngx_http_tiktok_pg_set_user, 1,
                                NULL, values, NULL, NULL, 0))
         {
             return NGX_ERROR;
@@ -910,165 +1111,90 @@ ngx_http_tiktok_pg_send(ngx_http_tiktok_pg_conn_t *pc,
     for (i = 0; i < q->nstmts; i++) {
         st = &q->stmts[i];
 
-        if (!PQsendQueryParams(pc->pgconn, st->sql, st->nparams, NULL,
+        if (!PQsendQueryParams(pgconn, st->sql, st->nparams, NULL,
                                st->values, st->lengths, st->formats, 0))
         {
             return NGX_ERROR;
         }
     }
 
-    if (!PQpipelineSync(pc->pgconn)) {
+    if (!PQpipelineSync(pgconn)
+        || ngx_http_tiktok_pg_conn_send(&s->conn, 0) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    pc->query = q;
-    pc->orphan = 0;
-    pc->failed = 0;
-    pc->state = NGX_HTTP_TIKTOK_PG_BUSY;
+    s->query = q;
+    s->failed = 0;
 
-    q->conn = pc;
-    q->sent = 1;
+    q->conn = &s->conn;
     q->result = q->user_id.len ? (ngx_uint_t) -1 : 0;
-
-    if (ngx_http_tiktok_pg_flush(pc) == NGX_ERROR) {
-        pc->query = NULL;
-        pc->state = NGX_HTTP_TIKTOK_PG_IDLE;
-        q->conn = NULL;
-        q->sent = 0;
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc)
-{
-    int  rc;
-
-    rc = PQflush(pc->pgconn);
-
-    if (rc == -1) {
-        return NGX_ERROR;
-    }
-
-    if (rc == 1) {
-        if (!pc->c->write->active
-            && ngx_add_event(pc->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        return NGX_AGAIN;
-    }
-
-    if (pc->c->write->active) {
-        ngx_del_event(pc->c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Reads every complete result.  PQgetResult is only called when PQisBusy
- * says it will not wait: in a worker it must never block.
- */
-
-static ngx_int_t
-ngx_http_tiktok_pg_results(ngx_http_tiktok_pg_conn_t *pc)
-{
-    PGresult                    *res;
-    ngx_http_tiktok_pg_query_t  *q;
-
-    for ( ;; ) {
-        if (PQisBusy(pc->pgconn)) {
-            return PQstatus(pc->pgconn) == CONNECTION_BAD ? NGX_ERROR
-                                                          : NGX_AGAIN;
-        }
-
-        res = PQgetResult(pc->pgconn);
-
-        if (res == NULL) {
-            /* the end of one statement's results */
-            q = pc->query;
-            if (q) {
-                q->result++;
-            }
-            continue;
-        }
-
-        if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
-            PQclear(res);
-            break;
-        }
-
-        ngx_http_tiktok_pg_result(pc, res);
-    }
-
-    q = pc->query;
-
-    pc->query = NULL;
-    pc->state = NGX_HTTP_TIKTOK_PG_IDLE;
-
-    if (q == NULL) {
-        /* nobody waits for this one any more */
-        return NGX_OK;
-    }
-
-    q->conn = NULL;
-
-    ngx_http_tiktok_pg_complete(q, pc->failed ? NGX_DECLINED : NGX_OK);
 
     return NGX_OK;
 }
 
 
 static void
-ngx_http_tiktok_pg_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
+ngx_http_tiktok_pg_slot_connected(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_int_t rc)
 {
-    char                        *s;
+    ngx_http_tiktok_pg_slot_t  *s;
+
+    s = pc->data;
+
+    if (rc == NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, pc->log, 0,
+                      "tiktok: postgres connection established, "
+                      "server version %d", PQserverVersion(pc->pgconn));
+    }
+
+    ngx_http_tiktok_pg_dispatch(s->pg, rc == NGX_OK);
+}
+
+
+/* NULL: the end of one statement's results */
+
+static void
+ngx_http_tiktok_pg_slot_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
+{
+    char                        *p;
     size_t                       len;
-    u_char                       buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
     ExecStatusType               st;
+    ngx_http_tiktok_pg_slot_t   *s;
     ngx_http_tiktok_pg_query_t  *q;
 
-    q = pc->query;
+    s = pc->data;
+    q = s->query;
+
+    if (res == NULL) {
+        if (q) {
+            q->result++;
+        }
+        return;
+    }
+
     st = PQresultStatus(res);
 
-    if (st == PGRES_FATAL_ERROR && !pc->failed) {
-        pc->failed = 1;
+    if (st == PGRES_FATAL_ERROR && !s->failed) {
+        s->failed = 1;
 
-        /*
-         * The primary message and SQLSTATE only: DETAIL lines may quote
-         * row values ("Failing row contains ...").
-         */
-        s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-
-        ngx_log_error(NGX_LOG_ERR, q ? q->log : pc->pg->log, 0,
-                      "tiktok: postgres statement failed: %s (SQLSTATE %s)",
-                      ngx_http_tiktok_pg_msg(buf, sizeof(buf),
-                                             s ? s : "unknown error"),
-                      PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                      ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "-");
+        ngx_http_tiktok_pg_conn_failed(pc, q ? q->log : pc->log, res);
 
         if (q) {
             q->failed = q->result;
 
-            s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            if (s) {
-                ngx_cpystrn((u_char *) q->sqlstate, (u_char *) s,
+            p = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (p) {
+                ngx_cpystrn((u_char *) q->sqlstate, (u_char *) p,
                             sizeof(q->sqlstate));
             }
 
-            s = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-            if (s) {
-                len = ngx_strlen(s);
+            p = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            if (p) {
+                len = ngx_strlen(p);
                 q->error.data = ngx_pnalloc(q->pool, len);
                 if (q->error.data) {
-                    ngx_memcpy(q->error.data, s, len);
+                    ngx_memcpy(q->error.data, p, len);
                     q->error.len = len;
                 }
             }
@@ -1087,60 +1213,54 @@ ngx_http_tiktok_pg_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
 }
 
 
-/*
- * The pool does not LISTEN (the listener does, ngx_http_tiktok_listen.c),
- * but behind a transaction pooler a server connection that another client
- * made LISTEN can be lent to us: what it hears is dropped, not kept.
- */
+/* the query's results are all in (or there was none): the next one */
 
 static void
-ngx_http_tiktok_pg_notifies(ngx_http_tiktok_pg_conn_t *pc)
+ngx_http_tiktok_pg_slot_idle(ngx_http_tiktok_pg_conn_t *pc)
 {
-    PGnotify  *n;
+    ngx_http_tiktok_pg_slot_t  *s;
 
-    while ((n = PQnotifies(pc->pgconn)) != NULL) {
-        PQfreemem(n);
-    }
+    s = pc->data;
+
+    ngx_http_tiktok_pg_slot_done(s, s->failed ? NGX_DECLINED : NGX_OK);
+    ngx_http_tiktok_pg_dispatch(s->pg, 1);
 }
 
 
 static void
-ngx_http_tiktok_pg_close(ngx_http_tiktok_pg_conn_t *pc, const char *why)
+ngx_http_tiktok_pg_slot_closed(ngx_http_tiktok_pg_conn_t *pc, u_char *why)
+{
+    ngx_http_tiktok_pg_slot_done(pc->data, NGX_ERROR);
+}
+
+
+static void
+ngx_http_tiktok_pg_slot_done(ngx_http_tiktok_pg_slot_t *s, ngx_int_t rc)
 {
     ngx_http_tiktok_pg_query_t  *q;
 
-    u_char                       buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
-
-    if (why) {
-        ngx_log_error(NGX_LOG_ERR, pc->pg->log, 0,
-                      "tiktok: postgres connection closed: %s",
-                      ngx_http_tiktok_pg_msg(buf, sizeof(buf), why));
-    }
-
-    if (pc->timer.timer_set) {
-        ngx_del_timer(&pc->timer);
-    }
-
-    /*
-     * libpq closes its socket itself when it sees the server hang up;
-     * epoll forgot the descriptor then, and must not be asked about it.
-     */
-    ngx_http_tiktok_pg_unwrap(pc, pc->c && pc->pgconn
-                                  && PQsocket(pc->pgconn) == pc->c->fd);
-
-    if (pc->pgconn) {
-        PQfinish(pc->pgconn);
-        pc->pgconn = NULL;
-    }
-
-    pc->state = NGX_HTTP_TIKTOK_PG_CLOSED;
-
-    q = pc->query;
-    pc->query = NULL;
+    q = s->query;
 
     if (q) {
+        s->query = NULL;
         q->conn = NULL;
-        ngx_http_tiktok_pg_complete(q, NGX_ERROR);
+        ngx_http_tiktok_pg_complete(q, rc);
+    }
+}
+
+
+/* out of the waiting queue and its timer */
+
+static void
+ngx_http_tiktok_pg_detach(ngx_http_tiktok_pg_query_t *q)
+{
+    if (q->queued) {
+        ngx_queue_remove(&q->queue);
+        q->queued = 0;
+    }
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
     }
 }
 
@@ -1157,14 +1277,7 @@ ngx_http_tiktok_pg_close(ngx_http_tiktok_pg_conn_t *pc, const char *why)
 static void
 ngx_http_tiktok_pg_complete(ngx_http_tiktok_pg_query_t *q, ngx_int_t rc)
 {
-    if (q->queued) {
-        ngx_queue_remove(&q->queue);
-        q->queued = 0;
-    }
-
-    if (q->timer.timer_set) {
-        ngx_del_timer(&q->timer);
-    }
+    ngx_http_tiktok_pg_detach(q);
 
     q->rc = rc;
     q->pg = NULL;
@@ -1249,7 +1362,7 @@ ngx_http_tiktok_pg_query_timeout(ngx_event_t *ev)
 
     if (pc) {
         /* the only non-blocking way to stop a running query */
-        ngx_http_tiktok_pg_close(pc, "query timed out");
+        ngx_http_tiktok_pg_conn_close(pc, "query timed out");
 
     } else {
         ngx_http_tiktok_pg_complete(q, NGX_ERROR);
@@ -1271,16 +1384,10 @@ ngx_http_tiktok_pg_query_cleanup(void *data)
 {
     ngx_http_tiktok_pg_query_t *q = data;
 
-    ngx_uint_t  i;
+    ngx_uint_t                  i;
+    ngx_http_tiktok_pg_slot_t  *s;
 
-    if (q->queued) {
-        ngx_queue_remove(&q->queue);
-        q->queued = 0;
-    }
-
-    if (q->timer.timer_set) {
-        ngx_del_timer(&q->timer);
-    }
+    ngx_http_tiktok_pg_detach(q);
 
     if (q->done.posted) {
         /* completed, but its handler had not run yet: it never will */
@@ -1289,8 +1396,8 @@ ngx_http_tiktok_pg_query_cleanup(void *data)
 
     if (q->conn) {
         /* its results will be read and dropped */
-        q->conn->query = NULL;
-        q->conn->orphan = 1;
+        s = q->conn->data;
+        s->query = NULL;
         q->conn = NULL;
     }
 
@@ -1302,52 +1409,6 @@ ngx_http_tiktok_pg_query_cleanup(void *data)
     }
 }
 
-
-static void
-ngx_http_tiktok_pg_notice(void *arg, const char *message)
-{
-    ngx_log_t *log = arg;
-
-    u_char  buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
-
-    ngx_log_error(NGX_LOG_NOTICE, log, 0, "tiktok: postgres: %s",
-                  ngx_http_tiktok_pg_msg(buf, sizeof(buf), message));
-}
-
-
-/*
- * libpq's messages end in a newline and may span lines ("\n\tThis probably
- * means..."); an error log line must stay one line.
- */
-
-static u_char *
-ngx_http_tiktok_pg_msg(u_char *buf, size_t size, const char *msg)
-{
-    u_char      *p, *last;
-    const char  *s;
-
-    p = buf;
-    last = buf + size - 1;
-
-    for (s = msg; *s && p < last; s++) {
-        if (*s == '\n' || *s == '\t' || *s == '\r') {
-            if (p > buf && p[-1] != ' ') {
-                *p++ = ' ';
-            }
-            continue;
-        }
-
-        *p++ = (u_char) *s;
-    }
-
-    while (p > buf && p[-1] == ' ') {
-        p--;
-    }
-
-    *p = '\0';
-
-    return buf;
-}
 
 
 ngx_int_t

@@ -43,7 +43,6 @@ typedef void (*ngx_http_tiktok_pg_handler_pt)(ngx_http_tiktok_pg_query_t *q);
 
 
 typedef struct {
-    ngx_str_t                       conninfo;
     const char                    **keywords;   /* NULL-terminated */
     const char                    **values;
     ngx_uint_t                      size;       /* pool=N */
@@ -91,31 +90,51 @@ struct ngx_http_tiktok_pg_query_s {
     ngx_event_t                     done;       /* posted: run the handler */
     ngx_uint_t                      result;     /* result being read */
     unsigned                        queued:1;
-    unsigned                        sent:1;
     unsigned                        timed_out:1;
     unsigned                        retried:1;
 };
 
 
+/*
+ * One libpq connection on the event loop, for the pool and the listener
+ * alike: it connects, sends what its owner queued with PQsend*, reads the
+ * results and the notifications, and tells its owner through the hooks.
+ */
+
+#define NGX_HTTP_TIKTOK_PG_CLOSED      0
+#define NGX_HTTP_TIKTOK_PG_CONNECTING  1
+#define NGX_HTTP_TIKTOK_PG_IDLE        2
+#define NGX_HTTP_TIKTOK_PG_BUSY        3
+
 struct ngx_http_tiktok_pg_conn_s {
-    ngx_http_tiktok_pg_pool_t      *pg;
     PGconn                         *pgconn;
     ngx_connection_t               *c;
-    ngx_http_tiktok_pg_query_t     *query;      /* in flight, or NULL */
-    ngx_event_t                     timer;      /* connect timeout */
-    ngx_uint_t                      state;
-    ngx_uint_t                      results;    /* results still expected */
-    unsigned                        orphan:1;   /* its query was abandoned */
-    unsigned                        failed:1;   /* a statement failed */
-};
-
-
-struct ngx_http_tiktok_pg_pool_s {
     ngx_http_tiktok_pg_conf_t      *conf;
-    ngx_http_tiktok_pg_conn_t      *conns;
-    ngx_queue_t                     waiting;
     ngx_log_t                      *log;
-    unsigned                        destroyed:1;  /* refuses new queries */
+    const char                     *name;       /* "postgres", in the log */
+    ngx_event_t                     timer;      /* connect, query deadline */
+    ngx_uint_t                      state;
+
+    /* the owner's hooks, all required but notify */
+
+    /* rc: NGX_OK when it is open, NGX_ERROR when it could not be opened */
+    void                          (*connected)(ngx_http_tiktok_pg_conn_t *pc,
+                                       ngx_int_t rc);
+    /* owns res; NULL: in pipeline mode, one statement's results ended */
+    void                          (*result)(ngx_http_tiktok_pg_conn_t *pc,
+                                       PGresult *res);
+    /* NULL: notifications are dropped */
+    void                          (*notify)(ngx_http_tiktok_pg_conn_t *pc,
+                                       PGnotify *n);
+    /* idle after a read: the results are all in, or it heard something */
+    void                          (*idle)(ngx_http_tiktok_pg_conn_t *pc);
+    /* closed; why (one line) was logged, NULL when nothing was */
+    void                          (*closed)(ngx_http_tiktok_pg_conn_t *pc,
+                                       u_char *why);
+    void                           *data;
+
+    unsigned                        pipeline:1;
+    unsigned                        quiet:1;    /* log a close at info */
 };
 
 
@@ -136,6 +155,17 @@ ngx_int_t ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res,
 
 ngx_int_t ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
     ngx_http_tiktok_pg_query_t *q);
+
+void ngx_http_tiktok_pg_conn_init(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_http_tiktok_pg_conf_t *conf, ngx_log_t *log, const char *name);
+ngx_int_t ngx_http_tiktok_pg_conn_connect(ngx_http_tiktok_pg_conn_t *pc);
+ngx_int_t ngx_http_tiktok_pg_conn_send(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_msec_t timeout);
+void ngx_http_tiktok_pg_conn_close(ngx_http_tiktok_pg_conn_t *pc,
+    const char *why);
+/* logs a failed statement's message and SQLSTATE */
+void ngx_http_tiktok_pg_conn_failed(ngx_http_tiktok_pg_conn_t *pc,
+    ngx_log_t *log, PGresult *res);
 
 
 #endif /* _NGX_HTTP_TIKTOK_PG_H_INCLUDED_ */
