@@ -46,6 +46,10 @@
 #define ngx_http_tiktok_str_is(s, lit)                                        \
     ((s)->len == sizeof(lit) - 1 && ngx_strncmp((s)->data, lit, (s)->len) == 0)
 
+/* after the init: the spool file has bytes TikTok has not taken yet */
+#define ngx_http_tiktok_job_uploading(job)                                    \
+    ((job)->upload && (job)->uploaded < (job)->size)
+
 
 static void ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
@@ -63,10 +67,9 @@ static void ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req);
-static void ngx_http_tiktok_job_stored(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req);
-static void ngx_http_tiktok_job_progress(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_wait_handler(ngx_event_t *ev);
 static void ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job,
@@ -242,7 +245,7 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
      * a restart (resume, never init again), or not yet.
      */
     if (job->publish_id.len) {
-        job->row = (job->upload && job->uploaded < job->size)
+        job->row = ngx_http_tiktok_job_uploading(job)
                    ? NGX_HTTP_TIKTOK_JOB_UPLOAD : NGX_HTTP_TIKTOK_JOB_POLL;
 
     } else if (job->init_started && !job->upload) {
@@ -718,7 +721,7 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
         params[3] = job->claim_token;
 
         if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 4,
-                                    params, ngx_http_tiktok_job_stored)
+                                    params, ngx_http_tiktok_job_written)
             != NGX_OK)
         {
             ngx_http_tiktok_job_done(job);
@@ -765,25 +768,25 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
 }
 
 
+/*
+ * The init's answer or a chunk's progress is committed: on with the
+ * upload while bytes are left, else poll.
+ */
+
 static void
-ngx_http_tiktok_job_stored(ngx_http_tiktok_pg_query_t *q)
+ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q)
 {
     ngx_http_tiktok_job_t  *job;
 
     job = q->data;
 
-    if (q->rc != NGX_OK) {
-        /* the lease runs out; whoever claims it next sees init_started */
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
     if (ngx_http_tiktok_job_lost(job, q, 0)) {
         return;
     }
 
-    ngx_http_tiktok_job_step(job, job->upload ? NGX_HTTP_TIKTOK_JOB_UPLOAD
-                                              : NGX_HTTP_TIKTOK_JOB_POLL);
+    ngx_http_tiktok_job_step(job, ngx_http_tiktok_job_uploading(job)
+                                  ? NGX_HTTP_TIKTOK_JOB_UPLOAD
+                                  : NGX_HTTP_TIKTOK_JOB_POLL);
 }
 
 
@@ -885,7 +888,7 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
         params[2] = job->claim_token;
 
         if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 3,
-                                    params, ngx_http_tiktok_job_progress)
+                                    params, ngx_http_tiktok_job_written)
             != NGX_OK)
         {
             ngx_http_tiktok_job_done(job);
@@ -934,28 +937,6 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
                   &job->id, job->uploaded, req->status);
 
     ngx_http_tiktok_job_pause(job, 1000 * job->tries);
-}
-
-
-static void
-ngx_http_tiktok_job_progress(ngx_http_tiktok_pg_query_t *q)
-{
-    ngx_http_tiktok_job_t  *job;
-
-    job = q->data;
-
-    if (q->rc != NGX_OK) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
-    if (ngx_http_tiktok_job_lost(job, q, 0)) {
-        return;
-    }
-
-    ngx_http_tiktok_job_step(job, job->uploaded < job->size
-                                  ? NGX_HTTP_TIKTOK_JOB_UPLOAD
-                                  : NGX_HTTP_TIKTOK_JOB_POLL);
 }
 
 
@@ -1610,12 +1591,6 @@ ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
 
     job = q->data;
 
-    if (q->rc != NGX_OK) {
-        /* not written: the lease runs out and the post is claimed again */
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
     if (ngx_http_tiktok_job_lost(job, q, job->fence)) {
         return;
     }
@@ -1636,10 +1611,10 @@ ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
 
 
 /*
- * A fenced write (statement i of q) that matched no row: the claim's token
- * is no longer the post's.  Its lease ran out and another job claimed it,
- * or the user cancelled it.  Either way this job must not touch it, nor
- * call TikTok for it, again: it ends here.
+ * A fenced write (statement i of q) that failed, or that matched no row:
+ * the claim's token is no longer the post's.  Its lease ran out and
+ * another job claimed it, or the user cancelled it.  Either way this job
+ * must not touch it, nor call TikTok for it, again: it ends here.
  */
 
 static ngx_uint_t
@@ -1647,6 +1622,15 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_pg_query_t *q, ngx_uint_t i)
 {
     char  *n;
+
+    if (q->rc != NGX_OK) {
+        /*
+         * Not written: the lease runs out and the post is claimed again,
+         * from what is committed (init_started, say).
+         */
+        ngx_http_tiktok_job_done(job);
+        return 1;
+    }
 
     n = PQcmdTuples(q->res[i]);
 
