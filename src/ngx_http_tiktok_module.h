@@ -103,17 +103,12 @@ typedef struct {
     ngx_uint_t                   status;
     ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
     ngx_str_t                    access_token;   /* with OK */
-    ngx_str_t                    refresh_token;
     ngx_str_t                    scopes;         /* comma-separated */
     ngx_str_t                    open_id;
     ngx_str_t                    expires_at;     /* as read, for invalidate */
-    ngx_str_t                    owner;          /* of a refresh lease */
-    ngx_msec_t                   deadline;
     ngx_event_t                  wait;
     ngx_http_tiktok_next_pt      next;
-    ngx_http_tiktok_api_call_t   call;
-    ngx_http_tiktok_api_error_t  err;
-    unsigned                     used_previous:1;
+    struct ngx_http_tiktok_lease_s  *lease;
 } ngx_http_tiktok_token_t;
 
 typedef ngx_int_t (*ngx_http_tiktok_endpoint_pt)(ngx_http_request_t *r,
@@ -220,18 +215,16 @@ ngx_int_t ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
 void ngx_http_tiktok_scheduler_kick(ngx_http_tiktok_main_conf_t *tmcf);
 void ngx_http_tiktok_scheduler_exit(ngx_http_tiktok_main_conf_t *tmcf);
 
-/* ngx_http_tiktok_token.c */
+/* ngx_http_tiktok_token.c: the refresh lease for a request */
 ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
     ngx_http_tiktok_next_pt next);
 ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
 ngx_int_t ngx_http_tiktok_token_invalidate(ngx_http_request_t *r);
 ngx_uint_t ngx_http_tiktok_token_has_scope(ngx_http_request_t *r,
     const char *scope);
+
+/* ngx_http_tiktok_lease.c */
 ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
-ngx_int_t ngx_http_tiktok_token_owner(ngx_pool_t *pool, ngx_str_t *owner);
-ngx_int_t ngx_http_tiktok_token_answer(ngx_pool_t *pool, ngx_log_t *log,
-    ngx_http_tiktok_main_conf_t *tmcf, json_t *root, ngx_str_t *access,
-    ngx_str_t *refresh, ngx_str_t *params);
 ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
     ngx_str_t *plain, ngx_str_t *hex);
@@ -239,15 +232,6 @@ ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
     ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous);
 
-/*
- * The refresh lease's statements, shared by requests and the publisher:
- * load ($1 user: sealed access token, fresh for 5 minutes, refresh token
- * alive, needs_reconnect, ...), claim ($1 user, $2 owner: the sealed
- * refresh token when the lease is ours), store ($1 user, $2 owner, then
- * ngx_http_tiktok_token_answer's parameters), release ($1 user, $2 owner,
- * $3 mark needs_reconnect), reconnect ($1 user) and invalidate ($1 user,
- * $2 the expiry as loaded: TikTok refused that token).
- */
 /*
  * A refresh call, a request's or the publisher's, goes through libcurl and
  * never lasts longer than NGX_HTTP_TIKTOK_REFRESH_TIMEOUT ms, connecting
@@ -257,13 +241,6 @@ ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
  */
 #define NGX_HTTP_TIKTOK_REFRESH_TIMEOUT  60000
 #define NGX_HTTP_TIKTOK_REFRESH_LEASE    "3 minutes"
-
-extern const char  ngx_http_tiktok_token_load_sql[];
-extern const char  ngx_http_tiktok_token_claim_sql[];
-extern const char  ngx_http_tiktok_token_store_sql[];
-extern const char  ngx_http_tiktok_token_release_sql[];
-extern const char  ngx_http_tiktok_token_reconnect_sql[];
-extern const char  ngx_http_tiktok_token_invalidate_sql[];
 
 /* ngx_http_tiktok_handler_status.c */
 ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,

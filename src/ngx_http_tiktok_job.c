@@ -1,0 +1,1672 @@
+
+/*
+ * A publisher job: one claimed post taken through creator info, init, the
+ * chunked upload and status polls with libcurl on the event loop.  Each
+ * state change is one committed row update under the post's user, so a
+ * post survives nginx stopping at any step: its lease runs out and it is
+ * claimed again.  Every write names the claim's fencing token
+ * (claim_token): a job whose post is no longer its own (the lease ran out
+ * and another worker claimed it, or the user cancelled it) matches no row
+ * and stops without calling TikTok again.  A URL post whose init may have
+ * reached TikTok without its publish_id being stored is failed
+ * (init_uncertain) rather than initialised twice.
+ *
+ * job->state names the step; every wait (pacing, a pause, a poll's
+ * interval, another's token refresh) ends in ngx_http_tiktok_job_run,
+ * which renews the claim and resumes that step.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include "ngx_http_tiktok_job.h"
+
+
+#define NGX_HTTP_TIKTOK_POLL            3000
+#define NGX_HTTP_TIKTOK_POLLS_MAX       600
+#define NGX_HTTP_TIKTOK_RENEW_AFTER     15000   /* ms; see job_wait_handler */
+#define NGX_HTTP_TIKTOK_CHUNK           10000000
+#define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
+#define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
+#define NGX_HTTP_TIKTOK_ATTEMPTS_MAX    10      /* backed-off tries a post */
+
+/* TikTok's per-user-token limits a minute (TIKTOK_API.md) */
+#define NGX_HTTP_TIKTOK_INIT_LIMIT      6
+#define NGX_HTTP_TIKTOK_CREATOR_LIMIT   20
+#define NGX_HTTP_TIKTOK_STATUS_LIMIT    30
+
+#define NGX_HTTP_TIKTOK_INIT_PATH     "/v2/post/publish/video/init/"
+#define NGX_HTTP_TIKTOK_CREATOR_PATH  "/v2/post/publish/creator_info/query/"
+#define NGX_HTTP_TIKTOK_STATUS_PATH   "/v2/post/publish/status/fetch/"
+
+
+#define ngx_http_tiktok_str_is(s, lit)                                        \
+    ((s)->len == sizeof(lit) - 1 && ngx_strncmp((s)->data, lit, (s)->len) == 0)
+
+/* after the init: the spool file has bytes TikTok has not taken yet */
+#define ngx_http_tiktok_job_uploading(job)                                    \
+    ((job)->upload && (job)->uploaded < (job)->size)
+
+
+static void ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_job_state_e state);
+static ngx_int_t ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
+    const char *sql, ngx_uint_t n, ngx_str_t *params,
+    ngx_http_tiktok_pg_handler_pt handler);
+static void ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease);
+static void ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease);
+static void ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_job_creator_answered(
+    ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job,
+    json_t *creator);
+static void ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_wait_handler(ngx_event_t *ev);
+static void ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job,
+    ngx_msec_t ms);
+static void ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
+    json_t *data, ngx_str_t *status);
+static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job,
+    const char *endpoint, ngx_uint_t limit);
+static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
+    const char *path, ngx_str_t *body, ngx_http_tiktok_curl_done_pt handler);
+static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
+    const char *endpoint, ngx_http_tiktok_curl_req_t *req, json_t **data);
+static ngx_uint_t ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job,
+    ngx_int_t rc);
+static ngx_uint_t ngx_http_tiktok_job_transient(
+    ngx_http_tiktok_curl_req_t *req, ngx_str_t *code);
+static ngx_uint_t ngx_http_tiktok_job_init_unknown(
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_str_t *code);
+static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
+    const char *why);
+static void ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job,
+    ngx_str_t *reason);
+static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
+    const char *status, ngx_str_t *reason, ngx_str_t *share_url);
+static void ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job,
+    const char *sql, ngx_uint_t n, ngx_str_t *params);
+static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
+static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_pg_query_t *q, ngx_uint_t i);
+
+
+/*
+ * Every write below names the claim's token: one that matches no row
+ * means the post is no longer this job's (ngx_http_tiktok_job_lost).
+ */
+
+/* committed before the init call: it may reach TikTok from here on */
+static const char  ngx_http_tiktok_job_init_sql[] =
+    "UPDATE tiktok.posts SET init_started_at = now(), status = $2,"
+    " claim_until = now() + interval '" NGX_HTTP_TIKTOK_JOB_LEASE "',"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
+
+static const char  ngx_http_tiktok_job_inited_sql[] =
+    "UPDATE tiktok.posts SET publish_id = $2, upload_url = nullif($3, ''),"
+    " claim_until = now() + interval '" NGX_HTTP_TIKTOK_JOB_LEASE "',"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $4::uuid";
+
+static const char  ngx_http_tiktok_job_progress_sql[] =
+    "UPDATE tiktok.posts SET uploaded_bytes = $2::bigint,"
+    " status = CASE WHEN $2::bigint >= video_size THEN 'processing'"
+    "     ELSE status END,"
+    " claim_until = now() + interval '" NGX_HTTP_TIKTOK_JOB_LEASE "',"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
+
+/* a job that waits (pacing, a pause, a token, processing) keeps its post */
+static const char  ngx_http_tiktok_job_renew_sql[] =
+    "UPDATE tiktok.posts"
+    " SET claim_until = now() + interval '" NGX_HTTP_TIKTOK_JOB_LEASE "'"
+    " WHERE id = $1::uuid AND claim_token = $2::uuid";
+
+/* a transient failure: back off (30 s doubling, at most an hour) */
+static const char  ngx_http_tiktok_job_later_sql[] =
+    "UPDATE tiktok.posts SET attempts = attempts + 1,"
+    " next_attempt_at = now() + least(interval '30 seconds'"
+    "     * power(2, least(attempts, 7)), interval '1 hour'),"
+    " init_started_at = CASE WHEN publish_id IS NULL THEN NULL"
+    "     ELSE init_started_at END,"
+    " status = CASE WHEN publish_id IS NULL AND status IN"
+    "     ('uploading', 'processing') THEN 'queued' ELSE status END,"
+    " error = $2, claim_until = NULL, claim_token = NULL,"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
+
+/*
+ * TikTok ended the post FAILED for a reason worth another try (internal,
+ * video_pull_failed): that publish is over, so start again from init,
+ * after the same back-off.
+ */
+static const char  ngx_http_tiktok_job_again_sql[] =
+    "UPDATE tiktok.posts SET attempts = attempts + 1,"
+    " next_attempt_at = now() + least(interval '30 seconds'"
+    "     * power(2, least(attempts, 7)), interval '1 hour'),"
+    " publish_id = NULL, upload_url = NULL, uploaded_bytes = 0,"
+    " init_started_at = NULL, status = 'queued',"
+    " error = $2, claim_until = NULL, claim_token = NULL,"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
+
+static const char  ngx_http_tiktok_job_finish_sql[] =
+    "UPDATE tiktok.posts SET status = $2, fail_reason = $3, share_url = $4,"
+    " claim_until = NULL, claim_token = NULL, updated_at = now()"
+    " WHERE id = $1::uuid AND claim_token = $5::uuid";
+
+
+
+#define ngx_http_tiktok_job_col(job, res, row, col, str)                      \
+    if (!PQgetisnull(res, row, col)) {                                        \
+        (str)->len = PQgetlength(res, row, col);                              \
+        (str)->data = ngx_pnalloc((job)->pool, (str)->len + 1);               \
+        if ((str)->data == NULL) {                                            \
+            goto failed;                                                      \
+        }                                                                     \
+        ngx_memcpy((str)->data, PQgetvalue(res, row, col), (str)->len + 1);   \
+    }
+
+
+ngx_http_tiktok_job_t *
+ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
+    PGresult *res, int row, ngx_http_tiktok_job_pt ended, void *data)
+{
+    ngx_str_t               v, source;
+    ngx_pool_t             *pool;
+    ngx_http_tiktok_job_t  *job;
+
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    job = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_job_t));
+    if (job == NULL) {
+        goto failed;
+    }
+
+    job->pool = pool;
+    job->log = log;
+    job->tmcf = tmcf;
+    job->ended = ended;
+    job->data = data;
+    job->fd = NGX_INVALID_FILE;
+    job->wait.handler = ngx_http_tiktok_job_wait_handler;
+    job->wait.data = job;
+    job->wait.log = log;
+
+    /*
+     * A pause (pacing, a poll's interval) must not hold up a worker's
+     * graceful exit: the post's lease runs out and another worker carries
+     * on from the committed state, as after any stop.
+     */
+    job->wait.cancelable = 1;
+
+    ngx_str_null(&source);
+
+    ngx_http_tiktok_job_col(job, res, row, 0, &job->id);
+    ngx_http_tiktok_job_col(job, res, row, 1, &job->user);
+    ngx_http_tiktok_job_col(job, res, row, 2, &source);
+    ngx_http_tiktok_job_col(job, res, row, 3, &job->video_url);
+    ngx_http_tiktok_job_col(job, res, row, 4, &job->spool_path);
+    ngx_http_tiktok_job_col(job, res, row, 6, &job->content_type);
+    ngx_http_tiktok_job_col(job, res, row, 7, &job->post_info);
+    ngx_http_tiktok_job_col(job, res, row, 8, &job->publish_id);
+    ngx_http_tiktok_job_col(job, res, row, 9, &job->upload_url);
+    ngx_http_tiktok_job_col(job, res, row, 13, &job->username);
+    ngx_http_tiktok_job_col(job, res, row, 14, &job->claim_token);
+
+    v.data = (u_char *) PQgetvalue(res, row, 5);
+    v.len = PQgetlength(res, row, 5);
+    job->size = v.len ? ngx_atoof(v.data, v.len) : 0;
+
+    v.data = (u_char *) PQgetvalue(res, row, 10);
+    v.len = PQgetlength(res, row, 10);
+    job->uploaded = ngx_atoof(v.data, v.len);
+
+    job->upload = (source.len && source.data[0] == 'F');
+    job->init_started = (PQgetvalue(res, row, 11)[0] == 't');
+    job->attempts = ngx_atoi((u_char *) PQgetvalue(res, row, 12),
+                             PQgetlength(res, row, 12));
+    job->leased = ngx_current_msec;
+
+    /*
+     * Where the post stands, once, from its row: accepted by TikTok before
+     * a restart (resume, never init again), or not yet.
+     */
+    if (job->publish_id.len) {
+        job->row = ngx_http_tiktok_job_uploading(job)
+                   ? NGX_HTTP_TIKTOK_JOB_UPLOAD : NGX_HTTP_TIKTOK_JOB_POLL;
+
+    } else if (job->init_started && !job->upload) {
+        job->row = NGX_HTTP_TIKTOK_JOB_INIT;    /* it fails init_uncertain */
+
+    } else {
+        job->row = NGX_HTTP_TIKTOK_JOB_CREATOR;
+    }
+
+    job->lease.pool = pool;
+    job->lease.log = log;
+    job->lease.tmcf = tmcf;
+    job->lease.user = job->user;
+    job->lease.request_id = job->id;
+    job->lease.wait = ngx_http_tiktok_job_token_wait;
+    job->lease.done = ngx_http_tiktok_job_token;
+    job->lease.data = job;
+
+    return job;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NULL;
+}
+
+
+/* the first step: the user's token */
+
+void
+ngx_http_tiktok_job_start(ngx_http_tiktok_job_t *job)
+{
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "tiktok: publishing post %V", &job->id);
+
+    job->state = NGX_HTTP_TIKTOK_JOB_TOKEN;
+
+    if (ngx_http_tiktok_lease_start(&job->lease) != NGX_OK) {
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+/*
+ * Resumes the job's step: after the token, after every wait and after
+ * each step's own state change.
+ */
+
+static void
+ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job)
+{
+    switch (job->state) {
+
+    case NGX_HTTP_TIKTOK_JOB_TOKEN:
+        /* another's refresh of the token was waited for: look again */
+        ngx_http_tiktok_lease_load(&job->lease);
+        return;
+
+    case NGX_HTTP_TIKTOK_JOB_CREATOR:
+        ngx_http_tiktok_job_creator(job);
+        return;
+
+    case NGX_HTTP_TIKTOK_JOB_INIT:
+        ngx_http_tiktok_job_begin(job);
+        return;
+
+    case NGX_HTTP_TIKTOK_JOB_UPLOAD:
+        ngx_http_tiktok_job_chunk(job);
+        return;
+
+    case NGX_HTTP_TIKTOK_JOB_POLL:
+        ngx_http_tiktok_job_poll(job);
+        return;
+
+    default:
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+static void
+ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_job_state_e state)
+{
+    job->state = state;
+    ngx_http_tiktok_job_run(job);
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
+    ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
+{
+    ngx_http_tiktok_pg_query_t  *q;
+
+    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->user_id = job->user;
+    q->handler = handler;
+    q->data = job;
+
+    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+        || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* another's refresh of the user's token: look again in a second */
+
+static void
+ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = lease->data;
+
+    ngx_add_timer(&job->wait, 1000);
+}
+
+
+/*
+ * The lease's outcome: on with the post from where its row stands, or
+ * fail it (auth_removed: the user must reconnect), or back it off; a
+ * failed refresh call is recorded with the state change.
+ */
+
+static void
+ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
+{
+    ngx_str_t               reason;
+    ngx_http_tiktok_job_t  *job;
+
+    job = lease->data;
+
+    if (lease->aborted) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    job->err = lease->err;
+
+    switch (lease->status) {
+
+    case NGX_HTTP_TIKTOK_TOKEN_OK:
+        if (lease->refreshed) {
+            ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                          "tiktok: post %V: refreshed the access token",
+                          &job->id);
+        }
+
+        ngx_http_tiktok_job_step(job, job->row);
+        return;
+
+    case NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED:
+    case NGX_HTTP_TIKTOK_TOKEN_RECONNECT:
+        ngx_str_set(&reason, "auth_removed");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+
+    default:
+        if (lease->why == NULL) {
+            /* nothing could be started: the lease runs out by itself */
+            ngx_http_tiktok_job_done(job);
+            return;
+        }
+
+        ngx_http_tiktok_job_later(job, lease->why);
+    }
+}
+
+
+/*
+ * The creator info check right before init, asked of TikTok each time (a
+ * post scheduled days ago meets the creator's options of now, and TikTok's
+ * guidelines want the check just before posting).
+ */
+
+static void
+ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_CREATOR_PATH,
+                                  NGX_HTTP_TIKTOK_CREATOR_LIMIT))
+    {
+        return;
+    }
+
+    ngx_str_set(&body, "");
+
+    ngx_http_tiktok_job_call(job, NGX_HTTP_TIKTOK_CREATOR_PATH, &body,
+                             ngx_http_tiktok_job_creator_answered);
+}
+
+
+static void
+ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_curl_req_t *req)
+{
+    json_t                       *data;
+    ngx_int_t               rc;
+    ngx_str_t              *code;
+    ngx_http_tiktok_job_t  *job;
+
+    job = req->data;
+
+    if (req->aborted) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_CREATOR_PATH, req,
+                                      &data);
+    code = &job->err.code;
+
+    if (rc == NGX_OK) {
+        ngx_http_tiktok_job_check(job, data);
+        return;
+    }
+
+    if (ngx_http_tiktok_job_token_refused(job, rc)) {
+        return;
+    }
+
+    if (rc == NGX_DECLINED && !ngx_http_tiktok_job_transient(req, code)) {
+        /* the creator cannot post now (spam risk, caps; HTTP 200 too) */
+        job->err.message = "creator info says the creator cannot post now";
+        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+        return;
+    }
+
+    /* nothing was posted: asking again later is safe */
+    ngx_http_tiktok_job_later(job, "creator info could not be had");
+}
+
+
+/*
+ * The post as stored, against the creator's options of now: a privacy
+ * level no longer offered fails the post; an interaction the creator has
+ * since disabled is sent disabled, never enabled.
+ */
+
+static void
+ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job, json_t *creator)
+{
+    size_t         i;
+    json_t        *info, *privacy, *options, *o;
+    ngx_str_t      reason;
+    json_error_t   jerr;
+
+    static const char  *interactions[][2] = {
+        { "comment_disabled", "disable_comment" },
+        { "duet_disabled", "disable_duet" },
+        { "stitch_disabled", "disable_stitch" },
+    };
+
+    info = ngx_http_tiktok_json_own(job->pool,
+               json_loadb((char *) job->post_info.data, job->post_info.len, 0,
+                          &jerr));
+    privacy = json_object_get(info, "privacy_level");
+
+    if (!json_is_object(info) || !json_is_string(privacy)) {
+        ngx_str_set(&reason, "invalid_post_info");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
+
+    options = json_object_get(creator, "privacy_level_options");
+
+    json_array_foreach(options, i, o) {
+        if (json_equal(o, privacy)) {
+            break;
+        }
+    }
+
+    if (!json_is_array(options) || i == json_array_size(options)) {
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: privacy level \"%s\" is no longer "
+                      "among the creator's options", &job->id,
+                      json_string_value(privacy));
+        ngx_str_set(&reason, "privacy_level_option_mismatch");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
+
+    for (i = 0; i < sizeof(interactions) / sizeof(interactions[0]); i++) {
+        if (json_is_true(json_object_get(creator, interactions[i][0]))
+            && !json_is_true(json_object_get(info, interactions[i][1])))
+        {
+            ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                          "tiktok: post %V: the creator has since disabled "
+                          "this interaction; sending %s", &job->id,
+                          interactions[i][1]);
+
+            if (json_object_set_new(info, interactions[i][1], json_true())) {
+                ngx_http_tiktok_job_later(job, "no memory");
+                return;
+            }
+        }
+    }
+
+    job->info = info;
+
+    ngx_http_tiktok_job_step(job, NGX_HTTP_TIKTOK_JOB_INIT);
+}
+
+
+/* commits init_started_at, then init */
+
+static void
+ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
+{
+    ngx_str_t  params[3];
+
+    if (job->init_started && !job->upload) {
+        /*
+         * An init of before a restart may have reached TikTok, which pulls
+         * the video by itself: a second one could post twice.  (An
+         * upload's init may be made again: TikTok publishes nothing
+         * without the bytes.)
+         */
+        ngx_str_set(&params[0], "init_uncertain");
+        ngx_http_tiktok_job_finish(job, "failed", &params[0], NULL);
+        return;
+    }
+
+    /* 6 inits a minute per user: a burst of one user's posts waits */
+    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_INIT_PATH,
+                                  NGX_HTTP_TIKTOK_INIT_LIMIT))
+    {
+        return;
+    }
+
+    params[0] = job->id;
+
+    if (job->upload) {
+        ngx_str_set(&params[1], "uploading");
+
+    } else {
+        ngx_str_set(&params[1], "processing");
+    }
+
+    params[2] = job->claim_token;
+
+    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_init_sql, 3, params,
+                                ngx_http_tiktok_job_init)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+static void
+ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
+{
+    off_t                   chunk, count;
+    json_t                 *body, *source;
+    ngx_str_t               text;
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_job_later(job, "database unavailable");
+        return;
+    }
+
+    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+        /* taken over or cancelled before anything went to TikTok */
+        return;
+    }
+
+    body = ngx_http_tiktok_json_own(job->pool, json_object());
+    source = json_object();
+
+    if (body == NULL || source == NULL
+        || json_object_set(body, "post_info", job->info) != 0
+        || json_object_set_new(body, "source_info", source) != 0)
+    {
+        ngx_http_tiktok_job_later(job, "no memory");
+        return;
+    }
+
+    if (job->upload) {
+        /*
+         * TikTok's chunk rules: one chunk up to 64,000,000 bytes, else
+         * 10,000,000-byte chunks with the remainder in the last one.
+         */
+        if (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX) {
+            chunk = job->size;
+            count = 1;
+
+        } else {
+            chunk = NGX_HTTP_TIKTOK_CHUNK;
+            count = job->size / chunk;
+        }
+
+        job->chunk = chunk;
+
+        if (json_object_set_new(source, "source", json_string("FILE_UPLOAD"))
+            || json_object_set_new(source, "video_size",
+                                   json_integer(job->size))
+            || json_object_set_new(source, "chunk_size", json_integer(chunk))
+            || json_object_set_new(source, "total_chunk_count",
+                                   json_integer(count)))
+        {
+            ngx_http_tiktok_job_later(job, "no memory");
+            return;
+        }
+
+    } else if (json_object_set_new(source, "source",
+                                   json_string("PULL_FROM_URL"))
+               || json_object_set_new(source, "video_url",
+                      json_stringn((char *) job->video_url.data,
+                                   job->video_url.len)))
+    {
+        ngx_http_tiktok_job_later(job, "no memory");
+        return;
+    }
+
+    if (ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK) {
+        ngx_http_tiktok_job_later(job, "no memory");
+        return;
+    }
+
+    ngx_http_tiktok_job_call(job, NGX_HTTP_TIKTOK_INIT_PATH, &text,
+                             ngx_http_tiktok_job_inited);
+}
+
+
+static void
+ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
+{
+    json_t                 *data;
+    ngx_int_t               rc;
+    ngx_str_t               params[4], reason, *code;
+    ngx_http_tiktok_job_t  *job;
+
+    job = req->data;
+
+    if (req->aborted) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_INIT_PATH, req,
+                                      &data);
+    code = &job->err.code;
+
+    if (rc == NGX_OK
+        && ngx_http_tiktok_json_get_str(job->pool, data, "publish_id",
+                                        &job->publish_id) == NGX_OK)
+    {
+        (void) ngx_http_tiktok_json_get_str(job->pool, data, "upload_url",
+                                            &job->upload_url);
+
+        params[0] = job->id;
+        params[1] = job->publish_id;
+        params[2] = job->upload_url;
+
+        if (params[2].data == NULL) {
+            ngx_str_set(&params[2], "");
+        }
+
+        params[3] = job->claim_token;
+
+        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 4,
+                                    params, ngx_http_tiktok_job_written)
+            != NGX_OK)
+        {
+            ngx_http_tiktok_job_done(job);
+        }
+
+        return;
+    }
+
+    if (ngx_http_tiktok_job_init_unknown(req, rc, code)) {
+        /* TikTok may or may not have the post */
+
+        if (job->upload) {
+            /* it publishes nothing without the bytes: init again later */
+            ngx_http_tiktok_job_later(job, "the init's answer was lost");
+            return;
+        }
+
+        /* it pulls the video by itself: a second init could post twice */
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: the init's answer was lost; TikTok "
+                      "may have the post, so it is not sent again",
+                      &job->id);
+        ngx_str_set(&reason, "init_uncertain");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
+
+    /* refused before anything was created: refresh, then again */
+    if (ngx_http_tiktok_job_token_refused(job, rc)) {
+        return;
+    }
+
+    if (ngx_http_tiktok_job_transient(req, code)) {
+        ngx_http_tiktok_job_later(job, "TikTok could not take the post now");
+        return;
+    }
+
+    /* spam risk, privacy mismatch, URL ownership (even with HTTP 200) ... */
+    if (code->len == 0) {
+        ngx_str_set(code, "invalid_answer");
+    }
+
+    ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+}
+
+
+/*
+ * The init's answer or a chunk's progress is committed: on with the
+ * upload while bytes are left, else poll.
+ */
+
+static void
+ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+        return;
+    }
+
+    ngx_http_tiktok_job_step(job, ngx_http_tiktok_job_uploading(job)
+                                  ? NGX_HTTP_TIKTOK_JOB_UPLOAD
+                                  : NGX_HTTP_TIKTOK_JOB_POLL);
+}
+
+
+/* the next chunk of the spool file, in order, with its Content-Range */
+
+static void
+ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
+{
+    off_t                        len;
+    ngx_str_t                    reason;
+    ngx_http_tiktok_curl_req_t  *req;
+
+    if (job->fd == NGX_INVALID_FILE) {
+        job->fd = ngx_open_file(job->spool_path.data, NGX_FILE_RDONLY,
+                                NGX_FILE_OPEN, 0);
+        if (job->fd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_ERR, job->log, ngx_errno,
+                          ngx_open_file_n " \"%V\" failed", &job->spool_path);
+            ngx_str_set(&reason, "spool_file_missing");
+            ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+            return;
+        }
+    }
+
+    if (job->chunk == 0) {
+        job->chunk = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
+                     ? job->size : NGX_HTTP_TIKTOK_CHUNK;
+    }
+
+    /* the last chunk takes the remainder */
+    len = job->chunk;
+    if (job->size - job->uploaded < 2 * job->chunk) {
+        len = job->size - job->uploaded;
+    }
+
+    req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
+    if (req == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    req->method = "PUT";
+    req->url = job->upload_url;
+    req->content_type = job->content_type;
+    req->fd = job->fd;
+    req->offset = job->uploaded;
+    req->length = len;
+    req->timeout = 600000;
+    req->request_id = job->id;
+    req->handler = ngx_http_tiktok_job_chunked;
+    req->data = job;
+
+    req->content_range.data = ngx_pnalloc(job->pool, 3 * NGX_OFF_T_LEN + 16);
+    if (req->content_range.data == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    req->content_range.len = ngx_sprintf(req->content_range.data,
+                                         "bytes %O-%O/%O", job->uploaded,
+                                         job->uploaded + len - 1, job->size)
+                             - req->content_range.data;
+
+    if (ngx_http_tiktok_curl_start(job->tmcf->curl, req) != NGX_OK) {
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+static void
+ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
+{
+    u_char                 *p;
+    ngx_str_t               params[3], reason;
+    ngx_http_tiktok_job_t  *job;
+
+    job = req->data;
+
+    if (req->aborted) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    if (req->rc == NGX_OK
+        && (req->status == NGX_HTTP_CREATED || req->status == 206))
+    {
+        job->uploaded += req->length;
+        job->tries = 0;
+
+        p = ngx_pnalloc(job->pool, NGX_OFF_T_LEN);
+        if (p == NULL) {
+            ngx_http_tiktok_job_done(job);
+            return;
+        }
+
+        params[0] = job->id;
+        params[1].data = p;
+        params[1].len = ngx_sprintf(p, "%O", job->uploaded) - p;
+        params[2] = job->claim_token;
+
+        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 3,
+                                    params, ngx_http_tiktok_job_written)
+            != NGX_OK)
+        {
+            ngx_http_tiktok_job_done(job);
+        }
+
+        return;
+    }
+
+    ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
+    job->err.endpoint = "upload_url";
+    job->err.status = req->status;
+
+    if (req->rc == NGX_OK
+        && (req->status == NGX_HTTP_FORBIDDEN
+            || req->status == NGX_HTTP_NOT_FOUND))
+    {
+        job->err.message = "the upload URL expired or is unknown";
+        ngx_str_set(&reason, "upload_url_expired");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
+
+    if (req->rc == NGX_OK && req->status == 416) {
+        /*
+         * TikTok's progress is not ours (a chunk landed but its answer was
+         * lost, e.g. nginx was killed): ask TikTok how far it got.
+         */
+        ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
+        job->resync = 1;
+        ngx_http_tiktok_job_step(job, NGX_HTTP_TIKTOK_JOB_POLL);
+        return;
+    }
+
+    /* 5xx, no answer: the same chunk again, after a pause */
+
+    job->err.message = (req->rc == NGX_OK) ? "TikTok did not take the chunk"
+                                           : "TikTok could not be reached";
+
+    if (++job->tries > NGX_HTTP_TIKTOK_CHUNK_TRIES) {
+        ngx_http_tiktok_job_later(job, "the upload keeps failing");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "tiktok: post %V: chunk at %O failed (%l), trying again",
+                  &job->id, job->uploaded, req->status);
+
+    ngx_http_tiktok_job_pause(job, 1000 * job->tries);
+}
+
+
+/*
+ * A pause ends here.  A wait may have outlasted the lease (or the user
+ * cancelled the post meanwhile), so before anything more goes to TikTok
+ * the lease is renewed under the claim's token: always before the init
+ * (a second init could post twice), else once it is RENEW_AFTER old.
+ */
+
+static void
+ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
+{
+    ngx_str_t               params[2];
+    ngx_http_tiktok_job_t  *job;
+
+    job = ev->data;
+
+    if (ngx_exiting || ngx_terminate) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    if (job->publish_id.len
+        && ngx_current_msec - job->leased < NGX_HTTP_TIKTOK_RENEW_AFTER)
+    {
+        ngx_http_tiktok_job_run(job);
+        return;
+    }
+
+    params[0] = job->id;
+    params[1] = job->claim_token;
+
+    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 2,
+                                params, ngx_http_tiktok_job_renewed)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+static void
+ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    if (q->rc != NGX_OK) {
+        /* whether the post is still ours is unknown: ask again later */
+        ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
+        return;
+    }
+
+    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+        return;
+    }
+
+    ngx_http_tiktok_job_run(job);
+}
+
+
+/*
+ * Waits ms, first writing the failure that caused the wait (if any) to
+ * tiktok.api_errors: a retried call is still a failure worth a row.
+ */
+
+static void
+ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job, ngx_msec_t ms)
+{
+    ngx_http_tiktok_pg_query_t  *q;
+
+    job->pause = ms;
+
+    if (job->err.endpoint == NULL) {
+        ngx_add_timer(&job->wait, ms);
+        return;
+    }
+
+    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
+    if (q == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    q->user_id = job->user;
+    q->handler = ngx_http_tiktok_job_paused;
+    q->data = job;
+
+    if (ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
+        != NGX_OK
+        || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
+}
+
+
+static void
+ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    /* a lost row is logged by the pool; the failure itself was logged */
+
+    ngx_add_timer(&job->wait, job->pause);
+}
+
+
+/* status polls, at most one every 3 s (TikTok allows 30 a minute) */
+
+static void
+ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
+{
+    json_t     *body;
+    ngx_str_t   text;
+
+    if (job->polls == 0 && !job->resync) {
+        /* TikTok needs a moment before there is anything to see */
+        job->polls = 1;
+        ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL / 3);
+        return;
+    }
+
+    if (job->polls > NGX_HTTP_TIKTOK_POLLS_MAX) {
+        ngx_http_tiktok_job_later(job, "still processing at TikTok");
+        return;
+    }
+
+    /* several posts of one user share the user's 30 polls a minute */
+    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_STATUS_PATH,
+                                  NGX_HTTP_TIKTOK_STATUS_LIMIT))
+    {
+        return;
+    }
+
+    job->polls++;
+
+    body = ngx_http_tiktok_json_own(job->pool, json_object());
+
+    if (body == NULL
+        || ngx_http_tiktok_json_set(body, "publish_id",
+               ngx_http_tiktok_json_str(job->publish_id.data,
+                                        job->publish_id.len)) != NGX_OK
+        || ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    ngx_http_tiktok_job_call(job, NGX_HTTP_TIKTOK_STATUS_PATH, &text,
+                             ngx_http_tiktok_job_polled);
+}
+
+
+static void
+ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
+{
+    json_t                 *data, *n;
+    ngx_int_t               rc;
+    ngx_str_t               status, *code;
+    ngx_http_tiktok_job_t  *job;
+
+    job = req->data;
+
+    if (req->aborted) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_STATUS_PATH, req,
+                                      &data);
+    code = &job->err.code;
+
+    if (ngx_http_tiktok_job_token_refused(job, rc)) {
+        return;
+    }
+
+    if (rc == NGX_DECLINED
+        && (ngx_http_tiktok_str_is(code, "invalid_publish_id")
+            || ngx_http_tiktok_str_is(code,
+                   "token_not_authorized_for_specified_publish_id")))
+    {
+        /* TikTok does not know this publish for this user: it is over */
+        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+        return;
+    }
+
+    if (rc == NGX_OK
+        && ngx_http_tiktok_json_get_str(job->pool, data, "status", &status)
+           != NGX_OK)
+    {
+        job->err.message = "status answer without data.status";
+        rc = NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        /* a failed poll is only a poll: look again later */
+        ngx_http_tiktok_job_pause(job, NGX_HTTP_TIKTOK_POLL * 2);
+        return;
+    }
+
+    if (job->resync) {
+        job->resync = 0;
+
+        n = json_object_get(data, "uploaded_bytes");
+
+        if (json_is_integer(n) && job->chunk && json_integer_value(n) >= 0
+            && json_integer_value(n) <= job->size
+            && json_integer_value(n) % job->chunk == 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                          "tiktok: post %V: TikTok has %L bytes, we had %O;"
+                          " resuming from there", &job->id,
+                          (int64_t) json_integer_value(n), job->uploaded);
+
+            job->uploaded = json_integer_value(n);
+            job->tries++;
+
+            if (job->uploaded < job->size
+                && job->tries <= NGX_HTTP_TIKTOK_CHUNK_TRIES)
+            {
+                ngx_http_tiktok_job_step(job, NGX_HTTP_TIKTOK_JOB_UPLOAD);
+                return;
+            }
+        }
+
+        if (job->uploaded < job->size) {
+            ngx_http_tiktok_job_later(job, "the upload is out of step");
+            return;
+        }
+    }
+
+    if (ngx_http_tiktok_str_is(&status, "PUBLISH_COMPLETE")
+        || ngx_http_tiktok_str_is(&status, "FAILED"))
+    {
+        ngx_http_tiktok_job_polled_final(job, data, &status);
+        return;
+    }
+
+    /* processing takes long: the wait renews the lease as it goes */
+    ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
+}
+
+
+static void
+ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
+    ngx_str_t *status)
+{
+    u_char     *p;
+    json_t     *ids, *id;
+    ngx_str_t   reason, share;
+
+    if (ngx_http_tiktok_str_is(status, "PUBLISH_COMPLETE")) {
+        ngx_str_null(&share);
+
+        /* TikTok's spelling; only for public posts, after moderation */
+        ids = json_object_get(data, "publicaly_available_post_id");
+        id = json_array_get(ids, 0);
+
+        if (json_is_integer(id) && json_integer_value(id) > 0
+            && job->username.len)
+        {
+            share.data = ngx_pnalloc(job->pool, job->username.len
+                                                + NGX_INT64_LEN + 40);
+            if (share.data) {
+                p = ngx_sprintf(share.data,
+                                "https://www.tiktok.com/@%V/video/%L",
+                                &job->username,
+                                (int64_t) json_integer_value(id));
+                share.len = p - share.data;
+            }
+        }
+
+        ngx_http_tiktok_job_finish(job, "published", NULL,
+                                   share.len ? &share : NULL);
+        return;
+    }
+
+    if (ngx_http_tiktok_json_get_str(job->pool, data, "fail_reason", &reason)
+        != NGX_OK)
+    {
+        ngx_str_set(&reason, "failed");
+    }
+
+    if ((ngx_http_tiktok_str_is(&reason, "internal")
+         || ngx_http_tiktok_str_is(&reason, "video_pull_failed"))
+        && job->attempts + 1 < NGX_HTTP_TIKTOK_ATTEMPTS_MAX)
+    {
+        /* TikTok says another try may work: a new publish, from init */
+        ngx_http_tiktok_job_again(job, &reason);
+        return;
+    }
+
+    ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+}
+
+
+/* under TikTok's per-user limit, or a pause and 1 */
+
+static ngx_uint_t
+ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job, const char *endpoint,
+    ngx_uint_t limit)
+{
+    time_t                        left;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = job->tmcf;
+
+    if (tmcf->cache == NULL) {
+        return 0;
+    }
+
+    left = ngx_http_tiktok_cache_pace(tmcf->cache, job->log, &job->user,
+                                      endpoint, limit);
+    if (left == 0) {
+        return 0;
+    }
+
+    ngx_add_timer(&job->wait, (ngx_msec_t) left * 1000);
+
+    return 1;
+}
+
+
+/*
+ * A POST with the user's token and a JSON body to TikTok's API.  An init
+ * is never resent on a reused connection (that could post twice), and
+ * one that cannot start is backed off, which undoes init_started_at.
+ */
+
+static void
+ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, const char *path,
+    ngx_str_t *body, ngx_http_tiktok_curl_done_pt handler)
+{
+    ngx_uint_t                    init;
+    ngx_http_tiktok_curl_req_t   *req;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = job->tmcf;
+    init = (job->state == NGX_HTTP_TIKTOK_JOB_INIT);
+
+    req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
+    if (req == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    req->url.data = ngx_pnalloc(job->pool,
+                                tmcf->api_base_url.len + ngx_strlen(path) + 1);
+    if (req->url.data == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    req->url.len = ngx_sprintf(req->url.data, "%V%s%Z", &tmcf->api_base_url,
+                               path) - req->url.data - 1;
+
+    req->method = "POST";
+    req->bearer = job->lease.access_token;
+    ngx_str_set(&req->content_type, "application/json; charset=UTF-8");
+    req->body = *body;
+    req->timeout = 30000;
+    req->request_id = job->id;
+    req->handler = handler;
+    req->data = job;
+    req->fresh = init;
+
+    if (ngx_http_tiktok_curl_start(tmcf->curl, req) == NGX_OK) {
+        return;
+    }
+
+    if (init) {
+        ngx_http_tiktok_job_later(job, "the publisher is stopping");
+        return;
+    }
+
+    ngx_http_tiktok_job_done(job);
+}
+
+
+/*
+ * TikTok's v2 envelope, with job->err describing any failure: NGX_OK and
+ * data when error.code is "ok", NGX_DECLINED for a TikTok error code,
+ * NGX_ERROR for no answer or not the documented JSON.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
+    const char *endpoint, ngx_http_tiktok_curl_req_t *req, json_t **data)
+{
+    json_t                       *root, *error;
+    json_error_t                  jerr;
+    ngx_http_tiktok_api_error_t  *err;
+
+    err = &job->err;
+
+    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+    err->endpoint = endpoint;
+    err->status = req->status;
+
+    if (req->rc != NGX_OK) {
+        err->message = req->timed_out ? "TikTok did not answer in time"
+                                      : "TikTok could not be reached";
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: %s: %s: %s", &job->id, endpoint,
+                      err->message, req->error);
+        return NGX_ERROR;
+    }
+
+    root = ngx_http_tiktok_json_own(job->pool,
+               json_loadb((char *) req->response.data, req->response.len,
+                          JSON_REJECT_DUPLICATES, &jerr));
+
+    error = json_object_get(root, "error");
+
+    if (!json_is_object(error)
+        || ngx_http_tiktok_json_get_str(job->pool, error, "code", &err->code)
+           != NGX_OK)
+    {
+        err->message = "malformed answer from TikTok";
+        ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                      "tiktok: post %V: %s: TikTok answered %l with "
+                      "malformed JSON", &job->id, endpoint, req->status);
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_tiktok_json_get_str(job->pool, error, "log_id",
+                                        &err->log_id);
+
+    if (!ngx_http_tiktok_str_is(&err->code, "ok")) {
+        err->message = "TikTok returned an error";
+        ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                      "tiktok: post %V: %s: TikTok answered %l \"%V\", "
+                      "log_id \"%V\"", &job->id, endpoint, req->status,
+                      &err->code, &err->log_id);
+        return NGX_DECLINED;
+    }
+
+    *data = json_object_get(root, "data");
+
+    if (!json_is_object(*data)) {
+        err->message = "answer from TikTok without data";
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+
+    return NGX_OK;
+}
+
+
+/*
+ * TikTok refused the access token: the post is backed off and the token
+ * expired in the same transaction, so the next attempt refreshes it.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job, ngx_int_t rc)
+{
+    if (rc != NGX_DECLINED
+        || !ngx_http_tiktok_str_is(&job->err.code, "access_token_invalid"))
+    {
+        return 0;
+    }
+
+    job->invalid = 1;
+    ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+
+    return 1;
+}
+
+
+/* 5xx and rate limits pass; everything else TikTok says is a verdict */
+
+static ngx_uint_t
+ngx_http_tiktok_job_transient(ngx_http_tiktok_curl_req_t *req,
+    ngx_str_t *code)
+{
+    if (req->status >= 500 || req->status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        return 1;
+    }
+
+    return ngx_http_tiktok_str_is(code, "rate_limit_exceeded")
+           || ngx_http_tiktok_str_is(code, "internal_error");
+}
+
+
+/*
+ * An init answer that does not say TikTok refused: none (a timeout, a
+ * dropped connection), a 5xx (a gateway's or TikTok's own), an answer
+ * that cannot be read, TikTok's internal_error, or "ok" without a
+ * publish_id.  TikTok may have created the post.  A refusal with a code
+ * (a 4xx, rate_limit_exceeded, access_token_invalid, spam risk ...) says
+ * nothing was created.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_init_unknown(ngx_http_tiktok_curl_req_t *req,
+    ngx_int_t rc, ngx_str_t *code)
+{
+    if (rc != NGX_DECLINED || req->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        return 1;
+    }
+
+    return ngx_http_tiktok_str_is(code, "internal_error");
+}
+
+
+/*
+ * A transient failure: the post is released and claimed again after a
+ * back-off; after NGX_HTTP_TIKTOK_ATTEMPTS_MAX of them (about 4.5 hours)
+ * it fails rather than wait forever.
+ */
+
+static void
+ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
+{
+    ngx_str_t  params[3], reason;
+
+    if (job->attempts + 1 >= NGX_HTTP_TIKTOK_ATTEMPTS_MAX) {
+        ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                      "tiktok: post %V: %s; giving up after %ui attempts",
+                      &job->id, why, job->attempts + 1);
+        ngx_str_set(&reason, "retries_exhausted");
+        ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "tiktok: post %V: %s; trying again later", &job->id, why);
+
+    params[0] = job->id;
+    params[1].data = (u_char *) why;
+    params[1].len = ngx_strlen(why);
+    params[2] = job->claim_token;
+
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_later_sql, 3, params);
+}
+
+
+static void
+ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job, ngx_str_t *reason)
+{
+    ngx_str_t  params[3];
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "tiktok: post %V: TikTok failed it (%V); starting again "
+                  "later", &job->id, reason);
+
+    params[0] = job->id;
+    params[1] = *reason;
+    params[2] = job->claim_token;
+
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 3, params);
+}
+
+
+static void
+ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
+    ngx_str_t *reason, ngx_str_t *share_url)
+{
+    ngx_str_t  params[5];
+
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "tiktok: post %V %s%s%V", &job->id, status,
+                  reason ? ": " : "", reason ? reason : &job->id);
+
+    params[0] = job->id;
+    params[1].data = (u_char *) status;
+    params[1].len = ngx_strlen(status);
+
+    if (reason) {
+        params[2] = *reason;
+
+    } else {
+        ngx_str_null(&params[2]);
+    }
+
+    if (share_url) {
+        params[3] = *share_url;
+
+    } else {
+        ngx_str_null(&params[3]);
+    }
+
+    params[4] = job->claim_token;
+
+    /* the spool file goes once the final state is ours and committed */
+    job->final = 1;
+
+    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_finish_sql, 5,
+                               params);
+}
+
+
+/*
+ * A state change is one committed transaction: the post's row, the
+ * failure that caused it (tiktok.api_errors) and, when TikTok refused the
+ * access token, its expiry, so the next attempt refreshes it.
+ */
+
+static void
+ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
+    ngx_uint_t n, ngx_str_t *params)
+{
+    ngx_http_tiktok_pg_query_t  *q;
+
+    job->state = NGX_HTTP_TIKTOK_JOB_DONE;
+
+    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
+    if (q == NULL) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    q->user_id = job->user;
+    q->handler = ngx_http_tiktok_job_finished;
+    q->data = job;
+
+    if (job->invalid && job->lease.expires_at.len
+        && ngx_http_tiktok_lease_invalidate_add(q, &job->lease) != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    /* the post's own, fenced, statement: job_finished looks at it */
+    job->fence = q->nstmts;
+
+    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+        || (job->err.endpoint
+            && ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
+               != NGX_OK)
+        || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
+    {
+        ngx_http_tiktok_job_done(job);
+    }
+}
+
+
+static void
+ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    if (ngx_http_tiktok_job_lost(job, q, job->fence)) {
+        return;
+    }
+
+    if (job->final && job->spool_path.len) {
+        /* a final state: the upload is not needed any more */
+        if (ngx_delete_file(job->spool_path.data) == NGX_FILE_ERROR
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_ERR, job->log, ngx_errno,
+                          ngx_delete_file_n " \"%V\" failed",
+                          &job->spool_path);
+        }
+    }
+
+    ngx_http_tiktok_job_done(job);
+}
+
+
+/*
+ * A fenced write (statement i of q) that failed, or that matched no row:
+ * the claim's token is no longer the post's.  Its lease ran out and
+ * another job claimed it, or the user cancelled it.  Either way this job
+ * must not touch it, nor call TikTok for it, again: it ends here.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_pg_query_t *q, ngx_uint_t i)
+{
+    char  *n;
+
+    if (q->rc != NGX_OK) {
+        /*
+         * Not written: the lease runs out and the post is claimed again,
+         * from what is committed (init_started, say).
+         */
+        ngx_http_tiktok_job_done(job);
+        return 1;
+    }
+
+    n = PQcmdTuples(q->res[i]);
+
+    if (n[0] != '0' || n[1] != '\0') {
+        /* every fenced write renews the claim's lease */
+        job->leased = ngx_current_msec;
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "tiktok: post %V is no longer this job's (its lease ran "
+                  "out and another worker claimed it, or it was "
+                  "cancelled): stopping", &job->id);
+
+    ngx_http_tiktok_job_done(job);
+
+    return 1;
+}
+
+
+void
+ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job)
+{
+    job->state = NGX_HTTP_TIKTOK_JOB_DONE;
+
+    if (job->wait.timer_set) {
+        ngx_del_timer(&job->wait);
+    }
+
+    if (job->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(job->fd);
+        job->fd = NGX_INVALID_FILE;
+    }
+
+    job->ended(job);
+
+    /* the pool's cleanups cancel anything still pending */
+    ngx_destroy_pool(job->pool);
+}

@@ -1,0 +1,97 @@
+
+/*
+ * The refresh lease: a user's TikTok access token, refreshed before use
+ * when it expires within five minutes, for a request and for the
+ * publisher alike.
+ *
+ * TikTok rotates refresh tokens: two concurrent refreshes would break each
+ * other.  So one caller claims a lease on the account row with an atomic
+ * UPDATE (any worker, any nginx node sharing the database), refreshes, and
+ * stores the new tokens and clears the lease in one UPDATE; every other
+ * caller looks at the row again shortly and reuses the new token.  The
+ * lease expires by itself should its holder die, and outlives the refresh
+ * call (NGX_HTTP_TIKTOK_REFRESH_TIMEOUT, connecting included, below
+ * NGX_HTTP_TIKTOK_REFRESH_LEASE).
+ *
+ * The lease runs its own statements (the PostgreSQL pool) and its own
+ * OAuth POST (libcurl) in the pool it is given, and reports one outcome
+ * through done().  What differs between callers is the transport's other
+ * half: how a caller waits for another's refresh (wait(), after which it
+ * calls ngx_http_tiktok_lease_load) and what it does with the outcome.
+ */
+
+
+#ifndef _NGX_HTTP_TIKTOK_LEASE_H_INCLUDED_
+#define _NGX_HTTP_TIKTOK_LEASE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_tiktok_module.h"
+
+
+/*
+ * Another caller's refresh is waited for as long as it may take: the call,
+ * then the store (tiktok_postgres timeout=, 10 s by default).
+ */
+#define NGX_HTTP_TIKTOK_REFRESH_WAIT                                          \
+    (NGX_HTTP_TIKTOK_REFRESH_TIMEOUT + 15000)
+
+
+typedef struct ngx_http_tiktok_lease_s  ngx_http_tiktok_lease_t;
+
+typedef void (*ngx_http_tiktok_lease_pt)(ngx_http_tiktok_lease_t *lease);
+
+
+struct ngx_http_tiktok_lease_s {
+    /* the caller's */
+    ngx_pool_t                   *pool;
+    ngx_log_t                    *log;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+    ngx_str_t                     user;
+    ngx_str_t                     request_id;    /* for the log, the call */
+    ngx_http_tiktok_lease_pt      wait;          /* then _lease_load */
+    ngx_http_tiktok_lease_pt      done;
+    void                         *data;
+
+    /* the outcome, when done() runs */
+    ngx_uint_t                    status;        /* NGX_HTTP_TIKTOK_TOKEN_ */
+    ngx_uint_t                    http_status;   /* with TIKTOK_DOWN */
+    const char                   *why;           /* a failure, for a log */
+    ngx_str_t                     access_token;  /* with OK */
+    ngx_str_t                     scopes;        /* comma-separated */
+    ngx_str_t                     open_id;
+    ngx_str_t                     expires_at;    /* as read, to invalidate */
+    ngx_http_tiktok_api_error_t   err;           /* a failed refresh call */
+    unsigned                      refreshed:1;
+    unsigned                      aborted:1;     /* the worker exits */
+
+    /* the lease's own */
+    ngx_str_t                     owner;
+    ngx_str_t                     refresh_token;
+    ngx_msec_t                    deadline;
+};
+
+
+/*
+ * Starts getting the token; done() runs later, from the event loop, with
+ * the outcome set.  NGX_ERROR: nothing started, done() will not run.
+ */
+ngx_int_t ngx_http_tiktok_lease_start(ngx_http_tiktok_lease_t *lease);
+
+/* after wait(): look at the account row again (done() runs on failure) */
+void ngx_http_tiktok_lease_load(ngx_http_tiktok_lease_t *lease);
+
+/*
+ * TikTok refused the token the lease gave: expire it (unless someone
+ * refreshed it meanwhile) and start again, which refreshes; done() runs
+ * as after ngx_http_tiktok_lease_start.  The _add form is the same
+ * statement as part of the caller's own transaction.
+ */
+ngx_int_t ngx_http_tiktok_lease_invalidate(ngx_http_tiktok_lease_t *lease);
+ngx_int_t ngx_http_tiktok_lease_invalidate_add(ngx_http_tiktok_pg_query_t *q,
+    ngx_http_tiktok_lease_t *lease);
+
+
+#endif /* _NGX_HTTP_TIKTOK_LEASE_H_INCLUDED_ */
