@@ -104,6 +104,19 @@ ngx_int_t ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, json_t **data,
     ngx_http_tiktok_api_error_t *err);
 
+/* what a call's outcome means, from ngx_http_tiktok_api_classify() */
+#define NGX_HTTP_TIKTOK_API_OK             0
+#define NGX_HTTP_TIKTOK_API_TOKEN_INVALID  1   /* access_token_invalid */
+#define NGX_HTTP_TIKTOK_API_RATE_LIMITED   2   /* 429, rate_limit_exceeded */
+#define NGX_HTTP_TIKTOK_API_SCOPE          3   /* scope_not_authorized */
+#define NGX_HTTP_TIKTOK_API_SCOPE_FIELD    4   /* scope_permission_missed */
+#define NGX_HTTP_TIKTOK_API_CANNOT_POST    5   /* spam_risk_*, user cap */
+#define NGX_HTTP_TIKTOK_API_FAILED         6   /* anything else */
+
+/* TikTok's error codes compared in one place: rc from api_envelope */
+ngx_uint_t ngx_http_tiktok_api_classify(ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *code);
+
 /* the flat OAuth answer; an "error" member means failure, whatever the
  * HTTP status (TikTok sends OAuth errors with 200) */
 ngx_int_t ngx_http_tiktok_api_oauth(ngx_http_request_t *r,

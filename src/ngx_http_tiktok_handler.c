@@ -16,9 +16,12 @@
 #define NGX_HTTP_TIKTOK_USER_ID_MAX  128
 
 
+/* a route and its policy: the checks the dispatcher and the call make */
 typedef struct {
     ngx_str_t                     path;
     ngx_uint_t                    method;
+    const char                   *scope;     /* TikTok calls need it */
+    ngx_uint_t                    body;      /* the handler reads one */
     ngx_http_tiktok_endpoint_pt   handler;
 } ngx_http_tiktok_route_t;
 
@@ -45,21 +48,27 @@ static ngx_int_t ngx_http_tiktok_set_header(ngx_http_request_t *r,
  */
 
 static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
-    { ngx_string("status"), NGX_HTTP_GET, ngx_http_tiktok_status_handler },
-    { ngx_string("connect"), NGX_HTTP_GET, ngx_http_tiktok_connect_handler },
-    { ngx_string("callback"), NGX_HTTP_GET,
+    { ngx_string("status"), NGX_HTTP_GET, NULL, 0,
+      ngx_http_tiktok_status_handler },
+    { ngx_string("connect"), NGX_HTTP_GET, NULL, 0,
+      ngx_http_tiktok_connect_handler },
+    { ngx_string("callback"), NGX_HTTP_GET, NULL, 0,
       ngx_http_tiktok_callback_handler },
-    { ngx_string("disconnect"), NGX_HTTP_POST,
+    { ngx_string("disconnect"), NGX_HTTP_POST, NULL, 0,
       ngx_http_tiktok_disconnect_handler },
-    { ngx_string("videos"), NGX_HTTP_GET, ngx_http_tiktok_videos_handler },
-    { ngx_string("metrics"), NGX_HTTP_GET, ngx_http_tiktok_metrics_handler },
-    { ngx_string("post"), NGX_HTTP_POST, ngx_http_tiktok_post_handler },
-    { ngx_string("posts"), NGX_HTTP_GET, ngx_http_tiktok_posts_handler },
-    { ngx_string("posts/{id}"), NGX_HTTP_GET,
+    { ngx_string("videos"), NGX_HTTP_GET, "video.list", 0,
+      ngx_http_tiktok_videos_handler },
+    { ngx_string("metrics"), NGX_HTTP_GET, "video.list", 0,
+      ngx_http_tiktok_metrics_handler },
+    { ngx_string("post"), NGX_HTTP_POST, "video.publish", 1,
+      ngx_http_tiktok_post_handler },
+    { ngx_string("posts"), NGX_HTTP_GET, NULL, 0,
+      ngx_http_tiktok_posts_handler },
+    { ngx_string("posts/{id}"), NGX_HTTP_GET, NULL, 0,
       ngx_http_tiktok_post_item_handler },
-    { ngx_string("posts/{id}"), NGX_HTTP_DELETE,
+    { ngx_string("posts/{id}"), NGX_HTTP_DELETE, NULL, 0,
       ngx_http_tiktok_post_item_handler },
-    { ngx_null_string, 0, NULL }
+    { ngx_null_string, 0, NULL, 0, NULL }
 };
 
 
@@ -126,8 +135,8 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
                                           NULL, "Unknown endpoint");
     }
 
-    /* only POST /post reads a body; it reads it itself */
-    if (route->method != NGX_HTTP_POST) {
+    /* a handler that reads a body reads it itself */
+    if (!route->body) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -151,6 +160,8 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx->scope = route->scope;
 
     return route->handler(r, ctx);
 }
@@ -739,6 +750,55 @@ ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
+/*
+ * The request waits for an event (a query, a subrequest, a timer): the
+ * content handler returns this, and whoever the event runs finalizes it.
+ */
+
+ngx_int_t
+ngx_http_tiktok_wait(ngx_http_request_t *r)
+{
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* a query's failure: the database unreachable (NGX_ERROR), or refused */
+
+ngx_int_t
+ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_ERROR) {
+        return ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "database_unavailable", NULL,
+                                          "Service temporarily unavailable");
+    }
+
+    return ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal_error", NULL,
+                                      "Internal error");
+}
+
+
+ngx_int_t
+ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
+{
+    ngx_str_t  key, value;
+
+    value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.len = ngx_sprintf(value.data, "%T", seconds) - value.data;
+
+    ngx_str_set(&key, "Retry-After");
+
+    return ngx_http_tiktok_set_header(r, &key, &value);
+}
+
+
 static void ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q);
 
 
@@ -797,57 +857,6 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     }
 
     return NGX_OK;
-}
-
-
-/*
- * A TikTok call failed: record err (logged at warn for a rate limit, else
- * error), then answer status/code/message as a JSON error, or run answer
- * (NULL: the JSON error), which finds them in the context and may answer
- * otherwise (stale data, say).
- */
-
-void
-ngx_http_tiktok_fail(ngx_http_request_t *r, ngx_http_tiktok_api_error_t *err,
-    ngx_uint_t status, const char *code, const char *message,
-    ngx_http_tiktok_next_pt answer)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    ctx->fail_status = status;
-    ctx->fail_code = code;
-    ctx->fail_message = message;
-
-    if (answer == NULL) {
-        answer = ngx_http_tiktok_fail_answer;
-    }
-
-    if (err->message == NULL) {
-        err->message = "TikTok call failed";
-    }
-
-    if (ngx_http_tiktok_record_error(r, err,
-            status == NGX_HTTP_TOO_MANY_REQUESTS ? NGX_LOG_WARN : NGX_LOG_ERR,
-            answer)
-        != NGX_OK)
-    {
-        answer(r);
-    }
-}
-
-
-void
-ngx_http_tiktok_fail_answer(ngx_http_request_t *r)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-                                    ctx->fail_status, ctx->fail_code, NULL,
-                                    ctx->fail_message));
 }
 
 

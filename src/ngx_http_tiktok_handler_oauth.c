@@ -132,9 +132,7 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tiktok_wait(r);
 }
 
 
@@ -142,7 +140,6 @@ static void
 ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
 {
     json_t                 *root;
-    ngx_int_t               rc;
     ngx_str_t               body;
     ngx_http_request_t     *r;
     ngx_http_tiktok_ctx_t  *ctx;
@@ -151,15 +148,7 @@ ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
     if (q->rc != NGX_OK) {
-        rc = ngx_http_tiktok_send_error(r,
-                 q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
-                                    : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                 q->rc == NGX_ERROR ? "database_unavailable"
-                                    : "internal_error",
-                 NULL,
-                 q->rc == NGX_ERROR ? "Service temporarily unavailable"
-                                    : "Internal error");
-        ngx_http_tiktok_finalize(r, rc);
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
@@ -1085,9 +1074,7 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tiktok_wait(r);
 }
 
 
@@ -1110,13 +1097,7 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
     oa = ctx->data;
 
     if (q->rc != NGX_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-            q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
-                               : NGX_HTTP_INTERNAL_SERVER_ERROR,
-            q->rc == NGX_ERROR ? "database_unavailable" : "internal_error",
-            NULL,
-            q->rc == NGX_ERROR ? "Service temporarily unavailable"
-                               : "Internal error"));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 

@@ -27,8 +27,6 @@ static ngx_int_t ngx_http_tiktok_post_id(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tiktok_posts_query(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, const char *sql, ngx_uint_t n,
     ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
-static ngx_int_t ngx_http_tiktok_posts_db_error(ngx_http_request_t *r,
-    ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
     ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler);
@@ -147,7 +145,7 @@ ngx_http_tiktok_posts_done(ngx_http_tiktok_pg_query_t *q)
     r = q->data;
 
     if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
@@ -183,8 +181,7 @@ ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        r->main->count++;
-        return NGX_DONE;
+        return ngx_http_tiktok_wait(r);
     }
 
     return ngx_http_tiktok_posts_query(r, ctx, ngx_http_tiktok_post_sql, 1,
@@ -201,7 +198,7 @@ ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q)
     r = q->data;
 
     if (q->rc != NGX_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
@@ -234,7 +231,7 @@ ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
     (void) ngx_http_tiktok_post_id(r, ctx, &id);
 
     if (q->rc != NGX_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
@@ -337,9 +334,7 @@ ngx_http_tiktok_posts_query(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tiktok_wait(r);
 }
 
 
@@ -372,20 +367,4 @@ ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_posts_db_error(ngx_http_request_t *r,
-    ngx_http_tiktok_pg_query_t *q)
-{
-    if (q->rc == NGX_ERROR) {
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "database_unavailable", NULL,
-                                          "Service temporarily unavailable");
-    }
-
-    return ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                      "internal_error", NULL,
-                                      "Internal error");
 }

@@ -40,9 +40,7 @@ ngx_http_tiktok_status_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tiktok_wait(r);
 }
 
 
@@ -55,15 +53,8 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
 
     r = q->data;
 
-    if (q->rc == NGX_ERROR) {
-        rc = ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "database_unavailable", NULL,
-                                        "Service temporarily unavailable");
-
-    } else if (q->rc != NGX_OK) {
-        rc = ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                        "internal_error", NULL,
-                                        "Internal error");
+    if (q->rc != NGX_OK) {
+        rc = ngx_http_tiktok_db_error(r, q->rc);
 
     } else if (ngx_http_tiktok_status_json(r, q->res[0], &body) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -18,6 +18,7 @@
 #include "ngx_http_tiktok_crypto.h"
 #include "ngx_http_tiktok_pg.h"
 #include "ngx_http_tiktok_cache.h"
+#include "ngx_http_tiktok_ratelimit.h"
 #include "ngx_http_tiktok_json.h"
 #include "ngx_http_tiktok_api.h"
 #include "ngx_http_tiktok_media.h"
@@ -85,7 +86,8 @@ typedef struct {
 } ngx_http_tiktok_loc_conf_t;
 
 
-typedef struct ngx_http_tiktok_ctx_s  ngx_http_tiktok_ctx_t;
+typedef struct ngx_http_tiktok_ctx_s   ngx_http_tiktok_ctx_t;
+typedef struct ngx_http_tiktok_call_s  ngx_http_tiktok_call_t;
 
 typedef void (*ngx_http_tiktok_next_pt)(ngx_http_request_t *r);
 
@@ -140,10 +142,10 @@ struct ngx_http_tiktok_ctx_s {
     ngx_http_tiktok_token_t     *token;
     ngx_http_tiktok_next_pt      next;           /* after an error row */
 
-    /* the answer ngx_http_tiktok_fail gives once the error row is written */
-    ngx_uint_t                   fail_status;
-    const char                  *fail_code;
-    const char                  *fail_message;
+    /* the route's scope; the call in flight and the handler's resume */
+    const char                  *scope;
+    ngx_http_tiktok_call_t      *call;
+    ngx_http_tiktok_endpoint_pt  resume;
 
     unsigned                     done:1;
 };
@@ -162,6 +164,10 @@ ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *field,
     const char *message);
 void ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_tiktok_wait(ngx_http_request_t *r);
+ngx_int_t ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_tiktok_set_retry_after(ngx_http_request_t *r,
+    time_t seconds);
 ngx_int_t ngx_http_tiktok_set_location(ngx_http_request_t *r,
     ngx_str_t *url);
 ngx_int_t ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql,
@@ -171,10 +177,6 @@ ngx_int_t ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q,
 ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next);
-void ngx_http_tiktok_fail(ngx_http_request_t *r,
-    ngx_http_tiktok_api_error_t *err, ngx_uint_t status, const char *code,
-    const char *message, ngx_http_tiktok_next_pt answer);
-void ngx_http_tiktok_fail_answer(ngx_http_request_t *r);
 void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 
