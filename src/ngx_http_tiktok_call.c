@@ -153,12 +153,6 @@ ngx_http_tiktok_call_send(ngx_http_request_t *r, ngx_http_tiktok_call_t *call)
         }
     }
 
-    if (call->key.len && ngx_http_tiktok_call_limited(r, call)) {
-        ngx_http_tiktok_call_flight_end(call);
-        ngx_http_tiktok_call_done(r, call);
-        return;
-    }
-
     ngx_memzero(&call->api, sizeof(ngx_http_tiktok_api_call_t));
 
     call->api.method = NGX_HTTP_POST;
@@ -440,8 +434,8 @@ ngx_http_tiktok_call_reject(ngx_http_request_t *r,
 
 
 /*
- * A keyed call: NGX_DONE with the data from the cache or the failure the
- * flight met; NGX_OK: ask TikTok (this request leads the flight, or waited
+ * A keyed call: NGX_DONE with the data from the cache, or failed (rate
+ * limits, or the failure the flight met); NGX_OK: ask TikTok (this request leads the flight, or waited
  * long enough); NGX_AGAIN: another request asks, look again later.
  */
 
@@ -469,6 +463,10 @@ ngx_http_tiktok_call_cached(ngx_http_request_t *r,
             call->cached = 1;
             return NGX_DONE;
         }
+    }
+
+    if (ngx_http_tiktok_call_limited(r, call)) {
+        return NGX_DONE;
     }
 
     return ngx_http_tiktok_call_flight(r, call);

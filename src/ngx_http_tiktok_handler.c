@@ -62,6 +62,8 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
       ngx_http_tiktok_metrics_handler },
     { ngx_string("post"), NGX_HTTP_POST, "video.publish", 1,
       ngx_http_tiktok_post_handler },
+    { ngx_string("creator"), NGX_HTTP_GET, "video.publish", 0,
+      ngx_http_tiktok_creator_handler },
     { ngx_string("posts"), NGX_HTTP_GET, NULL, 0,
       ngx_http_tiktok_posts_handler },
     { ngx_string("posts/{id}"), NGX_HTTP_GET, NULL, 0,

@@ -209,6 +209,10 @@ ngx_int_t ngx_http_tiktok_post_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
+/* ngx_http_tiktok_handler_creator.c */
+ngx_int_t ngx_http_tiktok_creator_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+
 /* ngx_http_tiktok_handler_posts.c */
 ngx_int_t ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
