@@ -92,6 +92,16 @@ ngx_int_t ngx_http_tiktok_api_oauth_post(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, const char *path, ngx_keyval_t *fields,
     ngx_uint_t n, ngx_http_tiktok_api_done_pt handler);
 
+struct ngx_http_tiktok_main_conf_s;
+
+/*
+ * An OAuth form's body (client_key, client_secret, then fields), zeroed
+ * when the pool goes (so body must live in the pool), for any HTTP client.
+ */
+ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
+    struct ngx_http_tiktok_main_conf_s *tmcf, ngx_keyval_t *fields,
+    ngx_uint_t n, ngx_str_t *body);
+
 ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
     ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
 
@@ -127,14 +137,6 @@ ngx_int_t ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
 ngx_int_t ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t status, ngx_str_t *response, json_t **root,
     ngx_http_tiktok_api_error_t *err);
-
-/* a string member copied into the pool; NGX_DECLINED when absent/empty */
-ngx_int_t ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj,
-    const char *key, ngx_str_t *value);
-
-/* a positive integer member as decimal text; NGX_DECLINED otherwise */
-ngx_int_t ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj,
-    const char *key, ngx_str_t *value);
 
 /*
  * zero a secret's bytes when the pool goes away; secret is read then, so

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 
 
 #define NGX_HTTP_TIKTOK_STATE_BYTES     32      /* 43 base64url chars */

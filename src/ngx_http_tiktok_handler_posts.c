@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 
 
 #define NGX_HTTP_TIKTOK_POSTS_DEFAULT  20
@@ -292,36 +293,6 @@ ngx_http_tiktok_post_id(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
     }
 
     return NGX_OK;
-}
-
-
-ngx_uint_t
-ngx_http_tiktok_is_uuid(ngx_str_t *s)
-{
-    size_t  i;
-
-    if (s->len != 36) {
-        return 0;
-    }
-
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s->data[i] != '-') {
-                return 0;
-            }
-
-            continue;
-        }
-
-        if (!((s->data[i] >= '0' && s->data[i] <= '9')
-              || (s->data[i] >= 'a' && s->data[i] <= 'f')
-              || (s->data[i] >= 'A' && s->data[i] <= 'F')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 
 
 static void ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q);

@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
 
 
