@@ -115,20 +115,14 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_connect_done);
 
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_connect_done;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_purge_sql, 0, NULL)
-        != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_purge_sql, 0,
+                                  NULL) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_sql, 3, params)
            != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -429,20 +423,19 @@ ngx_int_t
 ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                        hash[NGX_HTTP_TIKTOK_SHA256_LEN];
-    ngx_str_t                     state, error;
-    ngx_http_tiktok_oauth_t      *oa;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    u_char                       hash[NGX_HTTP_TIKTOK_SHA256_LEN];
+    ngx_int_t                    done;
+    ngx_str_t                    state, error;
+    ngx_http_tiktok_oauth_t     *oa;
+    ngx_http_tiktok_pg_query_t  *q;
 
     /* read and redacted by ngx_http_tiktok_callback_redact() */
     oa = ctx->data;
     state = oa->state;
     error = oa->error;
 
-    r->main->count++;
+    /* before callback_fail, which may finalize at once */
+    done = ngx_http_tiktok_wait(r);
 
     if (error.len) {
         oa->err.code = error;
@@ -452,14 +445,14 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
                 ? "access_denied" : "oauth_failed",
             "/v2/auth/authorize/", "the user did not authorize",
             NGX_LOG_INFO);
-        return NGX_DONE;
+        return done;
     }
 
     if (state.len != 43 || oa->code.len == 0) {
         ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
                                       "missing or malformed state or code",
                                       NGX_LOG_INFO);
-        return NGX_DONE;
+        return done;
     }
 
     ngx_http_tiktok_sha256(state.data, state.len, hash);
@@ -476,26 +469,18 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 
     /* consumed in the very statement that reads it: single use */
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        r->main->count--;
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_callback_state);
 
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_callback_state;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_state_sql, 1,
-                               &oa->state_hash)
-        != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_state_sql, 1,
+                                  &oa->state_hash) != NGX_OK
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         r->main->count--;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_DONE;
+    return done;
 }
 
 
@@ -1038,29 +1023,16 @@ ngx_int_t
 ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    ngx_int_t                     rc;
-    ngx_http_tiktok_oauth_t      *oa;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_http_tiktok_oauth_t     *oa;
+    ngx_http_tiktok_pg_query_t  *q;
 
     oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_disconnect_deleted);
     if (oa == NULL || q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->data = oa;
-
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_disconnect_deleted;
-    q->data = r;
 
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_sql, 1,
                                &ctx->user_id) != NGX_OK
@@ -1070,7 +1042,7 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
                                   &ctx->user_id) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_purge_sql, 1,
                                   &ctx->user_id) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -316,23 +316,14 @@ ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
     ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler)
 {
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    ngx_http_tiktok_pg_query_t  *q;
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    q = ngx_http_tiktok_query_new(r, handler);
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = handler;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, sql1, 1, param) != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, sql1, 1, param) != NGX_OK
         || ngx_http_tiktok_pg_add(q, sql2, 1, param) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_ERROR;
     }

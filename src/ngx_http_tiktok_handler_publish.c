@@ -1127,14 +1127,12 @@ ngx_http_tiktok_post_spool_cleanup(void *data)
 static ngx_int_t
 ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 {
-    u_char                       *p;
-    ngx_str_t                     params[10];
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    u_char                      *p;
+    ngx_str_t                    params[10];
+    ngx_http_tiktok_ctx_t       *ctx;
+    ngx_http_tiktok_pg_query_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     params[0] = ctx->user_id;
 
@@ -1178,17 +1176,11 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 
     params[9] = pt->username;
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_post_inserted);
 
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_post_inserted;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10, params)
-        != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10,
+                                  params) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_notify_sql, 1,
                                   &ctx->user_id) != NGX_OK)
     {
@@ -1198,7 +1190,7 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     /* from here on the row may come to exist: see spool_cleanup */
     pt->inserting = 1;
 
-    if (ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK) {
+    if (ngx_http_tiktok_query_run(r, q) != NGX_OK) {
         pt->inserting = 0;      /* nothing was sent */
         return NGX_ERROR;
     }

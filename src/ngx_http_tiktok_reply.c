@@ -264,13 +264,11 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next)
 {
-    ngx_str_t                     code, log_id;
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    ngx_str_t                    code, log_id;
+    ngx_http_tiktok_ctx_t       *ctx;
+    ngx_http_tiktok_pg_query_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     /* code and log_id come from TikTok or from the callback's query */
     ngx_http_tiktok_log_escape(r->pool, &err->code, &code);
@@ -281,21 +279,14 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
                   "request id \"%V\"", err->endpoint, err->message,
                   err->status, &code, &log_id, &ctx->request_id);
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_record_error_done;
-    q->data = r;
-
     ctx->next = next;
 
-    if (ngx_http_tiktok_error_add(q, &ctx->user_id, &ctx->request_id, err)
-        != NGX_OK
-        || tmcf->pg_pool == NULL
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_record_error_done);
+
+    if (q == NULL
+        || ngx_http_tiktok_error_add(q, &ctx->user_id, &ctx->request_id, err)
+           != NGX_OK
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -402,34 +393,62 @@ ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q)
 
 
 /*
- * One statement for the caller, under its user id (row-level security);
- * the handler finds the request in q->data.  NGX_OK: the handler runs
- * later, from the event loop; NGX_ERROR: nothing started.
+ * Statements for the caller, under its user id (row-level security): a
+ * query to add them to, then run; the handler finds the request in
+ * q->data.  query_run NGX_OK: the handler runs later, from the event loop;
+ * NGX_ERROR: nothing started.
  */
 
-ngx_int_t
-ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql, ngx_uint_t n,
-    ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
+ngx_http_tiktok_pg_query_t *
+ngx_http_tiktok_query_new(ngx_http_request_t *r,
+    ngx_http_tiktok_pg_handler_pt handler)
 {
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    ngx_http_tiktok_ctx_t       *ctx;
+    ngx_http_tiktok_pg_query_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
     if (q == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     q->user_id = ctx->user_id;
     q->handler = handler;
     q->data = r;
 
-    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
-        || tmcf->pg_pool == NULL
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    return q;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_query_run(ngx_http_request_t *r, ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    if (tmcf->pg_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_tiktok_pg_run(tmcf->pg_pool, q);
+}
+
+
+/* one statement */
+
+ngx_int_t
+ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql, ngx_uint_t n,
+    ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
+{
+    ngx_http_tiktok_pg_query_t  *q;
+
+    q = ngx_http_tiktok_query_new(r, handler);
+
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_ERROR;
     }
