@@ -25,6 +25,7 @@
 #define NGX_HTTP_TIKTOK_FLIGHT_TTL     30      /* s */
 #define NGX_HTTP_TIKTOK_FLIGHT_POLL    50      /* ms */
 #define NGX_HTTP_TIKTOK_FAILED_TTL     3       /* s */
+#define NGX_HTTP_TIKTOK_KEY_MAX        64
 
 
 static void ngx_http_tiktok_call_token(ngx_http_request_t *r);
@@ -47,8 +48,8 @@ static ngx_int_t ngx_http_tiktok_call_flight(ngx_http_request_t *r,
 static void ngx_http_tiktok_call_flight_poll(ngx_event_t *ev);
 static void ngx_http_tiktok_call_flight_end(ngx_http_tiktok_call_t *call);
 static void ngx_http_tiktok_call_cleanup(void *data);
-static ngx_int_t ngx_http_tiktok_call_key(ngx_pool_t *pool,
-    ngx_http_tiktok_call_t *call, const char *suffix, ngx_str_t *key);
+static void ngx_http_tiktok_call_key(ngx_http_tiktok_call_t *call,
+    const char *suffix, u_char *buf, ngx_str_t *key);
 static const char *ngx_http_tiktok_creator_check(json_t *data);
 
 
@@ -332,6 +333,7 @@ static void
 ngx_http_tiktok_call_fail(ngx_http_request_t *r, ngx_http_tiktok_call_t *call,
     ngx_uint_t status, const char *code, const char *message)
 {
+    u_char     buf[NGX_HTTP_TIKTOK_KEY_MAX];
     ngx_str_t  key, value;
 
     call->status = status;
@@ -339,13 +341,11 @@ ngx_http_tiktok_call_fail(ngx_http_request_t *r, ngx_http_tiktok_call_t *call,
     call->message = message;
 
     if (call->leader) {
+        ngx_http_tiktok_call_key(call, ":failed", buf, &key);
+
         value.data = ngx_pnalloc(r->pool, 5 + ngx_strlen(code)
                                           + ngx_strlen(message));
-
-        if (value.data != NULL
-            && ngx_http_tiktok_call_key(r->pool, call, ":failed", &key)
-               == NGX_OK)
-        {
+        if (value.data != NULL) {
             value.len = ngx_sprintf(value.data, "%03ui %s\n%s", status, code,
                                     message)
                         - value.data;
@@ -435,8 +435,9 @@ ngx_http_tiktok_call_reject(ngx_http_request_t *r,
 
 /*
  * A keyed call: NGX_DONE with the data from the cache, or failed (rate
- * limits, or the failure the flight met); NGX_OK: ask TikTok (this request leads the flight, or waited
- * long enough); NGX_AGAIN: another request asks, look again later.
+ * limits, or the failure the flight met); NGX_OK: ask TikTok (this
+ * request leads the flight, or waited long enough); NGX_AGAIN: another
+ * request asks, look again later.
  */
 
 static ngx_int_t
@@ -478,6 +479,7 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
     ngx_http_tiktok_call_t *call)
 {
     u_char                         *p, *nl, *last;
+    u_char                          buf[NGX_HTTP_TIKTOK_KEY_MAX];
     ngx_int_t                       n;
     ngx_str_t                       key;
     ngx_http_tiktok_cache_entry_t   entry;
@@ -488,9 +490,7 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
 
     /* "<status> <code>\n<message>": what the flight's leader answered */
 
-    if (ngx_http_tiktok_call_key(r->pool, call, ":failed", &key) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_http_tiktok_call_key(call, ":failed", buf, &key);
 
     if (ngx_http_tiktok_cache_get(call->cache, &call->user, &key, r->pool,
                                   &entry)
@@ -525,9 +525,7 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_tiktok_call_key(r->pool, call, ":flight", &key) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    ngx_http_tiktok_call_key(call, ":flight", buf, &key);
 
     n = ngx_http_tiktok_cache_count(call->cache, &call->user, &key, 1,
                                     NGX_HTTP_TIKTOK_FLIGHT_TTL);
@@ -571,7 +569,7 @@ ngx_http_tiktok_call_flight_poll(ngx_event_t *ev)
 static void
 ngx_http_tiktok_call_flight_end(ngx_http_tiktok_call_t *call)
 {
-    u_char     buf[64];
+    u_char     buf[NGX_HTTP_TIKTOK_KEY_MAX];
     ngx_str_t  key;
 
     if (!call->leader) {
@@ -580,8 +578,7 @@ ngx_http_tiktok_call_flight_end(ngx_http_tiktok_call_t *call)
 
     call->leader = 0;
 
-    key.data = buf;
-    key.len = ngx_snprintf(buf, sizeof(buf), "%V:flight", &call->key) - buf;
+    ngx_http_tiktok_call_key(call, ":flight", buf, &key);
 
     (void) ngx_http_tiktok_cache_delete(call->cache, &call->user, &key);
 }
@@ -600,19 +597,16 @@ ngx_http_tiktok_call_cleanup(void *data)
 }
 
 
-static ngx_int_t
-ngx_http_tiktok_call_key(ngx_pool_t *pool, ngx_http_tiktok_call_t *call,
-    const char *suffix, ngx_str_t *key)
+/* "<key><suffix>" for the call's user: the flight's marker and failure */
+
+static void
+ngx_http_tiktok_call_key(ngx_http_tiktok_call_t *call, const char *suffix,
+    u_char *buf, ngx_str_t *key)
 {
-    key->data = ngx_pnalloc(pool, call->key.len + ngx_strlen(suffix));
-    if (key->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    key->len = ngx_sprintf(key->data, "%V%s", &call->key, suffix)
-               - key->data;
-
-    return NGX_OK;
+    key->data = buf;
+    key->len = ngx_snprintf(buf, NGX_HTTP_TIKTOK_KEY_MAX, "%V%s", &call->key,
+                            suffix)
+               - buf;
 }
 
 

@@ -59,8 +59,11 @@ struct ngx_http_tiktok_call_s {
 
 /*
  * From a content handler (or a body handler that finalizes with what it
- * returns): NGX_DONE, and ctx->resume(r, ctx) runs once with the outcome;
- * or what ctx->resume answered at once (rate-limited); or an HTTP error.
+ * returns), with ctx->resume set: NGX_DONE, and ctx->resume(r, ctx) runs
+ * with the outcome, its return value finalizing the request (NGX_DONE
+ * after ngx_http_tiktok_wait when it goes on); or what ctx->resume
+ * answered at once (rate-limited); or an HTTP error.  Token and scope
+ * failures are answered here, without ctx->resume.
  */
 ngx_int_t ngx_http_tiktok_call(ngx_http_request_t *r,
     ngx_http_tiktok_call_t *call);

@@ -134,8 +134,6 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
 {
-    json_t                 *root;
-    ngx_str_t               body;
     ngx_http_request_t     *r;
     ngx_http_tiktok_ctx_t  *ctx;
 
@@ -147,25 +145,8 @@ ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    /* the body names the URL too, for an app that fetches rather than
-     * navigates */
-
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-
-    if (root == NULL
-        || ngx_http_tiktok_json_set(root, "authorize_url",
-               ngx_http_tiktok_json_str(ctx->location.data,
-                                        ctx->location.len))
-           != NGX_OK
-        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
-        || ngx_http_tiktok_set_location(r, &ctx->location) != NGX_OK)
-    {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
-                                    NGX_HTTP_MOVED_TEMPORARILY, &body));
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_redirect(r,
+                                    "authorize_url", &ctx->location));
 }
 
 
@@ -914,30 +895,22 @@ ngx_http_tiktok_callback_fail(ngx_http_request_t *r, const char *reason,
 static void
 ngx_http_tiktok_callback_redirect(ngx_http_request_t *r)
 {
-    json_t                   *root;
-    ngx_str_t                 url, body;
+    ngx_str_t                 url;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_oauth_t  *oa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     oa = ctx->data;
 
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-
     if (ngx_http_tiktok_return_url(r, oa->reason ? "error" : "connected",
-                                   oa->reason, &url) != NGX_OK
-        || root == NULL
-        || ngx_http_tiktok_json_set(root, "redirect_url",
-               ngx_http_tiktok_json_str(url.data, url.len)) != NGX_OK
-        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
-        || ngx_http_tiktok_set_location(r, &url) != NGX_OK)
+                                   oa->reason, &url) != NGX_OK)
     {
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
-                                    NGX_HTTP_MOVED_TEMPORARILY, &body));
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_redirect(r,
+                                    "redirect_url", &url));
 }
 
 

@@ -331,7 +331,7 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
 
     if (field) {
         return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request", field, message);
+                                          "invalid_request", field, message);
     }
 
     if (pt->file) {
@@ -341,8 +341,8 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
             || r->request_body->temp_file->file.offset == 0)
         {
             return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request", "video",
-                                       "The body holds no video");
+                                              "invalid_request", "video",
+                                              "The body holds no video");
         }
 
         pt->temp = &r->request_body->temp_file->file;
@@ -350,8 +350,8 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
 
         if (pt->size > NGX_HTTP_TIKTOK_VIDEO_MAX) {
             return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request", "video",
-                                       "The video is larger than 4 GB");
+                                              "invalid_request", "video",
+                                              "The video is larger than 4 GB");
         }
 
         rc = ngx_http_tiktok_media_probe(ngx_http_tiktok_post_read, pt->temp,
@@ -947,8 +947,8 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         *p = '\0';
 
         return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request", "privacy_level",
-                                   (char *) msg);
+                                          "invalid_request", "privacy_level",
+                                          (char *) msg);
     }
 
     max = json_object_get(data, "max_video_post_duration_sec");
@@ -965,7 +965,8 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
                     "%L seconds%Z", (int64_t) json_integer_value(max));
 
         return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request", "video", (char *) msg);
+                                          "invalid_request", "video",
+                                          (char *) msg);
     }
 
     /*

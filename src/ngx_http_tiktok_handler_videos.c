@@ -73,6 +73,8 @@ static ngx_int_t ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data);
 static json_t *ngx_http_tiktok_video_metrics(json_t *video);
+static ngx_int_t ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id,
+    size_t len, ngx_str_t *key);
 static ngx_int_t ngx_http_tiktok_cache_json(ngx_http_request_t *r,
     ngx_str_t *key, json_t *obj, time_t ttl, ngx_str_t *text);
 static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
@@ -161,7 +163,6 @@ ngx_int_t
 ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                         *p;
     ngx_int_t                       rc;
     ngx_str_t                       key;
     ngx_uint_t                      i, missing;
@@ -198,17 +199,13 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
         rc = NGX_DECLINED;
 
         if (tmcf->cache) {
-            key.data = ngx_pnalloc(r->pool, sizeof("metrics:")
-                                            + v->ids[i].len);
-            if (key.data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            rc = ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
+                                             v->ids[i].len, &key);
+            if (rc == NGX_OK) {
+                rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id,
+                                               &key, r->pool, &entry);
             }
 
-            p = ngx_sprintf(key.data, "metrics:%V", &v->ids[i]);
-            key.len = p - key.data;
-
-            rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
-                                           r->pool, &entry);
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -499,21 +496,16 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 
         /* this video's metrics entry, for /metrics */
 
-        if (tmcf->cache && json_is_string(json_object_get(item, "id"))) {
-            key.data = ngx_pnalloc(r->pool, sizeof("metrics:")
-                           + json_string_length(json_object_get(item, "id")));
-            if (key.data == NULL) {
-                return NGX_ERROR;
-            }
+        t = json_object_get(item, "id");
 
-            p = ngx_sprintf(key.data, "metrics:%s",
-                            json_string_value(json_object_get(item, "id")));
-            key.len = p - key.data;
-
-            if (ngx_http_tiktok_cache_json(r, &key, m, ttl, &text) != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+        if (tmcf->cache && json_is_string(t)
+            && (ngx_http_tiktok_metrics_key(r->pool,
+                    (u_char *) json_string_value(t), json_string_length(t),
+                    &key) != NGX_OK
+                || ngx_http_tiktok_cache_json(r, &key, m, ttl, &text)
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
         }
     }
 
@@ -648,21 +640,33 @@ ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        key.data = ngx_pnalloc(r->pool, sizeof("metrics:") + v->ids[i].len);
-        if (key.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        key.len = ngx_sprintf(key.data, "metrics:%V", &v->ids[i]) - key.data;
-
-        if (ngx_http_tiktok_cache_json(r, &key, m, ttl, &v->values[i])
-            != NGX_OK)
+        if (ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
+                                        v->ids[i].len, &key) != NGX_OK
+            || ngx_http_tiktok_cache_json(r, &key, m, ttl, &v->values[i])
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
 
         v->fresh[i] = 1;
     }
+
+    return NGX_OK;
+}
+
+
+/* a video's metrics entry: "metrics:<id>" */
+
+static ngx_int_t
+ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id, size_t len,
+    ngx_str_t *key)
+{
+    key->data = ngx_pnalloc(pool, sizeof("metrics:") - 1 + len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "metrics:%*s", len, id) - key->data;
 
     return NGX_OK;
 }

@@ -145,8 +145,6 @@ struct ngx_http_tiktok_ctx_s {
     const char                  *scope;
     ngx_http_tiktok_call_t      *call;
     ngx_http_tiktok_endpoint_pt  resume;
-
-    unsigned                     done:1;
 };
 
 

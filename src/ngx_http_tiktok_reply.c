@@ -54,6 +54,30 @@ ngx_http_tiktok_set_location(ngx_http_request_t *r, ngx_str_t *url)
 }
 
 
+/* a 302 to url, whose body names it too, for an app that fetches */
+
+ngx_int_t
+ngx_http_tiktok_send_redirect(ngx_http_request_t *r, const char *name,
+    ngx_str_t *url)
+{
+    json_t     *root;
+    ngx_str_t   body;
+
+    root = ngx_http_tiktok_json_own(r->pool, json_object());
+
+    if (root == NULL
+        || ngx_http_tiktok_json_set(root, name,
+               ngx_http_tiktok_json_str(url->data, url->len)) != NGX_OK
+        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
+        || ngx_http_tiktok_set_location(r, url) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_tiktok_send_json(r, NGX_HTTP_MOVED_TEMPORARILY, &body);
+}
+
+
 /*
  * Sends a complete JSON response.  Returns what the content handler (or
  * ngx_http_tiktok_finalize) should finalize the request with.

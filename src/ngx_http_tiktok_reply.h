@@ -13,6 +13,8 @@
 
 ngx_int_t ngx_http_tiktok_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_tiktok_send_redirect(ngx_http_request_t *r,
+    const char *name, ngx_str_t *url);
 ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *field,
     const char *message);
