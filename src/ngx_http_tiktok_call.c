@@ -38,9 +38,7 @@ static void ngx_http_tiktok_call_answer(ngx_http_request_t *r,
 static void ngx_http_tiktok_call_fail(ngx_http_request_t *r,
     ngx_http_tiktok_call_t *call, ngx_uint_t status, const char *code,
     const char *message);
-static void ngx_http_tiktok_call_failed(ngx_http_request_t *r);
-static void ngx_http_tiktok_call_done(ngx_http_request_t *r,
-    ngx_http_tiktok_call_t *call);
+static void ngx_http_tiktok_call_done(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_call_cached(ngx_http_request_t *r,
     ngx_http_tiktok_call_t *call);
 static ngx_int_t ngx_http_tiktok_call_flight(ngx_http_request_t *r,
@@ -149,7 +147,7 @@ ngx_http_tiktok_call_send(ngx_http_request_t *r, ngx_http_tiktok_call_t *call)
         }
 
         if (rc == NGX_DONE) {
-            ngx_http_tiktok_call_done(r, call);
+            ngx_http_tiktok_call_done(r);
             return;
         }
     }
@@ -261,7 +259,7 @@ ngx_http_tiktok_call_answer(ngx_http_request_t *r,
 
         call->rc = NGX_OK;
         call->data = data;
-        ngx_http_tiktok_call_done(r, call);
+        ngx_http_tiktok_call_done(r);
         return;
 
     case NGX_HTTP_TIKTOK_API_TOKEN_INVALID:
@@ -336,6 +334,7 @@ ngx_http_tiktok_call_fail(ngx_http_request_t *r, ngx_http_tiktok_call_t *call,
     u_char     buf[NGX_HTTP_TIKTOK_KEY_MAX];
     ngx_str_t  key, value;
 
+    call->rc = NGX_DECLINED;
     call->status = status;
     call->code = code;
     call->message = message;
@@ -360,31 +359,18 @@ ngx_http_tiktok_call_fail(ngx_http_request_t *r, ngx_http_tiktok_call_t *call,
 
     if (ngx_http_tiktok_record_error(r, &call->err,
             status == NGX_HTTP_TOO_MANY_REQUESTS ? NGX_LOG_WARN : NGX_LOG_ERR,
-            ngx_http_tiktok_call_failed)
+            ngx_http_tiktok_call_done)
         != NGX_OK)
     {
-        ngx_http_tiktok_call_failed(r);
+        ngx_http_tiktok_call_done(r);
     }
-}
-
-
-static void
-ngx_http_tiktok_call_failed(ngx_http_request_t *r)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    ctx->call->rc = NGX_DECLINED;
-
-    ngx_http_tiktok_call_done(r, ctx->call);
 }
 
 
 /* the one resume of the handler */
 
 static void
-ngx_http_tiktok_call_done(ngx_http_request_t *r, ngx_http_tiktok_call_t *call)
+ngx_http_tiktok_call_done(ngx_http_request_t *r)
 {
     ngx_http_tiktok_ctx_t  *ctx;
 
@@ -423,7 +409,7 @@ ngx_http_tiktok_call_reject(ngx_http_request_t *r,
     call->rc = NGX_DECLINED;
 
     if (ngx_http_tiktok_record_error(r, &call->err, NGX_LOG_ERR,
-                                     ngx_http_tiktok_call_failed)
+                                     ngx_http_tiktok_call_done)
         != NGX_OK)
     {
         return ctx->resume(r, ctx);

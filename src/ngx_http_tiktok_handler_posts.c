@@ -25,9 +25,6 @@ static void ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_post_id(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, ngx_str_t *id);
-static ngx_int_t ngx_http_tiktok_posts_query(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx, const char *sql, ngx_uint_t n,
-    ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
 static ngx_int_t ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
     ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler);
@@ -132,8 +129,8 @@ ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
     params[2].data = p;
     params[2].len = ngx_sprintf(p, "%i", n) - p;
 
-    return ngx_http_tiktok_posts_query(r, ctx, ngx_http_tiktok_posts_sql, 3,
-                                       params, ngx_http_tiktok_posts_done);
+    return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_posts_sql, 3, params,
+                                      ngx_http_tiktok_posts_done);
 }
 
 
@@ -185,8 +182,8 @@ ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
         return ngx_http_tiktok_wait(r);
     }
 
-    return ngx_http_tiktok_posts_query(r, ctx, ngx_http_tiktok_post_sql, 1,
-                                       &id, ngx_http_tiktok_post_done);
+    return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_post_sql, 1, &id,
+                                      ngx_http_tiktok_post_done);
 }
 
 
@@ -293,19 +290,6 @@ ngx_http_tiktok_post_id(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_posts_query(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
-    const char *sql, ngx_uint_t n, ngx_str_t *params,
-    ngx_http_tiktok_pg_handler_pt handler)
-{
-    if (ngx_http_tiktok_query(r, sql, n, params, handler) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_tiktok_wait(r);
 }
 
 

@@ -894,10 +894,12 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                  *p, *msg;
-    size_t                   i, len;
-    json_t                  *data, *options, *o, *info, *max;
-    ngx_http_tiktok_post_t  *pt;
+    u_char                         *p, *msg;
+    size_t                          i, len;
+    json_t                         *data, *options, *o, *info, *max;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_post_t         *pt;
+    ngx_http_tiktok_post_option_t  *opt;
 
     pt = ctx->data;
 
@@ -989,30 +991,27 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
 
     info = ngx_http_tiktok_json_own(r->pool, json_object());
 
-    if (info == NULL
-        || ngx_http_tiktok_json_set(info, "privacy_level",
-               ngx_http_tiktok_json_str(pt->privacy_level.data,
-                                        pt->privacy_level.len)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "title",
-               json_stringn((char *) (pt->title.data ? pt->title.data
-                                                     : (u_char *) ""),
-                            pt->title.len)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "disable_duet",
-                                    json_boolean(pt->disable_duet)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "disable_stitch",
-                                    json_boolean(pt->disable_stitch))
-           != NGX_OK
-        || ngx_http_tiktok_json_set(info, "disable_comment",
-                                    json_boolean(pt->disable_comment))
-           != NGX_OK
-        || ngx_http_tiktok_json_set(info, "brand_content_toggle",
-                                    json_boolean(pt->brand_content_toggle
-                                                 == 1)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "brand_organic_toggle",
-                                    json_boolean(pt->brand_organic_toggle
-                                                 == 1)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "is_aigc",
-                                    json_boolean(pt->is_aigc == 1)) != NGX_OK
+    rc = (info == NULL
+          || ngx_http_tiktok_json_set(info, "privacy_level",
+                 ngx_http_tiktok_json_str(pt->privacy_level.data,
+                                          pt->privacy_level.len)) != NGX_OK
+          || ngx_http_tiktok_json_set(info, "title",
+                 json_stringn((char *) (pt->title.data ? pt->title.data
+                                                       : (u_char *) ""),
+                              pt->title.len)) != NGX_OK)
+         ? NGX_ERROR : NGX_OK;
+
+    /* the options that are booleans: true only when 1 by now */
+
+    for (opt = ngx_http_tiktok_post_options; opt->name.len; opt++) {
+        if (rc == NGX_OK && opt->type == 'b') {
+            rc = ngx_http_tiktok_json_set(info, (char *) opt->name.data,
+                     json_boolean(*(ngx_int_t *) ((u_char *) pt + opt->offset)
+                                  == 1));
+        }
+    }
+
+    if (rc != NGX_OK
         || (pt->cover_ms != NGX_HTTP_TIKTOK_UNSET
             && ngx_http_tiktok_json_set(info, "video_cover_timestamp_ms",
                                         json_integer(pt->cover_ms))

@@ -34,14 +34,9 @@ ngx_int_t
 ngx_http_tiktok_status_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    if (ngx_http_tiktok_query(r, ngx_http_tiktok_status_sql, 1,
-                              &ctx->user_id, ngx_http_tiktok_status_done)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_tiktok_wait(r);
+    return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_status_sql, 1,
+                                      &ctx->user_id,
+                                      ngx_http_tiktok_status_done);
 }
 
 

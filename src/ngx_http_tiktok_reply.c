@@ -479,3 +479,17 @@ ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql, ngx_uint_t n,
 
     return NGX_OK;
 }
+
+
+/* one statement from a content handler: NGX_DONE while it runs */
+
+ngx_int_t
+ngx_http_tiktok_query_wait(ngx_http_request_t *r, const char *sql,
+    ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
+{
+    if (ngx_http_tiktok_query(r, sql, n, params, handler) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_tiktok_wait(r);
+}

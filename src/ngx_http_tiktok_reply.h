@@ -31,6 +31,9 @@ ngx_http_tiktok_pg_query_t *ngx_http_tiktok_query_new(ngx_http_request_t *r,
     ngx_http_tiktok_pg_handler_pt handler);
 ngx_int_t ngx_http_tiktok_query_run(ngx_http_request_t *r,
     ngx_http_tiktok_pg_query_t *q);
+ngx_int_t ngx_http_tiktok_query_wait(ngx_http_request_t *r,
+    const char *sql, ngx_uint_t n, ngx_str_t *params,
+    ngx_http_tiktok_pg_handler_pt handler);
 ngx_int_t ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql,
     ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
 ngx_int_t ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q,
