@@ -427,7 +427,6 @@ static ngx_int_t
 ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page)
 {
-    u_char                       *p;
     size_t                        i;
     time_t                        ttl;
     json_t                       *videos, *video, *out, *list, *item, *m;
@@ -512,20 +511,8 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     /* the cursor is opaque to the app: a string, like ids */
 
     cursor = json_object_get(data, "cursor");
-
-    if (json_is_integer(cursor)) {
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        cursor = json_stringn((char *) p,
-                     ngx_sprintf(p, "%L", (int64_t) json_integer_value(cursor))
-                     - p);
-
-    } else {
-        cursor = json_null();
-    }
+    cursor = json_is_integer(cursor) ? ngx_http_tiktok_json_id(cursor)
+                                     : json_null();
 
     if (ngx_http_tiktok_json_set(out, "cursor", cursor) != NGX_OK
         || ngx_http_tiktok_json_set(out, "has_more",
