@@ -20,7 +20,6 @@
 #define NGX_HTTP_TIKTOK_POSTS_MAX      100
 
 
-static void ngx_http_tiktok_posts_done(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_post_id(ngx_http_request_t *r,
@@ -130,28 +129,7 @@ ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
     params[2].len = ngx_sprintf(p, "%i", n) - p;
 
     return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_posts_sql, 3, params,
-                                      ngx_http_tiktok_posts_done);
-}
-
-
-static void
-ngx_http_tiktok_posts_done(ngx_http_tiktok_pg_query_t *q)
-{
-    ngx_str_t            body;
-    ngx_http_request_t  *r;
-
-    r = q->data;
-
-    if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
-        return;
-    }
-
-    body.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
-    body.len = PQgetlength(q->res[0], 0, 0);
-
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r, NGX_HTTP_OK,
-                                                          &body));
+                                      ngx_http_tiktok_post_done);
 }
 
 
@@ -186,6 +164,8 @@ ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
                                       ngx_http_tiktok_post_done);
 }
 
+
+/* a post's or the list's JSON, made by the statement (the list is one row) */
 
 static void
 ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q)

@@ -67,9 +67,18 @@ static ngx_int_t
 ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
     ngx_str_t *body)
 {
-    u_char     *p, *last, *end;
-    json_t     *root, *scopes;
-    ngx_int_t   rc;
+    u_char      *p, *last, *end;
+    json_t      *root, *scopes;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+
+    /* the answer's members in order, from the statement's columns */
+    static struct {
+        const char  *name;
+        int          col;
+    } cols[] = {
+        { "display_name", 1 }, { "avatar_url", 2 }, { "open_id", 0 }
+    };
 
 #define ngx_http_tiktok_col(n)                                                \
     ngx_http_tiktok_json_str(                                                 \
@@ -88,19 +97,9 @@ ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
 
     rc = ngx_http_tiktok_json_set(root, "connected", json_true());
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "display_name",
-                                      ngx_http_tiktok_col(1));
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "avatar_url",
-                                      ngx_http_tiktok_col(2));
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "open_id",
-                                      ngx_http_tiktok_col(0));
+    for (i = 0; rc == NGX_OK && i < 3; i++) {
+        rc = ngx_http_tiktok_json_set(root, cols[i].name,
+                                      ngx_http_tiktok_col(cols[i].col));
     }
 
     scopes = NULL;
