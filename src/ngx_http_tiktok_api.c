@@ -754,6 +754,56 @@ ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
 }
 
 
+ngx_uint_t
+ngx_http_tiktok_api_classify(ngx_int_t rc, ngx_uint_t status, ngx_str_t *code)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t   code;
+        ngx_uint_t  kind;
+    } codes[] = {
+        { ngx_string("access_token_invalid"),
+          NGX_HTTP_TIKTOK_API_TOKEN_INVALID },
+        { ngx_string("rate_limit_exceeded"), NGX_HTTP_TIKTOK_API_RATE_LIMITED },
+        { ngx_string("scope_not_authorized"), NGX_HTTP_TIKTOK_API_SCOPE },
+        { ngx_string("scope_permission_missed"),
+          NGX_HTTP_TIKTOK_API_SCOPE_FIELD },
+        { ngx_string("reached_active_user_cap"),
+          NGX_HTTP_TIKTOK_API_CANNOT_POST },
+        { ngx_string("spam_risk_"), NGX_HTTP_TIKTOK_API_CANNOT_POST }
+    };
+
+    if (rc == NGX_OK) {
+        return NGX_HTTP_TIKTOK_API_OK;
+    }
+
+    if (rc == NGX_DECLINED) {
+        for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+
+            /* "spam_risk_" is a prefix: spam_risk_too_many_posts, ... */
+
+            if (codes[i].code.data[codes[i].code.len - 1] == '_'
+                ? code->len > codes[i].code.len
+                : code->len == codes[i].code.len)
+            {
+                if (ngx_strncmp(code->data, codes[i].code.data,
+                                codes[i].code.len) == 0)
+                {
+                    return codes[i].kind;
+                }
+            }
+        }
+    }
+
+    if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        return NGX_HTTP_TIKTOK_API_RATE_LIMITED;
+    }
+
+    return NGX_HTTP_TIKTOK_API_FAILED;
+}
+
+
 ngx_int_t
 ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, json_t **root,
@@ -806,32 +856,6 @@ ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
 }
 
 
-ngx_int_t
-ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj, const char *key,
-    ngx_str_t *value)
-{
-    size_t   len;
-    json_t  *v;
-
-    v = json_object_get(obj, key);
-
-    if (!json_is_string(v) || (len = json_string_length(v)) == 0) {
-        ngx_str_null(value);
-        return NGX_DECLINED;
-    }
-
-    value->data = ngx_pnalloc(pool, len);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(value->data, json_string_value(v), len);
-    value->len = len;
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_http_tiktok_forget_cleanup(void *data)
 {
@@ -855,32 +879,6 @@ ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret)
 
     cln->handler = ngx_http_tiktok_forget_cleanup;
     cln->data = secret;
-
-    return NGX_OK;
-}
-
-
-/* a positive integer member as decimal text, for a SQL parameter */
-
-ngx_int_t
-ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj, const char *key,
-    ngx_str_t *value)
-{
-    json_t      *v;
-    json_int_t   n;
-
-    v = json_object_get(obj, key);
-
-    if (!json_is_integer(v) || (n = json_integer_value(v)) <= 0) {
-        return NGX_DECLINED;
-    }
-
-    value->data = ngx_pnalloc(pool, NGX_INT64_LEN);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    value->len = ngx_sprintf(value->data, "%L", (int64_t) n) - value->data;
 
     return NGX_OK;
 }

@@ -92,6 +92,16 @@ ngx_int_t ngx_http_tiktok_api_oauth_post(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, const char *path, ngx_keyval_t *fields,
     ngx_uint_t n, ngx_http_tiktok_api_done_pt handler);
 
+struct ngx_http_tiktok_main_conf_s;
+
+/*
+ * An OAuth form's body (client_key, client_secret, then fields), zeroed
+ * when the pool goes (so body must live in the pool), for any HTTP client.
+ */
+ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
+    struct ngx_http_tiktok_main_conf_s *tmcf, ngx_keyval_t *fields,
+    ngx_uint_t n, ngx_str_t *body);
+
 ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
     ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
 
@@ -104,6 +114,19 @@ ngx_int_t ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, json_t **data,
     ngx_http_tiktok_api_error_t *err);
 
+/* what a call's outcome means, from ngx_http_tiktok_api_classify() */
+#define NGX_HTTP_TIKTOK_API_OK             0
+#define NGX_HTTP_TIKTOK_API_TOKEN_INVALID  1   /* access_token_invalid */
+#define NGX_HTTP_TIKTOK_API_RATE_LIMITED   2   /* 429, rate_limit_exceeded */
+#define NGX_HTTP_TIKTOK_API_SCOPE          3   /* scope_not_authorized */
+#define NGX_HTTP_TIKTOK_API_SCOPE_FIELD    4   /* scope_permission_missed */
+#define NGX_HTTP_TIKTOK_API_CANNOT_POST    5   /* spam_risk_*, user cap */
+#define NGX_HTTP_TIKTOK_API_FAILED         6   /* anything else */
+
+/* TikTok's error codes compared in one place: rc from api_envelope */
+ngx_uint_t ngx_http_tiktok_api_classify(ngx_int_t rc, ngx_uint_t status,
+    ngx_str_t *code);
+
 /* the flat OAuth answer; an "error" member means failure, whatever the
  * HTTP status (TikTok sends OAuth errors with 200) */
 ngx_int_t ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
@@ -114,14 +137,6 @@ ngx_int_t ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
 ngx_int_t ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t status, ngx_str_t *response, json_t **root,
     ngx_http_tiktok_api_error_t *err);
-
-/* a string member copied into the pool; NGX_DECLINED when absent/empty */
-ngx_int_t ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj,
-    const char *key, ngx_str_t *value);
-
-/* a positive integer member as decimal text; NGX_DECLINED otherwise */
-ngx_int_t ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj,
-    const char *key, ngx_str_t *value);
 
 /*
  * zero a secret's bytes when the pool goes away; secret is read then, so

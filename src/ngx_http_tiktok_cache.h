@@ -76,13 +76,6 @@ ngx_int_t ngx_http_tiktok_cache_count(ngx_http_tiktok_cache_t *cache,
     ngx_str_t *user, ngx_str_t *key, ngx_uint_t n, time_t ttl);
 
 /*
- * Counts a call to endpoint for user under a per-minute limit: 0 when it
- * may go now (and it is counted), else the seconds to wait.
- */
-time_t ngx_http_tiktok_cache_pace(ngx_http_tiktok_cache_t *cache,
-    ngx_log_t *log, ngx_str_t *user, const char *endpoint, ngx_uint_t limit);
-
-/*
  * Removes every entry of a user and advances the user's purge generation;
  * returns how many entries went.
  */

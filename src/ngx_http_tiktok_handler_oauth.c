@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 
 
 #define NGX_HTTP_TIKTOK_STATE_BYTES     32      /* 43 base64url chars */
@@ -114,36 +115,25 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_connect_done);
 
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_connect_done;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_purge_sql, 0, NULL)
-        != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_purge_sql, 0,
+                                  NULL) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_connect_sql, 3, params)
            != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tiktok_wait(r);
 }
 
 
 static void
 ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
 {
-    json_t                 *root;
-    ngx_int_t               rc;
-    ngx_str_t               body;
     ngx_http_request_t     *r;
     ngx_http_tiktok_ctx_t  *ctx;
 
@@ -151,37 +141,12 @@ ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
     if (q->rc != NGX_OK) {
-        rc = ngx_http_tiktok_send_error(r,
-                 q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
-                                    : NGX_HTTP_INTERNAL_SERVER_ERROR,
-                 q->rc == NGX_ERROR ? "database_unavailable"
-                                    : "internal_error",
-                 NULL,
-                 q->rc == NGX_ERROR ? "Service temporarily unavailable"
-                                    : "Internal error");
-        ngx_http_tiktok_finalize(r, rc);
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
-    /* the body names the URL too, for an app that fetches rather than
-     * navigates */
-
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-
-    if (root == NULL
-        || ngx_http_tiktok_json_set(root, "authorize_url",
-               ngx_http_tiktok_json_str(ctx->location.data,
-                                        ctx->location.len))
-           != NGX_OK
-        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
-        || ngx_http_tiktok_set_location(r, &ctx->location) != NGX_OK)
-    {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
-                                    NGX_HTTP_MOVED_TEMPORARILY, &body));
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_redirect(r,
+                                    "authorize_url", &ctx->location));
 }
 
 
@@ -439,20 +404,19 @@ ngx_int_t
 ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                        hash[NGX_HTTP_TIKTOK_SHA256_LEN];
-    ngx_str_t                     state, error;
-    ngx_http_tiktok_oauth_t      *oa;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    u_char                       hash[NGX_HTTP_TIKTOK_SHA256_LEN];
+    ngx_int_t                    done;
+    ngx_str_t                    state, error;
+    ngx_http_tiktok_oauth_t     *oa;
+    ngx_http_tiktok_pg_query_t  *q;
 
     /* read and redacted by ngx_http_tiktok_callback_redact() */
     oa = ctx->data;
     state = oa->state;
     error = oa->error;
 
-    r->main->count++;
+    /* before callback_fail, which may finalize at once */
+    done = ngx_http_tiktok_wait(r);
 
     if (error.len) {
         oa->err.code = error;
@@ -462,14 +426,14 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
                 ? "access_denied" : "oauth_failed",
             "/v2/auth/authorize/", "the user did not authorize",
             NGX_LOG_INFO);
-        return NGX_DONE;
+        return done;
     }
 
     if (state.len != 43 || oa->code.len == 0) {
         ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
                                       "missing or malformed state or code",
                                       NGX_LOG_INFO);
-        return NGX_DONE;
+        return done;
     }
 
     ngx_http_tiktok_sha256(state.data, state.len, hash);
@@ -486,26 +450,18 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 
     /* consumed in the very statement that reads it: single use */
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        r->main->count--;
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_callback_state);
 
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_callback_state;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_state_sql, 1,
-                               &oa->state_hash)
-        != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_state_sql, 1,
+                                  &oa->state_hash) != NGX_OK
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         r->main->count--;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_DONE;
+    return done;
 }
 
 
@@ -939,30 +895,22 @@ ngx_http_tiktok_callback_fail(ngx_http_request_t *r, const char *reason,
 static void
 ngx_http_tiktok_callback_redirect(ngx_http_request_t *r)
 {
-    json_t                   *root;
-    ngx_str_t                 url, body;
+    ngx_str_t                 url;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_oauth_t  *oa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     oa = ctx->data;
 
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-
     if (ngx_http_tiktok_return_url(r, oa->reason ? "error" : "connected",
-                                   oa->reason, &url) != NGX_OK
-        || root == NULL
-        || ngx_http_tiktok_json_set(root, "redirect_url",
-               ngx_http_tiktok_json_str(url.data, url.len)) != NGX_OK
-        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
-        || ngx_http_tiktok_set_location(r, &url) != NGX_OK)
+                                   oa->reason, &url) != NGX_OK)
     {
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r,
-                                    NGX_HTTP_MOVED_TEMPORARILY, &body));
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_redirect(r,
+                                    "redirect_url", &url));
 }
 
 
@@ -1048,29 +996,16 @@ ngx_int_t
 ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    ngx_int_t                     rc;
-    ngx_http_tiktok_oauth_t      *oa;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    ngx_http_tiktok_oauth_t     *oa;
+    ngx_http_tiktok_pg_query_t  *q;
 
     oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_disconnect_deleted);
     if (oa == NULL || q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->data = oa;
-
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_disconnect_deleted;
-    q->data = r;
 
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_sql, 1,
                                &ctx->user_id) != NGX_OK
@@ -1080,14 +1015,12 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
                                   &ctx->user_id) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_disconnect_purge_sql, 1,
                                   &ctx->user_id) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tiktok_wait(r);
 }
 
 
@@ -1110,13 +1043,7 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
     oa = ctx->data;
 
     if (q->rc != NGX_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-            q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
-                               : NGX_HTTP_INTERNAL_SERVER_ERROR,
-            q->rc == NGX_ERROR ? "database_unavailable" : "internal_error",
-            NULL,
-            q->rc == NGX_ERROR ? "Service temporarily unavailable"
-                               : "Internal error"));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 

@@ -13,22 +13,17 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 
 
 #define NGX_HTTP_TIKTOK_POSTS_DEFAULT  20
 #define NGX_HTTP_TIKTOK_POSTS_MAX      100
 
 
-static void ngx_http_tiktok_posts_done(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_post_id(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, ngx_str_t *id);
-static ngx_int_t ngx_http_tiktok_posts_query(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx, const char *sql, ngx_uint_t n,
-    ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
-static ngx_int_t ngx_http_tiktok_posts_db_error(ngx_http_request_t *r,
-    ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
     ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler);
@@ -133,29 +128,8 @@ ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
     params[2].data = p;
     params[2].len = ngx_sprintf(p, "%i", n) - p;
 
-    return ngx_http_tiktok_posts_query(r, ctx, ngx_http_tiktok_posts_sql, 3,
-                                       params, ngx_http_tiktok_posts_done);
-}
-
-
-static void
-ngx_http_tiktok_posts_done(ngx_http_tiktok_pg_query_t *q)
-{
-    ngx_str_t            body;
-    ngx_http_request_t  *r;
-
-    r = q->data;
-
-    if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
-        return;
-    }
-
-    body.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
-    body.len = PQgetlength(q->res[0], 0, 0);
-
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r, NGX_HTTP_OK,
-                                                          &body));
+    return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_posts_sql, 3, params,
+                                      ngx_http_tiktok_post_done);
 }
 
 
@@ -183,14 +157,15 @@ ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        r->main->count++;
-        return NGX_DONE;
+        return ngx_http_tiktok_wait(r);
     }
 
-    return ngx_http_tiktok_posts_query(r, ctx, ngx_http_tiktok_post_sql, 1,
-                                       &id, ngx_http_tiktok_post_done);
+    return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_post_sql, 1, &id,
+                                      ngx_http_tiktok_post_done);
 }
 
+
+/* a post's or the list's JSON, made by the statement (the list is one row) */
 
 static void
 ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q)
@@ -201,7 +176,7 @@ ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q)
     r = q->data;
 
     if (q->rc != NGX_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
@@ -234,7 +209,7 @@ ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
     (void) ngx_http_tiktok_post_id(r, ctx, &id);
 
     if (q->rc != NGX_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_posts_db_error(r, q));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
@@ -298,51 +273,6 @@ ngx_http_tiktok_post_id(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
 }
 
 
-ngx_uint_t
-ngx_http_tiktok_is_uuid(ngx_str_t *s)
-{
-    size_t  i;
-
-    if (s->len != 36) {
-        return 0;
-    }
-
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s->data[i] != '-') {
-                return 0;
-            }
-
-            continue;
-        }
-
-        if (!((s->data[i] >= '0' && s->data[i] <= '9')
-              || (s->data[i] >= 'a' && s->data[i] <= 'f')
-              || (s->data[i] >= 'A' && s->data[i] <= 'F')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_posts_query(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
-    const char *sql, ngx_uint_t n, ngx_str_t *params,
-    ngx_http_tiktok_pg_handler_pt handler)
-{
-    if (ngx_http_tiktok_query(r, sql, n, params, handler) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
-}
-
-
 /* two statements on the same id, one round trip */
 
 static ngx_int_t
@@ -350,42 +280,17 @@ ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
     ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler)
 {
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    ngx_http_tiktok_pg_query_t  *q;
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    q = ngx_http_tiktok_query_new(r, handler);
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = handler;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, sql1, 1, param) != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, sql1, 1, param) != NGX_OK
         || ngx_http_tiktok_pg_add(q, sql2, 1, param) != NGX_OK
-        || ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK)
+        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_posts_db_error(ngx_http_request_t *r,
-    ngx_http_tiktok_pg_query_t *q)
-{
-    if (q->rc == NGX_ERROR) {
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "database_unavailable", NULL,
-                                          "Service temporarily unavailable");
-    }
-
-    return ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                      "internal_error", NULL,
-                                      "Internal error");
 }

@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 
 
 static void ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q);
@@ -33,16 +34,9 @@ ngx_int_t
 ngx_http_tiktok_status_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    if (ngx_http_tiktok_query(r, ngx_http_tiktok_status_sql, 1,
-                              &ctx->user_id, ngx_http_tiktok_status_done)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
+    return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_status_sql, 1,
+                                      &ctx->user_id,
+                                      ngx_http_tiktok_status_done);
 }
 
 
@@ -55,15 +49,8 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
 
     r = q->data;
 
-    if (q->rc == NGX_ERROR) {
-        rc = ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "database_unavailable", NULL,
-                                        "Service temporarily unavailable");
-
-    } else if (q->rc != NGX_OK) {
-        rc = ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                        "internal_error", NULL,
-                                        "Internal error");
+    if (q->rc != NGX_OK) {
+        rc = ngx_http_tiktok_db_error(r, q->rc);
 
     } else if (ngx_http_tiktok_status_json(r, q->res[0], &body) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -80,9 +67,18 @@ static ngx_int_t
 ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
     ngx_str_t *body)
 {
-    u_char     *p, *last, *end;
-    json_t     *root, *scopes;
-    ngx_int_t   rc;
+    u_char      *p, *last, *end;
+    json_t      *root, *scopes;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+
+    /* the answer's members in order, from the statement's columns */
+    static struct {
+        const char  *name;
+        int          col;
+    } cols[] = {
+        { "display_name", 1 }, { "avatar_url", 2 }, { "open_id", 0 }
+    };
 
 #define ngx_http_tiktok_col(n)                                                \
     ngx_http_tiktok_json_str(                                                 \
@@ -101,19 +97,9 @@ ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
 
     rc = ngx_http_tiktok_json_set(root, "connected", json_true());
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "display_name",
-                                      ngx_http_tiktok_col(1));
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "avatar_url",
-                                      ngx_http_tiktok_col(2));
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "open_id",
-                                      ngx_http_tiktok_col(0));
+    for (i = 0; rc == NGX_OK && i < 3; i++) {
+        rc = ngx_http_tiktok_json_set(root, cols[i].name,
+                                      ngx_http_tiktok_col(cols[i].col));
     }
 
     scopes = NULL;

@@ -17,11 +17,11 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
+#include "ngx_http_tiktok_call.h"
 
 
 #define NGX_HTTP_TIKTOK_MAX_IDS         20
-#define NGX_HTTP_TIKTOK_BACKOFF_FIRST   60
-#define NGX_HTTP_TIKTOK_BACKOFF_MAX     3600
 #define NGX_HTTP_TIKTOK_COVER_TTL       (5 * 3600)  /* cover URLs live 6 h */
 
 /* TikTok's documented limit for the video list and query: 600 a minute */
@@ -53,16 +53,10 @@ typedef struct {
     ngx_http_tiktok_cache_entry_t stale;
     ngx_uint_t                    has_stale;
 
-    const char                   *endpoint;
-    ngx_http_tiktok_api_call_t    call;
-    ngx_http_tiktok_api_error_t   err;
-
-    time_t                        retry_after;  /* with a 429 answer */
+    ngx_http_tiktok_call_t        call;
 
     /* the user's purge generation when the request began */
     uint32_t                      generation;
-
-    unsigned                      retried:1;
 } ngx_http_tiktok_videos_t;
 
 
@@ -72,33 +66,23 @@ static ngx_int_t ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v);
 static ngx_int_t ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, ngx_http_tiktok_videos_t *v);
-static void ngx_http_tiktok_videos_token(ngx_http_request_t *r);
-static void ngx_http_tiktok_videos_answer(ngx_http_request_t *r,
-    ngx_http_tiktok_api_call_t *call);
+static ngx_int_t ngx_http_tiktok_videos_resume(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
 static ngx_int_t ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page);
 static ngx_int_t ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data);
 static json_t *ngx_http_tiktok_video_metrics(json_t *video);
+static ngx_int_t ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id,
+    size_t len, ngx_str_t *key);
 static ngx_int_t ngx_http_tiktok_cache_json(ngx_http_request_t *r,
     ngx_str_t *key, json_t *obj, time_t ttl, ngx_str_t *text);
 static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
     ngx_str_t *page, time_t fetched, const char *how);
 static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, ngx_uint_t cached);
-static void ngx_http_tiktok_videos_fail(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *message);
-static void ngx_http_tiktok_videos_failed(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tiktok_videos_limited(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v, time_t retry_after);
-static time_t ngx_http_tiktok_backoff_left(ngx_http_request_t *r,
-    const char *endpoint);
-static time_t ngx_http_tiktok_backoff_open(ngx_http_request_t *r,
-    const char *endpoint, ngx_str_t *retry_after);
-static void ngx_http_tiktok_backoff_clear(ngx_http_request_t *r,
-    const char *endpoint);
-static ngx_int_t ngx_http_tiktok_set_retry_after(ngx_http_request_t *r,
-    time_t seconds);
+static ngx_int_t ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v);
 static u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
 static ngx_int_t ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max);
 static json_t *ngx_http_tiktok_json_id(json_t *v);
@@ -124,7 +108,7 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
     }
 
     ctx->data = v;
-    v->endpoint = "/v2/video/list/";
+    v->call.endpoint = "/v2/video/list/";
 
     field = NULL;
 
@@ -179,7 +163,6 @@ ngx_int_t
 ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                         *p;
     ngx_int_t                       rc;
     ngx_str_t                       key;
     ngx_uint_t                      i, missing;
@@ -196,7 +179,7 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
 
     ctx->data = v;
     v->metrics = 1;
-    v->endpoint = "/v2/video/query/";
+    v->call.endpoint = "/v2/video/query/";
 
     if (ngx_http_tiktok_metrics_args(r, v) != NGX_OK) {
         return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -216,17 +199,13 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
         rc = NGX_DECLINED;
 
         if (tmcf->cache) {
-            key.data = ngx_pnalloc(r->pool, sizeof("metrics:")
-                                            + v->ids[i].len);
-            if (key.data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            rc = ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
+                                             v->ids[i].len, &key);
+            if (rc == NGX_OK) {
+                rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id,
+                                               &key, r->pool, &entry);
             }
 
-            p = ngx_sprintf(key.data, "metrics:%V", &v->ids[i]);
-            key.len = p - key.data;
-
-            rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
-                                           r->pool, &entry);
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -345,83 +324,28 @@ ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
 }
 
 
-/* a cache miss: unless rate-limited, get a token, then ask TikTok */
+/* a cache miss: ask TikTok, unless rate-limited */
 
 static ngx_int_t
 ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, ngx_http_tiktok_videos_t *v)
 {
-    time_t                        left;
-    ngx_str_t                     none;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    left = ngx_http_tiktok_backoff_left(r, v->endpoint);
-
-    if (left == 0 && tmcf->cache) {
-        /* the limit is per client: counted under the empty user id */
-        ngx_str_set(&none, "");
-
-        left = ngx_http_tiktok_cache_pace(tmcf->cache, r->connection->log,
-                                          &none, v->endpoint,
-                                          NGX_HTTP_TIKTOK_DISPLAY_LIMIT);
-    }
-
-    if (left > 0) {
-        return ngx_http_tiktok_videos_limited(r, v, left);
-    }
-
-    if (ngx_http_tiktok_token(r, ngx_http_tiktok_videos_token) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->main->count++;
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_tiktok_videos_token(ngx_http_request_t *r)
-{
-    u_char                    *p;
-    json_t                    *body, *ids;
-    ngx_uint_t                 i;
-    ngx_http_tiktok_ctx_t     *ctx;
-    ngx_http_tiktok_videos_t  *v;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    v = ctx->data;
-
-    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
-        return;
-    }
-
-    if (!ngx_http_tiktok_token_has_scope(r, "video.list")) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-            NGX_HTTP_FORBIDDEN, "scope_missing", NULL,
-            "Connection failed. Try reconnecting."));
-        return;
-    }
+    json_t      *body, *filters, *ids;
+    ngx_uint_t   i;
 
     body = ngx_http_tiktok_json_own(r->pool, json_object());
     if (body == NULL) {
-        goto failed;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memzero(&v->call, sizeof(ngx_http_tiktok_api_call_t));
-
     if (v->metrics) {
+        filters = json_object();
         ids = json_array();
 
-        if (ngx_http_tiktok_json_set(body, "filters", json_object())
-            != NGX_OK
-            || ngx_http_tiktok_json_set(json_object_get(body, "filters"),
-                                        "video_ids", ids) != NGX_OK)
+        if (ngx_http_tiktok_json_set(body, "filters", filters) != NGX_OK
+            || ngx_http_tiktok_json_set(filters, "video_ids", ids) != NGX_OK)
         {
-            goto failed;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         for (i = 0; i < v->nids; i++) {
@@ -430,7 +354,7 @@ ngx_http_tiktok_videos_token(ngx_http_request_t *r)
                        ngx_http_tiktok_json_str(v->ids[i].data,
                                                 v->ids[i].len)) != 0)
             {
-                goto failed;
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
 
@@ -438,145 +362,59 @@ ngx_http_tiktok_videos_token(ngx_http_request_t *r)
 
     } else {
         if (ngx_http_tiktok_json_set(body, "max_count",
-                                     json_integer(v->max_count)) != NGX_OK)
+                                     json_integer(v->max_count)) != NGX_OK
+            || (v->cursor.len
+                && ngx_http_tiktok_json_set(body, "cursor",
+                       json_integer(ngx_atoof(v->cursor.data, v->cursor.len)))
+                   != NGX_OK))
         {
-            goto failed;
-        }
-
-        if (v->cursor.len
-            && ngx_http_tiktok_json_set(body, "cursor",
-                   json_integer(ngx_atoof(v->cursor.data, v->cursor.len)))
-               != NGX_OK)
-        {
-            goto failed;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         ngx_str_set(&v->call.args, "fields=" NGX_HTTP_TIKTOK_VIDEO_FIELDS);
     }
 
     if (ngx_http_tiktok_json_encode(r->pool, body, &v->call.body) != NGX_OK) {
-        goto failed;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = (u_char *) v->endpoint;
-    v->call.path.data = p;
-    v->call.path.len = ngx_strlen(p);
-    v->call.method = NGX_HTTP_POST;
-    ngx_str_set(&v->call.content_type, "application/json; charset=UTF-8");
-    v->call.bearer = ctx->token->access_token;
-    v->call.handler = ngx_http_tiktok_videos_answer;
+    v->call.pace = NGX_HTTP_TIKTOK_DISPLAY_LIMIT;
+    ctx->resume = ngx_http_tiktok_videos_resume;
 
-    if (ngx_http_tiktok_api_start(r, &v->call) != NGX_OK) {
-        goto failed;
-    }
-
-    ngx_http_run_posted_requests(r->connection);
-    return;
-
-failed:
-
-    ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    return ngx_http_tiktok_call(r, &v->call);
 }
 
 
-static void
-ngx_http_tiktok_videos_answer(ngx_http_request_t *r,
-    ngx_http_tiktok_api_call_t *call)
+static ngx_int_t
+ngx_http_tiktok_videos_resume(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
 {
-    json_t                       *data;
-    ngx_int_t                     rc;
-    ngx_str_t                    *code, page;
-    time_t                        left;
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_videos_t     *v;
+    ngx_str_t                  page;
+    ngx_http_tiktok_call_t    *call;
+    ngx_http_tiktok_videos_t  *v;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     v = ctx->data;
+    call = &v->call;
 
-    ngx_memzero(&v->err, sizeof(ngx_http_tiktok_api_error_t));
-    v->err.endpoint = v->endpoint;
+    if (call->rc != NGX_OK) {
+        return ngx_http_tiktok_videos_stale(r, v);
+    }
 
-    rc = ngx_http_tiktok_api_envelope(r, call, &data, &v->err);
-    code = &v->err.code;
-
-    if (rc == NGX_OK) {
-        ngx_http_tiktok_backoff_clear(r, v->endpoint);
-
-        if (v->metrics) {
-            rc = ngx_http_tiktok_metrics_fill(r, v, data);
-            if (rc == NGX_OK) {
-                ngx_http_tiktok_finalize(r,
-                    ngx_http_tiktok_metrics_send(r, v, 0));
-                return;
-            }
-
-        } else {
-            rc = ngx_http_tiktok_videos_page(r, v, data, &page);
-            if (rc == NGX_OK) {
-                ngx_http_tiktok_finalize(r,
-                    ngx_http_tiktok_videos_send(r, &page, ngx_time(),
-                                                "fetched"));
-                return;
-            }
+    if (v->metrics) {
+        if (ngx_http_tiktok_metrics_fill(r, v, call->data) == NGX_OK) {
+            return ngx_http_tiktok_metrics_send(r, v, 0);
         }
 
-        v->err.message = "answer from TikTok without the documented data";
-        ngx_http_tiktok_videos_fail(r, NGX_HTTP_BAD_GATEWAY,
-                                    "tiktok_error", "Metrics unavailable");
-        return;
-    }
-
-#define ngx_http_tiktok_code_is(s)                                            \
-    (code->len == sizeof(s) - 1                                               \
-     && ngx_strncmp(code->data, s, sizeof(s) - 1) == 0)
-
-    if (ngx_http_tiktok_code_is("access_token_invalid")) {
-        if (!v->retried) {
-            /* one refresh, then one retry, never more */
-            v->retried = 1;
-
-            if (ngx_http_tiktok_token_invalidate(r) != NGX_OK) {
-                ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            }
-
-            return;
-        }
-
-        ngx_http_tiktok_videos_fail(r, NGX_HTTP_UNAUTHORIZED,
-                                    "reconnect_required",
-                                    "Connection failed. Try reconnecting.");
-        return;
-    }
-
-    if (call->status == NGX_HTTP_TOO_MANY_REQUESTS
-        || ngx_http_tiktok_code_is("rate_limit_exceeded"))
+    } else if (ngx_http_tiktok_videos_page(r, v, call->data, &page)
+               == NGX_OK)
     {
-        left = ngx_http_tiktok_backoff_open(r, v->endpoint,
-                                            &call->retry_after);
-        v->retry_after = left;
-        v->err.message = "rate limited by TikTok";
-
-        ngx_http_tiktok_videos_fail(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                    "rate_limited", NULL);
-        return;
+        return ngx_http_tiktok_videos_send(r, &page, ngx_time(), "fetched");
     }
 
-    if (ngx_http_tiktok_code_is("scope_not_authorized")
-        || ngx_http_tiktok_code_is("scope_permission_missed"))
-    {
-        ngx_http_tiktok_videos_fail(r, NGX_HTTP_FORBIDDEN, "scope_missing",
-                                    "Connection failed. Try reconnecting.");
-        return;
-    }
-
-#undef ngx_http_tiktok_code_is
-
-    /* 5xx, timeouts, malformed answers: no retry now */
-
-    ngx_http_tiktok_videos_fail(r,
-        call->status == NGX_HTTP_GATEWAY_TIME_OUT ? NGX_HTTP_GATEWAY_TIME_OUT
-                                                  : NGX_HTTP_BAD_GATEWAY,
-        "tiktok_unavailable", "TikTok is not answering. Try again shortly.");
+    return ngx_http_tiktok_call_reject(r, call,
+                                       "answer from TikTok without the "
+                                       "documented data",
+                                       "Metrics unavailable");
 }
 
 
@@ -589,7 +427,6 @@ static ngx_int_t
 ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page)
 {
-    u_char                       *p;
     size_t                        i;
     time_t                        ttl;
     json_t                       *videos, *video, *out, *list, *item, *m;
@@ -658,41 +495,24 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 
         /* this video's metrics entry, for /metrics */
 
-        if (tmcf->cache && json_is_string(json_object_get(item, "id"))) {
-            key.data = ngx_pnalloc(r->pool, sizeof("metrics:")
-                           + json_string_length(json_object_get(item, "id")));
-            if (key.data == NULL) {
-                return NGX_ERROR;
-            }
+        t = json_object_get(item, "id");
 
-            p = ngx_sprintf(key.data, "metrics:%s",
-                            json_string_value(json_object_get(item, "id")));
-            key.len = p - key.data;
-
-            if (ngx_http_tiktok_cache_json(r, &key, m, ttl, &text) != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+        if (tmcf->cache && json_is_string(t)
+            && (ngx_http_tiktok_metrics_key(r->pool,
+                    (u_char *) json_string_value(t), json_string_length(t),
+                    &key) != NGX_OK
+                || ngx_http_tiktok_cache_json(r, &key, m, ttl, &text)
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
         }
     }
 
     /* the cursor is opaque to the app: a string, like ids */
 
     cursor = json_object_get(data, "cursor");
-
-    if (json_is_integer(cursor)) {
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        cursor = json_stringn((char *) p,
-                     ngx_sprintf(p, "%L", (int64_t) json_integer_value(cursor))
-                     - p);
-
-    } else {
-        cursor = json_null();
-    }
+    cursor = json_is_integer(cursor) ? ngx_http_tiktok_json_id(cursor)
+                                     : json_null();
 
     if (ngx_http_tiktok_json_set(out, "cursor", cursor) != NGX_OK
         || ngx_http_tiktok_json_set(out, "has_more",
@@ -807,21 +627,33 @@ ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        key.data = ngx_pnalloc(r->pool, sizeof("metrics:") + v->ids[i].len);
-        if (key.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        key.len = ngx_sprintf(key.data, "metrics:%V", &v->ids[i]) - key.data;
-
-        if (ngx_http_tiktok_cache_json(r, &key, m, ttl, &v->values[i])
-            != NGX_OK)
+        if (ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
+                                        v->ids[i].len, &key) != NGX_OK
+            || ngx_http_tiktok_cache_json(r, &key, m, ttl, &v->values[i])
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
 
         v->fresh[i] = 1;
     }
+
+    return NGX_OK;
+}
+
+
+/* a video's metrics entry: "metrics:<id>" */
+
+static ngx_int_t
+ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id, size_t len,
+    ngx_str_t *key)
+{
+    key->data = ngx_pnalloc(pool, sizeof("metrics:") - 1 + len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "metrics:%*s", len, id) - key->data;
 
     return NGX_OK;
 }
@@ -975,76 +807,30 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
 
 
 /*
- * TikTok could not answer.  Metrics we still have (stale included) are
- * answered, with "Metrics unavailable" for the rest; so is a stale page
- * while rate-limited.  Otherwise the error, after its row is written.
+ * TikTok could not answer, or may not be asked now.  Metrics we still have
+ * (stale included) are answered, with "Metrics unavailable" for the rest,
+ * unless the account needs reconnecting; so is a stale page while
+ * rate-limited.  Otherwise the error.
  */
 
-static void
-ngx_http_tiktok_videos_fail(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *message)
-{
-    ngx_http_tiktok_ctx_t     *ctx;
-    ngx_http_tiktok_videos_t  *v;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    v = ctx->data;
-
-    ngx_http_tiktok_fail(r, &v->err, status, code,
-                         message ? message : "Too many requests",
-                         ngx_http_tiktok_videos_failed);
-}
-
-
-static void
-ngx_http_tiktok_videos_failed(ngx_http_request_t *r)
-{
-    ngx_uint_t                 i;
-    ngx_http_tiktok_ctx_t     *ctx;
-    ngx_http_tiktok_videos_t  *v;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    v = ctx->data;
-
-    if (ctx->fail_status == NGX_HTTP_TOO_MANY_REQUESTS) {
-        ngx_http_tiktok_finalize(r,
-            ngx_http_tiktok_videos_limited(r, v, v->retry_after));
-        return;
-    }
-
-    if (v->metrics && ctx->fail_status != NGX_HTTP_UNAUTHORIZED) {
-        for (i = 0; i < v->nids; i++) {
-            if (v->values[i].len) {
-                ngx_str_set(&ctx->cache_status, "STALE");
-                ngx_http_tiktok_finalize(r,
-                    ngx_http_tiktok_metrics_send(r, v, 1));
-                return;
-            }
-        }
-    }
-
-    ngx_http_tiktok_fail_answer(r);
-}
-
-
-/* rate-limited: stale data if we have any, else 429 with Retry-After */
-
 static ngx_int_t
-ngx_http_tiktok_videos_limited(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v, time_t retry_after)
+ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
+    ngx_http_tiktok_videos_t *v)
 {
-    ngx_uint_t              i;
+    ngx_uint_t              i, limited;
     ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    if (!v->metrics && v->has_stale) {
+    limited = (v->call.status == NGX_HTTP_TOO_MANY_REQUESTS);
+
+    if (limited && !v->metrics && v->has_stale) {
         ngx_str_set(&ctx->cache_status, "STALE");
         return ngx_http_tiktok_videos_send(r, &v->stale.value,
                                            v->stale.created, "stale");
     }
 
-    if (v->metrics) {
+    if (v->metrics && (limited || v->call.status != NGX_HTTP_UNAUTHORIZED)) {
         for (i = 0; i < v->nids; i++) {
             if (v->values[i].len) {
                 ngx_str_set(&ctx->cache_status, "STALE");
@@ -1053,151 +839,7 @@ ngx_http_tiktok_videos_limited(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_tiktok_set_retry_after(r, retry_after) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_tiktok_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                      "rate_limited", NULL,
-                                      "TikTok's rate limit was reached. "
-                                      "Try again later.");
-}
-
-
-/*
- * Back-off windows live in the cache zone under "backoff:<endpoint>" for
- * the user; the entry's value counts the windows in a row, and outlives
- * its window (as a stale entry) so the next one can double.
- */
-
-static time_t
-ngx_http_tiktok_backoff_left(ngx_http_request_t *r, const char *endpoint)
-{
-    u_char                         buf[64];
-    ngx_str_t                      key;
-    ngx_http_tiktok_ctx_t         *ctx;
-    ngx_http_tiktok_cache_entry_t  entry;
-    ngx_http_tiktok_main_conf_t   *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    if (tmcf->cache == NULL) {
-        return 0;
-    }
-
-    key.data = buf;
-    key.len = ngx_sprintf(buf, "backoff:%s", endpoint) - buf;
-
-    if (ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key, r->pool,
-                                  &entry)
-        != NGX_OK)
-    {
-        return 0;
-    }
-
-    return ngx_max(entry.expires - ngx_time(), 1);
-}
-
-
-static time_t
-ngx_http_tiktok_backoff_open(ngx_http_request_t *r, const char *endpoint,
-    ngx_str_t *retry_after)
-{
-    u_char                         buf[64], num[NGX_INT_T_LEN];
-    time_t                         window;
-    ngx_int_t                      rc, n;
-    ngx_str_t                      key, value;
-    ngx_http_tiktok_ctx_t         *ctx;
-    ngx_http_tiktok_cache_entry_t  entry;
-    ngx_http_tiktok_main_conf_t   *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    n = 0;
-    window = NGX_HTTP_TIKTOK_BACKOFF_FIRST;
-
-    key.data = buf;
-    key.len = ngx_sprintf(buf, "backoff:%s", endpoint) - buf;
-
-    if (tmcf->cache) {
-        rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
-                                       r->pool, &entry);
-        if (rc == NGX_OK || rc == NGX_AGAIN) {
-            n = ngx_atoi(entry.value.data, entry.value.len);
-            n = (n == NGX_ERROR) ? 0 : ngx_min(n + 1, 6);
-        }
-    }
-
-    /* TikTok's Retry-After (seconds), else 1, 2, 4 ... minutes, capped */
-
-    rc = retry_after->len ? ngx_atoi(retry_after->data, retry_after->len)
-                          : NGX_ERROR;
-
-    if (rc != NGX_ERROR && rc > 0) {
-        window = ngx_min((time_t) rc, NGX_HTTP_TIKTOK_BACKOFF_MAX);
-
-    } else {
-        window = ngx_min(NGX_HTTP_TIKTOK_BACKOFF_FIRST << n,
-                         NGX_HTTP_TIKTOK_BACKOFF_MAX);
-    }
-
-    if (tmcf->cache) {
-        value.data = num;
-        value.len = ngx_sprintf(num, "%i", n) - num;
-
-        (void) ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id, &key,
-                                         &value, window);
-    }
-
-    return window;
-}
-
-
-static void
-ngx_http_tiktok_backoff_clear(ngx_http_request_t *r, const char *endpoint)
-{
-    u_char                        buf[64];
-    ngx_str_t                     key;
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    if (tmcf->cache) {
-        key.data = buf;
-        key.len = ngx_sprintf(buf, "backoff:%s", endpoint) - buf;
-
-        (void) ngx_http_tiktok_cache_delete(tmcf->cache, &ctx->user_id, &key);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (h->value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    h->value.len = ngx_sprintf(h->value.data, "%T", seconds) - h->value.data;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
+    return ngx_http_tiktok_call_error(r, &v->call);
 }
 
 

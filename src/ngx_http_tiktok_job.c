@@ -1256,7 +1256,7 @@ ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job, const char *endpoint,
         return 0;
     }
 
-    left = ngx_http_tiktok_cache_pace(tmcf->cache, job->log, &job->user,
+    left = ngx_http_tiktok_ratelimit_pace(tmcf->cache, job->log, &job->user,
                                       endpoint, limit);
     if (left == 0) {
         return 0;

@@ -84,3 +84,55 @@ ngx_http_tiktok_json_set(json_t *obj, const char *key, json_t *value)
 
     return json_object_set_new(obj, key, value) == 0 ? NGX_OK : NGX_ERROR;
 }
+
+
+ngx_int_t
+ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj, const char *key,
+    ngx_str_t *value)
+{
+    size_t   len;
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (!json_is_string(v) || (len = json_string_length(v)) == 0) {
+        ngx_str_null(value);
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(pool, len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, json_string_value(v), len);
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+/* a positive integer member as decimal text, for a SQL parameter */
+
+ngx_int_t
+ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj, const char *key,
+    ngx_str_t *value)
+{
+    json_t      *v;
+    json_int_t   n;
+
+    v = json_object_get(obj, key);
+
+    if (!json_is_integer(v) || (n = json_integer_value(v)) <= 0) {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_sprintf(value->data, "%L", (int64_t) n) - value->data;
+
+    return NGX_OK;
+}

@@ -28,5 +28,13 @@ json_t *ngx_http_tiktok_json_str(u_char *data, size_t len);
 ngx_int_t ngx_http_tiktok_json_set(json_t *obj, const char *key,
     json_t *value);
 
+/* a string member copied into the pool; NGX_DECLINED when absent/empty */
+ngx_int_t ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj,
+    const char *key, ngx_str_t *value);
+
+/* a positive integer member as decimal text; NGX_DECLINED otherwise */
+ngx_int_t ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj,
+    const char *key, ngx_str_t *value);
+
 
 #endif /* _NGX_HTTP_TIKTOK_JSON_H_INCLUDED_ */

@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_janitor.h"
 
 

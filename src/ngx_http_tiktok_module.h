@@ -2,8 +2,7 @@
 /*
  * ngx_http_tiktok_module: a TikTok integration served from nginx.
  *
- * Types shared by the module's files: configuration, the per-request
- * context and the entry points each file offers the others.
+ * The module's own types: configuration and the per-request context.
  */
 
 
@@ -18,6 +17,7 @@
 #include "ngx_http_tiktok_crypto.h"
 #include "ngx_http_tiktok_pg.h"
 #include "ngx_http_tiktok_cache.h"
+#include "ngx_http_tiktok_ratelimit.h"
 #include "ngx_http_tiktok_json.h"
 #include "ngx_http_tiktok_api.h"
 #include "ngx_http_tiktok_media.h"
@@ -38,7 +38,7 @@
 #define NGX_HTTP_TIKTOK_SCOPE_VIDEO_UPLOAD       0x0020
 
 
-typedef struct {
+typedef struct ngx_http_tiktok_main_conf_s {
     ngx_str_t                    client_key;
     ngx_str_t                    client_secret;     /* from the environment */
     ngx_str_t                    client_secret_env;
@@ -85,7 +85,8 @@ typedef struct {
 } ngx_http_tiktok_loc_conf_t;
 
 
-typedef struct ngx_http_tiktok_ctx_s  ngx_http_tiktok_ctx_t;
+typedef struct ngx_http_tiktok_ctx_s   ngx_http_tiktok_ctx_t;
+typedef struct ngx_http_tiktok_call_s  ngx_http_tiktok_call_t;
 
 typedef void (*ngx_http_tiktok_next_pt)(ngx_http_request_t *r);
 
@@ -135,79 +136,15 @@ struct ngx_http_tiktok_ctx_s {
     ngx_http_tiktok_token_t     *token;
     ngx_http_tiktok_next_pt      next;           /* after an error row */
 
-    /* the answer ngx_http_tiktok_fail gives once the error row is written */
-    ngx_uint_t                   fail_status;
-    const char                  *fail_code;
-    const char                  *fail_message;
-
-    unsigned                     done:1;
+    /* the route's scope; the call in flight and the handler's resume */
+    const char                  *scope;
+    ngx_http_tiktok_call_t      *call;
+    ngx_http_tiktok_endpoint_pt  resume;
 };
 
 
 extern ngx_module_t  ngx_http_tiktok_module;
 
-
-/* ngx_http_tiktok_handler.c */
-ngx_int_t ngx_http_tiktok_handler(ngx_http_request_t *r);
-char *ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
-    ngx_http_core_loc_conf_t *clcf);
-ngx_int_t ngx_http_tiktok_send_json(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *body);
-ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *field,
-    const char *message);
-void ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc);
-ngx_int_t ngx_http_tiktok_set_location(ngx_http_request_t *r,
-    ngx_str_t *url);
-ngx_int_t ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql,
-    ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
-ngx_int_t ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q,
-    ngx_str_t *user, ngx_str_t *request_id, ngx_http_tiktok_api_error_t *err);
-ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
-    ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
-    ngx_http_tiktok_next_pt next);
-void ngx_http_tiktok_fail(ngx_http_request_t *r,
-    ngx_http_tiktok_api_error_t *err, ngx_uint_t status, const char *code,
-    const char *message, ngx_http_tiktok_next_pt answer);
-void ngx_http_tiktok_fail_answer(ngx_http_request_t *r);
-void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
-
-/* ngx_http_tiktok_api.c: an OAuth form's body (client_key, client_secret,
- * then fields), zeroed when the pool goes (so body must live in the pool),
- * for any HTTP client */
-ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
-    ngx_http_tiktok_main_conf_t *tmcf, ngx_keyval_t *fields, ngx_uint_t n,
-    ngx_str_t *body);
-
-/* ngx_http_tiktok_handler_oauth.c */
-ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-ngx_int_t ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-void ngx_http_tiktok_callback_redact_original(ngx_http_request_t *r);
-ngx_int_t ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-ngx_int_t ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-
-/* ngx_http_tiktok_handler_videos.c */
-ngx_int_t ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-ngx_int_t ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-
-/* ngx_http_tiktok_handler_post.c */
-ngx_int_t ngx_http_tiktok_post_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_tiktok_post_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-
-/* ngx_http_tiktok_handler_posts.c */
-ngx_int_t ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-ngx_int_t ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-ngx_uint_t ngx_http_tiktok_is_uuid(ngx_str_t *s);
 
 /* ngx_http_tiktok_scheduler.c */
 ngx_int_t ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
@@ -245,6 +182,10 @@ ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
 /* ngx_http_tiktok_handler_status.c */
 ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
+
+
+/* the answers every file of the request path shares */
+#include "ngx_http_tiktok_reply.h"
 
 
 #endif /* _NGX_HTTP_TIKTOK_MODULE_H_INCLUDED_ */

@@ -317,3 +317,33 @@ ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
 
     return "video_url is not under a verified URL prefix";
 }
+
+
+ngx_uint_t
+ngx_http_tiktok_is_uuid(ngx_str_t *s)
+{
+    size_t  i;
+
+    if (s->len != 36) {
+        return 0;
+    }
+
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s->data[i] != '-') {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (!((s->data[i] >= '0' && s->data[i] <= '9')
+              || (s->data[i] >= 'a' && s->data[i] <= 'f')
+              || (s->data[i] >= 'A' && s->data[i] <= 'F')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}

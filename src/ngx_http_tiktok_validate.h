@@ -17,6 +17,7 @@ ngx_int_t ngx_http_tiktok_utf8_count(ngx_str_t *s, size_t *chars,
 ngx_int_t ngx_http_tiktok_parse_rfc3339(ngx_str_t *s, time_t *t);
 const char *ngx_http_tiktok_check_pull_url(ngx_str_t *url,
     ngx_array_t *prefixes);
+ngx_uint_t ngx_http_tiktok_is_uuid(ngx_str_t *s);
 
 
 #endif /* _NGX_HTTP_TIKTOK_VALIDATE_H_INCLUDED_ */

@@ -20,6 +20,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_handler.h"
+#include "ngx_http_tiktok_call.h"
 
 #include <sys/statvfs.h>
 
@@ -27,20 +29,11 @@
 #define NGX_HTTP_TIKTOK_JSON_BODY_MAX    65536
 #define NGX_HTTP_TIKTOK_VIDEO_MAX        4000000000LL   /* TikTok: 4 GB */
 #define NGX_HTTP_TIKTOK_SCHEDULE_MAX     (30 * 86400)
-#define NGX_HTTP_TIKTOK_CREATOR_TTL      300
 
 #define NGX_HTTP_TIKTOK_UNSET            -1
 
 /* free space below which a failed body write means "the disk is full" */
 #define NGX_HTTP_TIKTOK_SPOOL_FULL       (1024 * 1024)
-
-/* creator info single flight: the marker, and the leader's failure */
-#define NGX_HTTP_TIKTOK_FLIGHT             "creator_info:flight"
-#define NGX_HTTP_TIKTOK_FLIGHT_TTL         30      /* s */
-#define NGX_HTTP_TIKTOK_FLIGHT_POLL        50      /* ms */
-#define NGX_HTTP_TIKTOK_FLIGHT_FAILED      "creator_info:failed"
-#define NGX_HTTP_TIKTOK_FLIGHT_FAILED_TTL  3       /* s */
-
 
 typedef struct {
     ngx_uint_t                    file;
@@ -62,25 +55,13 @@ typedef struct {
     ngx_str_t                     spool_path;
     ngx_http_tiktok_media_t       media;
 
-    ngx_http_tiktok_api_call_t    call;
-    ngx_http_tiktok_api_error_t   err;
+    ngx_http_tiktok_call_t        call;           /* creator info */
     ngx_str_t                     post_info;
     ngx_str_t                     username;       /* for the share URL */
 
-    /* creator info single flight */
-    ngx_str_t                     flight_user;
-    ngx_http_tiktok_cache_t      *flight_cache;
-    ngx_event_t                   flight_ev;
-    ngx_msec_t                    flight_deadline;
-
-    /* the answer to give after the error row is written */
-
-    unsigned                      retried:1;
     unsigned                      inserting:1;    /* the INSERT was sent */
     unsigned                      rolled_back:1;  /* ... and refused */
     unsigned                      committed:1;
-    unsigned                      flight_leader:1;
-    unsigned                      flight_cleanup:1;
 } ngx_http_tiktok_post_t;
 
 
@@ -94,6 +75,7 @@ typedef struct {
 static ngx_int_t ngx_http_tiktok_post_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_post_parse(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_post_body_text(ngx_http_request_t *r,
     ngx_str_t *text);
 static const char *ngx_http_tiktok_post_json(ngx_http_request_t *r,
@@ -110,27 +92,15 @@ static const char *ngx_http_tiktok_post_field(ngx_pool_t *pool,
 static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
-static void ngx_http_tiktok_post_token(ngx_http_request_t *r);
-static void ngx_http_tiktok_post_creator_info(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tiktok_post_flight(ngx_http_request_t *r,
-    ngx_http_tiktok_post_t *pt);
-static void ngx_http_tiktok_post_flight_poll(ngx_event_t *ev);
-static void ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt);
-static void ngx_http_tiktok_post_flight_cleanup(void *data);
-static void ngx_http_tiktok_post_flight_fail(ngx_http_request_t *r,
-    ngx_http_tiktok_post_t *pt, ngx_uint_t status, const char *code,
-    const char *message);
-static void ngx_http_tiktok_post_creator(ngx_http_request_t *r,
-    ngx_http_tiktok_api_call_t *call);
-static ngx_uint_t ngx_http_tiktok_post_creator_valid(json_t *data);
-static void ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data);
+static ngx_int_t ngx_http_tiktok_post_check(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
 static ngx_int_t ngx_http_tiktok_post_spool(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt);
 static void ngx_http_tiktok_post_spool_cleanup(void *data);
 static ngx_int_t ngx_http_tiktok_post_insert(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt);
 static void ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_post_error(ngx_http_request_t *r,
+static ngx_int_t ngx_http_tiktok_post_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *field,
     const char *message);
 
@@ -158,17 +128,6 @@ static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
       offsetof(ngx_http_tiktok_post_t, schedule_at) },
     { ngx_null_string, 0, 0 }
 };
-
-
-static const char  ngx_http_tiktok_post_rate_msg[] =
-    "TikTok's rate limit was reached. Try again later.";
-static const char  ngx_http_tiktok_post_down_msg[] =
-    "TikTok is not answering. Try again shortly.";
-
-
-/* what a creator who cannot post now is told */
-static const char  ngx_http_tiktok_post_failed_msg[] =
-    "Posting failed. Check permissions or try again.";
 
 
 static const char  ngx_http_tiktok_post_insert_sql[] =
@@ -346,6 +305,13 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_post_body(ngx_http_request_t *r)
 {
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_post_parse(r));
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_post_parse(ngx_http_request_t *r)
+{
     ngx_int_t                     rc;
     const char                   *field, *message;
     ngx_http_tiktok_ctx_t        *ctx;
@@ -364,9 +330,8 @@ ngx_http_tiktok_post_body(ngx_http_request_t *r)
     }
 
     if (field) {
-        ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request", field, message);
-        return;
+        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request", field, message);
     }
 
     if (pt->file) {
@@ -375,31 +340,28 @@ ngx_http_tiktok_post_body(ngx_http_request_t *r)
         if (r->request_body == NULL || r->request_body->temp_file == NULL
             || r->request_body->temp_file->file.offset == 0)
         {
-            ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request", "video",
-                                       "The body holds no video");
-            return;
+            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_request", "video",
+                                              "The body holds no video");
         }
 
         pt->temp = &r->request_body->temp_file->file;
         pt->size = pt->temp->offset;
 
         if (pt->size > NGX_HTTP_TIKTOK_VIDEO_MAX) {
-            ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_request", "video",
-                                       "The video is larger than 4 GB");
-            return;
+            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_request", "video",
+                                              "The video is larger than 4 GB");
         }
 
         rc = ngx_http_tiktok_media_probe(ngx_http_tiktok_post_read, pt->temp,
                                          pt->size, &pt->media);
         if (rc == NGX_ERROR) {
-            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (rc != NGX_OK) {
-            ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
                 "invalid_request", "video",
                 pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MATROSKA
                 ? "Matroska (MKV) is not accepted by TikTok: send WebM, "
@@ -407,13 +369,12 @@ ngx_http_tiktok_post_body(ngx_http_request_t *r)
                 : pt->media.container != NGX_HTTP_TIKTOK_MEDIA_UNKNOWN
                 ? "The video's duration cannot be read from its container"
                 : "The body is not an MP4, MOV or WebM video");
-            return;
         }
     }
 
-    if (ngx_http_tiktok_token(r, ngx_http_tiktok_post_token) != NGX_OK) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
+    ctx->resume = ngx_http_tiktok_post_check;
+
+    return ngx_http_tiktok_call_creator_info(r, &pt->call);
 }
 
 
@@ -928,419 +889,25 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_tiktok_post_token(ngx_http_request_t *r)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
-        return;
-    }
-
-    if (!ngx_http_tiktok_token_has_scope(r, "video.publish")) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-            NGX_HTTP_FORBIDDEN, "scope_missing", NULL,
-            ngx_http_tiktok_post_failed_msg));
-        return;
-    }
-
-    ngx_http_tiktok_post_creator_info(r);
-}
-
-
-/*
- * The creator's options: cached a few minutes per user, and asked of
- * TikTok once for all the posts that miss the cache at the same time
- * (single flight, across workers): the first miss puts a marker in the
- * cache zone and asks; the others poll the zone until the answer (or the
- * failure the first one met) is there, or the marker is gone.
- */
-
-static void
-ngx_http_tiktok_post_creator_info(ngx_http_request_t *r)
-{
-    ngx_int_t                      rc;
-    json_t                        *data;
-    ngx_str_t                      key;
-    json_error_t                   jerr;
-    ngx_http_tiktok_ctx_t         *ctx;
-    ngx_http_tiktok_post_t        *pt;
-    ngx_http_tiktok_cache_entry_t  entry;
-    ngx_http_tiktok_main_conf_t   *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-    pt = ctx->data;
-
-    ngx_str_set(&key, "creator_info");
-
-    if (tmcf->cache && !pt->retried) {
-        rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
-                                       r->pool, &entry);
-        if (rc == NGX_OK) {
-            data = ngx_http_tiktok_json_own(r->pool,
-                       json_loadb((char *) entry.value.data, entry.value.len,
-                                  0, &jerr));
-            if (json_is_object(data)
-                && ngx_http_tiktok_post_creator_valid(data))
-            {
-                ngx_http_tiktok_post_check(r, data);
-                return;
-            }
-        }
-
-        rc = ngx_http_tiktok_post_flight(r, pt);
-
-        if (rc == NGX_AGAIN || rc == NGX_DONE) {
-            return;             /* waiting, or answered */
-        }
-
-        if (rc == NGX_ERROR) {
-            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-    }
-
-    ngx_memzero(&pt->call, sizeof(ngx_http_tiktok_api_call_t));
-
-    pt->call.method = NGX_HTTP_POST;
-    ngx_str_set(&pt->call.path, "/v2/post/publish/creator_info/query/");
-    ngx_str_set(&pt->call.content_type, "application/json; charset=UTF-8");
-    pt->call.bearer = ctx->token->access_token;
-    pt->call.handler = ngx_http_tiktok_post_creator;
-
-    if (ngx_http_tiktok_api_start(r, &pt->call) != NGX_OK) {
-        ngx_http_tiktok_post_flight_end(pt);
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_run_posted_requests(r->connection);
-}
-
-
-/*
- * NGX_OK: ask TikTok (this request leads the flight, or waited long
- * enough); NGX_AGAIN: another request asks, poll again later; NGX_DONE:
- * answered with the failure the flight met; NGX_ERROR.
- */
-
-static ngx_int_t
-ngx_http_tiktok_post_flight(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
-{
-    u_char                         *p, *nl, *last;
-    ngx_int_t                       n;
-    ngx_str_t                       key;
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_tiktok_ctx_t          *ctx;
-    ngx_http_tiktok_cache_entry_t   entry;
-    ngx_http_tiktok_main_conf_t    *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    if (!pt->flight_cleanup) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_tiktok_post_flight_cleanup;
-        cln->data = pt;
-
-        /* kept here: a redirect (an error page) clears the module's ctx */
-        pt->flight_cleanup = 1;
-        pt->flight_user = ctx->user_id;
-        pt->flight_cache = tmcf->cache;
-        pt->flight_deadline = ngx_current_msec
-                              + NGX_HTTP_TIKTOK_FLIGHT_TTL * 1000;
-    }
-
-    /* "<status> <code>\n<message>": what the flight's leader answered */
-
-    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT_FAILED);
-
-    if (ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key, r->pool,
-                                  &entry)
-        == NGX_OK)
-    {
-        p = entry.value.data;
-        last = p + entry.value.len;
-
-        nl = ngx_strlchr(p, last, '\n');
-        n = (nl && nl - p > 4) ? ngx_atoi(p, 3) : NGX_ERROR;
-
-        if (n >= NGX_HTTP_BAD_REQUEST && n < 600) {
-            p[3] = '\0';
-            *nl = '\0';
-
-            /* the value is ours, in the pool: make its parts strings */
-            entry.value.data = ngx_pnalloc(r->pool, last - nl);
-            if (entry.value.data == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(entry.value.data, nl + 1, last - nl - 1);
-            entry.value.data[last - nl - 1] = '\0';
-
-            ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-                                            (ngx_uint_t) n, (char *) p + 4,
-                                            NULL,
-                                            (char *) entry.value.data));
-            return NGX_DONE;
-        }
-    }
-
-    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT);
-
-    n = ngx_http_tiktok_cache_count(tmcf->cache, &ctx->user_id, &key, 1,
-                                    NGX_HTTP_TIKTOK_FLIGHT_TTL);
-
-    if (n == 1) {
-        pt->flight_leader = 1;
-        return NGX_OK;
-    }
-
-    if (n == NGX_ERROR
-        || (ngx_msec_int_t) (ngx_current_msec - pt->flight_deadline) >= 0)
-    {
-        return NGX_OK;          /* no room for a marker, or waited enough */
-    }
-
-    pt->flight_ev.handler = ngx_http_tiktok_post_flight_poll;
-    pt->flight_ev.data = r;
-    pt->flight_ev.log = r->connection->log;
-
-    ngx_add_timer(&pt->flight_ev, NGX_HTTP_TIKTOK_FLIGHT_POLL);
-
-    return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_tiktok_post_flight_poll(ngx_event_t *ev)
-{
-    ngx_http_request_t  *r = ev->data;
-
-    ngx_http_tiktok_post_creator_info(r);
-}
-
-
-/* the leader is done: its answer (or failure) is in the cache by now */
-
-static void
-ngx_http_tiktok_post_flight_end(ngx_http_tiktok_post_t *pt)
-{
-    ngx_str_t  key;
-
-    if (!pt->flight_leader) {
-        return;
-    }
-
-    pt->flight_leader = 0;
-
-    ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT);
-
-    (void) ngx_http_tiktok_cache_delete(pt->flight_cache, &pt->flight_user,
-                                        &key);
-}
-
-
-static void
-ngx_http_tiktok_post_flight_cleanup(void *data)
-{
-    ngx_http_tiktok_post_t  *pt = data;
-
-    if (pt->flight_ev.timer_set) {
-        ngx_del_timer(&pt->flight_ev);
-    }
-
-    ngx_http_tiktok_post_flight_end(pt);
-}
-
-
-/* the leader met a failure: the waiters answer the same, TikTok is spared */
-
-static void
-ngx_http_tiktok_post_flight_fail(ngx_http_request_t *r,
-    ngx_http_tiktok_post_t *pt, ngx_uint_t status, const char *code,
-    const char *message)
-{
-    ngx_str_t                     key, value;
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    if (!pt->flight_leader) {
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    value.data = ngx_pnalloc(r->pool, 5 + ngx_strlen(code)
-                                      + ngx_strlen(message));
-    if (value.data != NULL) {
-        value.len = ngx_sprintf(value.data, "%03ui %s\n%s", status, code,
-                                message)
-                    - value.data;
-
-        ngx_str_set(&key, NGX_HTTP_TIKTOK_FLIGHT_FAILED);
-
-        (void) ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id, &key,
-                                         &value,
-                                         NGX_HTTP_TIKTOK_FLIGHT_FAILED_TTL);
-    }
-
-    ngx_http_tiktok_post_flight_end(pt);
-}
-
-
-static void
-ngx_http_tiktok_post_creator(ngx_http_request_t *r,
-    ngx_http_tiktok_api_call_t *call)
-{
-    json_t                       *data;
-    ngx_int_t                     rc;
-    ngx_uint_t                    status;
-    ngx_str_t                     key, text, *code;
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_post_t       *pt;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-    pt = ctx->data;
-
-    ngx_memzero(&pt->err, sizeof(ngx_http_tiktok_api_error_t));
-    pt->err.endpoint = "/v2/post/publish/creator_info/query/";
-
-    rc = ngx_http_tiktok_api_envelope(r, call, &data, &pt->err);
-    code = &pt->err.code;
-
-    if (rc == NGX_OK && !ngx_http_tiktok_post_creator_valid(data)) {
-        /* TikTok's fault, not the user's: neither cached nor blamed */
-        pt->err.message = "creator info without a list of "
-                          "privacy_level_options";
-        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_BAD_GATEWAY,
-                                         "tiktok_error",
-                                         ngx_http_tiktok_post_failed_msg);
-        ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_BAD_GATEWAY,
-                             "tiktok_error", ngx_http_tiktok_post_failed_msg,
-                             NULL);
-        return;
-    }
-
-    if (rc == NGX_OK) {
-        ngx_str_set(&key, "creator_info");
-
-        if (tmcf->cache
-            && ngx_http_tiktok_json_encode(r->pool, data, &text) == NGX_OK)
-        {
-            (void) ngx_http_tiktok_cache_set(tmcf->cache, &ctx->user_id,
-                                             &key, &text,
-                                             NGX_HTTP_TIKTOK_CREATOR_TTL);
-        }
-
-        ngx_http_tiktok_post_flight_end(pt);
-        ngx_http_tiktok_post_check(r, data);
-        return;
-    }
-
-    if (rc == NGX_DECLINED && code->len == sizeof("access_token_invalid") - 1
-        && ngx_strncmp(code->data, "access_token_invalid", code->len) == 0
-        && !pt->retried)
-    {
-        pt->retried = 1;
-
-        if (ngx_http_tiktok_token_invalidate(r) != NGX_OK) {
-            ngx_http_tiktok_post_flight_end(pt);
-            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
-        return;
-    }
-
-    if (rc == NGX_DECLINED
-        && ((code->len > 10 && ngx_strncmp(code->data, "spam_risk_", 10) == 0)
-            || (code->len == sizeof("reached_active_user_cap") - 1
-                && ngx_strncmp(code->data, "reached_active_user_cap",
-                               code->len) == 0)
-            || (code->len == sizeof("scope_not_authorized") - 1
-                && ngx_strncmp(code->data, "scope_not_authorized",
-                               code->len) == 0)))
-    {
-        /* the creator cannot post now (TikTok says so with HTTP 200) */
-        pt->err.message = "creator info says the creator cannot post now";
-        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_FORBIDDEN,
-                                         "post_failed",
-                                         ngx_http_tiktok_post_failed_msg);
-        ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_FORBIDDEN, "post_failed",
-                             ngx_http_tiktok_post_failed_msg, NULL);
-        return;
-    }
-
-    if (rc == NGX_DECLINED && code->len == sizeof("rate_limit_exceeded") - 1
-        && ngx_strncmp(code->data, "rate_limit_exceeded", code->len) == 0)
-    {
-        ngx_http_tiktok_post_flight_fail(r, pt, NGX_HTTP_TOO_MANY_REQUESTS,
-                                         "rate_limited",
-                                         ngx_http_tiktok_post_rate_msg);
-        ngx_http_tiktok_fail(r, &pt->err, NGX_HTTP_TOO_MANY_REQUESTS,
-                             "rate_limited", ngx_http_tiktok_post_rate_msg,
-                             NULL);
-        return;
-    }
-
-    status = (call->status == NGX_HTTP_GATEWAY_TIME_OUT)
-             ? NGX_HTTP_GATEWAY_TIME_OUT : NGX_HTTP_BAD_GATEWAY;
-
-    ngx_http_tiktok_post_flight_fail(r, pt, status, "tiktok_unavailable",
-                                     ngx_http_tiktok_post_down_msg);
-    ngx_http_tiktok_fail(r, &pt->err, status, "tiktok_unavailable",
-                         ngx_http_tiktok_post_down_msg, NULL);
-}
-
-
-/* what post_check relies on: a list of strings */
-
-static ngx_uint_t
-ngx_http_tiktok_post_creator_valid(json_t *data)
-{
-    size_t   i;
-    json_t  *options, *o;
-
-    options = json_object_get(data, "privacy_level_options");
-
-    if (!json_is_array(options) || json_array_size(options) == 0) {
-        return 0;
-    }
-
-    json_array_foreach(options, i, o) {
-        if (!json_is_string(o)) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 /* the checks against the creator's current options, then the row */
 
-static void
-ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
+static ngx_int_t
+ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                  *p, *msg;
-    size_t                   i, len;
-    json_t                  *options, *o, *info, *max;
-    ngx_http_tiktok_ctx_t   *ctx;
-    ngx_http_tiktok_post_t  *pt;
+    u_char                         *p, *msg;
+    size_t                          i, len;
+    json_t                         *data, *options, *o, *info, *max;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_post_t         *pt;
+    ngx_http_tiktok_post_option_t  *opt;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     pt = ctx->data;
+
+    if (pt->call.rc != NGX_OK) {
+        return ngx_http_tiktok_call_error(r, &pt->call);
+    }
+
+    data = pt->call.data;
 
     (void) ngx_http_tiktok_json_get_str(r->pool, data, "creator_username",
                                         &pt->username);
@@ -1366,8 +933,7 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
 
         msg = ngx_pnalloc(r->pool, len);
         if (msg == NULL) {
-            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         p = ngx_sprintf(msg, "privacy_level must be one of the creator's "
@@ -1382,10 +948,9 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
 
         *p = '\0';
 
-        ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request", "privacy_level",
-                                   (char *) msg);
-        return;
+        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request", "privacy_level",
+                                          (char *) msg);
     }
 
     max = json_object_get(data, "max_video_post_duration_sec");
@@ -1395,16 +960,15 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
     {
         msg = ngx_pnalloc(r->pool, 80);
         if (msg == NULL) {
-            ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         ngx_sprintf(msg, "The video is longer than this creator's limit of "
                     "%L seconds%Z", (int64_t) json_integer_value(max));
 
-        ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_request", "video", (char *) msg);
-        return;
+        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request", "video",
+                                          (char *) msg);
     }
 
     /*
@@ -1427,30 +991,27 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
 
     info = ngx_http_tiktok_json_own(r->pool, json_object());
 
-    if (info == NULL
-        || ngx_http_tiktok_json_set(info, "privacy_level",
-               ngx_http_tiktok_json_str(pt->privacy_level.data,
-                                        pt->privacy_level.len)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "title",
-               json_stringn((char *) (pt->title.data ? pt->title.data
-                                                     : (u_char *) ""),
-                            pt->title.len)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "disable_duet",
-                                    json_boolean(pt->disable_duet)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "disable_stitch",
-                                    json_boolean(pt->disable_stitch))
-           != NGX_OK
-        || ngx_http_tiktok_json_set(info, "disable_comment",
-                                    json_boolean(pt->disable_comment))
-           != NGX_OK
-        || ngx_http_tiktok_json_set(info, "brand_content_toggle",
-                                    json_boolean(pt->brand_content_toggle
-                                                 == 1)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "brand_organic_toggle",
-                                    json_boolean(pt->brand_organic_toggle
-                                                 == 1)) != NGX_OK
-        || ngx_http_tiktok_json_set(info, "is_aigc",
-                                    json_boolean(pt->is_aigc == 1)) != NGX_OK
+    rc = (info == NULL
+          || ngx_http_tiktok_json_set(info, "privacy_level",
+                 ngx_http_tiktok_json_str(pt->privacy_level.data,
+                                          pt->privacy_level.len)) != NGX_OK
+          || ngx_http_tiktok_json_set(info, "title",
+                 json_stringn((char *) (pt->title.data ? pt->title.data
+                                                       : (u_char *) ""),
+                              pt->title.len)) != NGX_OK)
+         ? NGX_ERROR : NGX_OK;
+
+    /* the options that are booleans: true only when 1 by now */
+
+    for (opt = ngx_http_tiktok_post_options; opt->name.len; opt++) {
+        if (rc == NGX_OK && opt->type == 'b') {
+            rc = ngx_http_tiktok_json_set(info, (char *) opt->name.data,
+                     json_boolean(*(ngx_int_t *) ((u_char *) pt + opt->offset)
+                                  == 1));
+        }
+    }
+
+    if (rc != NGX_OK
         || (pt->cover_ms != NGX_HTTP_TIKTOK_UNSET
             && ngx_http_tiktok_json_set(info, "video_cover_timestamp_ms",
                                         json_integer(pt->cover_ms))
@@ -1458,18 +1019,18 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, json_t *data)
         || ngx_http_tiktok_json_encode(r->pool, info, &pt->post_info)
            != NGX_OK)
     {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (pt->file && ngx_http_tiktok_post_spool(r, pt) != NGX_OK) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_tiktok_post_insert(r, pt) != NGX_OK) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    return ngx_http_tiktok_wait(r);
 }
 
 
@@ -1566,14 +1127,12 @@ ngx_http_tiktok_post_spool_cleanup(void *data)
 static ngx_int_t
 ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 {
-    u_char                       *p;
-    ngx_str_t                     params[10];
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_pg_query_t   *q;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    u_char                      *p;
+    ngx_str_t                    params[10];
+    ngx_http_tiktok_ctx_t       *ctx;
+    ngx_http_tiktok_pg_query_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     params[0] = ctx->user_id;
 
@@ -1617,17 +1176,11 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 
     params[9] = pt->username;
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
+    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_post_inserted);
 
-    q->user_id = ctx->user_id;
-    q->handler = ngx_http_tiktok_post_inserted;
-    q->data = r;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10, params)
-        != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10,
+                                  params) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_notify_sql, 1,
                                   &ctx->user_id) != NGX_OK)
     {
@@ -1637,7 +1190,7 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     /* from here on the row may come to exist: see spool_cleanup */
     pt->inserting = 1;
 
-    if (ngx_http_tiktok_pg_run(tmcf->pg_pool, q) != NGX_OK) {
+    if (ngx_http_tiktok_query_run(r, q) != NGX_OK) {
         pt->inserting = 0;      /* nothing was sent */
         return NGX_ERROR;
     }
@@ -1670,12 +1223,7 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
     }
 
     if (q->rc != NGX_OK || PQntuples(q->res[0]) != 1) {
-        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
-            q->rc == NGX_ERROR ? NGX_HTTP_SERVICE_UNAVAILABLE
-                               : NGX_HTTP_INTERNAL_SERVER_ERROR,
-            q->rc == NGX_ERROR ? "database_unavailable" : "internal_error",
-            NULL, q->rc == NGX_ERROR ? "Service temporarily unavailable"
-                                     : "Internal error"));
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
@@ -1697,9 +1245,9 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-/* a 4xx from the body handler, which owns the request's finalization */
+/* a 4xx, logged at info */
 
-static void
+static ngx_int_t
 ngx_http_tiktok_post_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *field, const char *message)
 {
@@ -1707,6 +1255,5 @@ ngx_http_tiktok_post_error(ngx_http_request_t *r, ngx_uint_t status,
                   "tiktok: post refused: %s: %s", field ? field : "-",
                   message);
 
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r, status, code,
-                                                           field, message));
+    return ngx_http_tiktok_send_error(r, status, code, field, message);
 }
