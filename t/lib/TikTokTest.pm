@@ -23,6 +23,7 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
+use BlockSections;
 use TikTokSandbox;
 
 our $Root = abs_path(dirname(__FILE__) . '/../..');
@@ -128,6 +129,8 @@ EOF
 sub defaults {
     my $add = main->can('add_block_preprocessor')
         or die "defaults() needs Test::Nginx::Socket loaded first\n";
+
+    BlockSections->register('sql');
 
     $add->(sub {
         my $block = shift;
