@@ -126,9 +126,16 @@ EOF
 # Called by a suite after `use Test::Nginx::Socket`: blocks get the module's
 # main_config and the shared http_config unless they bring their own, and a
 # `--- sql` section runs as the database superuser before the request.
+# Options give every block of the suite more: http => lines added to the
+# shared http_config, config => a --- config, no_error_log => a
+# --- no_error_log (each only where the block has none of its own).
 sub defaults {
+    my (%o) = @_;
+
     my $add = main->can('add_block_preprocessor')
         or die "defaults() needs Test::Nginx::Socket loaded first\n";
+
+    my $http = $HttpConfig . ($o{http} // '');
 
     BlockSections->register('sql');
 
@@ -140,7 +147,13 @@ sub defaults {
         }
 
         if (!defined $block->http_config) {
-            $block->set_value('http_config', $HttpConfig);
+            $block->set_value('http_config', $http);
+        }
+
+        for my $s (qw(config no_error_log)) {
+            if (defined $o{$s} && !defined $block->$s) {
+                $block->set_value($s, $o{$s});
+            }
         }
 
         if (defined $block->sql) {
