@@ -127,8 +127,8 @@ EOF
 # main_config and the shared http_config unless they bring their own, and a
 # `--- sql` section runs as the database superuser before the request.
 # Options give every block of the suite more: http => lines added to the
-# shared http_config, config => a --- config, no_error_log => a
-# --- no_error_log (each only where the block has none of its own).
+# shared http_config, config, more_headers, no_error_log => that section
+# (each only where the block has none of its own).
 sub defaults {
     my (%o) = @_;
 
@@ -150,7 +150,7 @@ sub defaults {
             $block->set_value('http_config', $http);
         }
 
-        for my $s (qw(config no_error_log)) {
+        for my $s (qw(config more_headers no_error_log)) {
             if (defined $o{$s} && !defined $block->$s) {
                 $block->set_value($s, $o{$s});
             }
