@@ -26,6 +26,8 @@ PROVE_OPTS ?=
 TESTS      ?= t
 
 SRCS  = $(wildcard $(CURDIR)/src/*.c) $(wildcard $(CURDIR)/src/*.h)
+# test-only modules (t/modules/config): in the test builds, never in compat
+TEST_SRCS = $(wildcard $(CURDIR)/t/modules/*.c)
 UNIT  = $(BUILD)/unit/crypto_test $(BUILD)/unit/tiktok_seal \
         $(BUILD)/unit/media_test $(BUILD)/unit/validate_test
 UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
@@ -44,20 +46,22 @@ module: $(MODULE)
 
 # Debian's nginx-dev tree holds headers and configure only; we configure a
 # private copy with the packaged nginx's own flags so the .so is binary
-# compatible (--with-compat) with /usr/sbin/nginx.
-$(NGX_BUILD)/objs/Makefile: config
+# compatible (--with-compat) with /usr/sbin/nginx.  This build also serves
+# the suites, so it adds the test-only modules of t/modules; make compat, like
+# any production build of this repository, builds the module alone.
+$(NGX_BUILD)/objs/Makefile: config t/modules/config
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(BUILD)
 	cp -a $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt='$(CC_OPT)' \
-	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
+	        --add-dynamic-module=$(CURDIR) \
+	        --add-dynamic-module=$(CURDIR)/t/modules \
+	        > $(BUILD)/configure.log 2>&1 \
 	    || { tail -30 $(BUILD)/configure.log; exit 1; }
 
-$(MODULE): $(NGX_BUILD)/objs/Makefile $(SRCS) \
-           t/unit/ngx_http_tiktok_cache_test_module.c \
-           t/unit/ngx_http_tiktok_curl_test_module.c
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(SRCS) $(TEST_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	@# copy, then rename: a running nginx keeps its mapping of the old file
 	cp $(NGX_BUILD)/objs/ngx_http_tiktok_module.so $@.tmp && mv -f $@.tmp $@
@@ -114,9 +118,7 @@ $(COMPAT_NGX)/objs/Makefile: $(COMPAT_DEB) config
 	        --add-dynamic-module=$(CURDIR) > $(COMPAT)/configure.log 2>&1 \
 	    || { tail -30 $(COMPAT)/configure.log; exit 1; }
 
-$(COMPAT)/ngx_http_tiktok_module.so: $(COMPAT_NGX)/objs/Makefile $(SRCS) \
-           t/unit/ngx_http_tiktok_cache_test_module.c \
-           t/unit/ngx_http_tiktok_curl_test_module.c
+$(COMPAT)/ngx_http_tiktok_module.so: $(COMPAT_NGX)/objs/Makefile $(SRCS)
 	$(MAKE) -C $(COMPAT_NGX) -f objs/Makefile modules
 	grep -q 'define NGX_DEBUG ' $(COMPAT_NGX)/objs/ngx_auto_config.h \
 	    && { echo 'compat: built with debug'; exit 1; } || true

@@ -4,13 +4,34 @@
 # runner's checks fail when they should, that it stops nginx when a test
 # dies, and that the other plan forms and settings work.
 
+# This file tests the in-repo runner, not the module: its fixtures run with
+# -It/runner and it calls that runner's Test::Nginx::Util internals.  With
+# the real Test::Nginx first on the include path there is nothing to test.
+BEGIN {
+    use Cwd ();
+    use File::Basename ();
+
+    my $ours = Cwd::abs_path(File::Basename::dirname(__FILE__)
+                             . '/runner/Test/Nginx/Socket.pm');
+    my ($found) = grep { -f } map { ref $_ ? () : "$_/Test/Nginx/Socket.pm" }
+                  @INC;
+    my $real = defined $found ? Cwd::abs_path($found) : undef;
+
+    if (!defined $real || !defined $ours || $real ne $ours) {
+        require Test::More;
+        Test::More::plan(skip_all => 'tests the in-repo runner (t/runner); '
+            . 'Test::Nginx::Socket here is ' . ($found // 'not installed'));
+    }
+}
+
 use Test::Nginx::Socket 'no_plan';
 use File::Temp qw( tempdir );
 use File::Spec ();
+use BlockSections qw(hello_location);
 
 repeat_each(2);
 
-# custom section handled by a preprocessor (unknown sections are allowed)
+# a section of this file's own, read by a preprocessor (declared above)
 add_block_preprocessor(sub {
     my $block = shift;
     if (defined $block->hello_location) {
@@ -201,7 +222,30 @@ sub selftest_fixtures {
         nothing_left_running($sr, 'die.t.in');
     }
 
-    # 6. something the real Test::Nginx lacks fails loudly
+    # 6. a section that is neither Test::Nginx's nor declared fails its
+    #    block (a misspelt one would otherwise assert nothing); a declared
+    #    one works
+    {
+        my $sr = "$tmp/sections";
+        my ($status, $out, $err) = run_fixture('sections.t.in',
+                                               TEST_NGINX_SERVROOT => $sr);
+        isnt($status, 0, "sections.t.in: the child exits with failure");
+        like($out, qr/^not ok \d+ - .*TEST 1: misspelt response_body - unknown section\(s\) --- respone_body: not a Test::Nginx::Socket section/m,
+             "sections.t.in: --- respone_body fails its block");
+        like($out, qr/^not ok \d+ - .*TEST 2: misspelt no_error_log - unknown section\(s\) --- no_eror_log:/m,
+             "sections.t.in: --- no_eror_log fails its block");
+        like($out, qr/use BlockSections qw\(no_eror_log\);/,
+             "sections.t.in: the message says how to declare a section");
+        unlike($out, qr/TEST [12]: .* - (?:status code|response_body)/,
+               "sections.t.in: a refused block sends no request");
+        like($out, qr/^ok \d+ - .*TEST 3: a declared section - response_body - response is expected/m,
+             "sections.t.in: a declared section is read by the preprocessor");
+        like($out, qr/^ok \d+ - .*TEST 4: still runs after a refused block - response_body - response is expected/m,
+             "sections.t.in: the next block runs");
+        nothing_left_running($sr, 'sections.t.in');
+    }
+
+    # 7. something the real Test::Nginx lacks fails loudly
     {
         my $sr = "$tmp/ncl";
         my ($status, $out, $err) = run_fixture('nocheckleak.t.in',
@@ -300,13 +344,13 @@ No such file or directory
 
 
 
-=== TEST 7: must_die with an unknown directive
+=== TEST 7: must_die with an unknown directive, the file and line in error.log
 --- config
     unknown_directive_x on;
 --- must_die
---- error_log
-unknown directive "unknown_directive_x"
-nginx: [emerg] unknown directive "unknown_directive_x" in
+--- error_log eval
+["unknown directive \"unknown_directive_x\"",
+ qr{\[emerg\] \d+#\d+: unknown directive "unknown_directive_x" in \S+/conf/nginx\.conf:\d+$}]
 
 
 

@@ -1,7 +1,7 @@
 # The shared-memory cache (tiktok_cache_zone): set/get/delete, TTL with a
 # stale window, purge by user, LRU eviction when the zone is full, and one
 # zone shared by every worker.  Driven through the test-only companion
-# module t/unit/ngx_http_tiktok_cache_test_module.c.
+# module t/modules/ngx_http_tiktok_cache_test_module.c.
 
 use strict;
 use warnings;

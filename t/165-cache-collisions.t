@@ -3,7 +3,7 @@
 # rotations put equal hashes on both sides of a node).  The cache hashes
 # CRC-32(user NUL key); CRC-32 is linear, so four chosen bytes at the end of
 # a key give it any hash we like.  Driven through the test-only module
-# t/unit/ngx_http_tiktok_cache_test_module.c.
+# t/modules/ngx_http_tiktok_cache_test_module.c.
 
 use strict;
 use warnings;

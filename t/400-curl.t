@@ -1,6 +1,6 @@
 # The libcurl loop (src/ngx_http_tiktok_curl.c) in a real worker against
 # the HTTPS sandbox, driven by the test-only companion module
-# t/unit/ngx_http_tiktok_curl_test_module.c: GET, POST, a file region PUT
+# t/modules/ngx_http_tiktok_curl_test_module.c: GET, POST, a file region PUT
 # with Content-Range to a real upload URL, TLS verification, timeouts,
 # dropped connections, 5xx and 429, the response cap, keep-alive reuse,
 # nothing blocking the worker (5 slow calls in flight, 50 at once),

@@ -1,5 +1,6 @@
-# POST /post: every check before TikTok is asked to do anything, creator
-# info (cached), and the row with its 202.
+# POST /post: creator info (cached), the row with its 202, the uploads'
+# checks and what they leave in the spool.  The refusals of JSON posts,
+# one request each, are blocks in t/511.
 
 use strict;
 use warnings;
@@ -80,58 +81,7 @@ is($psql->("SELECT to_char(schedule_at AT TIME ZONE 'UTC',"
            . " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM tiktok.posts"
            . " WHERE id = '$r->{json}{post_id}'"), $at, '... for that time');
 
-# every refusal names its field, and nothing is stored or sent
-my $before = rows('paul');
-$creator = calls('/v2/post/publish/creator_info/query/');
-my $far = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time + 31 * 86400));
-for my $case (
-    [title => { title => 'x' x 151 }],
-    [title => { title => "\x{1F600}" x 151 }],
-    [privacy_level => { privacy_level => undef }],
-    [privacy_level => { privacy_level => '' }],
-    [brand_content_toggle => { brand_content_toggle => JSON::PP::true }],
-    [video_url => { video_url => 'http://media.example.com/v/1.mp4' }],
-    [video_url => { video_url => 'https://203.0.113.7/v/1.mp4' }],
-    [video_url => { video_url => 'https://[2001:db8::1]/v/1.mp4' }],
-    [video_url => { video_url => 'https://evil.example.com/v/1.mp4' }],
-    [video_url => { video_url => 'https://media.example.com@evil.example/x' }],
-    [video_url => { video_url => undef }],
-    [schedule_at => { schedule_at => 'tomorrow' }],
-    [schedule_at => { schedule_at => '2020-01-01T00:00:00Z' }],
-    [schedule_at => { schedule_at => $far }],
-    [schedule_at => { schedule_at => '2026-02-30T10:00:00Z' }],
-    [disable_duet => { disable_duet => 'yes' }],
-    [video_cover_timestamp_ms => { video_cover_timestamp_ms => -1 }],
-    [surprise => { surprise => 1 }],
-) {
-    my ($field, $change) = @$case;
-    my %body = (video_url => $url, privacy_level => 'SELF_ONLY', %$change);
-    delete $body{$_} for grep { !defined $body{$_} } keys %body;
-    $r = post(paul => \%body);
-    is("$r->{status} " . ($r->{json}{error}{field} // ''), "400 $field",
-       "refused: $field (" . encode_json($change) . ')');
-}
-
-for my $bad ('not json', '[1,2]', '{"video_url":') {
-    $r = post(paul => $bad);
-    is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 body',
-       "refused: a body of '$bad'");
-}
-
-$r = post(paul => 'hello', type => 'text/plain');
-is($r->{status}, 415, 'an unknown Content-Type: 415');
-is($r->{json}{error}{field}, 'Content-Type', '... naming Content-Type');
-
-$r = post(paul => { video_url => $url, privacy_level => 'FOLLOWER_OF_CREATOR' });
-is("$r->{status} " . ($r->{json}{error}{field} // ''), '400 privacy_level',
-   "a privacy level outside the creator's options");
-like($r->{json}{error}{message}, qr/PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, SELF_ONLY/,
-     '... listing them');
-
-is(rows('paul'), $before, 'none of those stored a post');
-cmp_ok(calls('/v2/post/publish/creator_info/query/'), '<=', $creator + 1,
-       '... or asked TikTok more than the cached creator info');
-is(calls('/v2/post/publish/video/init/'), 0, '... and nothing was published');
+# every refusal of a JSON post names its field: blocks in t/511
 
 # a random-bytes upload is refused before TikTok, leaving no file
 # (the spool holds only the files of accepted posts)

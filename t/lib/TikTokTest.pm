@@ -23,6 +23,7 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
+use BlockSections;
 use TikTokSandbox;
 
 our $Root = abs_path(dirname(__FILE__) . '/../..');
@@ -125,9 +126,18 @@ EOF
 # Called by a suite after `use Test::Nginx::Socket`: blocks get the module's
 # main_config and the shared http_config unless they bring their own, and a
 # `--- sql` section runs as the database superuser before the request.
+# Options give every block of the suite more: http => lines added to the
+# shared http_config, config, more_headers, no_error_log => that section
+# (each only where the block has none of its own).
 sub defaults {
+    my (%o) = @_;
+
     my $add = main->can('add_block_preprocessor')
         or die "defaults() needs Test::Nginx::Socket loaded first\n";
+
+    my $http = $HttpConfig . ($o{http} // '');
+
+    BlockSections->register('sql');
 
     $add->(sub {
         my $block = shift;
@@ -137,7 +147,13 @@ sub defaults {
         }
 
         if (!defined $block->http_config) {
-            $block->set_value('http_config', $HttpConfig);
+            $block->set_value('http_config', $http);
+        }
+
+        for my $s (qw(config more_headers no_error_log)) {
+            if (defined $o{$s} && !defined $block->$s) {
+                $block->set_value($s, $o{$s});
+            }
         }
 
         if (defined $block->sql) {

@@ -134,7 +134,6 @@ our $RandPorts = {};
 our $InSubprocess;
 our $ChildPid;                # unused here; the real module's name
 our %StartedPids;             # nginx master/single pids we started
-our @PendingStderrLines;      # nginx's stderr, for --- must_die checks
 our $CurrentPid;              # nginx serving the current block
 our $BlockAborted;
 
@@ -996,12 +995,6 @@ sub error_log_data () {
         close $in;
     }
 
-    # what nginx printed on stderr when it failed to start (--- must_die)
-    if (@PendingStderrLines) {
-        push @lines, @PendingStderrLines;
-        @PendingStderrLines = ();
-    }
-
     return \@lines;
 }
 
@@ -1064,6 +1057,48 @@ our %UnsupportedSections = map { $_ => 1 } qw(
     write_resp_body_file quic_max_idle_timeout no_mockeagain
 );
 
+# Sections of the real Test::Nginx::Socket this runner implements (or, for
+# the last line, accepts as the no-ops they are here), and Test::Base's own.
+our %KnownSections = map { $_ => 1 } qw(
+    main_config post_main_config http_config config server_name init
+    post_setup_server_root user_files request request_eval raw_request
+    raw_request_middle_delay pipelined_requests more_headers error_code
+    error_code_like response_headers response_headers_like
+    raw_response_headers_like raw_response_headers_unlike response_body
+    response_body_eval response_body_like response_body_unlike
+    response_body_filters response_body_json_sort error_log no_error_log
+    grep_error_log grep_error_log_out access_log no_access_log
+    shutdown_error_log no_shutdown_error_log log_level error_log_file
+    must_die timeout wait abort shutdown ignore_response http09
+    server_addr_for_client skip_eval skip_nginx todo
+    ONLY SKIP LAST
+    no_check_leak suppress_stderr curl no_http2 no_http3
+);
+
+# A section neither runner knows is, to the real one, data nobody reads: a
+# misspelt "--- respone_body" would assert nothing and pass.  So a section
+# that is not Test::Nginx's must be one a suite's block preprocessor reads,
+# and the suite declares it in %BlockSections::Registered (t/lib's
+# BlockSections.pm, which the real runner never consults).
+sub check_known_sections ($$) {
+    my ($block, $name) = @_;
+
+    no warnings 'once';
+    my $order = $block->{_section_order} ? $block->{_section_order}[0] : [];
+    my @unknown = grep {
+        !$KnownSections{$_} && !$UnsupportedSections{$_}
+        && !$BlockSections::Registered{$_}
+    } @$order;
+
+    return if !@unknown;
+
+    abort_block($name,
+        "unknown section(s) " . join(', ', map { "--- $_" } @unknown)
+        . ": not a Test::Nginx::Socket section (misspelt?); a section of"
+        . " the suite's own, read by its block preprocessor, is declared"
+        . " with \"use BlockSections qw(" . join(' ', @unknown) . ");\"");
+}
+
 # Sections in which the real module does NOT expand $TEST_NGINX_*: a literal
 # there would be sent or matched as is (and, in no_error_log or
 # response_body_unlike, pass silently), so refuse it.
@@ -1105,13 +1140,22 @@ sub run_tests () {
     }
 
     for my $block ($NoShuffle ? Test::Base::blocks() : shuffle Test::Base::blocks()) {
+        my $ok = eval {
+            check_known_sections($block, "$0 " . $block->name);
+            1;
+        };
+        if (!$ok) {
+            die $@ unless $@ eq "TEST_NGINX_ABORT_BLOCK\n";
+            next;
+        }
+
         for my $hdl (@BlockPreprocessors) {
             $hdl->($block);
         }
 
         $block->set_value("name", $0 . " " . $block->name);
 
-        my $ok = eval {
+        $ok = eval {
             check_supported_sections($block);
             run_test($block);
             1;
@@ -1193,8 +1237,9 @@ sub run_must_die ($$) {
     my $name = $block->name;
 
     for (my $i = 0; $i < $RepeatEach; $i++) {
-        my ($status, $stderr) = run_nginx_binary();
-        push @PendingStderrLines, map { "$_\n" } split /\n/, $stderr;
+        # as with the real runner, the error_log checks see error.log only
+        # (nginx writes there with -e, without stderr's "nginx: " prefix)
+        my ($status) = run_nginx_binary();
 
         my $exit_code = $status == -1 ? undef : $status >> 8;
         my $coredump = $status != -1 && ($status & 128);
@@ -1210,7 +1255,6 @@ sub run_must_die ($$) {
         }
 
         $CheckErrorLog->($block, undef, 0, $i, 0);
-        @PendingStderrLines = ();
 
         if ($status == 0) {
             warn "WARNING: $name - nginx must die but it does not; killing it (req $i)\n";
