@@ -11,7 +11,7 @@
 #   make bench    the benchmark (not part of make test)
 #
 # TESTS='t/120-status.t t/140-pg-restart.t' limits test, test-only and asan
-# to those suites.
+# to those suites (run one at a time); TEST_JOBS=1 runs every suite alone.
 
 SHELL      := /bin/bash
 
@@ -128,10 +128,29 @@ test: deps
 	$(MAKE) compat
 	$(MAKE) test-only
 
+# With the default TESTS, the suites run TEST_JOBS at a time (each has its
+# own PostgreSQL, sandbox, nginx and ports), except those that measure a
+# worker's latency or how many requests are in flight when a fault strikes:
+# a second suite on the same two cores would make them measure the machine,
+# so they run alone afterwards.  Both runs always happen; either failing
+# fails the target.
+TEST_JOBS   ?= 2
+TESTS_ALONE ?= t/150-nonblocking.t t/400-curl.t t/530-publish.t \
+               t/540-publish-nonblocking.t t/600-fault-pg-kill.t
+PROVE = TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
+	$(if $(TEST_NGINX_BINARY),TEST_NGINX_BINARY=$(TEST_NGINX_BINARY)) \
+	prove -I t/lib -I t/runner $(PROVE_OPTS)
+
 test-only: all
-	TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
-	    $(if $(TEST_NGINX_BINARY),TEST_NGINX_BINARY=$(TEST_NGINX_BINARY)) \
-	    prove -I t/lib -I t/runner -r $(PROVE_OPTS) $(TESTS)
+ifeq ($(TESTS),t)
+	rc=0; \
+	$(PROVE) -j$(TEST_JOBS) \
+	    $(filter-out $(TESTS_ALONE),$(sort $(wildcard t/*.t))) || rc=1; \
+	$(PROVE) $(TESTS_ALONE) || rc=1; \
+	exit $$rc
+else
+	$(PROVE) -r $(TESTS)
+endif
 
 # The same suites with the module (and the unit tests) built under
 # AddressSanitizer and nginx started through scripts/nginx-asan; any report
