@@ -18,6 +18,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_tiktok_json.h"
+
 
 typedef struct ngx_http_tiktok_api_call_s  ngx_http_tiktok_api_call_t;
 

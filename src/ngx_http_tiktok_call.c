@@ -16,6 +16,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_call.h"
+#include "ngx_http_tiktok_token.h"
+#include "ngx_http_tiktok_ratelimit.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 #define NGX_HTTP_TIKTOK_CREATOR_PATH   "/v2/post/publish/creator_info/query/"

@@ -12,6 +12,8 @@
 
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
+#include "ngx_http_tiktok_validate.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 #define NGX_HTTP_TIKTOK_USER_ID_MAX  128

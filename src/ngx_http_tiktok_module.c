@@ -12,6 +12,7 @@
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_janitor.h"
+#include "ngx_http_tiktok_scheduler.h"
 
 
 typedef struct {

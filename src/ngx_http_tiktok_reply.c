@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 ngx_int_t
