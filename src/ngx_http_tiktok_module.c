@@ -15,12 +15,6 @@
 #include "ngx_http_tiktok_scheduler.h"
 
 
-typedef struct {
-    ngx_str_t    name;
-    ngx_uint_t   mask;
-} ngx_http_tiktok_scope_t;
-
-
 static void *ngx_http_tiktok_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_tiktok_default_spool(ngx_conf_t *cf,
@@ -37,8 +31,8 @@ static char *ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tiktok_token_key_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *value);
+static ngx_int_t ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, ngx_str_t *value, ngx_uint_t optional);
 static char *ngx_http_tiktok_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tiktok_scopes(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -55,8 +49,6 @@ static char *ngx_http_tiktok_path(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tiktok_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_tiktok_scope_mask(ngx_conf_t *cf, ngx_str_t *list,
-    ngx_uint_t *mask);
 
 static ngx_int_t ngx_http_tiktok_variable_cache_status(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -79,17 +71,15 @@ static ngx_conf_post_t  ngx_http_tiktok_title_post = {
 };
 
 
-static ngx_http_tiktok_scope_t  ngx_http_tiktok_scopes_known[] = {
-    { ngx_string("user.info.basic"),
-      NGX_HTTP_TIKTOK_SCOPE_USER_INFO_BASIC },
-    { ngx_string("user.info.profile"),
-      NGX_HTTP_TIKTOK_SCOPE_USER_INFO_PROFILE },
-    { ngx_string("user.info.stats"),
-      NGX_HTTP_TIKTOK_SCOPE_USER_INFO_STATS },
-    { ngx_string("video.list"), NGX_HTTP_TIKTOK_SCOPE_VIDEO_LIST },
-    { ngx_string("video.publish"), NGX_HTTP_TIKTOK_SCOPE_VIDEO_PUBLISH },
-    { ngx_string("video.upload"), NGX_HTTP_TIKTOK_SCOPE_VIDEO_UPLOAD },
-    { ngx_null_string, 0 }
+/* the scopes the module knows; tiktok_scopes accepts only these */
+static ngx_str_t  ngx_http_tiktok_scopes_known[] = {
+    ngx_string("user.info.basic"),
+    ngx_string("user.info.profile"),
+    ngx_string("user.info.stats"),
+    ngx_string("video.list"),
+    ngx_string("video.publish"),
+    ngx_string("video.upload"),
+    ngx_null_string
 };
 
 
@@ -295,18 +285,6 @@ ngx_http_tiktok_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     tmcf->client_key = { 0, NULL };
-     *     tmcf->client_secret = { 0, NULL };
-     *     tmcf->keyring = { ... };
-     *     tmcf->pg = NULL;
-     *     tmcf->cache = NULL;
-     *     tmcf->pull_url_prefixes = NULL;
-     *     tmcf->configured = 0;
-     */
-
     tmcf->api_max_response = NGX_CONF_UNSET_SIZE;
     tmcf->scheduler = NGX_CONF_UNSET;
     tmcf->scheduler_interval = NGX_CONF_UNSET_MSEC;
@@ -329,12 +307,6 @@ ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (tmcf->scopes.data == NULL) {
         ngx_str_set(&tmcf->scopes, "user.info.basic,video.list,video.publish");
-
-        if (ngx_http_tiktok_scope_mask(cf, &tmcf->scopes, &tmcf->scope_mask)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
     }
 
     if (tmcf->api_location.data == NULL) {
@@ -616,11 +588,13 @@ ngx_http_tiktok_exit_process(ngx_cycle_t *cycle)
 
 /*
  * Secrets come from the environment, read while nginx reads its
- * configuration, so they are never written into nginx.conf.
+ * configuration, so they are never written into nginx.conf.  NGX_DECLINED:
+ * an optional variable is not set.
  */
 
 static ngx_int_t
-ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
+ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *name,
+    ngx_str_t *value, ngx_uint_t optional)
 {
     char    *v;
     u_char   buf[256];
@@ -632,8 +606,16 @@ ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
     (void) ngx_cpystrn(buf, name->data, name->len + 1);
 
     v = getenv((char *) buf);
-    if (v == NULL || v[0] == '\0') {
+
+    if ((v == NULL || v[0] == '\0') && optional) {
         return NGX_DECLINED;
+    }
+
+    if (v == NULL || v[0] == '\0') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": environment variable \"%V\" is not set "
+                           "or empty", &cmd->name, name);
+        return NGX_ERROR;
     }
 
     value->len = ngx_strlen(v);
@@ -654,7 +636,6 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
     ngx_str_t  *value;
-    ngx_int_t   rc;
 
     if (tmcf->client_secret_env.data) {
         return "is duplicate";
@@ -662,16 +643,9 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    rc = ngx_http_tiktok_getenv(cf, &value[1], &tmcf->client_secret);
-
-    if (rc == NGX_DECLINED) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"tiktok_client_secret_env\": environment "
-                           "variable \"%V\" is not set or empty", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (rc != NGX_OK) {
+    if (ngx_http_tiktok_getenv(cf, cmd, &value[1], &tmcf->client_secret, 0)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -700,19 +674,11 @@ ngx_http_tiktok_token_key_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
         key = (i == 1) ? &tmcf->keyring.current : &tmcf->keyring.previous;
 
-        rc = ngx_http_tiktok_getenv(cf, &value[i], &text);
-
-        if (rc == NGX_DECLINED && i == 2) {
-            /* the previous key is optional: set only during a rotation */
-            continue;
-        }
+        /* the previous key is optional: set only during a rotation */
+        rc = ngx_http_tiktok_getenv(cf, cmd, &value[i], &text, i == 2);
 
         if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"tiktok_token_key_env\": environment "
-                               "variable \"%V\" is not set or empty",
-                               &value[i]);
-            return NGX_CONF_ERROR;
+            continue;
         }
 
         if (rc != NGX_OK) {
@@ -832,36 +798,16 @@ ngx_http_tiktok_scopes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
-    ngx_str_t  *value;
+    u_char     *p, *last, *end;
+    ngx_str_t  *value, s, *known;
 
     if (tmcf->scopes.data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-
-    if (ngx_http_tiktok_scope_mask(cf, &value[1], &tmcf->scope_mask)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    tmcf->scopes = value[1];
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_scope_mask(ngx_conf_t *cf, ngx_str_t *list, ngx_uint_t *mask)
-{
-    u_char                   *p, *last, *end;
-    ngx_str_t                 s;
-    ngx_http_tiktok_scope_t  *sc;
-
-    *mask = 0;
-    p = list->data;
-    last = p + list->len;
+    p = value[1].data;
+    last = p + value[1].len;
 
     while (p <= last) {
         end = ngx_strlchr(p, last, ',');
@@ -872,25 +818,26 @@ ngx_http_tiktok_scope_mask(ngx_conf_t *cf, ngx_str_t *list, ngx_uint_t *mask)
         s.data = p;
         s.len = end - p;
 
-        for (sc = ngx_http_tiktok_scopes_known; sc->name.len; sc++) {
-            if (sc->name.len == s.len
-                && ngx_strncmp(sc->name.data, s.data, s.len) == 0)
+        for (known = ngx_http_tiktok_scopes_known; known->len; known++) {
+            if (known->len == s.len
+                && ngx_strncmp(known->data, s.data, s.len) == 0)
             {
                 break;
             }
         }
 
-        if (sc->name.len == 0) {
+        if (known->len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"tiktok_scopes\": unknown scope \"%V\"", &s);
-            return NGX_ERROR;
+            return NGX_CONF_ERROR;
         }
 
-        *mask |= sc->mask;
         p = end + 1;
     }
 
-    return NGX_OK;
+    tmcf->scopes = value[1];
+
+    return NGX_CONF_OK;
 }
 
 

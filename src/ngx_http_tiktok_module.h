@@ -25,15 +25,6 @@
 #define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
 
 
-/* scopes the module knows; tiktok_scopes accepts only these */
-#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_BASIC    0x0001
-#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_PROFILE  0x0002
-#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_STATS    0x0004
-#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_LIST         0x0008
-#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_PUBLISH      0x0010
-#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_UPLOAD       0x0020
-
-
 typedef struct ngx_http_tiktok_main_conf_s {
     ngx_str_t                    client_key;
     ngx_str_t                    client_secret;     /* from the environment */
@@ -42,7 +33,6 @@ typedef struct ngx_http_tiktok_main_conf_s {
     ngx_str_t                    redirect_uri;
     ngx_str_t                    app_return_url;
     ngx_str_t                    scopes;            /* comma-separated */
-    ngx_uint_t                   scope_mask;
 
     ngx_http_tiktok_pg_conf_t   *pg;
     ngx_http_tiktok_pg_conf_t   *pg_listen;         /* listen=, or NULL */
