@@ -30,7 +30,7 @@ typedef struct {
 
 
 static ngx_http_tiktok_route_t *ngx_http_tiktok_route(ngx_http_request_t *r,
-    ngx_str_t *path, ngx_uint_t *known);
+    ngx_str_t *path, ngx_uint_t *allowed);
 static ngx_int_t ngx_http_tiktok_endpoint_path(ngx_http_request_t *r,
     ngx_str_t *path);
 static ngx_int_t ngx_http_tiktok_path_match(ngx_str_t *route,
@@ -40,7 +40,7 @@ static void ngx_http_tiktok_request_id(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tiktok_user_id(ngx_http_request_t *r,
     ngx_str_t *user);
 static ngx_int_t ngx_http_tiktok_send_405(ngx_http_request_t *r,
-    ngx_str_t *path);
+    ngx_uint_t allowed);
 static ngx_int_t ngx_http_tiktok_error_page(ngx_http_request_t *r);
 
 
@@ -89,7 +89,7 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
     ngx_str_t                 path;
-    ngx_uint_t                known;
+    ngx_uint_t                allowed;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_route_t  *route;
 
@@ -127,10 +127,10 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    route = ngx_http_tiktok_route(r, &path, &known);
+    route = ngx_http_tiktok_route(r, &path, &allowed);
 
-    if (route == NULL && known) {
-        return ngx_http_tiktok_send_405(r, &path);
+    if (route == NULL && allowed) {
+        return ngx_http_tiktok_send_405(r, allowed);
     }
 
     if (route == NULL) {
@@ -171,18 +171,18 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
 
 
 /*
- * The route for this method and path; NULL with *known set when the path
- * exists with other methods only (405 rather than 404).
+ * The route for this method and path; NULL with the path's methods in
+ * *allowed when it exists with other methods only (405 rather than 404).
  */
 
 static ngx_http_tiktok_route_t *
 ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
-    ngx_uint_t *known)
+    ngx_uint_t *allowed)
 {
     ngx_uint_t                method;
     ngx_http_tiktok_route_t  *rt;
 
-    *known = 0;
+    *allowed = 0;
 
     /* HEAD is a GET without the body (ngx_http_tiktok_send_json) */
     method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
@@ -196,7 +196,7 @@ ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
             return rt;
         }
 
-        *known = 1;
+        *allowed |= rt->method;
     }
 
     return NULL;
@@ -392,14 +392,22 @@ ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
  * operator set for a code are kept.
  */
 
-static ngx_uint_t  ngx_http_tiktok_error_codes[] = {
-    NGX_HTTP_BAD_REQUEST,
-    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-    NGX_HTTP_TOO_MANY_REQUESTS,
-    NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_SERVICE_UNAVAILABLE,
-    NGX_HTTP_INSUFFICIENT_STORAGE,
-    0
+static struct {
+    ngx_uint_t    status;
+    const char   *code;
+    const char   *message;          /* 413's is made of the limit */
+} ngx_http_tiktok_error_codes[] = {
+    { NGX_HTTP_BAD_REQUEST, "invalid_request", "The request is malformed" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large", NULL },
+    { NGX_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+      "Too many requests. Try again later." },
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "Internal error" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "service_unavailable",
+      "Service temporarily unavailable" },
+    { NGX_HTTP_INSUFFICIENT_STORAGE, "insufficient_storage",
+      "The upload spool (tiktok_upload_spool) has no room for this upload. "
+      "Try again later." },
+    { 0, "internal_error", "Internal error" }      /* any other code */
 };
 
 
@@ -407,7 +415,7 @@ char *
 ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
     ngx_http_core_loc_conf_t *clcf)
 {
-    ngx_uint_t            i, *code;
+    ngx_uint_t            i, code;
     ngx_array_t          *pages;
     ngx_http_err_page_t  *err, *old;
 
@@ -435,12 +443,14 @@ ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
         }
     }
 
-    for (code = ngx_http_tiktok_error_codes; *code; code++) {
+    for (code = 0; ngx_http_tiktok_error_codes[code].status; code++) {
 
         old = pages->elts;
 
         for (i = 0; i < pages->nelts; i++) {
-            if (old[i].status == (ngx_int_t) *code) {
+            if ((ngx_uint_t) old[i].status
+                == ngx_http_tiktok_error_codes[code].status)
+            {
                 break;
             }
         }
@@ -456,8 +466,8 @@ ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
 
         ngx_memzero(err, sizeof(ngx_http_err_page_t));
 
-        err->status = *code;
-        err->overwrite = *code;
+        err->status = ngx_http_tiktok_error_codes[code].status;
+        err->overwrite = err->status;
         err->value.value = clcf->name;      /* a constant: no lengths */
     }
 
@@ -471,16 +481,14 @@ static ngx_int_t
 ngx_http_tiktok_error_page(ngx_http_request_t *r)
 {
     u_char                    *msg;
-    ngx_uint_t                 status;
+    ngx_uint_t                 status, i;
     ngx_http_core_loc_conf_t  *clcf;
 
     status = r->err_status;
 
     (void) ngx_http_discard_request_body(r);
 
-    switch (status) {
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
         msg = ngx_pnalloc(r->pool, 80 + NGX_OFF_T_LEN);
@@ -493,40 +501,27 @@ ngx_http_tiktok_error_page(ngx_http_request_t *r)
 
         return ngx_http_tiktok_send_error(r, status, "body_too_large", "body",
                                           (char *) msg);
-
-    case NGX_HTTP_INSUFFICIENT_STORAGE:
-        return ngx_http_tiktok_send_error(r, status, "insufficient_storage",
-                   NULL, "The upload spool (tiktok_upload_spool) has no room "
-                   "for this upload. Try again later.");
-
-    case NGX_HTTP_BAD_REQUEST:
-        return ngx_http_tiktok_send_error(r, status, "invalid_request", NULL,
-                                          "The request is malformed");
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return ngx_http_tiktok_send_error(r, status, "rate_limited", NULL,
-                                          "Too many requests. Try again "
-                                          "later.");
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        return ngx_http_tiktok_send_error(r, status, "service_unavailable",
-                                          NULL, "Service temporarily "
-                                          "unavailable");
-
-    default:
-        return ngx_http_tiktok_send_error(r, status, "internal_error", NULL,
-                                          "Internal error");
     }
+
+    for (i = 0; ngx_http_tiktok_error_codes[i].status; i++) {
+        if (ngx_http_tiktok_error_codes[i].status == status) {
+            break;
+        }
+    }
+
+    return ngx_http_tiktok_send_error(r, status,
+                                      ngx_http_tiktok_error_codes[i].code,
+                                      NULL,
+                                      ngx_http_tiktok_error_codes[i].message);
 }
 
 
 static ngx_int_t
-ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_str_t *path)
+ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 {
-    u_char                   *p;
-    ngx_str_t                 key, allow;
-    ngx_uint_t                i;
-    ngx_http_tiktok_route_t  *rt;
+    u_char      *p;
+    ngx_str_t    key, allow;
+    ngx_uint_t   i;
 
     p = ngx_pnalloc(r->pool, sizeof("GET, POST, DELETE"));
     if (p == NULL) {
@@ -538,20 +533,12 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_str_t *path)
     for (i = 0; i < sizeof(ngx_http_tiktok_method_bits) / sizeof(ngx_uint_t);
          i++)
     {
-        for (rt = ngx_http_tiktok_routes; rt->path.len; rt++) {
-            if (rt->method == ngx_http_tiktok_method_bits[i]
-                && ngx_http_tiktok_path_match(&rt->path, path))
-            {
-                break;
-            }
-        }
-
-        if (rt->path.len == 0) {
+        if (!(allowed & ngx_http_tiktok_method_bits[i])) {
             continue;
         }
 
         if (p != allow.data) {
-            *p++ = ','; *p++ = ' ';
+            p = ngx_cpymem(p, ", ", 2);
         }
 
         p = ngx_cpymem(p, ngx_http_tiktok_methods[i].data,
