@@ -36,44 +36,30 @@ ngx_http_tiktok_set_header(ngx_http_request_t *r, ngx_str_t *key,
 }
 
 
-ngx_int_t
-ngx_http_tiktok_set_location(ngx_http_request_t *r, ngx_str_t *url)
-{
-    ngx_str_t         key;
-    ngx_table_elt_t  *h;
-
-    ngx_str_set(&key, "Location");
-
-    if (ngx_http_tiktok_set_header(r, &key, url) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    h = r->headers_out.headers.last->elts;
-    r->headers_out.location = &h[r->headers_out.headers.last->nelts - 1];
-
-    return NGX_OK;
-}
-
-
 /* a 302 to url, whose body names it too, for an app that fetches */
 
 ngx_int_t
 ngx_http_tiktok_send_redirect(ngx_http_request_t *r, const char *name,
     ngx_str_t *url)
 {
-    json_t     *root;
-    ngx_str_t   body;
+    json_t           *root;
+    ngx_str_t         body, key;
+    ngx_table_elt_t  *h;
 
     root = ngx_http_tiktok_json_own(r->pool, json_object());
+    ngx_str_set(&key, "Location");
 
     if (root == NULL
         || ngx_http_tiktok_json_set(root, name,
                ngx_http_tiktok_json_str(url->data, url->len)) != NGX_OK
         || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
-        || ngx_http_tiktok_set_location(r, url) != NGX_OK)
+        || ngx_http_tiktok_set_header(r, &key, url) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    h = r->headers_out.headers.last->elts;
+    r->headers_out.location = &h[r->headers_out.headers.last->nelts - 1];
 
     return ngx_http_tiktok_send_json(r, NGX_HTTP_MOVED_TEMPORARILY, &body);
 }
@@ -269,6 +255,8 @@ ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
 
 
 static void ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
 
 
 static const char  ngx_http_tiktok_error_sql[] =
@@ -326,7 +314,7 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
  * start a forged line nor end the quotes around it.
  */
 
-void
+static void
 ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
     u_char        c, *p, *last;
