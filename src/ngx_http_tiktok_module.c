@@ -50,9 +50,7 @@ static char *ngx_http_tiktok_path(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_tiktok_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-static ngx_int_t ngx_http_tiktok_variable_cache_status(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_tiktok_variable_upstream_ms(ngx_http_request_t *r,
+static ngx_int_t ngx_http_tiktok_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -263,12 +261,10 @@ ngx_module_t  ngx_http_tiktok_module = {
 
 static ngx_http_variable_t  ngx_http_tiktok_vars[] = {
 
-    { ngx_string("tiktok_cache_status"), NULL,
-      ngx_http_tiktok_variable_cache_status, 0,
+    { ngx_string("tiktok_cache_status"), NULL, ngx_http_tiktok_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("tiktok_upstream_ms"), NULL,
-      ngx_http_tiktok_variable_upstream_ms, 0,
+    { ngx_string("tiktok_upstream_ms"), NULL, ngx_http_tiktok_variable, 1,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -1200,53 +1196,41 @@ ngx_http_tiktok_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
-ngx_http_tiktok_variable_cache_status(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_tiktok_module);
-
-    if (ctx == NULL || ctx->cache_status.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = ctx->cache_status.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = ctx->cache_status.data;
-
-    return NGX_OK;
-}
-
+/* $tiktok_cache_status (data 0), $tiktok_upstream_ms (data 1) */
 
 static ngx_int_t
-ngx_http_tiktok_variable_upstream_ms(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+ngx_http_tiktok_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
 {
     u_char                 *p;
     ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_tiktok_module);
 
-    if (ctx == NULL || !ctx->upstream_ms_set) {
+    if (ctx == NULL
+        || (data ? !ctx->upstream_ms_set : ctx->cache_status.len == 0))
+    {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
+    if (data) {
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%M", ctx->upstream_ms) - p;
+        v->data = p;
+
+    } else {
+        v->len = ctx->cache_status.len;
+        v->data = ctx->cache_status.data;
     }
 
-    v->len = ngx_sprintf(p, "%M", ctx->upstream_ms) - p;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = p;
 
     return NGX_OK;
 }
