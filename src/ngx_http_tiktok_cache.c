@@ -78,46 +78,39 @@ ngx_http_tiktok_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     ttl = 3600;
-    size = 0;
-    name.len = 0;
 
-    for (i = 1; i < cf->args->nelts; i++) {
+    name.data = value[1].data;
 
-        if (i == 1) {
-            name.data = value[i].data;
+    p = (u_char *) ngx_strchr(name.data, ':');
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_cache_zone\" needs a size: "
+                           "\"%V\" should be \"name:size\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-            p = (u_char *) ngx_strchr(name.data, ':');
-            if (p == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"tiktok_cache_zone\" needs a size: "
-                                   "\"%V\" should be \"name:size\"",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
+    name.len = p - name.data;
 
-            name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
 
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
+    size = ngx_parse_size(&s);
 
-            size = ngx_parse_size(&s);
+    if (name.len == 0 || size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_cache_zone\" has an invalid "
+                           "zone \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-            if (name.len == 0 || size == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"tiktok_cache_zone\" has an invalid "
-                                   "zone \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_cache_zone\" \"%V\" is too small",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"tiktok_cache_zone\" \"%V\" is too "
-                                   "small", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
+    for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
             s.data = value[i].data + 4;
