@@ -31,7 +31,7 @@ typedef struct {
 
 static ngx_http_tiktok_route_t *ngx_http_tiktok_route(ngx_http_request_t *r,
     ngx_str_t *path, ngx_uint_t *allowed);
-static ngx_int_t ngx_http_tiktok_endpoint_path(ngx_http_request_t *r,
+static void ngx_http_tiktok_endpoint_path(ngx_http_request_t *r,
     ngx_str_t *path);
 static ngx_int_t ngx_http_tiktok_path_match(ngx_str_t *route,
     ngx_str_t *path);
@@ -108,10 +108,7 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
         return ngx_http_tiktok_error_page(r);
     }
 
-    if (ngx_http_tiktok_endpoint_path(r, &path) != NGX_OK) {
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                          NULL, "Unknown endpoint");
-    }
+    ngx_http_tiktok_endpoint_path(r, &path);
 
     ctx->path = path;
 
@@ -234,9 +231,12 @@ ngx_http_tiktok_path_match(ngx_str_t *route, ngx_str_t *path)
 }
 
 
-/* the request path below the location, without a leading slash */
+/*
+ * The request path below the location, without a leading slash; empty,
+ * which no route has, for a URI that is not below it.
+ */
 
-static ngx_int_t
+static void
 ngx_http_tiktok_endpoint_path(ngx_http_request_t *r, ngx_str_t *path)
 {
     ngx_http_core_loc_conf_t  *clcf;
@@ -246,7 +246,8 @@ ngx_http_tiktok_endpoint_path(ngx_http_request_t *r, ngx_str_t *path)
     if (r->uri.len < clcf->name.len
         || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
     {
-        return NGX_DECLINED;
+        ngx_str_null(path);
+        return;
     }
 
     path->data = r->uri.data + clcf->name.len;
@@ -256,8 +257,6 @@ ngx_http_tiktok_endpoint_path(ngx_http_request_t *r, ngx_str_t *path)
         path->data++;
         path->len--;
     }
-
-    return NGX_OK;
 }
 
 
