@@ -141,15 +141,6 @@ ngx_http_tiktok_api_start(ngx_http_request_t *r,
     call->sr = sr;
     call->start = ngx_current_msec;
     call->max = tmcf->api_max_response;
-    call->rc = NGX_ERROR;
-    call->status = 0;
-    call->done = 0;
-    call->answered = 0;
-    call->delivered = 0;
-    call->too_large = 0;
-    call->cap = 0;
-    ngx_str_null(&call->response);
-    ngx_str_null(&call->retry_after);
 
     ctx->api_pending = call;
 

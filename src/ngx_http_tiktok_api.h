@@ -27,6 +27,7 @@ typedef void (*ngx_http_tiktok_api_done_pt)(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
 
 
+/* zeroed by its owner (ngx_pcalloc, ngx_memzero), then what to send set */
 struct ngx_http_tiktok_api_call_s {
     /* what to send */
     ngx_uint_t                    method;        /* NGX_HTTP_GET, _POST */
