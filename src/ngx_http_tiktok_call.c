@@ -187,14 +187,12 @@ ngx_http_tiktok_call_limited(ngx_http_request_t *r,
     ngx_http_tiktok_call_t *call)
 {
     time_t     left;
-    ngx_str_t  none;
+    ngx_str_t  none = ngx_string("");
 
     left = ngx_http_tiktok_ratelimit_left(call->cache, r->pool, &call->user,
                                           call->endpoint);
 
     if (left == 0 && call->pace && call->cache) {
-        ngx_str_set(&none, "");
-
         left = ngx_http_tiktok_ratelimit_pace(call->cache, r->connection->log,
                                               &none, call->endpoint,
                                               call->pace);
