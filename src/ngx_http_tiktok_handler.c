@@ -429,17 +429,14 @@ ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (clcf->error_pages) {
-        old = clcf->error_pages->elts;
-
-        for (i = 0; i < clcf->error_pages->nelts; i++) {
-            err = ngx_array_push(pages);
-            if (err == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            *err = old[i];
+    if (clcf->error_pages && clcf->error_pages->nelts) {
+        err = ngx_array_push_n(pages, clcf->error_pages->nelts);
+        if (err == NULL) {
+            return NGX_CONF_ERROR;
         }
+
+        ngx_memcpy(err, clcf->error_pages->elts,
+                   clcf->error_pages->nelts * sizeof(ngx_http_err_page_t));
     }
 
     for (code = 0; ngx_http_tiktok_error_codes[code].status; code++) {
