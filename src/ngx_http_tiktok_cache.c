@@ -436,7 +436,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 {
     size_t                         n;
     time_t                         now;
-    uint32_t                       hash;
+    uint32_t                       hash, user_hash;
     ngx_rbtree_node_t             *node;
     ngx_http_tiktok_cache_node_t  *cn;
 
@@ -449,6 +449,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     }
 
     hash = ngx_http_tiktok_cache_hash(user, key);
+    user_hash = ngx_crc32_short(user->data, user->len);
     now = ngx_time();
 
     n = offsetof(ngx_rbtree_node_t, color)
@@ -458,9 +459,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     if (generation
-        && ngx_http_tiktok_cache_gen(cache,
-                                     ngx_crc32_short(user->data, user->len))
-           != *generation)
+        && ngx_http_tiktok_cache_gen(cache, user_hash) != *generation)
     {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
@@ -493,7 +492,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 
     cn->user_len = (u_short) user->len;
     cn->key_len = (u_short) key->len;
-    cn->user_hash = ngx_crc32_short(user->data, user->len);
+    cn->user_hash = user_hash;
     cn->value_len = value->len;
     cn->created = now;
     cn->expires = now + ttl;
