@@ -227,17 +227,13 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
         }
     }
 
-    if (call->content_type.len) {
-        if (ngx_http_tiktok_api_add_header(sr, "Content-Type",
-                                           &call->content_type,
-                                           &sr->headers_in.content_type)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (call->content_type.len == 0) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    return ngx_http_tiktok_api_add_header(sr, "Content-Type",
+                                          &call->content_type,
+                                          &sr->headers_in.content_type);
 }
 
 
