@@ -516,7 +516,7 @@ static ngx_int_t
 ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 {
     u_char      *p;
-    ngx_str_t    key, allow;
+    ngx_str_t    allow;
     ngx_uint_t   i;
 
     p = ngx_pnalloc(r->pool, sizeof("GET, POST, DELETE"));
@@ -543,9 +543,7 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 
     allow.len = p - allow.data;
 
-    ngx_str_set(&key, "Allow");
-
-    if (ngx_http_tiktok_set_header(r, &key, &allow) != NGX_OK) {
+    if (ngx_http_tiktok_set_header(r, "Allow", &allow) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
