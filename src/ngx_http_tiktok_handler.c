@@ -75,8 +75,10 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
 };
 
 
+/* in the order Allow lists them */
 static ngx_str_t  ngx_http_tiktok_methods[] = {
-    ngx_string("GET"), ngx_string("POST"), ngx_string("DELETE")
+    ngx_string("GET"), ngx_string("POST"), ngx_string("DELETE"),
+    ngx_null_string
 };
 
 static ngx_uint_t  ngx_http_tiktok_method_bits[] = {
@@ -526,9 +528,7 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 
     allow.data = p;
 
-    for (i = 0; i < sizeof(ngx_http_tiktok_method_bits) / sizeof(ngx_uint_t);
-         i++)
-    {
+    for (i = 0; ngx_http_tiktok_methods[i].len; i++) {
         if (!(allowed & ngx_http_tiktok_method_bits[i])) {
             continue;
         }
