@@ -20,6 +20,13 @@
 #define NGX_HTTP_TIKTOK_API_INITIAL  4096
 
 
+/* a form body being built: key=value&... with values percent-encoded */
+typedef struct {
+    ngx_str_t                     body;
+    size_t                        cap;
+} ngx_http_tiktok_form_t;
+
+
 static ngx_int_t ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call);
 static ngx_int_t ngx_http_tiktok_api_add_header(ngx_http_request_t *sr,
@@ -36,6 +43,8 @@ static ngx_int_t ngx_http_tiktok_api_append(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, ngx_buf_t *b);
 static ngx_http_tiktok_api_call_t *ngx_http_tiktok_api_call(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
+    ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -132,15 +141,6 @@ ngx_http_tiktok_api_start(ngx_http_request_t *r,
     call->sr = sr;
     call->start = ngx_current_msec;
     call->max = tmcf->api_max_response;
-    call->rc = NGX_ERROR;
-    call->status = 0;
-    call->done = 0;
-    call->answered = 0;
-    call->delivered = 0;
-    call->too_large = 0;
-    call->cap = 0;
-    ngx_str_null(&call->response);
-    ngx_str_null(&call->retry_after);
 
     ctx->api_pending = call;
 
@@ -227,17 +227,13 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
         }
     }
 
-    if (call->content_type.len) {
-        if (ngx_http_tiktok_api_add_header(sr, "Content-Type",
-                                           &call->content_type,
-                                           &sr->headers_in.content_type)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (call->content_type.len == 0) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    return ngx_http_tiktok_api_add_header(sr, "Content-Type",
+                                          &call->content_type,
+                                          &sr->headers_in.content_type);
 }
 
 
@@ -630,7 +626,7 @@ ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
     const char *key, ngx_str_t *value)
 {

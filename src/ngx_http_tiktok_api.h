@@ -18,6 +18,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_tiktok_json.h"
+
 
 typedef struct ngx_http_tiktok_api_call_s  ngx_http_tiktok_api_call_t;
 
@@ -25,6 +27,7 @@ typedef void (*ngx_http_tiktok_api_done_pt)(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
 
 
+/* zeroed by its owner (ngx_pcalloc, ngx_memzero), then what to send set */
 struct ngx_http_tiktok_api_call_s {
     /* what to send */
     ngx_uint_t                    method;        /* NGX_HTTP_GET, _POST */
@@ -73,13 +76,6 @@ typedef struct {
 } ngx_http_tiktok_api_error_t;
 
 
-/* a form body being built: key=value&... with values percent-encoded */
-typedef struct {
-    ngx_str_t                     body;
-    size_t                        cap;
-} ngx_http_tiktok_form_t;
-
-
 ngx_int_t ngx_http_tiktok_api_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_tiktok_api_start(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
@@ -101,9 +97,6 @@ struct ngx_http_tiktok_main_conf_s;
 ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
     struct ngx_http_tiktok_main_conf_s *tmcf, ngx_keyval_t *fields,
     ngx_uint_t n, ngx_str_t *body);
-
-ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
-    ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
 
 /*
  * Parses TikTok's answer.  For the v2 envelope, NGX_OK only when

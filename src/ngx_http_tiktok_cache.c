@@ -78,46 +78,39 @@ ngx_http_tiktok_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     ttl = 3600;
-    size = 0;
-    name.len = 0;
 
-    for (i = 1; i < cf->args->nelts; i++) {
+    name.data = value[1].data;
 
-        if (i == 1) {
-            name.data = value[i].data;
+    p = (u_char *) ngx_strchr(name.data, ':');
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_cache_zone\" needs a size: "
+                           "\"%V\" should be \"name:size\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-            p = (u_char *) ngx_strchr(name.data, ':');
-            if (p == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"tiktok_cache_zone\" needs a size: "
-                                   "\"%V\" should be \"name:size\"",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
+    name.len = p - name.data;
 
-            name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
 
-            s.data = p + 1;
-            s.len = value[i].data + value[i].len - s.data;
+    size = ngx_parse_size(&s);
 
-            size = ngx_parse_size(&s);
+    if (name.len == 0 || size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_cache_zone\" has an invalid "
+                           "zone \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-            if (name.len == 0 || size == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"tiktok_cache_zone\" has an invalid "
-                                   "zone \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_cache_zone\" \"%V\" is too small",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-            if (size < (ssize_t) (8 * ngx_pagesize)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"tiktok_cache_zone\" \"%V\" is too "
-                                   "small", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
+    for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
             s.data = value[i].data + 4;
@@ -443,7 +436,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 {
     size_t                         n;
     time_t                         now;
-    uint32_t                       hash;
+    uint32_t                       hash, user_hash;
     ngx_rbtree_node_t             *node;
     ngx_http_tiktok_cache_node_t  *cn;
 
@@ -456,6 +449,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     }
 
     hash = ngx_http_tiktok_cache_hash(user, key);
+    user_hash = ngx_crc32_short(user->data, user->len);
     now = ngx_time();
 
     n = offsetof(ngx_rbtree_node_t, color)
@@ -465,9 +459,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     if (generation
-        && ngx_http_tiktok_cache_gen(cache,
-                                     ngx_crc32_short(user->data, user->len))
-           != *generation)
+        && ngx_http_tiktok_cache_gen(cache, user_hash) != *generation)
     {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
@@ -500,7 +492,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 
     cn->user_len = (u_short) user->len;
     cn->key_len = (u_short) key->len;
-    cn->user_hash = ngx_crc32_short(user->data, user->len);
+    cn->user_hash = user_hash;
     cn->value_len = value->len;
     cn->created = now;
     cn->expires = now + ttl;

@@ -16,6 +16,9 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_call.h"
+#include "ngx_http_tiktok_token.h"
+#include "ngx_http_tiktok_ratelimit.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 #define NGX_HTTP_TIKTOK_CREATOR_PATH   "/v2/post/publish/creator_info/query/"
@@ -184,14 +187,12 @@ ngx_http_tiktok_call_limited(ngx_http_request_t *r,
     ngx_http_tiktok_call_t *call)
 {
     time_t     left;
-    ngx_str_t  none;
+    ngx_str_t  none = ngx_string("");
 
     left = ngx_http_tiktok_ratelimit_left(call->cache, r->pool, &call->user,
                                           call->endpoint);
 
     if (left == 0 && call->pace && call->cache) {
-        ngx_str_set(&none, "");
-
         left = ngx_http_tiktok_ratelimit_pace(call->cache, r->connection->log,
                                               &none, call->endpoint,
                                               call->pace);
@@ -342,11 +343,11 @@ ngx_http_tiktok_call_fail(ngx_http_request_t *r, ngx_http_tiktok_call_t *call,
     if (call->leader) {
         ngx_http_tiktok_call_key(call, ":failed", buf, &key);
 
-        value.data = ngx_pnalloc(r->pool, 5 + ngx_strlen(code)
+        value.data = ngx_pnalloc(r->pool, 6 + ngx_strlen(code)
                                           + ngx_strlen(message));
         if (value.data != NULL) {
-            value.len = ngx_sprintf(value.data, "%03ui %s\n%s", status, code,
-                                    message)
+            value.len = ngx_sprintf(value.data, "%03ui %s\n%s%Z", status,
+                                    code, message)
                         - value.data;
 
             (void) ngx_http_tiktok_cache_set(call->cache, &call->user, &key,
@@ -474,7 +475,7 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
         call->deadline = ngx_current_msec + NGX_HTTP_TIKTOK_FLIGHT_TTL * 1000;
     }
 
-    /* "<status> <code>\n<message>": what the flight's leader answered */
+    /* "<status> <code>\n<message>\0": what the flight's leader answered */
 
     ngx_http_tiktok_call_key(call, ":failed", buf, &key);
 
@@ -486,7 +487,8 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
         last = p + entry.value.len;
 
         nl = ngx_strlchr(p, last, '\n');
-        n = (nl && nl - p > 4) ? ngx_atoi(p, 3) : NGX_ERROR;
+        n = (nl && nl - p > 4 && last[-1] == '\0') ? ngx_atoi(p, 3)
+                                                   : NGX_ERROR;
 
         if (n >= NGX_HTTP_BAD_REQUEST && n < 600) {
 
@@ -495,18 +497,10 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
             p[3] = '\0';
             *nl = '\0';
 
-            entry.value.data = ngx_pnalloc(r->pool, last - nl);
-            if (entry.value.data == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(entry.value.data, nl + 1, last - nl - 1);
-            entry.value.data[last - nl - 1] = '\0';
-
             call->rc = NGX_DECLINED;
             call->status = n;
             call->code = (char *) p + 4;
-            call->message = (char *) entry.value.data;
+            call->message = (char *) nl + 1;
             return NGX_DONE;
         }
     }

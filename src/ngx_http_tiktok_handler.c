@@ -12,6 +12,8 @@
 
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
+#include "ngx_http_tiktok_validate.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 #define NGX_HTTP_TIKTOK_USER_ID_MAX  128
@@ -28,8 +30,8 @@ typedef struct {
 
 
 static ngx_http_tiktok_route_t *ngx_http_tiktok_route(ngx_http_request_t *r,
-    ngx_str_t *path, ngx_uint_t *known);
-static ngx_int_t ngx_http_tiktok_endpoint_path(ngx_http_request_t *r,
+    ngx_str_t *path, ngx_uint_t *allowed);
+static void ngx_http_tiktok_endpoint_path(ngx_http_request_t *r,
     ngx_str_t *path);
 static ngx_int_t ngx_http_tiktok_path_match(ngx_str_t *route,
     ngx_str_t *path);
@@ -38,7 +40,7 @@ static void ngx_http_tiktok_request_id(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tiktok_user_id(ngx_http_request_t *r,
     ngx_str_t *user);
 static ngx_int_t ngx_http_tiktok_send_405(ngx_http_request_t *r,
-    ngx_str_t *path);
+    ngx_uint_t allowed);
 static ngx_int_t ngx_http_tiktok_error_page(ngx_http_request_t *r);
 
 
@@ -73,8 +75,10 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
 };
 
 
+/* in the order Allow lists them */
 static ngx_str_t  ngx_http_tiktok_methods[] = {
-    ngx_string("GET"), ngx_string("POST"), ngx_string("DELETE")
+    ngx_string("GET"), ngx_string("POST"), ngx_string("DELETE"),
+    ngx_null_string
 };
 
 static ngx_uint_t  ngx_http_tiktok_method_bits[] = {
@@ -87,7 +91,7 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
     ngx_str_t                 path;
-    ngx_uint_t                known;
+    ngx_uint_t                allowed;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_route_t  *route;
 
@@ -106,10 +110,7 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
         return ngx_http_tiktok_error_page(r);
     }
 
-    if (ngx_http_tiktok_endpoint_path(r, &path) != NGX_OK) {
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                          NULL, "Unknown endpoint");
-    }
+    ngx_http_tiktok_endpoint_path(r, &path);
 
     ctx->path = path;
 
@@ -125,10 +126,10 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    route = ngx_http_tiktok_route(r, &path, &known);
+    route = ngx_http_tiktok_route(r, &path, &allowed);
 
-    if (route == NULL && known) {
-        return ngx_http_tiktok_send_405(r, &path);
+    if (route == NULL && allowed) {
+        return ngx_http_tiktok_send_405(r, allowed);
     }
 
     if (route == NULL) {
@@ -169,18 +170,18 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
 
 
 /*
- * The route for this method and path; NULL with *known set when the path
- * exists with other methods only (405 rather than 404).
+ * The route for this method and path; NULL with the path's methods in
+ * *allowed when it exists with other methods only (405 rather than 404).
  */
 
 static ngx_http_tiktok_route_t *
 ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
-    ngx_uint_t *known)
+    ngx_uint_t *allowed)
 {
     ngx_uint_t                method;
     ngx_http_tiktok_route_t  *rt;
 
-    *known = 0;
+    *allowed = 0;
 
     /* HEAD is a GET without the body (ngx_http_tiktok_send_json) */
     method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
@@ -194,7 +195,7 @@ ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
             return rt;
         }
 
-        *known = 1;
+        *allowed |= rt->method;
     }
 
     return NULL;
@@ -232,9 +233,12 @@ ngx_http_tiktok_path_match(ngx_str_t *route, ngx_str_t *path)
 }
 
 
-/* the request path below the location, without a leading slash */
+/*
+ * The request path below the location, without a leading slash; empty,
+ * which no route has, for a URI that is not below it.
+ */
 
-static ngx_int_t
+static void
 ngx_http_tiktok_endpoint_path(ngx_http_request_t *r, ngx_str_t *path)
 {
     ngx_http_core_loc_conf_t  *clcf;
@@ -244,7 +248,8 @@ ngx_http_tiktok_endpoint_path(ngx_http_request_t *r, ngx_str_t *path)
     if (r->uri.len < clcf->name.len
         || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
     {
-        return NGX_DECLINED;
+        ngx_str_null(path);
+        return;
     }
 
     path->data = r->uri.data + clcf->name.len;
@@ -254,8 +259,6 @@ ngx_http_tiktok_endpoint_path(ngx_http_request_t *r, ngx_str_t *path)
         path->data++;
         path->len--;
     }
-
-    return NGX_OK;
 }
 
 
@@ -390,14 +393,22 @@ ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
  * operator set for a code are kept.
  */
 
-static ngx_uint_t  ngx_http_tiktok_error_codes[] = {
-    NGX_HTTP_BAD_REQUEST,
-    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-    NGX_HTTP_TOO_MANY_REQUESTS,
-    NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_SERVICE_UNAVAILABLE,
-    NGX_HTTP_INSUFFICIENT_STORAGE,
-    0
+static struct {
+    ngx_uint_t    status;
+    const char   *code;
+    const char   *message;          /* 413's is made of the limit */
+} ngx_http_tiktok_error_codes[] = {
+    { NGX_HTTP_BAD_REQUEST, "invalid_request", "The request is malformed" },
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large", NULL },
+    { NGX_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+      "Too many requests. Try again later." },
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error", "Internal error" },
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "service_unavailable",
+      "Service temporarily unavailable" },
+    { NGX_HTTP_INSUFFICIENT_STORAGE, "insufficient_storage",
+      "The upload spool (tiktok_upload_spool) has no room for this upload. "
+      "Try again later." },
+    { 0, "internal_error", "Internal error" }      /* any other code */
 };
 
 
@@ -405,7 +416,7 @@ char *
 ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
     ngx_http_core_loc_conf_t *clcf)
 {
-    ngx_uint_t            i, *code;
+    ngx_uint_t            i, code;
     ngx_array_t          *pages;
     ngx_http_err_page_t  *err, *old;
 
@@ -420,25 +431,24 @@ ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (clcf->error_pages) {
-        old = clcf->error_pages->elts;
-
-        for (i = 0; i < clcf->error_pages->nelts; i++) {
-            err = ngx_array_push(pages);
-            if (err == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            *err = old[i];
+    if (clcf->error_pages && clcf->error_pages->nelts) {
+        err = ngx_array_push_n(pages, clcf->error_pages->nelts);
+        if (err == NULL) {
+            return NGX_CONF_ERROR;
         }
+
+        ngx_memcpy(err, clcf->error_pages->elts,
+                   clcf->error_pages->nelts * sizeof(ngx_http_err_page_t));
     }
 
-    for (code = ngx_http_tiktok_error_codes; *code; code++) {
+    for (code = 0; ngx_http_tiktok_error_codes[code].status; code++) {
 
         old = pages->elts;
 
         for (i = 0; i < pages->nelts; i++) {
-            if (old[i].status == (ngx_int_t) *code) {
+            if ((ngx_uint_t) old[i].status
+                == ngx_http_tiktok_error_codes[code].status)
+            {
                 break;
             }
         }
@@ -454,8 +464,8 @@ ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
 
         ngx_memzero(err, sizeof(ngx_http_err_page_t));
 
-        err->status = *code;
-        err->overwrite = *code;
+        err->status = ngx_http_tiktok_error_codes[code].status;
+        err->overwrite = err->status;
         err->value.value = clcf->name;      /* a constant: no lengths */
     }
 
@@ -469,16 +479,14 @@ static ngx_int_t
 ngx_http_tiktok_error_page(ngx_http_request_t *r)
 {
     u_char                    *msg;
-    ngx_uint_t                 status;
+    ngx_uint_t                 status, i;
     ngx_http_core_loc_conf_t  *clcf;
 
     status = r->err_status;
 
     (void) ngx_http_discard_request_body(r);
 
-    switch (status) {
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
         msg = ngx_pnalloc(r->pool, 80 + NGX_OFF_T_LEN);
@@ -491,40 +499,27 @@ ngx_http_tiktok_error_page(ngx_http_request_t *r)
 
         return ngx_http_tiktok_send_error(r, status, "body_too_large", "body",
                                           (char *) msg);
-
-    case NGX_HTTP_INSUFFICIENT_STORAGE:
-        return ngx_http_tiktok_send_error(r, status, "insufficient_storage",
-                   NULL, "The upload spool (tiktok_upload_spool) has no room "
-                   "for this upload. Try again later.");
-
-    case NGX_HTTP_BAD_REQUEST:
-        return ngx_http_tiktok_send_error(r, status, "invalid_request", NULL,
-                                          "The request is malformed");
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return ngx_http_tiktok_send_error(r, status, "rate_limited", NULL,
-                                          "Too many requests. Try again "
-                                          "later.");
-
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-        return ngx_http_tiktok_send_error(r, status, "service_unavailable",
-                                          NULL, "Service temporarily "
-                                          "unavailable");
-
-    default:
-        return ngx_http_tiktok_send_error(r, status, "internal_error", NULL,
-                                          "Internal error");
     }
+
+    for (i = 0; ngx_http_tiktok_error_codes[i].status; i++) {
+        if (ngx_http_tiktok_error_codes[i].status == status) {
+            break;
+        }
+    }
+
+    return ngx_http_tiktok_send_error(r, status,
+                                      ngx_http_tiktok_error_codes[i].code,
+                                      NULL,
+                                      ngx_http_tiktok_error_codes[i].message);
 }
 
 
 static ngx_int_t
-ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_str_t *path)
+ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 {
-    u_char                   *p;
-    ngx_str_t                 key, allow;
-    ngx_uint_t                i;
-    ngx_http_tiktok_route_t  *rt;
+    u_char      *p;
+    ngx_str_t    allow;
+    ngx_uint_t   i;
 
     p = ngx_pnalloc(r->pool, sizeof("GET, POST, DELETE"));
     if (p == NULL) {
@@ -533,23 +528,13 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_str_t *path)
 
     allow.data = p;
 
-    for (i = 0; i < sizeof(ngx_http_tiktok_method_bits) / sizeof(ngx_uint_t);
-         i++)
-    {
-        for (rt = ngx_http_tiktok_routes; rt->path.len; rt++) {
-            if (rt->method == ngx_http_tiktok_method_bits[i]
-                && ngx_http_tiktok_path_match(&rt->path, path))
-            {
-                break;
-            }
-        }
-
-        if (rt->path.len == 0) {
+    for (i = 0; ngx_http_tiktok_methods[i].len; i++) {
+        if (!(allowed & ngx_http_tiktok_method_bits[i])) {
             continue;
         }
 
         if (p != allow.data) {
-            *p++ = ','; *p++ = ' ';
+            p = ngx_cpymem(p, ", ", 2);
         }
 
         p = ngx_cpymem(p, ngx_http_tiktok_methods[i].data,
@@ -558,9 +543,7 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_str_t *path)
 
     allow.len = p - allow.data;
 
-    ngx_str_set(&key, "Allow");
-
-    if (ngx_http_tiktok_set_header(r, &key, &allow) != NGX_OK) {
+    if (ngx_http_tiktok_set_header(r, "Allow", &allow) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -15,6 +15,10 @@ ngx_int_t ngx_http_tiktok_handler(ngx_http_request_t *r);
 char *ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
     ngx_http_core_loc_conf_t *clcf);
 
+/* ngx_http_tiktok_handler_status.c */
+ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx);
+
 /* ngx_http_tiktok_handler_oauth.c */
 ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);

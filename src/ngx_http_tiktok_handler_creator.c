@@ -12,6 +12,7 @@
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 static ngx_int_t ngx_http_tiktok_creator_resume(ngx_http_request_t *r,

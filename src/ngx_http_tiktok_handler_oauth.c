@@ -14,6 +14,8 @@
 
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
+#include "ngx_http_tiktok_reply.h"
+#include "ngx_http_tiktok_lease.h"
 
 
 #define NGX_HTTP_TIKTOK_STATE_BYTES     32      /* 43 base64url chars */

@@ -14,6 +14,8 @@
 
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
+#include "ngx_http_tiktok_reply.h"
+#include "ngx_http_tiktok_validate.h"
 
 
 #define NGX_HTTP_TIKTOK_POSTS_DEFAULT  20

@@ -22,6 +22,9 @@
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
+#include "ngx_http_tiktok_reply.h"
+#include "ngx_http_tiktok_validate.h"
+#include "ngx_http_tiktok_media.h"
 
 #include <sys/statvfs.h>
 

@@ -12,6 +12,7 @@
 
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 static void ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q);

@@ -19,6 +19,7 @@
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 #define NGX_HTTP_TIKTOK_MAX_IDS         20

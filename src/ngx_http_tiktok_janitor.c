@@ -34,19 +34,14 @@ typedef struct {
     ngx_str_t                     spool;        /* NUL-terminated */
     ngx_dir_t                     dir;
     ngx_uint_t                    removed;      /* in this walk */
+    ngx_array_t                  *files;        /* the step's, ngx_str_t */
     unsigned                      open:1;
 } ngx_http_tiktok_janitor_t;
 
 
-typedef struct {
-    ngx_http_tiktok_janitor_t    *janitor;
-    ngx_array_t                  *files;        /* of ngx_str_t */
-} ngx_http_tiktok_janitor_batch_t;
-
-
 static void ngx_http_tiktok_janitor_tick(ngx_event_t *ev);
 static ngx_int_t ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j,
-    ngx_pool_t *pool, ngx_array_t *files);
+    ngx_pool_t *pool);
 static ngx_uint_t ngx_http_tiktok_janitor_ours(u_char *name, size_t len);
 static void ngx_http_tiktok_janitor_answer(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_janitor_next(ngx_http_tiktok_janitor_t *j);
@@ -64,9 +59,7 @@ ngx_http_tiktok_janitor_init(ngx_cycle_t *cycle,
 
     /* one walker is enough: worker 0 of each nginx */
 
-    if ((ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
-        || ngx_worker != 0 || tmcf->pg_pool == NULL)
-    {
+    if (ngx_worker != 0) {
         return NGX_OK;
     }
 
@@ -100,18 +93,13 @@ ngx_http_tiktok_janitor_init(ngx_cycle_t *cycle,
 static void
 ngx_http_tiktok_janitor_tick(ngx_event_t *ev)
 {
-    ngx_array_t                 *files;
     ngx_pool_t                  *pool;
     ngx_http_tiktok_janitor_t   *j;
 
     j = ev->data;
 
     if (ngx_exiting || ngx_terminate) {
-        if (j->open) {
-            (void) ngx_close_dir(&j->dir);
-            j->open = 0;
-        }
-
+        ngx_http_tiktok_janitor_next(j);     /* closes the walk */
         return;
     }
 
@@ -133,10 +121,7 @@ ngx_http_tiktok_janitor_tick(ngx_event_t *ev)
         return;
     }
 
-    files = ngx_array_create(pool, 16, sizeof(ngx_str_t));
-
-    if (files != NULL && ngx_http_tiktok_janitor_step(j, pool, files) == NGX_OK)
-    {
+    if (ngx_http_tiktok_janitor_step(j, pool) == NGX_OK) {
         /*
          * ngx_http_tiktok_janitor_answer destroys the pool and goes on
          * (maybe already: nothing here may touch the pool any more)
@@ -158,18 +143,22 @@ ngx_http_tiktok_janitor_tick(ngx_event_t *ev)
  */
 
 static ngx_int_t
-ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j, ngx_pool_t *pool,
-    ngx_array_t *files)
+ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j, ngx_pool_t *pool)
 {
     u_char                      *p, *name;
     size_t                       len, size;
     time_t                       old;
     ngx_str_t                   *f, param;
     ngx_uint_t                   i, n;
-    ngx_http_tiktok_pg_query_t        *q;
-    ngx_http_tiktok_janitor_batch_t   *b;
+    ngx_array_t                 *files;
+    ngx_http_tiktok_pg_query_t  *q;
 
     old = ngx_time() - NGX_HTTP_TIKTOK_JANITOR_GRACE;
+
+    files = ngx_array_create(pool, 16, sizeof(ngx_str_t));
+    if (files == NULL) {
+        return NGX_ERROR;
+    }
 
     for (n = 0; n < NGX_HTTP_TIKTOK_JANITOR_STEP; n++) {
 
@@ -261,16 +250,10 @@ ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j, ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    b = ngx_palloc(pool, sizeof(ngx_http_tiktok_janitor_batch_t));
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->janitor = j;
-    b->files = files;
+    j->files = files;
 
     q->handler = ngx_http_tiktok_janitor_answer;
-    q->data = b;
+    q->data = j;
 
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_janitor_sql, 1, &param)
         != NGX_OK
@@ -316,16 +299,14 @@ ngx_http_tiktok_janitor_ours(u_char *name, size_t len)
 static void
 ngx_http_tiktok_janitor_answer(ngx_http_tiktok_pg_query_t *q)
 {
-    int                               row, rows;
-    char                             *v;
-    ngx_str_t                        *f;
-    ngx_uint_t                        i;
-    ngx_pool_t                       *pool;
-    ngx_http_tiktok_janitor_t        *j;
-    ngx_http_tiktok_janitor_batch_t  *b;
+    int                         row, rows;
+    char                       *v;
+    ngx_str_t                  *f;
+    ngx_uint_t                  i;
+    ngx_pool_t                 *pool;
+    ngx_http_tiktok_janitor_t  *j;
 
-    b = q->data;
-    j = b->janitor;
+    j = q->data;
     pool = q->pool;
 
     if (q->rc != NGX_OK) {
@@ -345,9 +326,9 @@ ngx_http_tiktok_janitor_answer(ngx_http_tiktok_pg_query_t *q)
     }
 
     rows = PQntuples(q->res[0]);
-    f = b->files->elts;
+    f = j->files->elts;
 
-    for (i = 0; i < b->files->nelts; i++) {
+    for (i = 0; i < j->files->nelts; i++) {
 
         for (row = 0; row < rows; row++) {
             v = PQgetvalue(q->res[0], row, 0);

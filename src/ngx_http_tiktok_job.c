@@ -23,6 +23,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_job.h"
+#include "ngx_http_tiktok_ratelimit.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 #define NGX_HTTP_TIKTOK_POLL            3000

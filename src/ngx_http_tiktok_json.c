@@ -67,11 +67,7 @@ ngx_http_tiktok_json_encode(ngx_pool_t *pool, json_t *json, ngx_str_t *out)
 json_t *
 ngx_http_tiktok_json_str(u_char *data, size_t len)
 {
-    if (data == NULL) {
-        return json_null();
-    }
-
-    return json_stringn((const char *) data, len);
+    return data ? json_stringn((const char *) data, len) : json_null();
 }
 
 
@@ -111,8 +107,6 @@ ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj, const char *key,
     return NGX_OK;
 }
 
-
-/* a positive integer member as decimal text, for a SQL parameter */
 
 ngx_int_t
 ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj, const char *key,

@@ -32,7 +32,8 @@ ngx_int_t ngx_http_tiktok_json_set(json_t *obj, const char *key,
 ngx_int_t ngx_http_tiktok_json_get_str(ngx_pool_t *pool, json_t *obj,
     const char *key, ngx_str_t *value);
 
-/* a positive integer member as decimal text; NGX_DECLINED otherwise */
+/* a positive integer member as decimal text (for a SQL parameter);
+ * NGX_DECLINED otherwise */
 ngx_int_t ngx_http_tiktok_json_get_int(ngx_pool_t *pool, json_t *obj,
     const char *key, ngx_str_t *value);
 

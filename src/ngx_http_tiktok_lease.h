@@ -32,11 +32,30 @@
 
 
 /*
+ * A refresh call, a request's or the publisher's, goes through libcurl and
+ * never lasts longer than NGX_HTTP_TIKTOK_REFRESH_TIMEOUT ms, connecting
+ * included; the lease lasts NGX_HTTP_TIKTOK_REFRESH_LEASE, well beyond the
+ * call and the store that follows it (tiktok_postgres timeout=, 10 s by
+ * default), so nobody refreshes again while a refresh may still succeed.
+ */
+#define NGX_HTTP_TIKTOK_REFRESH_TIMEOUT  60000
+#define NGX_HTTP_TIKTOK_REFRESH_LEASE    "3 minutes"
+
+/*
  * Another caller's refresh is waited for as long as it may take: the call,
  * then the store (tiktok_postgres timeout=, 10 s by default).
  */
 #define NGX_HTTP_TIKTOK_REFRESH_WAIT                                          \
     (NGX_HTTP_TIKTOK_REFRESH_TIMEOUT + 15000)
+
+
+/* what the lease found (lease->status) */
+#define NGX_HTTP_TIKTOK_TOKEN_OK             0
+#define NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED  1
+#define NGX_HTTP_TIKTOK_TOKEN_RECONNECT      2
+#define NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE    3   /* database */
+#define NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN    4
+#define NGX_HTTP_TIKTOK_TOKEN_ERROR          5
 
 
 typedef struct ngx_http_tiktok_lease_s  ngx_http_tiktok_lease_t;
@@ -92,6 +111,16 @@ void ngx_http_tiktok_lease_load(ngx_http_tiktok_lease_t *lease);
 ngx_int_t ngx_http_tiktok_lease_invalidate(ngx_http_tiktok_lease_t *lease);
 ngx_int_t ngx_http_tiktok_lease_invalidate_add(ngx_http_tiktok_pg_query_t *q,
     ngx_http_tiktok_lease_t *lease);
+
+ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
+
+/* the account row's sealed columns, as hex */
+ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
+    ngx_str_t *plain, ngx_str_t *hex);
+ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
+    ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous);
 
 
 #endif /* _NGX_HTTP_TIKTOK_LEASE_H_INCLUDED_ */

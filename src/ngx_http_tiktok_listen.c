@@ -27,6 +27,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_scheduler.h"
 
 
 /* the query in flight */

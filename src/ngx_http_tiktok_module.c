@@ -12,12 +12,7 @@
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_janitor.h"
-
-
-typedef struct {
-    ngx_str_t    name;
-    ngx_uint_t   mask;
-} ngx_http_tiktok_scope_t;
+#include "ngx_http_tiktok_scheduler.h"
 
 
 static void *ngx_http_tiktok_create_main_conf(ngx_conf_t *cf);
@@ -36,8 +31,8 @@ static char *ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tiktok_token_key_env(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *value);
+static ngx_int_t ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name, ngx_str_t *value, ngx_uint_t optional);
 static char *ngx_http_tiktok_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tiktok_scopes(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -54,12 +49,8 @@ static char *ngx_http_tiktok_path(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tiktok_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_tiktok_scope_mask(ngx_conf_t *cf, ngx_str_t *list,
-    ngx_uint_t *mask);
 
-static ngx_int_t ngx_http_tiktok_variable_cache_status(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_tiktok_variable_upstream_ms(ngx_http_request_t *r,
+static ngx_int_t ngx_http_tiktok_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -78,17 +69,15 @@ static ngx_conf_post_t  ngx_http_tiktok_title_post = {
 };
 
 
-static ngx_http_tiktok_scope_t  ngx_http_tiktok_scopes_known[] = {
-    { ngx_string("user.info.basic"),
-      NGX_HTTP_TIKTOK_SCOPE_USER_INFO_BASIC },
-    { ngx_string("user.info.profile"),
-      NGX_HTTP_TIKTOK_SCOPE_USER_INFO_PROFILE },
-    { ngx_string("user.info.stats"),
-      NGX_HTTP_TIKTOK_SCOPE_USER_INFO_STATS },
-    { ngx_string("video.list"), NGX_HTTP_TIKTOK_SCOPE_VIDEO_LIST },
-    { ngx_string("video.publish"), NGX_HTTP_TIKTOK_SCOPE_VIDEO_PUBLISH },
-    { ngx_string("video.upload"), NGX_HTTP_TIKTOK_SCOPE_VIDEO_UPLOAD },
-    { ngx_null_string, 0 }
+/* the scopes the module knows; tiktok_scopes accepts only these */
+static ngx_str_t  ngx_http_tiktok_scopes_known[] = {
+    ngx_string("user.info.basic"),
+    ngx_string("user.info.profile"),
+    ngx_string("user.info.stats"),
+    ngx_string("video.list"),
+    ngx_string("video.publish"),
+    ngx_string("video.upload"),
+    ngx_null_string
 };
 
 
@@ -272,12 +261,10 @@ ngx_module_t  ngx_http_tiktok_module = {
 
 static ngx_http_variable_t  ngx_http_tiktok_vars[] = {
 
-    { ngx_string("tiktok_cache_status"), NULL,
-      ngx_http_tiktok_variable_cache_status, 0,
+    { ngx_string("tiktok_cache_status"), NULL, ngx_http_tiktok_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("tiktok_upstream_ms"), NULL,
-      ngx_http_tiktok_variable_upstream_ms, 0,
+    { ngx_string("tiktok_upstream_ms"), NULL, ngx_http_tiktok_variable, 1,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -293,18 +280,6 @@ ngx_http_tiktok_create_main_conf(ngx_conf_t *cf)
     if (tmcf == NULL) {
         return NULL;
     }
-
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     tmcf->client_key = { 0, NULL };
-     *     tmcf->client_secret = { 0, NULL };
-     *     tmcf->keyring = { ... };
-     *     tmcf->pg = NULL;
-     *     tmcf->cache = NULL;
-     *     tmcf->pull_url_prefixes = NULL;
-     *     tmcf->configured = 0;
-     */
 
     tmcf->api_max_response = NGX_CONF_UNSET_SIZE;
     tmcf->scheduler = NGX_CONF_UNSET;
@@ -328,12 +303,6 @@ ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (tmcf->scopes.data == NULL) {
         ngx_str_set(&tmcf->scopes, "user.info.basic,video.list,video.publish");
-
-        if (ngx_http_tiktok_scope_mask(cf, &tmcf->scopes, &tmcf->scope_mask)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
     }
 
     if (tmcf->api_location.data == NULL) {
@@ -615,11 +584,13 @@ ngx_http_tiktok_exit_process(ngx_cycle_t *cycle)
 
 /*
  * Secrets come from the environment, read while nginx reads its
- * configuration, so they are never written into nginx.conf.
+ * configuration, so they are never written into nginx.conf.  NGX_DECLINED:
+ * an optional variable is not set.
  */
 
 static ngx_int_t
-ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
+ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *name,
+    ngx_str_t *value, ngx_uint_t optional)
 {
     char    *v;
     u_char   buf[256];
@@ -631,8 +602,16 @@ ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *value)
     (void) ngx_cpystrn(buf, name->data, name->len + 1);
 
     v = getenv((char *) buf);
-    if (v == NULL || v[0] == '\0') {
+
+    if ((v == NULL || v[0] == '\0') && optional) {
         return NGX_DECLINED;
+    }
+
+    if (v == NULL || v[0] == '\0') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": environment variable \"%V\" is not set "
+                           "or empty", &cmd->name, name);
+        return NGX_ERROR;
     }
 
     value->len = ngx_strlen(v);
@@ -653,7 +632,6 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
     ngx_str_t  *value;
-    ngx_int_t   rc;
 
     if (tmcf->client_secret_env.data) {
         return "is duplicate";
@@ -661,16 +639,9 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    rc = ngx_http_tiktok_getenv(cf, &value[1], &tmcf->client_secret);
-
-    if (rc == NGX_DECLINED) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"tiktok_client_secret_env\": environment "
-                           "variable \"%V\" is not set or empty", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (rc != NGX_OK) {
+    if (ngx_http_tiktok_getenv(cf, cmd, &value[1], &tmcf->client_secret, 0)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -699,19 +670,11 @@ ngx_http_tiktok_token_key_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 1; i < cf->args->nelts; i++) {
         key = (i == 1) ? &tmcf->keyring.current : &tmcf->keyring.previous;
 
-        rc = ngx_http_tiktok_getenv(cf, &value[i], &text);
-
-        if (rc == NGX_DECLINED && i == 2) {
-            /* the previous key is optional: set only during a rotation */
-            continue;
-        }
+        /* the previous key is optional: set only during a rotation */
+        rc = ngx_http_tiktok_getenv(cf, cmd, &value[i], &text, i == 2);
 
         if (rc == NGX_DECLINED) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"tiktok_token_key_env\": environment "
-                               "variable \"%V\" is not set or empty",
-                               &value[i]);
-            return NGX_CONF_ERROR;
+            continue;
         }
 
         if (rc != NGX_OK) {
@@ -831,36 +794,16 @@ ngx_http_tiktok_scopes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
-    ngx_str_t  *value;
+    u_char     *p, *last, *end;
+    ngx_str_t  *value, s, *known;
 
     if (tmcf->scopes.data) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
-
-    if (ngx_http_tiktok_scope_mask(cf, &value[1], &tmcf->scope_mask)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    tmcf->scopes = value[1];
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_scope_mask(ngx_conf_t *cf, ngx_str_t *list, ngx_uint_t *mask)
-{
-    u_char                   *p, *last, *end;
-    ngx_str_t                 s;
-    ngx_http_tiktok_scope_t  *sc;
-
-    *mask = 0;
-    p = list->data;
-    last = p + list->len;
+    p = value[1].data;
+    last = p + value[1].len;
 
     while (p <= last) {
         end = ngx_strlchr(p, last, ',');
@@ -871,25 +814,26 @@ ngx_http_tiktok_scope_mask(ngx_conf_t *cf, ngx_str_t *list, ngx_uint_t *mask)
         s.data = p;
         s.len = end - p;
 
-        for (sc = ngx_http_tiktok_scopes_known; sc->name.len; sc++) {
-            if (sc->name.len == s.len
-                && ngx_strncmp(sc->name.data, s.data, s.len) == 0)
+        for (known = ngx_http_tiktok_scopes_known; known->len; known++) {
+            if (known->len == s.len
+                && ngx_strncmp(known->data, s.data, s.len) == 0)
             {
                 break;
             }
         }
 
-        if (sc->name.len == 0) {
+        if (known->len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"tiktok_scopes\": unknown scope \"%V\"", &s);
-            return NGX_ERROR;
+            return NGX_CONF_ERROR;
         }
 
-        *mask |= sc->mask;
         p = end + 1;
     }
 
-    return NGX_OK;
+    tmcf->scopes = value[1];
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1252,53 +1196,41 @@ ngx_http_tiktok_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
-ngx_http_tiktok_variable_cache_status(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_tiktok_module);
-
-    if (ctx == NULL || ctx->cache_status.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = ctx->cache_status.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = ctx->cache_status.data;
-
-    return NGX_OK;
-}
-
+/* $tiktok_cache_status (data 0), $tiktok_upstream_ms (data 1) */
 
 static ngx_int_t
-ngx_http_tiktok_variable_upstream_ms(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
+ngx_http_tiktok_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
 {
     u_char                 *p;
     ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_tiktok_module);
 
-    if (ctx == NULL || !ctx->upstream_ms_set) {
+    if (ctx == NULL
+        || (data ? !ctx->upstream_ms_set : ctx->cache_status.len == 0))
+    {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
+    if (data) {
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%M", ctx->upstream_ms) - p;
+        v->data = p;
+
+    } else {
+        v->len = ctx->cache_status.len;
+        v->data = ctx->cache_status.data;
     }
 
-    v->len = ngx_sprintf(p, "%M", ctx->upstream_ms) - p;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
-    v->data = p;
 
     return NGX_OK;
 }

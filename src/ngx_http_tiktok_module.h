@@ -17,25 +17,12 @@
 #include "ngx_http_tiktok_crypto.h"
 #include "ngx_http_tiktok_pg.h"
 #include "ngx_http_tiktok_cache.h"
-#include "ngx_http_tiktok_ratelimit.h"
-#include "ngx_http_tiktok_json.h"
 #include "ngx_http_tiktok_api.h"
-#include "ngx_http_tiktok_media.h"
-#include "ngx_http_tiktok_validate.h"
 #include "ngx_http_tiktok_curl.h"
 #include "ngx_http_tiktok_listen.h"
 
 
 #define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
-
-
-/* scopes the module knows; tiktok_scopes accepts only these */
-#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_BASIC    0x0001
-#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_PROFILE  0x0002
-#define NGX_HTTP_TIKTOK_SCOPE_USER_INFO_STATS    0x0004
-#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_LIST         0x0008
-#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_PUBLISH      0x0010
-#define NGX_HTTP_TIKTOK_SCOPE_VIDEO_UPLOAD       0x0020
 
 
 typedef struct ngx_http_tiktok_main_conf_s {
@@ -46,7 +33,6 @@ typedef struct ngx_http_tiktok_main_conf_s {
     ngx_str_t                    redirect_uri;
     ngx_str_t                    app_return_url;
     ngx_str_t                    scopes;            /* comma-separated */
-    ngx_uint_t                   scope_mask;
 
     ngx_http_tiktok_pg_conf_t   *pg;
     ngx_http_tiktok_pg_conf_t   *pg_listen;         /* listen=, or NULL */
@@ -87,30 +73,10 @@ typedef struct {
 
 typedef struct ngx_http_tiktok_ctx_s   ngx_http_tiktok_ctx_t;
 typedef struct ngx_http_tiktok_call_s  ngx_http_tiktok_call_t;
+typedef struct ngx_http_tiktok_token_s  ngx_http_tiktok_token_t;
 
 typedef void (*ngx_http_tiktok_next_pt)(ngx_http_request_t *r);
 
-
-/* what ngx_http_tiktok_token() found */
-#define NGX_HTTP_TIKTOK_TOKEN_OK             0
-#define NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED  1
-#define NGX_HTTP_TIKTOK_TOKEN_RECONNECT      2
-#define NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE    3   /* database */
-#define NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN    4
-#define NGX_HTTP_TIKTOK_TOKEN_ERROR          5
-
-
-typedef struct {
-    ngx_uint_t                   status;
-    ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
-    ngx_str_t                    access_token;   /* with OK */
-    ngx_str_t                    scopes;         /* comma-separated */
-    ngx_str_t                    open_id;
-    ngx_str_t                    expires_at;     /* as read, for invalidate */
-    ngx_event_t                  wait;
-    ngx_http_tiktok_next_pt      next;
-    struct ngx_http_tiktok_lease_s  *lease;
-} ngx_http_tiktok_token_t;
 
 typedef ngx_int_t (*ngx_http_tiktok_endpoint_pt)(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
@@ -144,48 +110,6 @@ struct ngx_http_tiktok_ctx_s {
 
 
 extern ngx_module_t  ngx_http_tiktok_module;
-
-
-/* ngx_http_tiktok_scheduler.c */
-ngx_int_t ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
-    ngx_http_tiktok_main_conf_t *tmcf);
-void ngx_http_tiktok_scheduler_kick(ngx_http_tiktok_main_conf_t *tmcf);
-void ngx_http_tiktok_scheduler_exit(ngx_http_tiktok_main_conf_t *tmcf);
-
-/* ngx_http_tiktok_token.c: the refresh lease for a request */
-ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
-    ngx_http_tiktok_next_pt next);
-ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
-ngx_int_t ngx_http_tiktok_token_invalidate(ngx_http_request_t *r);
-ngx_uint_t ngx_http_tiktok_token_has_scope(ngx_http_request_t *r,
-    const char *scope);
-
-/* ngx_http_tiktok_lease.c */
-ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
-ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
-    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
-    ngx_str_t *plain, ngx_str_t *hex);
-ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
-    ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
-    ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous);
-
-/*
- * A refresh call, a request's or the publisher's, goes through libcurl and
- * never lasts longer than NGX_HTTP_TIKTOK_REFRESH_TIMEOUT ms, connecting
- * included; the lease lasts NGX_HTTP_TIKTOK_REFRESH_LEASE, well beyond the
- * call and the store that follows it (tiktok_postgres timeout=, 10 s by
- * default), so nobody refreshes again while a refresh may still succeed.
- */
-#define NGX_HTTP_TIKTOK_REFRESH_TIMEOUT  60000
-#define NGX_HTTP_TIKTOK_REFRESH_LEASE    "3 minutes"
-
-/* ngx_http_tiktok_handler_status.c */
-ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx);
-
-
-/* the answers every file of the request path shares */
-#include "ngx_http_tiktok_reply.h"
 
 
 #endif /* _NGX_HTTP_TIKTOK_MODULE_H_INCLUDED_ */

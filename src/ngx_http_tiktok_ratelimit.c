@@ -45,9 +45,11 @@ ngx_http_tiktok_ratelimit_pace(ngx_http_tiktok_cache_t *cache, ngx_log_t *log,
     key.data = buf;
     sum = 0;
 
-    for (i = 0; i < NGX_HTTP_TIKTOK_PACE_BUCKETS; i++) {
+    /* the oldest first: the key left is the current bucket's */
+
+    for (i = NGX_HTTP_TIKTOK_PACE_BUCKETS; i > 0; i--) {
         key.len = ngx_snprintf(buf, sizeof(buf), "rate:%s:%T", endpoint,
-                               bucket - (time_t) i) - buf;
+                               bucket - (time_t) (i - 1)) - buf;
 
         n = ngx_http_tiktok_cache_count(cache, user, &key, 0, 0);
         if (n > 0) {
@@ -61,9 +63,6 @@ ngx_http_tiktok_ratelimit_pace(ngx_http_tiktok_cache_t *cache, ngx_log_t *log,
                       "a minute", endpoint, limit);
         return NGX_HTTP_TIKTOK_PACE_BUCKET - now % NGX_HTTP_TIKTOK_PACE_BUCKET;
     }
-
-    key.len = ngx_snprintf(buf, sizeof(buf), "rate:%s:%T", endpoint, bucket)
-              - buf;
 
     (void) ngx_http_tiktok_cache_count(cache, user, &key, 1,
                                        NGX_HTTP_TIKTOK_PACE_BUCKET

@@ -11,46 +11,31 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_reply.h"
 
 
-ngx_int_t
-ngx_http_tiktok_set_header(ngx_http_request_t *r, ngx_str_t *key,
+/* a response header; key is a literal */
+
+ngx_table_elt_t *
+ngx_http_tiktok_set_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
-    h->key = *key;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
     h->value = *value;
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
 
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_tiktok_set_location(ngx_http_request_t *r, ngx_str_t *url)
-{
-    ngx_str_t         key;
-    ngx_table_elt_t  *h;
-
-    ngx_str_set(&key, "Location");
-
-    if (ngx_http_tiktok_set_header(r, &key, url) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    h = r->headers_out.headers.last->elts;
-    r->headers_out.location = &h[r->headers_out.headers.last->nelts - 1];
-
-    return NGX_OK;
+    return h;
 }
 
 
@@ -68,9 +53,13 @@ ngx_http_tiktok_send_redirect(ngx_http_request_t *r, const char *name,
     if (root == NULL
         || ngx_http_tiktok_json_set(root, name,
                ngx_http_tiktok_json_str(url->data, url->len)) != NGX_OK
-        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK
-        || ngx_http_tiktok_set_location(r, url) != NGX_OK)
+        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK)
     {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.location = ngx_http_tiktok_set_header(r, "Location", url);
+    if (r->headers_out.location == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -89,9 +78,10 @@ ngx_http_tiktok_send_json(ngx_http_request_t *r, ngx_uint_t status,
 {
     ngx_int_t               rc;
     ngx_buf_t              *b;
-    ngx_str_t               key;
     ngx_chain_t             out;
     ngx_http_tiktok_ctx_t  *ctx;
+
+    static ngx_str_t  no_store = ngx_string("no-store");
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
@@ -102,21 +92,16 @@ ngx_http_tiktok_send_json(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
-    if (ctx && ctx->request_id.len) {
-        ngx_str_set(&key, "X-Request-ID");
-        if (ngx_http_tiktok_set_header(r, &key, &ctx->request_id) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ctx && ctx->request_id.len
+        && ngx_http_tiktok_set_header(r, "X-Request-ID", &ctx->request_id)
+           == NULL)
+    {
+        return NGX_ERROR;
     }
 
     /* answers are per user: no shared cache may keep them */
-    {
-        ngx_str_t  cc = ngx_string("no-store");
-
-        ngx_str_set(&key, "Cache-Control");
-        if (ngx_http_tiktok_set_header(r, &key, &cc) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_tiktok_set_header(r, "Cache-Control", &no_store) == NULL) {
+        return NGX_ERROR;
     }
 
     if (r->method == NGX_HTTP_HEAD || body->len == 0) {
@@ -252,7 +237,7 @@ ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc)
 ngx_int_t
 ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
 {
-    ngx_str_t  key, value;
+    ngx_str_t  value;
 
     value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
     if (value.data == NULL) {
@@ -261,13 +246,17 @@ ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
 
     value.len = ngx_sprintf(value.data, "%T", seconds) - value.data;
 
-    ngx_str_set(&key, "Retry-After");
+    if (ngx_http_tiktok_set_header(r, "Retry-After", &value) == NULL) {
+        return NGX_ERROR;
+    }
 
-    return ngx_http_tiktok_set_header(r, &key, &value);
+    return NGX_OK;
 }
 
 
 static void ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
 
 
 static const char  ngx_http_tiktok_error_sql[] =
@@ -325,7 +314,7 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
  * start a forged line nor end the quotes around it.
  */
 
-void
+static void
 ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
     u_char        c, *p, *last;

@@ -23,10 +23,8 @@ ngx_int_t ngx_http_tiktok_wait(ngx_http_request_t *r);
 ngx_int_t ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_tiktok_set_retry_after(ngx_http_request_t *r,
     time_t seconds);
-ngx_int_t ngx_http_tiktok_set_header(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_str_t *value);
-ngx_int_t ngx_http_tiktok_set_location(ngx_http_request_t *r,
-    ngx_str_t *url);
+ngx_table_elt_t *ngx_http_tiktok_set_header(ngx_http_request_t *r,
+    const char *key, ngx_str_t *value);
 ngx_http_tiktok_pg_query_t *ngx_http_tiktok_query_new(ngx_http_request_t *r,
     ngx_http_tiktok_pg_handler_pt handler);
 ngx_int_t ngx_http_tiktok_query_run(ngx_http_request_t *r,
@@ -41,8 +39,6 @@ ngx_int_t ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q,
 ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,
     ngx_http_tiktok_api_error_t *err, ngx_uint_t level,
     ngx_http_tiktok_next_pt next);
-void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
 
 
 #endif /* _NGX_HTTP_TIKTOK_REPLY_H_INCLUDED_ */

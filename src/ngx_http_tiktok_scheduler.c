@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_job.h"
+#include "ngx_http_tiktok_scheduler.h"
 
 
 typedef struct {

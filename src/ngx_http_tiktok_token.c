@@ -16,6 +16,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_lease.h"
+#include "ngx_http_tiktok_token.h"
+#include "ngx_http_tiktok_reply.h"
 
 
 #define NGX_HTTP_TIKTOK_TOKEN_POLL   100     /* ms between looks at a lease */

@@ -26,6 +26,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_token.h"
 
 
 static char *ngx_http_tiktok_cache_test(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -1,0 +1,37 @@
+
+/*
+ * The caller's TikTok access token, for a request (ngx_http_tiktok_token.c):
+ * the refresh lease with a request as its transport.
+ */
+
+
+#ifndef _NGX_HTTP_TIKTOK_TOKEN_H_INCLUDED_
+#define _NGX_HTTP_TIKTOK_TOKEN_H_INCLUDED_
+
+
+#include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_lease.h"
+
+
+struct ngx_http_tiktok_token_s {
+    ngx_uint_t                   status;         /* NGX_HTTP_TIKTOK_TOKEN_ */
+    ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
+    ngx_str_t                    access_token;   /* with OK */
+    ngx_str_t                    scopes;         /* comma-separated */
+    ngx_str_t                    open_id;
+    ngx_str_t                    expires_at;     /* as read, for invalidate */
+    ngx_event_t                  wait;
+    ngx_http_tiktok_next_pt      next;
+    ngx_http_tiktok_lease_t     *lease;
+};
+
+
+ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
+    ngx_http_tiktok_next_pt next);
+ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
+ngx_int_t ngx_http_tiktok_token_invalidate(ngx_http_request_t *r);
+ngx_uint_t ngx_http_tiktok_token_has_scope(ngx_http_request_t *r,
+    const char *scope);
+
+
+#endif /* _NGX_HTTP_TIKTOK_TOKEN_H_INCLUDED_ */
