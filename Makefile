@@ -135,8 +135,9 @@ test: deps
 # so they run alone afterwards.  Both runs always happen; either failing
 # fails the target.
 TEST_JOBS   ?= 2
-TESTS_ALONE ?= t/140-pg-restart.t t/150-nonblocking.t t/400-curl.t t/530-publish.t \
-               t/540-publish-nonblocking.t t/600-fault-pg-kill.t
+TESTS_ALONE ?= t/140-pg-restart.t t/150-nonblocking.t t/400-curl.t \
+               t/530-publish.t t/540-publish-nonblocking.t \
+               t/600-fault-pg-kill.t
 PROVE = TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
 	$(if $(TEST_NGINX_BINARY),TEST_NGINX_BINARY=$(TEST_NGINX_BINARY)) \
 	prove -I t/lib -I t/runner $(PROVE_OPTS)
