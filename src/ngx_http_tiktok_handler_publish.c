@@ -84,9 +84,10 @@ static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
+static const char *ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
+    ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s);
 static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
     ngx_str_t *s);
-static u_char ngx_http_tiktok_post_hex(u_char c);
 static const char *ngx_http_tiktok_post_field(ngx_pool_t *pool,
     ngx_str_t *name);
 static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
@@ -101,8 +102,7 @@ static ngx_int_t ngx_http_tiktok_post_insert(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt);
 static void ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_post_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *field,
-    const char *message);
+    const char *field, const char *message);
 
 
 static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
@@ -314,6 +314,7 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
     const char                   *field, *message;
+    ngx_temp_file_t              *tf;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_post_t       *pt;
 
@@ -329,47 +330,41 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
         field = ngx_http_tiktok_post_validate(r, pt, &message);
     }
 
-    if (field) {
-        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request", field, message);
-    }
-
-    if (pt->file) {
+    if (field == NULL && pt->file) {
         /* recognised from its bytes, not from the Content-Type */
 
-        if (r->request_body == NULL || r->request_body->temp_file == NULL
-            || r->request_body->temp_file->file.offset == 0)
-        {
-            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_request", "video",
-                                              "The body holds no video");
-        }
+        field = "video";
+        tf = r->request_body ? r->request_body->temp_file : NULL;
 
-        pt->temp = &r->request_body->temp_file->file;
-        pt->size = pt->temp->offset;
+        if (tf == NULL || tf->file.offset == 0) {
+            message = "The body holds no video";
 
-        if (pt->size > NGX_HTTP_TIKTOK_VIDEO_MAX) {
-            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_request", "video",
-                                              "The video is larger than 4 GB");
-        }
+        } else if (tf->file.offset > NGX_HTTP_TIKTOK_VIDEO_MAX) {
+            message = "The video is larger than 4 GB";
 
-        rc = ngx_http_tiktok_media_probe(ngx_http_tiktok_post_read, pt->temp,
-                                         pt->size, &pt->media);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        } else {
+            pt->temp = &tf->file;
+            pt->size = tf->file.offset;
 
-        if (rc != NGX_OK) {
-            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "video",
-                pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MATROSKA
-                ? "Matroska (MKV) is not accepted by TikTok: send WebM, "
-                  "MP4 or MOV"
-                : pt->media.container != NGX_HTTP_TIKTOK_MEDIA_UNKNOWN
-                ? "The video's duration cannot be read from its container"
-                : "The body is not an MP4, MOV or WebM video");
+            rc = ngx_http_tiktok_media_probe(ngx_http_tiktok_post_read,
+                                             pt->temp, pt->size, &pt->media);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            field = (rc == NGX_OK) ? NULL : "video";
+            message = pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MATROSKA
+                      ? "Matroska (MKV) is not accepted by TikTok: send "
+                        "WebM, MP4 or MOV"
+                      : pt->media.container != NGX_HTTP_TIKTOK_MEDIA_UNKNOWN
+                      ? "The video's duration cannot be read from its "
+                        "container"
+                      : "The body is not an MP4, MOV or WebM video";
         }
+    }
+
+    if (field) {
+        return ngx_http_tiktok_post_error(r, field, message);
     }
 
     ctx->resume = ngx_http_tiktok_post_check;
@@ -513,37 +508,9 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
             return key;
         }
 
-        switch (o->type) {
-
-        case 's':
-            if (!json_is_string(v)) {
-                *message = "Must be a string";
-                return key;
-            }
-
-            ((ngx_str_t *) ((u_char *) pt + o->offset))->data =
-                                              (u_char *) json_string_value(v);
-            ((ngx_str_t *) ((u_char *) pt + o->offset))->len =
-                                              json_string_length(v);
-            break;
-
-        case 'b':
-            if (!json_is_boolean(v)) {
-                *message = "Must be true or false";
-                return key;
-            }
-
-            *(ngx_int_t *) ((u_char *) pt + o->offset) = json_is_true(v);
-            break;
-
-        default: /* 'i' */
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                *message = "Must be a whole number of milliseconds";
-                return key;
-            }
-
-            *(int64_t *) ((u_char *) pt + o->offset) = json_integer_value(v);
-            break;
+        *message = ngx_http_tiktok_post_set(pt, o, v, NULL);
+        if (*message) {
+            return key;
         }
     }
 
@@ -569,7 +536,6 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 {
     u_char                         *p, *last, *amp, *eq;
     uint32_t                        seen;
-    ngx_int_t                       n;
     ngx_str_t                       raw, name, value;
     ngx_http_tiktok_post_option_t  *o;
 
@@ -635,37 +601,74 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
             return (char *) o->name.data;
         }
 
-        if (o->type == 's') {
-            if (o->offset == offsetof(ngx_http_tiktok_post_t, video_url)) {
-                *message = "An upload has no video_url; send JSON for that";
-                return "video_url";
-            }
-
-            *(ngx_str_t *) ((u_char *) pt + o->offset) = value;
-            continue;
+        if (o->offset == offsetof(ngx_http_tiktok_post_t, video_url)) {
+            *message = "An upload has no video_url; send JSON for that";
+            return "video_url";
         }
 
-        if (o->type == 'b') {
-            n = ngx_http_tiktok_post_bool(&value);
-            if (n == NGX_ERROR) {
-                *message = "Must be true or false";
-                return (char *) o->name.data;
-            }
-
-            *(ngx_int_t *) ((u_char *) pt + o->offset) = n;
-            continue;
-        }
-
-        n = ngx_atoi(value.data, value.len);
-        if (n == NGX_ERROR) {
-            *message = "Must be a whole number of milliseconds";
+        *message = ngx_http_tiktok_post_set(pt, o, NULL, &value);
+        if (*message) {
             return (char *) o->name.data;
         }
-
-        *(int64_t *) ((u_char *) pt + o->offset) = n;
     }
 
     return NULL;
+}
+
+
+/*
+ * An option's value from JSON (v) or from the query string (s): NULL, or
+ * why it is refused.
+ */
+
+static const char *
+ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
+    ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s)
+{
+    u_char   *field;
+    int64_t   n;
+
+    field = (u_char *) pt + o->offset;
+
+    switch (o->type) {
+
+    case 's':
+        if (s) {
+            *(ngx_str_t *) field = *s;
+            return NULL;
+        }
+
+        if (!json_is_string(v)) {
+            return "Must be a string";
+        }
+
+        ((ngx_str_t *) field)->data = (u_char *) json_string_value(v);
+        ((ngx_str_t *) field)->len = json_string_length(v);
+        return NULL;
+
+    case 'b':
+        n = s ? ngx_http_tiktok_post_bool(s)
+              : json_is_boolean(v) ? json_is_true(v) : NGX_ERROR;
+
+        if (n == NGX_ERROR) {
+            return "Must be true or false";
+        }
+
+        *(ngx_int_t *) field = n;
+        return NULL;
+
+    default: /* 'i' */
+        n = s ? ngx_atoi(s->data, s->len)
+              : (json_is_integer(v) && json_integer_value(v) >= 0)
+              ? json_integer_value(v) : NGX_ERROR;
+
+        if (n == NGX_ERROR) {
+            return "Must be a whole number of milliseconds";
+        }
+
+        *(int64_t *) field = n;
+        return NULL;
+    }
 }
 
 
@@ -674,7 +677,8 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 static ngx_int_t
 ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
 {
-    u_char  *p, *last, *d, c, hi, lo;
+    u_char     *p, *last, *d, c;
+    ngx_int_t   n;
 
     d = ngx_pnalloc(pool, s->len + 1);
     if (d == NULL) {
@@ -698,41 +702,18 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
             continue;
         }
 
-        if (last - p < 2) {
+        n = (last - p < 2) ? NGX_ERROR : ngx_hextoi(p, 2);
+        if (n == NGX_ERROR) {
             return NGX_DECLINED;
         }
 
-        hi = ngx_http_tiktok_post_hex(p[0]);
-        lo = ngx_http_tiktok_post_hex(p[1]);
-
-        if (hi > 15 || lo > 15) {
-            return NGX_DECLINED;
-        }
-
-        *d++ = (u_char) ((hi << 4) | lo);
+        *d++ = (u_char) n;
         p += 2;
     }
 
     s->len = d - s->data;
 
     return NGX_OK;
-}
-
-
-static u_char
-ngx_http_tiktok_post_hex(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return 0xff;
 }
 
 
@@ -898,6 +879,7 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
     size_t                          i, len;
     json_t                         *data, *options, *o, *info, *max;
     ngx_int_t                       rc;
+    ngx_uint_t                      found;
     ngx_http_tiktok_post_t         *pt;
     ngx_http_tiktok_post_option_t  *opt;
 
@@ -913,24 +895,20 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
                                         &pt->username);
 
     options = json_object_get(data, "privacy_level_options");
+    found = 0;
+    len = sizeof("privacy_level must be one of the creator's options: ");
 
     json_array_foreach(options, i, o) {
-        if (json_is_string(o)
-            && json_string_length(o) == pt->privacy_level.len
-            && ngx_strncmp(json_string_value(o), pt->privacy_level.data,
-                           pt->privacy_level.len) == 0)
-        {
-            break;
+        if (json_is_string(o)) {
+            found |= (json_string_length(o) == pt->privacy_level.len
+                      && ngx_strncmp(json_string_value(o),
+                                     pt->privacy_level.data,
+                                     pt->privacy_level.len) == 0);
+            len += json_string_length(o) + 2;
         }
     }
 
-    if (!json_is_array(options) || i == json_array_size(options)) {
-        len = sizeof("privacy_level must be one of the creator's options: ");
-
-        json_array_foreach(options, i, o) {
-            len += json_is_string(o) ? json_string_length(o) + 2 : 0;
-        }
-
+    if (!found) {
         msg = ngx_pnalloc(r->pool, len);
         if (msg == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -948,9 +926,7 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
 
         *p = '\0';
 
-        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request", "privacy_level",
-                                          (char *) msg);
+        return ngx_http_tiktok_post_error(r, "privacy_level", (char *) msg);
     }
 
     max = json_object_get(data, "max_video_post_duration_sec");
@@ -966,9 +942,7 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         ngx_sprintf(msg, "The video is longer than this creator's limit of "
                     "%L seconds%Z", (int64_t) json_integer_value(max));
 
-        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request", "video",
-                                          (char *) msg);
+        return ngx_http_tiktok_post_error(r, "video", (char *) msg);
     }
 
     /*
@@ -1044,22 +1018,10 @@ static ngx_int_t
 ngx_http_tiktok_post_spool(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 {
     u_char                       *p, rnd[16];
-    const char                   *ext;
     ngx_pool_cleanup_t           *cln;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    switch (pt->media.container) {
-    case NGX_HTTP_TIKTOK_MEDIA_MOV:
-        ext = ".mov";
-        break;
-    case NGX_HTTP_TIKTOK_MEDIA_WEBM:
-        ext = ".webm";
-        break;
-    default:
-        ext = ".mp4";
-    }
 
     if (ngx_http_tiktok_random(rnd, sizeof(rnd)) != NGX_OK) {
         return NGX_ERROR;
@@ -1073,7 +1035,10 @@ ngx_http_tiktok_post_spool(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 
     p = ngx_sprintf(pt->spool_path.data, "%V/", &tmcf->upload_spool);
     p = ngx_http_tiktok_hex(p, rnd, sizeof(rnd));
-    p = ngx_sprintf(p, "%s%Z", ext);
+    p = ngx_sprintf(p, "%s%Z",
+                    pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MOV ? ".mov"
+                    : pt->media.container == NGX_HTTP_TIKTOK_MEDIA_WEBM
+                    ? ".webm" : ".mp4");
     pt->spool_path.len = p - 1 - pt->spool_path.data;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -1134,19 +1099,17 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
+    ngx_memzero(params, sizeof(params));
+
     params[0] = ctx->user_id;
 
     if (pt->schedule_at.len) {
         ngx_str_set(&params[1], "scheduled");
+        params[8] = pt->schedule_at;
 
     } else {
         ngx_str_set(&params[1], "queued");
     }
-
-    ngx_str_null(&params[3]);
-    ngx_str_null(&params[4]);
-    ngx_str_null(&params[5]);
-    ngx_str_null(&params[6]);
 
     if (pt->file) {
         ngx_str_set(&params[2], "FILE_UPLOAD");
@@ -1168,12 +1131,6 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     }
 
     params[7] = pt->post_info;
-    params[8] = pt->schedule_at;
-
-    if (params[8].len == 0) {
-        ngx_str_null(&params[8]);
-    }
-
     params[9] = pt->username;
 
     q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_post_inserted);
@@ -1245,15 +1202,15 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-/* a 4xx, logged at info */
+/* a 400, logged at info */
 
 static ngx_int_t
-ngx_http_tiktok_post_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *field, const char *message)
+ngx_http_tiktok_post_error(ngx_http_request_t *r, const char *field,
+    const char *message)
 {
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "tiktok: post refused: %s: %s", field ? field : "-",
-                  message);
+                  "tiktok: post refused: %s: %s", field, message);
 
-    return ngx_http_tiktok_send_error(r, status, code, field, message);
+    return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request", field, message);
 }

@@ -78,7 +78,7 @@ static ngx_int_t ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id,
 static ngx_int_t ngx_http_tiktok_cache_json(ngx_http_request_t *r,
     ngx_str_t *key, json_t *obj, time_t ttl, ngx_str_t *text);
 static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
-    ngx_str_t *page, time_t fetched, const char *how);
+    ngx_str_t *page, time_t fetched, const char *cached);
 static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, ngx_uint_t cached);
 static ngx_int_t ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
@@ -142,7 +142,8 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
         if (rc == NGX_OK) {
             ngx_str_set(&ctx->cache_status, "HIT");
             return ngx_http_tiktok_videos_send(r, &v->stale.value,
-                                               v->stale.created, "hit");
+                                               v->stale.created,
+                                               ",\"cached\":true");
         }
 
         if (rc == NGX_ERROR) {
@@ -187,28 +188,26 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
                    "video_id must be 1 to 20 comma-separated video ids");
     }
 
-    if (tmcf->cache) {
-        /* before anything is read: a purge from now on wins */
-        v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
-                                                         &ctx->user_id);
+    if (tmcf->cache == NULL) {
+        ngx_str_set(&ctx->cache_status, "BYPASS");
+        return ngx_http_tiktok_videos_begin(r, ctx, v);
     }
 
+    /* before anything is read: a purge from now on wins */
+    v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
+                                                     &ctx->user_id);
     missing = 0;
 
     for (i = 0; i < v->nids; i++) {
-        rc = NGX_DECLINED;
+        rc = ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
+                                         v->ids[i].len, &key);
+        if (rc == NGX_OK) {
+            rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
+                                           r->pool, &entry);
+        }
 
-        if (tmcf->cache) {
-            rc = ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
-                                             v->ids[i].len, &key);
-            if (rc == NGX_OK) {
-                rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id,
-                                               &key, r->pool, &entry);
-            }
-
-            if (rc == NGX_ERROR) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (rc == NGX_OK || rc == NGX_AGAIN) {
@@ -216,21 +215,15 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
             v->fresh[i] = (rc == NGX_OK);
         }
 
-        if (rc != NGX_OK) {
-            missing++;
-        }
+        missing += (rc != NGX_OK);
     }
 
-    if (tmcf->cache == NULL) {
-        ngx_str_set(&ctx->cache_status, "BYPASS");
-
-    } else if (missing == 0) {
+    if (missing == 0) {
         ngx_str_set(&ctx->cache_status, "HIT");
         return ngx_http_tiktok_metrics_send(r, v, 1);
-
-    } else {
-        ngx_str_set(&ctx->cache_status, "MISS");
     }
+
+    ngx_str_set(&ctx->cache_status, "MISS");
 
     return ngx_http_tiktok_videos_begin(r, ctx, v);
 }
@@ -408,7 +401,8 @@ ngx_http_tiktok_videos_resume(ngx_http_request_t *r,
     } else if (ngx_http_tiktok_videos_page(r, v, call->data, &page)
                == NGX_OK)
     {
-        return ngx_http_tiktok_videos_send(r, &page, ngx_time(), "fetched");
+        return ngx_http_tiktok_videos_send(r, &page, ngx_time(),
+                                           ",\"cached\":false");
     }
 
     return ngx_http_tiktok_call_reject(r, call,
@@ -710,36 +704,23 @@ ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
 }
 
 
-/* the page text + "cached", "stale" and "fetched_at" + "}" */
+/* the page text + cached (",\"cached\":...") and "fetched_at" + "}" */
 
 static ngx_int_t
 ngx_http_tiktok_videos_send(ngx_http_request_t *r, ngx_str_t *page,
-    time_t fetched, const char *how)
+    time_t fetched, const char *cached)
 {
     u_char     *p;
     ngx_str_t   body;
 
-    body.data = ngx_pnalloc(r->pool, page->len
-                   + sizeof(",\"cached\":false,\"stale\":true,"
-                            "\"fetched_at\":\"2026-01-01T00:00:00Z\"}"));
+    body.data = ngx_pnalloc(r->pool, page->len + ngx_strlen(cached)
+                   + sizeof(",\"fetched_at\":\"2026-01-01T00:00:00Z\"}"));
     if (body.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(body.data, page->data, page->len);
-
-    if (how[0] == 'f') {
-        p = ngx_cpymem(p, ",\"cached\":false", sizeof(",\"cached\":false") - 1);
-
-    } else if (how[0] == 'h') {
-        p = ngx_cpymem(p, ",\"cached\":true", sizeof(",\"cached\":true") - 1);
-
-    } else {
-        p = ngx_cpymem(p, ",\"cached\":true,\"stale\":true",
-                       sizeof(",\"cached\":true,\"stale\":true") - 1);
-    }
-
-    p = ngx_cpymem(p, ",\"fetched_at\":\"", sizeof(",\"fetched_at\":\"") - 1);
+    p = ngx_sprintf(p, "%s,\"fetched_at\":\"", cached);
     p = ngx_http_tiktok_rfc3339(p, fetched);
     *p++ = '"';
     *p++ = '}';
@@ -827,7 +808,8 @@ ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
     if (limited && !v->metrics && v->has_stale) {
         ngx_str_set(&ctx->cache_status, "STALE");
         return ngx_http_tiktok_videos_send(r, &v->stale.value,
-                                           v->stale.created, "stale");
+                                           v->stale.created,
+                                           ",\"cached\":true,\"stale\":true");
     }
 
     if (v->metrics && (limited || v->call.status != NGX_HTTP_UNAUTHORIZED)) {
