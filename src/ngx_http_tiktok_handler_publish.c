@@ -47,7 +47,7 @@ typedef struct {
     ngx_int_t                     brand_content_toggle;
     ngx_int_t                     brand_organic_toggle;
     ngx_int_t                     is_aigc;
-    int64_t                       cover_ms;
+    int64_t                       video_cover_timestamp_ms;
     ngx_str_t                     schedule_at;    /* as given, validated */
 
     off_t                         size;
@@ -69,6 +69,7 @@ typedef struct {
     ngx_str_t                     name;
     ngx_uint_t                    type;           /* 's', 'b', 'i' */
     size_t                        offset;
+    const char                   *disabled;       /* by the creator */
 } ngx_http_tiktok_post_option_t;
 
 
@@ -105,29 +106,26 @@ static ngx_int_t ngx_http_tiktok_post_error(ngx_http_request_t *r,
     const char *field, const char *message);
 
 
+#define ngx_http_tiktok_post_option(name, type, disabled)                     \
+    { ngx_string(#name), type, offsetof(ngx_http_tiktok_post_t, name),        \
+      disabled }
+
 static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
-    { ngx_string("video_url"), 's',
-      offsetof(ngx_http_tiktok_post_t, video_url) },
-    { ngx_string("title"), 's', offsetof(ngx_http_tiktok_post_t, title) },
-    { ngx_string("privacy_level"), 's',
-      offsetof(ngx_http_tiktok_post_t, privacy_level) },
-    { ngx_string("disable_comment"), 'b',
-      offsetof(ngx_http_tiktok_post_t, disable_comment) },
-    { ngx_string("disable_duet"), 'b',
-      offsetof(ngx_http_tiktok_post_t, disable_duet) },
-    { ngx_string("disable_stitch"), 'b',
-      offsetof(ngx_http_tiktok_post_t, disable_stitch) },
-    { ngx_string("brand_content_toggle"), 'b',
-      offsetof(ngx_http_tiktok_post_t, brand_content_toggle) },
-    { ngx_string("brand_organic_toggle"), 'b',
-      offsetof(ngx_http_tiktok_post_t, brand_organic_toggle) },
-    { ngx_string("is_aigc"), 'b', offsetof(ngx_http_tiktok_post_t, is_aigc) },
-    { ngx_string("video_cover_timestamp_ms"), 'i',
-      offsetof(ngx_http_tiktok_post_t, cover_ms) },
-    { ngx_string("schedule_at"), 's',
-      offsetof(ngx_http_tiktok_post_t, schedule_at) },
-    { ngx_null_string, 0, 0 }
+    ngx_http_tiktok_post_option(video_url, 's', NULL),
+    ngx_http_tiktok_post_option(title, 's', NULL),
+    ngx_http_tiktok_post_option(privacy_level, 's', NULL),
+    ngx_http_tiktok_post_option(disable_comment, 'b', "comment_disabled"),
+    ngx_http_tiktok_post_option(disable_duet, 'b', "duet_disabled"),
+    ngx_http_tiktok_post_option(disable_stitch, 'b', "stitch_disabled"),
+    ngx_http_tiktok_post_option(brand_content_toggle, 'b', NULL),
+    ngx_http_tiktok_post_option(brand_organic_toggle, 'b', NULL),
+    ngx_http_tiktok_post_option(is_aigc, 'b', NULL),
+    ngx_http_tiktok_post_option(video_cover_timestamp_ms, 'i', NULL),
+    ngx_http_tiktok_post_option(schedule_at, 's', NULL),
+    { ngx_null_string, 0, 0, NULL }
 };
+
+#undef ngx_http_tiktok_post_option
 
 
 static const char  ngx_http_tiktok_post_insert_sql[] =
@@ -235,7 +233,7 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     pt->brand_content_toggle = NGX_HTTP_TIKTOK_UNSET;
     pt->brand_organic_toggle = NGX_HTTP_TIKTOK_UNSET;
     pt->is_aigc = NGX_HTTP_TIKTOK_UNSET;
-    pt->cover_ms = NGX_HTTP_TIKTOK_UNSET;
+    pt->video_cover_timestamp_ms = NGX_HTTP_TIKTOK_UNSET;
 
     ngx_str_null(&ct);
 
@@ -878,7 +876,7 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
     u_char                         *p, *msg;
     size_t                          i, len;
     json_t                         *data, *options, *o, *info, *max;
-    ngx_int_t                       rc;
+    ngx_int_t                       rc, *flag;
     ngx_uint_t                      found;
     ngx_http_tiktok_post_t         *pt;
     ngx_http_tiktok_post_option_t  *opt;
@@ -945,24 +943,6 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         return ngx_http_tiktok_post_error(r, "video", (char *) msg);
     }
 
-    /*
-     * Interactions are off unless asked for, and can never be turned on
-     * where the creator has turned them off.
-     */
-
-#define ngx_http_tiktok_interaction(opt, disabled)                            \
-    if (pt->opt == NGX_HTTP_TIKTOK_UNSET                                      \
-        || json_is_true(json_object_get(data, disabled)))                     \
-    {                                                                         \
-        pt->opt = 1;                                                          \
-    }
-
-    ngx_http_tiktok_interaction(disable_comment, "comment_disabled");
-    ngx_http_tiktok_interaction(disable_duet, "duet_disabled");
-    ngx_http_tiktok_interaction(disable_stitch, "stitch_disabled");
-
-#undef ngx_http_tiktok_interaction
-
     info = ngx_http_tiktok_json_own(r->pool, json_object());
 
     rc = (info == NULL
@@ -975,20 +955,36 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
                               pt->title.len)) != NGX_OK)
          ? NGX_ERROR : NGX_OK;
 
-    /* the options that are booleans: true only when 1 by now */
+    /*
+     * The options that are booleans: true only when 1.  Interactions are
+     * off unless asked for, and can never be turned on where the creator
+     * has turned them off.
+     */
 
     for (opt = ngx_http_tiktok_post_options; opt->name.len; opt++) {
-        if (rc == NGX_OK && opt->type == 'b') {
+        if (opt->type != 'b') {
+            continue;
+        }
+
+        flag = (ngx_int_t *) ((u_char *) pt + opt->offset);
+
+        if (opt->disabled
+            && (*flag == NGX_HTTP_TIKTOK_UNSET
+                || json_is_true(json_object_get(data, opt->disabled))))
+        {
+            *flag = 1;
+        }
+
+        if (rc == NGX_OK) {
             rc = ngx_http_tiktok_json_set(info, (char *) opt->name.data,
-                     json_boolean(*(ngx_int_t *) ((u_char *) pt + opt->offset)
-                                  == 1));
+                                          json_boolean(*flag == 1));
         }
     }
 
     if (rc != NGX_OK
-        || (pt->cover_ms != NGX_HTTP_TIKTOK_UNSET
+        || (pt->video_cover_timestamp_ms != NGX_HTTP_TIKTOK_UNSET
             && ngx_http_tiktok_json_set(info, "video_cover_timestamp_ms",
-                                        json_integer(pt->cover_ms))
+                                json_integer(pt->video_cover_timestamp_ms))
                != NGX_OK)
         || ngx_http_tiktok_json_encode(r->pool, info, &pt->post_info)
            != NGX_OK)

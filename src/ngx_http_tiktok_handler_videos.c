@@ -60,8 +60,6 @@ typedef struct {
 } ngx_http_tiktok_videos_t;
 
 
-static ngx_int_t ngx_http_tiktok_videos_args(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v, const char **field);
 static ngx_int_t ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v);
 static ngx_int_t ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
@@ -95,8 +93,8 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
     u_char                       *p;
-    ngx_int_t                     rc;
-    const char                   *field;
+    ngx_int_t                     rc, n;
+    ngx_str_t                     s;
     ngx_http_tiktok_videos_t     *v;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
@@ -110,14 +108,29 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
     ctx->data = v;
     v->call.endpoint = "/v2/video/list/";
 
-    field = NULL;
+    v->max_count = 20;
 
-    if (ngx_http_tiktok_videos_args(r, v, &field) != NGX_OK) {
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_request", field,
-                   ngx_strcmp(field, "cursor") == 0
-                   ? "cursor must be the cursor of a previous answer"
-                   : "max_count must be an integer from 1 to 20");
+    if (ngx_http_arg(r, (u_char *) "max_count", 9, &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+        if (n == NGX_ERROR || n < 1 || n > 20) {
+            return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_request", "max_count",
+                       "max_count must be an integer from 1 to 20");
+        }
+
+        v->max_count = (ngx_uint_t) n;
+    }
+
+    /* TikTok's cursor: an epoch in milliseconds */
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &s) == NGX_OK && s.len) {
+        if (!ngx_http_tiktok_is_digits(&s, 18)) {
+            return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_request", "cursor",
+                       "cursor must be the cursor of a previous answer");
+        }
+
+        v->cursor = s;
     }
 
     v->key.data = ngx_pnalloc(r->pool, sizeof("videos::") + v->cursor.len
@@ -226,40 +239,6 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
     ngx_str_set(&ctx->cache_status, "MISS");
 
     return ngx_http_tiktok_videos_begin(r, ctx, v);
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_videos_args(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v, const char **field)
-{
-    ngx_int_t  n;
-    ngx_str_t  s;
-
-    v->max_count = 20;
-
-    if (ngx_http_arg(r, (u_char *) "max_count", 9, &s) == NGX_OK) {
-        n = ngx_atoi(s.data, s.len);
-        if (n == NGX_ERROR || n < 1 || n > 20) {
-            *field = "max_count";
-            return NGX_ERROR;
-        }
-
-        v->max_count = (ngx_uint_t) n;
-    }
-
-    /* TikTok's cursor: an epoch in milliseconds */
-
-    if (ngx_http_arg(r, (u_char *) "cursor", 6, &s) == NGX_OK && s.len) {
-        if (!ngx_http_tiktok_is_digits(&s, 18)) {
-            *field = "cursor";
-            return NGX_ERROR;
-        }
-
-        v->cursor = s;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -516,17 +495,7 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (tmcf->cache) {
-        return ngx_http_tiktok_cache_json(r, &v->key, out, ttl, page);
-    }
-
-    if (ngx_http_tiktok_json_encode(r->pool, out, page) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    page->len--;                /* the closing brace */
-
-    return NGX_OK;
+    return ngx_http_tiktok_cache_json(r, &v->key, out, ttl, page);
 }
 
 
