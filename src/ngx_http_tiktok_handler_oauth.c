@@ -249,8 +249,6 @@ static void ngx_http_tiktok_callback_token(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
 static void ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
-static ngx_int_t ngx_http_tiktok_callback_store(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa);
 static void ngx_http_tiktok_callback_stored(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_callback_fail(ngx_http_request_t *r,
     const char *reason, const char *endpoint, const char *message,
@@ -356,36 +354,33 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 {
     u_char                       hash[NGX_HTTP_TIKTOK_SHA256_LEN];
     ngx_int_t                    done;
-    ngx_str_t                    state, error;
     ngx_http_tiktok_oauth_t     *oa;
 
     /* read and redacted by ngx_http_tiktok_callback_redact() */
     oa = ctx->data;
-    state = oa->state;
-    error = oa->error;
 
     /* before callback_fail, which may finalize at once */
     done = ngx_http_tiktok_wait(r);
 
-    if (error.len) {
-        oa->err.code = error;
+    if (oa->error.len) {
+        oa->err.code = oa->error;
         ngx_http_tiktok_callback_fail(r,
-            (error.len == 13
-             && ngx_strncmp(error.data, "access_denied", 13) == 0)
+            (oa->error.len == 13
+             && ngx_strncmp(oa->error.data, "access_denied", 13) == 0)
                 ? "access_denied" : "oauth_failed",
             "/v2/auth/authorize/", "the user did not authorize",
             NGX_LOG_INFO);
         return done;
     }
 
-    if (state.len != 43 || oa->code.len == 0) {
+    if (oa->state.len != 43 || oa->code.len == 0) {
         ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
                                       "missing or malformed state or code",
                                       NGX_LOG_INFO);
         return done;
     }
 
-    ngx_http_tiktok_sha256(state.data, state.len, hash);
+    ngx_http_tiktok_sha256(oa->state.data, oa->state.len, hash);
 
     oa->state_hash.data = ngx_pnalloc(r->pool, 2 * sizeof(hash));
     if (oa->state_hash.data == NULL) {
@@ -660,17 +655,21 @@ ngx_http_tiktok_callback_token(ngx_http_request_t *r,
 }
 
 
+/* the user info, then the account stored with its tokens sealed */
+
 static void
 ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call)
 {
-    json_t                   *data, *user;
-    ngx_int_t                 rc;
-    ngx_str_t                 open_id;
-    ngx_http_tiktok_ctx_t    *ctx;
-    ngx_http_tiktok_oauth_t  *oa;
+    json_t                       *data, *user;
+    ngx_int_t                     rc;
+    ngx_str_t                     open_id, params[10];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_oauth_t      *oa;
+    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     oa = ctx->data;
 
     ngx_memzero(&oa->err, sizeof(ngx_http_tiktok_api_error_t));
@@ -702,23 +701,6 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_tiktok_callback_store(r, oa) != NGX_OK) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_callback_store(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa)
-{
-    ngx_str_t                     params[10];
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
     params[0] = ctx->user_id;
     params[1] = oa->open_id;
     params[2] = oa->display_name;
@@ -729,24 +711,23 @@ ngx_http_tiktok_callback_store(ngx_http_request_t *r,
         ngx_str_set(&params[4], "");
     }
 
-    if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log, &tmcf->keyring,
-                                 &ctx->user_id, "access_token",
-                                 &oa->access_token, &params[5]) != NGX_OK
-        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
-                                    &tmcf->keyring, &ctx->user_id,
-                                    "refresh_token", &oa->refresh_token,
-                                    &params[6])
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     params[7] = oa->expires_in;
     params[8] = oa->refresh_expires_in;
 
     params[9].data = ngx_pnalloc(r->pool, 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN);
-    if (params[9].data == NULL) {
-        return NGX_ERROR;
+
+    if (params[9].data == NULL
+        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                    &tmcf->keyring, &ctx->user_id,
+                                    "access_token", &oa->access_token,
+                                    &params[5]) != NGX_OK
+        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                    &tmcf->keyring, &ctx->user_id,
+                                    "refresh_token", &oa->refresh_token,
+                                    &params[6]) != NGX_OK)
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     params[9].len = ngx_http_tiktok_hex(params[9].data,
@@ -754,8 +735,12 @@ ngx_http_tiktok_callback_store(ngx_http_request_t *r,
                                         NGX_HTTP_TIKTOK_KEY_ID_LEN)
                     - params[9].data;
 
-    return ngx_http_tiktok_query(r, ngx_http_tiktok_callback_store_sql, 10,
-                                 params, ngx_http_tiktok_callback_stored);
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_callback_store_sql, 10,
+                              params, ngx_http_tiktok_callback_stored)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
 }
 
 
@@ -918,7 +903,7 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
 {
-    int                           i, n;
+    int                           i;
     u_char                       *path;
     ngx_str_t                     hex;
     ngx_uint_t                    prev;
@@ -944,9 +929,7 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         (void) ngx_http_tiktok_cache_purge_user(tmcf->cache, &ctx->user_id);
     }
 
-    n = PQntuples(q->res[1]);
-
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < PQntuples(q->res[1]); i++) {
         if (PQgetisnull(q->res[1], i, 0)) {
             continue;
         }
@@ -960,35 +943,29 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         }
     }
 
-    if (PQntuples(q->res[0]) != 1 || PQgetvalue(q->res[0], 0, 1)[0] != 't') {
-        /* nothing to revoke: no account, or its token expired anyway */
-        ngx_http_tiktok_disconnect_done(r);
-        return;
+    /* nothing to revoke: no account, or its token expired anyway */
+
+    if (PQntuples(q->res[0]) == 1 && PQgetvalue(q->res[0], 0, 1)[0] == 't') {
+        hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
+        hex.len = PQgetlength(q->res[0], 0, 0);
+
+        ngx_str_set(&field.key, "token");
+
+        if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
+                                       &tmcf->keyring, &ctx->user_id,
+                                       "access_token", &hex, &field.value,
+                                       &prev)
+            == NGX_OK
+            && ngx_http_tiktok_api_oauth_post(r, &oa->call,
+                   "/v2/oauth/revoke/", &field, 1,
+                   ngx_http_tiktok_disconnect_revoked)
+               == NGX_OK)
+        {
+            return;
+        }
     }
 
-    hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
-    hex.len = PQgetlength(q->res[0], 0, 0);
-
-    if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
-                                   &tmcf->keyring, &ctx->user_id,
-                                   "access_token", &hex, &oa->access_token,
-                                   &prev)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_disconnect_done(r);
-        return;
-    }
-
-    ngx_str_set(&field.key, "token");
-    field.value = oa->access_token;
-
-    if (ngx_http_tiktok_api_oauth_post(r, &oa->call, "/v2/oauth/revoke/",
-                                       &field, 1,
-                                       ngx_http_tiktok_disconnect_revoked)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_disconnect_done(r);
-    }
+    ngx_http_tiktok_disconnect_done(r);
 }
 
 

@@ -37,7 +37,6 @@
 
 typedef struct {
     ngx_uint_t                    file;
-    ngx_str_t                     content_type;
     ngx_str_t                     video_url;
     ngx_str_t                     title;
     ngx_str_t                     privacy_level;
@@ -77,8 +76,6 @@ static ngx_int_t ngx_http_tiktok_post_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_post_parse(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tiktok_post_body_text(ngx_http_request_t *r,
-    ngx_str_t *text);
 static const char *ngx_http_tiktok_post_json(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
@@ -89,8 +86,7 @@ static const char *ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
     ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s);
 static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
     ngx_str_t *s);
-static const char *ngx_http_tiktok_post_field(ngx_pool_t *pool,
-    ngx_str_t *name);
+static const char *ngx_http_tiktok_post_field(ngx_str_t *name);
 static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
@@ -381,31 +377,30 @@ ngx_http_tiktok_post_read(void *data, u_char *buf, size_t size, off_t offset)
 
 
 /*
- * The whole request body as one string.  nginx's chain can hold buffers
- * in memory, parts of the temporary file, and (a chunked body) an empty
- * last_buf that is neither: only bytes count, wherever they are.  A
- * body of more than NGX_HTTP_TIKTOK_JSON_BODY_MAX bytes is not copied:
- * text->len says how big it is and text->data is NULL.
+ * JSON body: typed members, unknown ones refused (they are typos).  It is
+ * read as one string: nginx's chain can hold buffers in memory, parts of
+ * the temporary file, and (a chunked body) an empty last_buf that is
+ * neither: only bytes count, wherever they are.
  */
 
-static ngx_int_t
-ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
+static const char *
+ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
+    const char **message)
 {
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char                         *p, *text;
+    off_t                           len;
+    ssize_t                         n;
+    json_t                         *root, *v;
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl, *bufs;
+    const char                     *key;
+    json_error_t                    jerr;
+    ngx_http_tiktok_post_option_t  *o;
 
-    ngx_str_null(text);
-
-    if (r->request_body == NULL) {
-        return NGX_OK;
-    }
-
+    bufs = r->request_body ? r->request_body->bufs : NULL;
     len = 0;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
@@ -417,18 +412,20 @@ ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
     }
 
     if (len == 0 || len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
-        text->len = (size_t) len;
-        return NGX_OK;
+        *message = len ? "The JSON body is larger than 64 KB"
+                       : "The body must be a JSON object";
+        return "body";
     }
 
-    text->data = ngx_pnalloc(r->pool, (size_t) len);
-    if (text->data == NULL) {
-        return NGX_ERROR;
+    text = ngx_pnalloc(r->pool, (size_t) len);
+    if (text == NULL) {
+        *message = "The body could not be read";
+        return "body";
     }
 
-    p = text->data;
+    p = text;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
@@ -449,44 +446,16 @@ ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "tiktok: short read of the request body from "
                           "\"%V\"", &b->file->name);
-            return NGX_ERROR;
+            *message = "The body could not be read";
+            return "body";
         }
 
         p += n;
     }
 
-    text->len = p - text->data;
-
-    return NGX_OK;
-}
-
-
-/* JSON body: typed members, unknown ones refused (they are typos) */
-
-static const char *
-ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
-    const char **message)
-{
-    json_t                         *root, *v;
-    ngx_str_t                       text;
-    const char                     *key;
-    json_error_t                    jerr;
-    ngx_http_tiktok_post_option_t  *o;
-
-    if (ngx_http_tiktok_post_body_text(r, &text) != NGX_OK) {
-        *message = "The body could not be read";
-        return "body";
-    }
-
-    if (text.len == 0 || text.len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
-        *message = text.len ? "The JSON body is larger than 64 KB"
-                            : "The body must be a JSON object";
-        return "body";
-    }
-
     root = ngx_http_tiktok_json_own(r->pool,
-               json_loadb((char *) text.data, text.len,
-                          JSON_REJECT_DUPLICATES, &jerr));
+               json_loadb((char *) text, p - text, JSON_REJECT_DUPLICATES,
+                          &jerr));
 
     if (!json_is_object(root)) {
         *message = "The body must be a JSON object";
@@ -579,7 +548,7 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         if (o->name.len == 0) {
             *message = "Unknown option";
-            return ngx_http_tiktok_post_field(r->pool, &name);
+            return ngx_http_tiktok_post_field(&name);
         }
 
         if (seen & (1 << (o - ngx_http_tiktok_post_options))) {
@@ -670,7 +639,7 @@ ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
 }
 
 
-/* form decoding in place into a copy: NGX_DECLINED on a bad %XX */
+/* form decoding into a NUL-terminated copy: NGX_DECLINED on a bad %XX */
 
 static ngx_int_t
 ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
@@ -690,13 +659,8 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
     while (p < last) {
         c = *p++;
 
-        if (c == '+') {
-            *d++ = ' ';
-            continue;
-        }
-
         if (c != '%') {
-            *d++ = c;
+            *d++ = (c == '+') ? ' ' : c;
             continue;
         }
 
@@ -709,6 +673,7 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
         p += 2;
     }
 
+    *d = '\0';
     s->len = d - s->data;
 
     return NGX_OK;
@@ -716,15 +681,15 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
 
 
 /*
- * An unknown option's name as the answer's "field": it goes into JSON and
- * the error log, so only short printable UTF-8 is echoed.
+ * An unknown option's name (decoded, NUL-terminated) as the answer's
+ * "field": it goes into JSON and the error log, so only short printable
+ * UTF-8 is echoed.
  */
 
 static const char *
-ngx_http_tiktok_post_field(ngx_pool_t *pool, ngx_str_t *name)
+ngx_http_tiktok_post_field(ngx_str_t *name)
 {
-    u_char  *p;
-    size_t   i, chars, utf16;
+    size_t  i, chars, utf16;
 
     if (name->len == 0 || name->len > 64
         || ngx_http_tiktok_utf8_count(name, &chars, &utf16) != NGX_OK)
@@ -738,15 +703,7 @@ ngx_http_tiktok_post_field(ngx_pool_t *pool, ngx_str_t *name)
         }
     }
 
-    p = ngx_pnalloc(pool, name->len + 1);
-    if (p == NULL) {
-        return "query";
-    }
-
-    ngx_memcpy(p, name->data, name->len);
-    p[name->len] = '\0';
-
-    return (const char *) p;
+    return (const char *) name->data;
 }
 
 
