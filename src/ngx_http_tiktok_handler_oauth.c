@@ -949,19 +949,24 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
         hex.len = PQgetlength(q->res[0], 0, 0);
 
-        ngx_str_set(&field.key, "token");
+        /* the token is forgotten with the pool: oa holds it, not the stack */
 
         if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
                                        &tmcf->keyring, &ctx->user_id,
-                                       "access_token", &hex, &field.value,
+                                       "access_token", &hex, &oa->access_token,
                                        &prev)
-            == NGX_OK
-            && ngx_http_tiktok_api_oauth_post(r, &oa->call,
-                   "/v2/oauth/revoke/", &field, 1,
-                   ngx_http_tiktok_disconnect_revoked)
-               == NGX_OK)
+            == NGX_OK)
         {
-            return;
+            ngx_str_set(&field.key, "token");
+            field.value = oa->access_token;
+
+            if (ngx_http_tiktok_api_oauth_post(r, &oa->call,
+                    "/v2/oauth/revoke/", &field, 1,
+                    ngx_http_tiktok_disconnect_revoked)
+                == NGX_OK)
+            {
+                return;
+            }
         }
     }
 
