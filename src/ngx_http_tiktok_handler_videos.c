@@ -70,11 +70,11 @@ static ngx_int_t ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page);
 static ngx_int_t ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data);
-static json_t *ngx_http_tiktok_video_metrics(json_t *video);
+static json_t *ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video);
 static ngx_int_t ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id,
     size_t len, ngx_str_t *key);
 static ngx_int_t ngx_http_tiktok_cache_json(ngx_http_request_t *r,
-    ngx_str_t *key, json_t *obj, time_t ttl, ngx_str_t *text);
+    ngx_str_t *key, json_t *obj, ngx_str_t *text);
 static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
     ngx_str_t *page, time_t fetched, const char *cached);
 static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
@@ -401,7 +401,6 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page)
 {
     size_t                        i;
-    time_t                        ttl;
     json_t                       *videos, *video, *out, *list, *item, *m;
     json_t                       *t, *cursor;
     ngx_str_t                     key, text;
@@ -421,9 +420,6 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
-
-    ttl = tmcf->cache ? ngx_min(tmcf->cache->ttl, NGX_HTTP_TIKTOK_COVER_TTL)
-                      : 0;
 
     json_array_foreach(videos, i, video) {
         item = json_object();
@@ -461,8 +457,8 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        m = ngx_http_tiktok_video_metrics(video);
-        if (m == NULL || json_object_set_new(item, "metrics", m) != 0) {
+        m = ngx_http_tiktok_video_metrics(r->pool, video);
+        if (m == NULL || json_object_set(item, "metrics", m) != 0) {
             return NGX_ERROR;
         }
 
@@ -474,8 +470,7 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
             && (ngx_http_tiktok_metrics_key(r->pool,
                     (u_char *) json_string_value(t), json_string_length(t),
                     &key) != NGX_OK
-                || ngx_http_tiktok_cache_json(r, &key, m, ttl, &text)
-                   != NGX_OK))
+                || ngx_http_tiktok_cache_json(r, &key, m, &text) != NGX_OK))
         {
             return NGX_ERROR;
         }
@@ -495,14 +490,14 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return ngx_http_tiktok_cache_json(r, &v->key, out, ttl, page);
+    return ngx_http_tiktok_cache_json(r, &v->key, out, page);
 }
 
 
 /* {"view_count","like_count","comment_count","share_count","fetched_at"} */
 
 static json_t *
-ngx_http_tiktok_video_metrics(json_t *video)
+ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video)
 {
     u_char       buf[sizeof("2026-01-01T00:00:00Z")], *p;
     json_t      *m, *n;
@@ -512,7 +507,7 @@ ngx_http_tiktok_video_metrics(json_t *video)
         "view_count", "like_count", "comment_count", "share_count"
     };
 
-    m = json_object();
+    m = ngx_http_tiktok_json_own(pool, json_object());
     if (m == NULL) {
         return NULL;
     }
@@ -523,7 +518,6 @@ ngx_http_tiktok_video_metrics(json_t *video)
         if (json_object_set(m, names[i],
                             json_is_integer(n) ? n : json_null()) != 0)
         {
-            json_decref(m);
             return NULL;
         }
     }
@@ -533,7 +527,6 @@ ngx_http_tiktok_video_metrics(json_t *video)
     if (json_object_set_new(m, "fetched_at",
                             json_stringn((char *) buf, p - buf)) != 0)
     {
-        json_decref(m);
         return NULL;
     }
 
@@ -545,22 +538,15 @@ static ngx_int_t
 ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data)
 {
-    size_t                        j;
-    time_t                        ttl;
-    json_t                       *videos, *video, *id, *m;
-    ngx_str_t                     key;
-    ngx_uint_t                    i;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    size_t       j;
+    json_t      *videos, *video, *id, *m;
+    ngx_str_t    key;
+    ngx_uint_t   i;
 
     videos = json_object_get(data, "videos");
     if (!json_is_array(videos)) {
         return NGX_ERROR;
     }
-
-    ttl = tmcf->cache ? ngx_min(tmcf->cache->ttl, NGX_HTTP_TIKTOK_COVER_TTL)
-                      : 0;
 
     json_array_foreach(videos, j, video) {
         id = ngx_http_tiktok_json_id(json_object_get(video, "id"));
@@ -584,16 +570,14 @@ ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
             continue;
         }
 
-        m = ngx_http_tiktok_json_own(r->pool,
-                                     ngx_http_tiktok_video_metrics(video));
+        m = ngx_http_tiktok_video_metrics(r->pool, video);
         if (m == NULL) {
             return NGX_ERROR;
         }
 
         if (ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
                                         v->ids[i].len, &key) != NGX_OK
-            || ngx_http_tiktok_cache_json(r, &key, m, ttl, &v->values[i])
-               != NGX_OK)
+            || ngx_http_tiktok_cache_json(r, &key, m, &v->values[i]) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -631,7 +615,7 @@ ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id, size_t len,
 
 static ngx_int_t
 ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
-    json_t *obj, time_t ttl, ngx_str_t *text)
+    json_t *obj, ngx_str_t *text)
 {
     ngx_int_t                     rc;
     ngx_http_tiktok_ctx_t        *ctx;
@@ -653,7 +637,10 @@ ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     rc = ngx_http_tiktok_cache_set_since(tmcf->cache, &ctx->user_id, key,
-                                         text, ttl, v->generation);
+                                         text,
+                                         ngx_min(tmcf->cache->ttl,
+                                                 NGX_HTTP_TIKTOK_COVER_TTL),
+                                         v->generation);
 
     if (rc == NGX_DECLINED) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
