@@ -48,7 +48,7 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
     PGresult            *res;
     ngx_int_t            rc;
     ngx_str_t            body;
-    ngx_uint_t           i;
+    ngx_uint_t           i, connected;
     ngx_http_request_t  *r;
 
     static struct {
@@ -64,24 +64,23 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
         PQgetlength(res, 0, n))
 
     r = q->data;
-    res = q->res[0];
 
     if (q->rc != NGX_OK) {
         ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
         return;
     }
 
+    res = q->res[0];
     root = ngx_http_tiktok_json_own(r->pool, json_object());
-    if (root == NULL) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    connected = (res != NULL && PQntuples(res) > 0);
 
-    if (res == NULL || PQntuples(res) == 0) {
-        rc = ngx_http_tiktok_json_set(root, "connected", json_false());
+    rc = root ? ngx_http_tiktok_json_set(root, "connected",
+                                         json_boolean(connected))
+              : NGX_ERROR;
+
+    if (rc != NGX_OK || !connected) {
         goto done;
     }
-    rc = ngx_http_tiktok_json_set(root, "connected", json_true());
 
     for (i = 0; rc == NGX_OK && i < 3; i++) {
         rc = ngx_http_tiktok_json_set(root, cols[i].name,

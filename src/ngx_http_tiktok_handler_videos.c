@@ -144,28 +144,28 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
 
     if (tmcf->cache == NULL) {
         ngx_str_set(&ctx->cache_status, "BYPASS");
-
-    } else {
-        /* before anything is read: a purge from now on wins */
-        v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
-                                                         &ctx->user_id);
-
-        rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &v->key,
-                                       r->pool, &v->stale);
-        if (rc == NGX_OK) {
-            ngx_str_set(&ctx->cache_status, "HIT");
-            return ngx_http_tiktok_videos_send(r, &v->stale.value,
-                                               v->stale.created,
-                                               ",\"cached\":true");
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        v->has_stale = (rc == NGX_AGAIN);
-        ngx_str_set(&ctx->cache_status, "MISS");
+        return ngx_http_tiktok_videos_begin(r, ctx, v);
     }
+
+    /* before anything is read: a purge from now on wins */
+    v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
+                                                     &ctx->user_id);
+
+    rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &v->key,
+                                   r->pool, &v->stale);
+    if (rc == NGX_OK) {
+        ngx_str_set(&ctx->cache_status, "HIT");
+        return ngx_http_tiktok_videos_send(r, &v->stale.value,
+                                           v->stale.created,
+                                           ",\"cached\":true");
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v->has_stale = (rc == NGX_AGAIN);
+    ngx_str_set(&ctx->cache_status, "MISS");
 
     return ngx_http_tiktok_videos_begin(r, ctx, v);
 }
