@@ -21,8 +21,6 @@
 
 
 static void ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q);
-static ngx_int_t ngx_http_tiktok_connect_location(ngx_http_request_t *r,
-    ngx_str_t *state, ngx_str_t *challenge, ngx_str_t *location);
 static ngx_int_t ngx_http_tiktok_random_token(ngx_pool_t *pool, size_t bytes,
     ngx_str_t *token, ngx_str_t *hash);
 
@@ -41,15 +39,20 @@ ngx_int_t
 ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    ngx_str_t                     state, verifier, challenge, params[3];
+    u_char                       *p;
+    ngx_str_t                     state, verifier, challenge, code, s256;
+    ngx_str_t                     params[3];
+    ngx_pool_t                   *pool;
+    ngx_http_tiktok_form_t        form;
     ngx_http_tiktok_pg_query_t   *q;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    pool = r->pool;
 
     /* the state is stored as its hash only */
 
-    if (ngx_http_tiktok_random_token(r->pool, NGX_HTTP_TIKTOK_STATE_BYTES,
+    if (ngx_http_tiktok_random_token(pool, NGX_HTTP_TIKTOK_STATE_BYTES,
                                      &state, &params[0])
         != NGX_OK)
     {
@@ -64,11 +67,10 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     /* TikTok's S256 challenge is the hex SHA-256 of the verifier */
 
     if (tmcf->pkce) {
-        if (ngx_http_tiktok_random_token(r->pool,
-                                         NGX_HTTP_TIKTOK_VERIFIER_BYTES,
+        if (ngx_http_tiktok_random_token(pool, NGX_HTTP_TIKTOK_VERIFIER_BYTES,
                                          &verifier, &challenge)
             != NGX_OK
-            || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+            || ngx_http_tiktok_seal_hex(pool, r->connection->log,
                                         &tmcf->keyring, &ctx->user_id,
                                         "code_verifier", &verifier,
                                         &params[2])
@@ -80,12 +82,44 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
         ngx_http_tiktok_cleanse(verifier.data, verifier.len);
     }
 
-    if (ngx_http_tiktok_connect_location(r, &state, &challenge,
-                                         &ctx->location)
-        != NGX_OK)
+    /*
+     * tiktok_authorize_url?client_key=&scope=&response_type=code
+     *     &redirect_uri=&state=[&code_challenge=&code_challenge_method=S256]
+     */
+
+    ngx_str_set(&code, "code");
+    ngx_str_set(&s256, "S256");
+    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+
+    if (ngx_http_tiktok_form_add(pool, &form, "client_key", &tmcf->client_key)
+        != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "scope", &tmcf->scopes)
+           != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "response_type", &code)
+           != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "redirect_uri",
+                                    &tmcf->redirect_uri) != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "state", &state) != NGX_OK
+        || (challenge.len
+            && (ngx_http_tiktok_form_add(pool, &form, "code_challenge",
+                                         &challenge) != NGX_OK
+                || ngx_http_tiktok_form_add(pool, &form,
+                                            "code_challenge_method", &s256)
+                   != NGX_OK)))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx->location.len = tmcf->authorize_url.len + 1 + form.body.len;
+    ctx->location.data = ngx_pnalloc(pool, ctx->location.len);
+    if (ctx->location.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->location.data, tmcf->authorize_url.data,
+                   tmcf->authorize_url.len);
+    *p++ = '?';
+    ngx_memcpy(p, form.body.data, form.body.len);
 
     q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_connect_done);
 
@@ -119,62 +153,6 @@ ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
 
     ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_redirect(r,
                                     "authorize_url", &ctx->location));
-}
-
-
-/*
- * tiktok_authorize_url?client_key=&scope=&response_type=code
- *     &redirect_uri=&state=[&code_challenge=&code_challenge_method=S256]
- */
-
-static ngx_int_t
-ngx_http_tiktok_connect_location(ngx_http_request_t *r, ngx_str_t *state,
-    ngx_str_t *challenge, ngx_str_t *location)
-{
-    u_char                       *p;
-    ngx_str_t                     code, s256;
-    ngx_pool_t                   *pool;
-    ngx_http_tiktok_form_t        form;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-    pool = r->pool;
-
-    ngx_str_set(&code, "code");
-    ngx_str_set(&s256, "S256");
-    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
-
-    if (ngx_http_tiktok_form_add(pool, &form, "client_key", &tmcf->client_key)
-        != NGX_OK
-        || ngx_http_tiktok_form_add(pool, &form, "scope", &tmcf->scopes)
-           != NGX_OK
-        || ngx_http_tiktok_form_add(pool, &form, "response_type", &code)
-           != NGX_OK
-        || ngx_http_tiktok_form_add(pool, &form, "redirect_uri",
-                                    &tmcf->redirect_uri) != NGX_OK
-        || ngx_http_tiktok_form_add(pool, &form, "state", state) != NGX_OK
-        || (challenge->len
-            && (ngx_http_tiktok_form_add(pool, &form, "code_challenge",
-                                         challenge) != NGX_OK
-                || ngx_http_tiktok_form_add(pool, &form,
-                                            "code_challenge_method", &s256)
-                   != NGX_OK)))
-    {
-        return NGX_ERROR;
-    }
-
-    location->len = tmcf->authorize_url.len + 1 + form.body.len;
-    location->data = ngx_pnalloc(pool, location->len);
-    if (location->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(location->data, tmcf->authorize_url.data,
-                   tmcf->authorize_url.len);
-    *p++ = '?';
-    ngx_memcpy(p, form.body.data, form.body.len);
-
-    return NGX_OK;
 }
 
 

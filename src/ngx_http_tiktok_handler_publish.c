@@ -87,7 +87,6 @@ static const char *ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
 static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
     ngx_str_t *s);
 static const char *ngx_http_tiktok_post_field(ngx_str_t *name);
-static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
 static ngx_int_t ngx_http_tiktok_post_check(ngx_http_request_t *r,
@@ -614,8 +613,22 @@ ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
         return NULL;
 
     case 'b':
-        n = s ? ngx_http_tiktok_post_bool(s)
-              : json_is_boolean(v) ? json_is_true(v) : NGX_ERROR;
+        if (s == NULL) {
+            n = json_is_boolean(v) ? json_is_true(v) : NGX_ERROR;
+
+        } else if ((s->len == 4 && ngx_strncmp(s->data, "true", 4) == 0)
+                   || (s->len == 1 && s->data[0] == '1'))
+        {
+            n = 1;
+
+        } else if ((s->len == 5 && ngx_strncmp(s->data, "false", 5) == 0)
+                   || (s->len == 1 && s->data[0] == '0'))
+        {
+            n = 0;
+
+        } else {
+            n = NGX_ERROR;
+        }
 
         if (n == NGX_ERROR) {
             return "Must be true or false";
@@ -704,25 +717,6 @@ ngx_http_tiktok_post_field(ngx_str_t *name)
     }
 
     return (const char *) name->data;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_post_bool(ngx_str_t *v)
-{
-    if ((v->len == 4 && ngx_strncmp(v->data, "true", 4) == 0)
-        || (v->len == 1 && v->data[0] == '1'))
-    {
-        return 1;
-    }
-
-    if ((v->len == 5 && ngx_strncmp(v->data, "false", 5) == 0)
-        || (v->len == 1 && v->data[0] == '0'))
-    {
-        return 0;
-    }
-
-    return NGX_ERROR;
 }
 
 
@@ -949,11 +943,9 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (pt->file && ngx_http_tiktok_post_spool(r, pt) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_tiktok_post_insert(r, pt) != NGX_OK) {
+    if ((pt->file && ngx_http_tiktok_post_spool(r, pt) != NGX_OK)
+        || ngx_http_tiktok_post_insert(r, pt) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
