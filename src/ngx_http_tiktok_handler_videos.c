@@ -79,8 +79,6 @@ static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
     ngx_str_t *page, time_t fetched, const char *cached);
 static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, ngx_uint_t cached);
-static ngx_int_t ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v);
 static u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
 static ngx_int_t ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max);
 static json_t *ngx_http_tiktok_json_id(json_t *v);
@@ -362,14 +360,39 @@ ngx_http_tiktok_videos_resume(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
     ngx_str_t                  page;
+    ngx_uint_t                 i, limited;
     ngx_http_tiktok_call_t    *call;
     ngx_http_tiktok_videos_t  *v;
 
     v = ctx->data;
     call = &v->call;
 
+    /*
+     * TikTok could not answer, or may not be asked now.  Metrics we still
+     * have (stale included) are answered, with "Metrics unavailable" for
+     * the rest, unless the account needs reconnecting; so is a stale page
+     * while rate-limited.  Otherwise the error.
+     */
+
     if (call->rc != NGX_OK) {
-        return ngx_http_tiktok_videos_stale(r, v);
+        limited = (call->status == NGX_HTTP_TOO_MANY_REQUESTS);
+
+        if (limited && !v->metrics && v->has_stale) {
+            ngx_str_set(&ctx->cache_status, "STALE");
+            return ngx_http_tiktok_videos_send(r, &v->stale.value,
+                       v->stale.created, ",\"cached\":true,\"stale\":true");
+        }
+
+        for (i = 0; v->metrics && i < v->nids; i++) {
+            if (v->values[i].len
+                && (limited || call->status != NGX_HTTP_UNAUTHORIZED))
+            {
+                ngx_str_set(&ctx->cache_status, "STALE");
+                return ngx_http_tiktok_metrics_send(r, v, 1);
+            }
+        }
+
+        return ngx_http_tiktok_call_error(r, call);
     }
 
     if (v->metrics) {
@@ -740,44 +763,6 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     body.len = p - body.data;
 
     return ngx_http_tiktok_send_json(r, NGX_HTTP_OK, &body);
-}
-
-
-/*
- * TikTok could not answer, or may not be asked now.  Metrics we still have
- * (stale included) are answered, with "Metrics unavailable" for the rest,
- * unless the account needs reconnecting; so is a stale page while
- * rate-limited.  Otherwise the error.
- */
-
-static ngx_int_t
-ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v)
-{
-    ngx_uint_t              i, limited;
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    limited = (v->call.status == NGX_HTTP_TOO_MANY_REQUESTS);
-
-    if (limited && !v->metrics && v->has_stale) {
-        ngx_str_set(&ctx->cache_status, "STALE");
-        return ngx_http_tiktok_videos_send(r, &v->stale.value,
-                                           v->stale.created,
-                                           ",\"cached\":true,\"stale\":true");
-    }
-
-    if (v->metrics && (limited || v->call.status != NGX_HTTP_UNAUTHORIZED)) {
-        for (i = 0; i < v->nids; i++) {
-            if (v->values[i].len) {
-                ngx_str_set(&ctx->cache_status, "STALE");
-                return ngx_http_tiktok_metrics_send(r, v, 1);
-            }
-        }
-    }
-
-    return ngx_http_tiktok_call_error(r, &v->call);
 }
 
 
