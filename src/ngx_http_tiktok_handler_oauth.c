@@ -23,13 +23,8 @@
 
 
 static void ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q);
-static ngx_int_t ngx_http_tiktok_connect_location(ngx_http_request_t *r,
-    ngx_str_t *state, ngx_str_t *challenge, ngx_str_t *location);
-static u_char *ngx_http_tiktok_add_arg(u_char *p, const char *name,
-    ngx_str_t *value);
-static size_t ngx_http_tiktok_arg_len(const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_tiktok_random_token(ngx_pool_t *pool, size_t bytes,
-    ngx_str_t *token);
+    ngx_str_t *token, ngx_str_t *hash);
 
 
 static const char  ngx_http_tiktok_connect_purge_sql[] =
@@ -46,63 +41,42 @@ ngx_int_t
 ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                        hash[NGX_HTTP_TIKTOK_SHA256_LEN];
-    ngx_str_t                     state, verifier, challenge, params[3];
+    u_char                       *p;
+    ngx_str_t                     state, verifier, challenge, code, s256;
+    ngx_str_t                     params[3];
+    ngx_pool_t                   *pool;
+    ngx_http_tiktok_form_t        form;
     ngx_http_tiktok_pg_query_t   *q;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    pool = r->pool;
 
-    if (ngx_http_tiktok_random_token(r->pool, NGX_HTTP_TIKTOK_STATE_BYTES,
-                                     &state)
+    /* the state is stored as its hash only */
+
+    if (ngx_http_tiktok_random_token(pool, NGX_HTTP_TIKTOK_STATE_BYTES,
+                                     &state, &params[0])
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    /* the state is stored as its hash only */
-
-    ngx_http_tiktok_sha256(state.data, state.len, hash);
-
-    params[0].data = ngx_pnalloc(r->pool, 2 * sizeof(hash));
-    if (params[0].data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    params[0].len = ngx_http_tiktok_hex(params[0].data, hash, sizeof(hash))
-                    - params[0].data;
 
     params[1] = ctx->user_id;
 
     ngx_str_null(&params[2]);
     ngx_str_null(&challenge);
 
+    /* TikTok's S256 challenge is the hex SHA-256 of the verifier */
+
     if (tmcf->pkce) {
-        if (ngx_http_tiktok_random_token(r->pool,
-                                         NGX_HTTP_TIKTOK_VERIFIER_BYTES,
-                                         &verifier)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* TikTok's S256 challenge is the hex SHA-256 of the verifier */
-
-        ngx_http_tiktok_sha256(verifier.data, verifier.len, hash);
-
-        challenge.data = ngx_pnalloc(r->pool, 2 * sizeof(hash));
-        if (challenge.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        challenge.len = ngx_http_tiktok_hex(challenge.data, hash,
-                                            sizeof(hash))
-                        - challenge.data;
-
-        if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
-                                     &tmcf->keyring, &ctx->user_id,
-                                     "code_verifier", &verifier, &params[2])
-            != NGX_OK)
+        if (ngx_http_tiktok_random_token(pool, NGX_HTTP_TIKTOK_VERIFIER_BYTES,
+                                         &verifier, &challenge)
+            != NGX_OK
+            || ngx_http_tiktok_seal_hex(pool, r->connection->log,
+                                        &tmcf->keyring, &ctx->user_id,
+                                        "code_verifier", &verifier,
+                                        &params[2])
+               != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -110,12 +84,44 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
         ngx_http_tiktok_cleanse(verifier.data, verifier.len);
     }
 
-    if (ngx_http_tiktok_connect_location(r, &state, &challenge,
-                                         &ctx->location)
-        != NGX_OK)
+    /*
+     * tiktok_authorize_url?client_key=&scope=&response_type=code
+     *     &redirect_uri=&state=[&code_challenge=&code_challenge_method=S256]
+     */
+
+    ngx_str_set(&code, "code");
+    ngx_str_set(&s256, "S256");
+    ngx_memzero(&form, sizeof(ngx_http_tiktok_form_t));
+
+    if (ngx_http_tiktok_form_add(pool, &form, "client_key", &tmcf->client_key)
+        != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "scope", &tmcf->scopes)
+           != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "response_type", &code)
+           != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "redirect_uri",
+                                    &tmcf->redirect_uri) != NGX_OK
+        || ngx_http_tiktok_form_add(pool, &form, "state", &state) != NGX_OK
+        || (challenge.len
+            && (ngx_http_tiktok_form_add(pool, &form, "code_challenge",
+                                         &challenge) != NGX_OK
+                || ngx_http_tiktok_form_add(pool, &form,
+                                            "code_challenge_method", &s256)
+                   != NGX_OK)))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx->location.len = tmcf->authorize_url.len + 1 + form.body.len;
+    ctx->location.data = ngx_pnalloc(pool, ctx->location.len);
+    if (ctx->location.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->location.data, tmcf->authorize_url.data,
+                   tmcf->authorize_url.len);
+    *p++ = '?';
+    ngx_memcpy(p, form.body.data, form.body.len);
 
     q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_connect_done);
 
@@ -152,92 +158,13 @@ ngx_http_tiktok_connect_done(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-/*
- * tiktok_authorize_url?client_key=&scope=&response_type=code
- *     &redirect_uri=&state=[&code_challenge=&code_challenge_method=S256]
- */
-
-static ngx_int_t
-ngx_http_tiktok_connect_location(ngx_http_request_t *r, ngx_str_t *state,
-    ngx_str_t *challenge, ngx_str_t *location)
-{
-    u_char                       *p;
-    size_t                        len;
-    ngx_str_t                     code, s256;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    ngx_str_set(&code, "code");
-    ngx_str_set(&s256, "S256");
-
-    len = tmcf->authorize_url.len
-          + ngx_http_tiktok_arg_len("client_key", &tmcf->client_key)
-          + ngx_http_tiktok_arg_len("scope", &tmcf->scopes)
-          + ngx_http_tiktok_arg_len("response_type", &code)
-          + ngx_http_tiktok_arg_len("redirect_uri", &tmcf->redirect_uri)
-          + ngx_http_tiktok_arg_len("state", state);
-
-    if (challenge->len) {
-        len += ngx_http_tiktok_arg_len("code_challenge", challenge)
-               + ngx_http_tiktok_arg_len("code_challenge_method", &s256);
-    }
-
-    location->data = ngx_pnalloc(r->pool, len);
-    if (location->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(location->data, tmcf->authorize_url.data,
-                   tmcf->authorize_url.len);
-
-    p = ngx_http_tiktok_add_arg(p, "client_key", &tmcf->client_key);
-    p = ngx_http_tiktok_add_arg(p, "scope", &tmcf->scopes);
-    p = ngx_http_tiktok_add_arg(p, "response_type", &code);
-    p = ngx_http_tiktok_add_arg(p, "redirect_uri", &tmcf->redirect_uri);
-    p = ngx_http_tiktok_add_arg(p, "state", state);
-
-    if (challenge->len) {
-        p = ngx_http_tiktok_add_arg(p, "code_challenge", challenge);
-        p = ngx_http_tiktok_add_arg(p, "code_challenge_method", &s256);
-    }
-
-    /* the first argument starts the query string */
-    location->data[tmcf->authorize_url.len] = '?';
-    location->len = p - location->data;
-
-    return NGX_OK;
-}
-
-
-static size_t
-ngx_http_tiktok_arg_len(const char *name, ngx_str_t *value)
-{
-    return 1 + ngx_strlen(name) + 1 + value->len
-           + 2 * ngx_escape_uri(NULL, value->data, value->len,
-                                NGX_ESCAPE_URI_COMPONENT);
-}
-
-
-static u_char *
-ngx_http_tiktok_add_arg(u_char *p, const char *name, ngx_str_t *value)
-{
-    *p++ = '&';
-    p = ngx_cpymem(p, name, ngx_strlen(name));
-    *p++ = '=';
-
-    return (u_char *) ngx_escape_uri(p, value->data, value->len,
-                                     NGX_ESCAPE_URI_COMPONENT);
-}
-
-
-/* random bytes as base64url without padding */
+/* random bytes as base64url without padding, and its hex SHA-256 */
 
 static ngx_int_t
 ngx_http_tiktok_random_token(ngx_pool_t *pool, size_t bytes,
-    ngx_str_t *token)
+    ngx_str_t *token, ngx_str_t *hash)
 {
-    u_char     buf[64];
+    u_char     buf[64], sha[NGX_HTTP_TIKTOK_SHA256_LEN];
     ngx_str_t  raw;
 
     if (bytes > sizeof(buf) || ngx_http_tiktok_random(buf, bytes) != NGX_OK)
@@ -249,12 +176,16 @@ ngx_http_tiktok_random_token(ngx_pool_t *pool, size_t bytes,
     raw.len = bytes;
 
     token->data = ngx_pnalloc(pool, ngx_base64_encoded_length(bytes));
-    if (token->data == NULL) {
+    hash->data = ngx_pnalloc(pool, 2 * sizeof(sha));
+    if (token->data == NULL || hash->data == NULL) {
         return NGX_ERROR;
     }
 
     ngx_encode_base64url(token, &raw);
     ngx_http_tiktok_cleanse(buf, bytes);
+
+    ngx_http_tiktok_sha256(token->data, token->len, sha);
+    hash->len = ngx_http_tiktok_hex(hash->data, sha, sizeof(sha)) - hash->data;
 
     return NGX_OK;
 }
@@ -289,8 +220,6 @@ typedef struct {
 } ngx_http_tiktok_oauth_t;
 
 
-static ngx_int_t ngx_http_tiktok_callback_args(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa);
 static ngx_int_t ngx_http_tiktok_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 static void ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
@@ -298,19 +227,13 @@ static void ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
 static void ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_callback_token(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
-static ngx_int_t ngx_http_tiktok_callback_tokens(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa, json_t *root);
 static void ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
-static ngx_int_t ngx_http_tiktok_callback_store(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa);
 static void ngx_http_tiktok_callback_stored(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_callback_fail(ngx_http_request_t *r,
     const char *reason, const char *endpoint, const char *message,
     ngx_uint_t level);
 static void ngx_http_tiktok_callback_redirect(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tiktok_return_url(ngx_http_request_t *r,
-    const char *outcome, const char *reason, ngx_str_t *url);
 
 
 static const char  ngx_http_tiktok_callback_state_sql[] =
@@ -344,20 +267,23 @@ ngx_int_t
 ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
+    ngx_int_t                 rc;
     ngx_http_tiktok_oauth_t  *oa;
 
     oa = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_oauth_t));
 
-    if (oa == NULL || ngx_http_tiktok_callback_args(r, oa) != NGX_OK) {
-        ngx_http_tiktok_redact(r, &r->method_name, &r->uri, &r->args);
-        return NGX_ERROR;
-    }
+    rc = (oa == NULL
+          || ngx_http_tiktok_arg(r, "code", &oa->code) == NGX_ERROR
+          || ngx_http_tiktok_arg(r, "state", &oa->state) == NGX_ERROR
+          || ngx_http_tiktok_arg(r, "error", &oa->error) == NGX_ERROR
+          || ngx_http_tiktok_forget(r->pool, &oa->code) != NGX_OK)
+         ? NGX_ERROR : NGX_OK;
 
     ctx->data = oa;
 
     ngx_http_tiktok_redact(r, &r->method_name, &r->uri, &r->args);
 
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -408,37 +334,33 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 {
     u_char                       hash[NGX_HTTP_TIKTOK_SHA256_LEN];
     ngx_int_t                    done;
-    ngx_str_t                    state, error;
     ngx_http_tiktok_oauth_t     *oa;
-    ngx_http_tiktok_pg_query_t  *q;
 
     /* read and redacted by ngx_http_tiktok_callback_redact() */
     oa = ctx->data;
-    state = oa->state;
-    error = oa->error;
 
     /* before callback_fail, which may finalize at once */
     done = ngx_http_tiktok_wait(r);
 
-    if (error.len) {
-        oa->err.code = error;
+    if (oa->error.len) {
+        oa->err.code = oa->error;
         ngx_http_tiktok_callback_fail(r,
-            (error.len == 13
-             && ngx_strncmp(error.data, "access_denied", 13) == 0)
+            (oa->error.len == 13
+             && ngx_strncmp(oa->error.data, "access_denied", 13) == 0)
                 ? "access_denied" : "oauth_failed",
             "/v2/auth/authorize/", "the user did not authorize",
             NGX_LOG_INFO);
         return done;
     }
 
-    if (state.len != 43 || oa->code.len == 0) {
+    if (oa->state.len != 43 || oa->code.len == 0) {
         ngx_http_tiktok_callback_fail(r, "invalid_state", "/callback",
                                       "missing or malformed state or code",
                                       NGX_LOG_INFO);
         return done;
     }
 
-    ngx_http_tiktok_sha256(state.data, state.len, hash);
+    ngx_http_tiktok_sha256(oa->state.data, oa->state.len, hash);
 
     oa->state_hash.data = ngx_pnalloc(r->pool, 2 * sizeof(hash));
     if (oa->state_hash.data == NULL) {
@@ -452,34 +374,15 @@ ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
 
     /* consumed in the very statement that reads it: single use */
 
-    q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_callback_state);
-
-    if (q == NULL
-        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_callback_state_sql, 1,
-                                  &oa->state_hash) != NGX_OK
-        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_callback_state_sql, 1,
+                              &oa->state_hash, ngx_http_tiktok_callback_state)
+        != NGX_OK)
     {
         r->main->count--;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return done;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_callback_args(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa)
-{
-    if (ngx_http_tiktok_arg(r, "code", &oa->code) == NGX_ERROR
-        || ngx_http_tiktok_arg(r, "state", &oa->state) == NGX_ERROR
-        || ngx_http_tiktok_arg(r, "error", &oa->error) == NGX_ERROR
-        || ngx_http_tiktok_forget(r->pool, &oa->code) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -686,7 +589,24 @@ ngx_http_tiktok_callback_token(ngx_http_request_t *r,
 
     rc = ngx_http_tiktok_api_oauth(r, call, &root, &oa->err);
 
-    if (rc == NGX_OK && ngx_http_tiktok_callback_tokens(r, oa, root) != NGX_OK)
+    /* the scope is what the user actually granted, which may be fewer */
+
+    if (rc == NGX_OK
+        && (ngx_http_tiktok_json_get_str(r->pool, root, "access_token",
+                                         &oa->access_token) != NGX_OK
+            || ngx_http_tiktok_forget(r->pool, &oa->access_token) != NGX_OK
+            || ngx_http_tiktok_json_get_str(r->pool, root, "refresh_token",
+                                            &oa->refresh_token) != NGX_OK
+            || ngx_http_tiktok_forget(r->pool, &oa->refresh_token) != NGX_OK
+            || ngx_http_tiktok_json_get_str(r->pool, root, "open_id",
+                                            &oa->open_id) != NGX_OK
+            || ngx_http_tiktok_json_get_int(r->pool, root, "expires_in",
+                                            &oa->expires_in) != NGX_OK
+            || ngx_http_tiktok_json_get_int(r->pool, root,
+                                            "refresh_expires_in",
+                                            &oa->refresh_expires_in) != NGX_OK
+            || ngx_http_tiktok_json_get_str(r->pool, root, "scope",
+                                            &oa->scope) == NGX_ERROR))
     {
         oa->err.message = "token answer without the documented fields";
         rc = NGX_ERROR;
@@ -715,48 +635,21 @@ ngx_http_tiktok_callback_token(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_tiktok_callback_tokens(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa, json_t *root)
-{
-    if (ngx_http_tiktok_json_get_str(r->pool, root, "access_token",
-                                     &oa->access_token) != NGX_OK
-        || ngx_http_tiktok_forget(r->pool, &oa->access_token) != NGX_OK
-        || ngx_http_tiktok_json_get_str(r->pool, root, "refresh_token",
-                                        &oa->refresh_token) != NGX_OK
-        || ngx_http_tiktok_forget(r->pool, &oa->refresh_token) != NGX_OK
-        || ngx_http_tiktok_json_get_str(r->pool, root, "open_id",
-                                        &oa->open_id) != NGX_OK
-        || ngx_http_tiktok_json_get_int(r->pool, root, "expires_in",
-                                        &oa->expires_in) != NGX_OK
-        || ngx_http_tiktok_json_get_int(r->pool, root, "refresh_expires_in",
-                                        &oa->refresh_expires_in) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* the scopes the user actually granted, which may be fewer */
-    if (ngx_http_tiktok_json_get_str(r->pool, root, "scope", &oa->scope)
-        == NGX_ERROR)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
+/* the user info, then the account stored with its tokens sealed */
 
 static void
 ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call)
 {
-    json_t                   *data, *user;
-    ngx_int_t                 rc;
-    ngx_str_t                 open_id;
-    ngx_http_tiktok_ctx_t    *ctx;
-    ngx_http_tiktok_oauth_t  *oa;
+    json_t                       *data, *user;
+    ngx_int_t                     rc;
+    ngx_str_t                     open_id, params[10];
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_oauth_t      *oa;
+    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     oa = ctx->data;
 
     ngx_memzero(&oa->err, sizeof(ngx_http_tiktok_api_error_t));
@@ -788,24 +681,6 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_tiktok_callback_store(r, oa) != NGX_OK) {
-        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_callback_store(ngx_http_request_t *r,
-    ngx_http_tiktok_oauth_t *oa)
-{
-    u_char                        key_id[2 * NGX_HTTP_TIKTOK_KEY_ID_LEN];
-    ngx_str_t                     params[10];
-    ngx_http_tiktok_ctx_t        *ctx;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
     params[0] = ctx->user_id;
     params[1] = oa->open_id;
     params[2] = oa->display_name;
@@ -816,56 +691,51 @@ ngx_http_tiktok_callback_store(ngx_http_request_t *r,
         ngx_str_set(&params[4], "");
     }
 
-    if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log, &tmcf->keyring,
-                                 &ctx->user_id, "access_token",
-                                 &oa->access_token, &params[5]) != NGX_OK
-        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
-                                    &tmcf->keyring, &ctx->user_id,
-                                    "refresh_token", &oa->refresh_token,
-                                    &params[6])
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     params[7] = oa->expires_in;
     params[8] = oa->refresh_expires_in;
 
-    params[9].len = ngx_http_tiktok_hex(key_id, tmcf->keyring.current.id,
-                                        NGX_HTTP_TIKTOK_KEY_ID_LEN) - key_id;
-    params[9].data = ngx_pnalloc(r->pool, params[9].len);
-    if (params[9].data == NULL) {
-        return NGX_ERROR;
+    params[9].data = ngx_pnalloc(r->pool, 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN);
+
+    if (params[9].data == NULL
+        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                    &tmcf->keyring, &ctx->user_id,
+                                    "access_token", &oa->access_token,
+                                    &params[5]) != NGX_OK
+        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                    &tmcf->keyring, &ctx->user_id,
+                                    "refresh_token", &oa->refresh_token,
+                                    &params[6]) != NGX_OK)
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    ngx_memcpy(params[9].data, key_id, params[9].len);
+    params[9].len = ngx_http_tiktok_hex(params[9].data,
+                                        tmcf->keyring.current.id,
+                                        NGX_HTTP_TIKTOK_KEY_ID_LEN)
+                    - params[9].data;
 
-    return ngx_http_tiktok_query(r, ngx_http_tiktok_callback_store_sql, 10,
-                                 params, ngx_http_tiktok_callback_stored);
+    if (ngx_http_tiktok_query(r, ngx_http_tiktok_callback_store_sql, 10,
+                              params, ngx_http_tiktok_callback_stored)
+        != NGX_OK)
+    {
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
 }
 
 
 static void
 ngx_http_tiktok_callback_stored(ngx_http_tiktok_pg_query_t *q)
 {
-    ngx_http_request_t       *r;
-    ngx_http_tiktok_ctx_t    *ctx;
-    ngx_http_tiktok_oauth_t  *oa;
-
-    r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    oa = ctx->data;
-
     if (q->rc != NGX_OK) {
-        ngx_http_tiktok_callback_fail(r, "unavailable", "database",
+        ngx_http_tiktok_callback_fail(q->data, "unavailable", "database",
                                       "the account could not be stored",
                                       NGX_LOG_ERR);
         return;
     }
 
-    oa->reason = NULL;
-
-    ngx_http_tiktok_callback_redirect(r);
+    /* oa->reason is still NULL: connected */
+    ngx_http_tiktok_callback_redirect(q->data);
 }
 
 
@@ -894,62 +764,46 @@ ngx_http_tiktok_callback_fail(ngx_http_request_t *r, const char *reason,
 }
 
 
+/* tiktok_app_return_url with ?tiktok=connected or ?tiktok=error&reason= */
+
 static void
 ngx_http_tiktok_callback_redirect(ngx_http_request_t *r)
 {
-    ngx_str_t                 url;
-    ngx_http_tiktok_ctx_t    *ctx;
-    ngx_http_tiktok_oauth_t  *oa;
+    u_char                       *p;
+    ngx_str_t                     url;
+    ngx_http_tiktok_ctx_t        *ctx;
+    ngx_http_tiktok_oauth_t      *oa;
+    ngx_http_tiktok_main_conf_t  *tmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     oa = ctx->data;
 
-    if (ngx_http_tiktok_return_url(r, oa->reason ? "error" : "connected",
-                                   oa->reason, &url) != NGX_OK)
-    {
+    url.data = ngx_pnalloc(r->pool, tmcf->app_return_url.len
+                                    + sizeof("?tiktok=connected&reason=")
+                                    + (oa->reason ? ngx_strlen(oa->reason)
+                                                  : 0));
+    if (url.data == NULL) {
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_redirect(r,
-                                    "redirect_url", &url));
-}
-
-
-/* tiktok_app_return_url with ?tiktok=connected or ?tiktok=error&reason= */
-
-static ngx_int_t
-ngx_http_tiktok_return_url(ngx_http_request_t *r, const char *outcome,
-    const char *reason, ngx_str_t *url)
-{
-    u_char                       *p, sep;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    url->data = ngx_pnalloc(r->pool, tmcf->app_return_url.len
-                                     + sizeof("?tiktok=&reason=") - 1
-                                     + ngx_strlen(outcome)
-                                     + (reason ? ngx_strlen(reason) : 0));
-    if (url->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(url->data, tmcf->app_return_url.data,
+    p = ngx_cpymem(url.data, tmcf->app_return_url.data,
                    tmcf->app_return_url.len);
 
-    sep = ngx_strlchr(url->data, p, '?') ? '&' : '?';
-    *p++ = sep;
+    *p = ngx_strlchr(url.data, p, '?') ? '&' : '?';
 
-    p = ngx_sprintf(p, "tiktok=%s", outcome);
+    if (oa->reason) {
+        p = ngx_sprintf(p + 1, "tiktok=error&reason=%s", oa->reason);
 
-    if (reason) {
-        p = ngx_sprintf(p, "&reason=%s", reason);
+    } else {
+        p = ngx_sprintf(p + 1, "tiktok=connected");
     }
 
-    url->len = p - url->data;
+    url.len = p - url.data;
 
-    return NGX_OK;
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_redirect(r,
+                                    "redirect_url", &url));
 }
 
 
@@ -1029,7 +883,7 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
 {
-    int                           i, n;
+    int                           i;
     u_char                       *path;
     ngx_str_t                     hex;
     ngx_uint_t                    prev;
@@ -1055,9 +909,7 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         (void) ngx_http_tiktok_cache_purge_user(tmcf->cache, &ctx->user_id);
     }
 
-    n = PQntuples(q->res[1]);
-
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < PQntuples(q->res[1]); i++) {
         if (PQgetisnull(q->res[1], i, 0)) {
             continue;
         }
@@ -1071,35 +923,34 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         }
     }
 
-    if (PQntuples(q->res[0]) != 1 || PQgetvalue(q->res[0], 0, 1)[0] != 't') {
-        /* nothing to revoke: no account, or its token expired anyway */
-        ngx_http_tiktok_disconnect_done(r);
-        return;
+    /* nothing to revoke: no account, or its token expired anyway */
+
+    if (PQntuples(q->res[0]) == 1 && PQgetvalue(q->res[0], 0, 1)[0] == 't') {
+        hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
+        hex.len = PQgetlength(q->res[0], 0, 0);
+
+        /* the token is forgotten with the pool: oa holds it, not the stack */
+
+        if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
+                                       &tmcf->keyring, &ctx->user_id,
+                                       "access_token", &hex, &oa->access_token,
+                                       &prev)
+            == NGX_OK)
+        {
+            ngx_str_set(&field.key, "token");
+            field.value = oa->access_token;
+
+            if (ngx_http_tiktok_api_oauth_post(r, &oa->call,
+                    "/v2/oauth/revoke/", &field, 1,
+                    ngx_http_tiktok_disconnect_revoked)
+                == NGX_OK)
+            {
+                return;
+            }
+        }
     }
 
-    hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
-    hex.len = PQgetlength(q->res[0], 0, 0);
-
-    if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
-                                   &tmcf->keyring, &ctx->user_id,
-                                   "access_token", &hex, &oa->access_token,
-                                   &prev)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_disconnect_done(r);
-        return;
-    }
-
-    ngx_str_set(&field.key, "token");
-    field.value = oa->access_token;
-
-    if (ngx_http_tiktok_api_oauth_post(r, &oa->call, "/v2/oauth/revoke/",
-                                       &field, 1,
-                                       ngx_http_tiktok_disconnect_revoked)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_disconnect_done(r);
-    }
+    ngx_http_tiktok_disconnect_done(r);
 }
 
 

@@ -24,11 +24,8 @@
 
 static void ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q);
-static ngx_int_t ngx_http_tiktok_post_id(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx, ngx_str_t *id);
-static ngx_int_t ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
-    ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler);
+static ngx_uint_t ngx_http_tiktok_post_id(ngx_http_tiktok_ctx_t *ctx,
+    ngx_str_t *id);
 
 
 /* one post as the API shows it */
@@ -141,20 +138,25 @@ ngx_int_t
 ngx_http_tiktok_post_item_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    ngx_str_t  id;
+    ngx_str_t                    id;
+    ngx_http_tiktok_pg_query_t  *q;
 
-    if (ngx_http_tiktok_post_id(r, ctx, &id) != NGX_OK) {
+    if (!ngx_http_tiktok_post_id(ctx, &id)) {
         return ngx_http_tiktok_send_error(r, NGX_HTTP_NOT_FOUND,
                                           "not_found", NULL,
                                           "Post not found");
     }
 
     if (r->method == NGX_HTTP_DELETE) {
-        if (ngx_http_tiktok_pg_run_stmts(r, ctx,
-                ngx_http_tiktok_post_cancel_sql,
-                ngx_http_tiktok_post_exists_sql, &id,
-                ngx_http_tiktok_post_cancelled)
-            != NGX_OK)
+        /* the cancel, and whether the post exists: one round trip */
+        q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_post_cancelled);
+
+        if (q == NULL
+            || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_cancel_sql, 1,
+                                      &id) != NGX_OK
+            || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_exists_sql, 1,
+                                      &id) != NGX_OK
+            || ngx_http_tiktok_query_run(r, q) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -208,7 +210,7 @@ ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    (void) ngx_http_tiktok_post_id(r, ctx, &id);
+    (void) ngx_http_tiktok_post_id(ctx, &id);
 
     if (q->rc != NGX_OK) {
         ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
@@ -260,39 +262,12 @@ ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
 
 /* the {id} of posts/{id}: a UUID, else it cannot name a post */
 
-static ngx_int_t
-ngx_http_tiktok_post_id(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx,
-    ngx_str_t *id)
+static ngx_uint_t
+ngx_http_tiktok_post_id(ngx_http_tiktok_ctx_t *ctx, ngx_str_t *id)
 {
     id->data = ctx->path.data + sizeof("posts/") - 1;
     id->len = ctx->path.len - (sizeof("posts/") - 1);
 
-    if (!ngx_http_tiktok_is_uuid(id)) {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_is_uuid(id);
 }
 
-
-/* two statements on the same id, one round trip */
-
-static ngx_int_t
-ngx_http_tiktok_pg_run_stmts(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx, const char *sql1, const char *sql2,
-    ngx_str_t *param, ngx_http_tiktok_pg_handler_pt handler)
-{
-    ngx_http_tiktok_pg_query_t  *q;
-
-    q = ngx_http_tiktok_query_new(r, handler);
-
-    if (q == NULL
-        || ngx_http_tiktok_pg_add(q, sql1, 1, param) != NGX_OK
-        || ngx_http_tiktok_pg_add(q, sql2, 1, param) != NGX_OK
-        || ngx_http_tiktok_query_run(r, q) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}

@@ -40,7 +40,6 @@
 
 typedef struct {
     ngx_uint_t                    file;
-    ngx_str_t                     content_type;
     ngx_str_t                     video_url;
     ngx_str_t                     title;
     ngx_str_t                     privacy_level;
@@ -50,7 +49,7 @@ typedef struct {
     ngx_int_t                     brand_content_toggle;
     ngx_int_t                     brand_organic_toggle;
     ngx_int_t                     is_aigc;
-    int64_t                       cover_ms;
+    int64_t                       video_cover_timestamp_ms;
     ngx_str_t                     schedule_at;    /* as given, validated */
 
     off_t                         size;
@@ -72,6 +71,7 @@ typedef struct {
     ngx_str_t                     name;
     ngx_uint_t                    type;           /* 's', 'b', 'i' */
     size_t                        offset;
+    const char                   *disabled;       /* by the creator */
 } ngx_http_tiktok_post_option_t;
 
 
@@ -79,20 +79,17 @@ static ngx_int_t ngx_http_tiktok_post_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tiktok_post_parse(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tiktok_post_body_text(ngx_http_request_t *r,
-    ngx_str_t *text);
 static const char *ngx_http_tiktok_post_json(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
+static const char *ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
+    ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s);
 static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
     ngx_str_t *s);
-static u_char ngx_http_tiktok_post_hex(u_char c);
-static const char *ngx_http_tiktok_post_field(ngx_pool_t *pool,
-    ngx_str_t *name);
-static ngx_int_t ngx_http_tiktok_post_bool(ngx_str_t *v);
+static const char *ngx_http_tiktok_post_field(ngx_str_t *name);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
 static ngx_int_t ngx_http_tiktok_post_check(ngx_http_request_t *r,
@@ -104,33 +101,29 @@ static ngx_int_t ngx_http_tiktok_post_insert(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt);
 static void ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_post_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *field,
-    const char *message);
+    const char *field, const char *message);
 
+
+#define ngx_http_tiktok_post_option(name, type, disabled)                     \
+    { ngx_string(#name), type, offsetof(ngx_http_tiktok_post_t, name),        \
+      disabled }
 
 static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
-    { ngx_string("video_url"), 's',
-      offsetof(ngx_http_tiktok_post_t, video_url) },
-    { ngx_string("title"), 's', offsetof(ngx_http_tiktok_post_t, title) },
-    { ngx_string("privacy_level"), 's',
-      offsetof(ngx_http_tiktok_post_t, privacy_level) },
-    { ngx_string("disable_comment"), 'b',
-      offsetof(ngx_http_tiktok_post_t, disable_comment) },
-    { ngx_string("disable_duet"), 'b',
-      offsetof(ngx_http_tiktok_post_t, disable_duet) },
-    { ngx_string("disable_stitch"), 'b',
-      offsetof(ngx_http_tiktok_post_t, disable_stitch) },
-    { ngx_string("brand_content_toggle"), 'b',
-      offsetof(ngx_http_tiktok_post_t, brand_content_toggle) },
-    { ngx_string("brand_organic_toggle"), 'b',
-      offsetof(ngx_http_tiktok_post_t, brand_organic_toggle) },
-    { ngx_string("is_aigc"), 'b', offsetof(ngx_http_tiktok_post_t, is_aigc) },
-    { ngx_string("video_cover_timestamp_ms"), 'i',
-      offsetof(ngx_http_tiktok_post_t, cover_ms) },
-    { ngx_string("schedule_at"), 's',
-      offsetof(ngx_http_tiktok_post_t, schedule_at) },
-    { ngx_null_string, 0, 0 }
+    ngx_http_tiktok_post_option(video_url, 's', NULL),
+    ngx_http_tiktok_post_option(title, 's', NULL),
+    ngx_http_tiktok_post_option(privacy_level, 's', NULL),
+    ngx_http_tiktok_post_option(disable_comment, 'b', "comment_disabled"),
+    ngx_http_tiktok_post_option(disable_duet, 'b', "duet_disabled"),
+    ngx_http_tiktok_post_option(disable_stitch, 'b', "stitch_disabled"),
+    ngx_http_tiktok_post_option(brand_content_toggle, 'b', NULL),
+    ngx_http_tiktok_post_option(brand_organic_toggle, 'b', NULL),
+    ngx_http_tiktok_post_option(is_aigc, 'b', NULL),
+    ngx_http_tiktok_post_option(video_cover_timestamp_ms, 'i', NULL),
+    ngx_http_tiktok_post_option(schedule_at, 's', NULL),
+    { ngx_null_string, 0, 0, NULL }
 };
+
+#undef ngx_http_tiktok_post_option
 
 
 static const char  ngx_http_tiktok_post_insert_sql[] =
@@ -238,7 +231,7 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     pt->brand_content_toggle = NGX_HTTP_TIKTOK_UNSET;
     pt->brand_organic_toggle = NGX_HTTP_TIKTOK_UNSET;
     pt->is_aigc = NGX_HTTP_TIKTOK_UNSET;
-    pt->cover_ms = NGX_HTTP_TIKTOK_UNSET;
+    pt->video_cover_timestamp_ms = NGX_HTTP_TIKTOK_UNSET;
 
     ngx_str_null(&ct);
 
@@ -317,6 +310,7 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
     const char                   *field, *message;
+    ngx_temp_file_t              *tf;
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_post_t       *pt;
 
@@ -332,47 +326,41 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
         field = ngx_http_tiktok_post_validate(r, pt, &message);
     }
 
-    if (field) {
-        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request", field, message);
-    }
-
-    if (pt->file) {
+    if (field == NULL && pt->file) {
         /* recognised from its bytes, not from the Content-Type */
 
-        if (r->request_body == NULL || r->request_body->temp_file == NULL
-            || r->request_body->temp_file->file.offset == 0)
-        {
-            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_request", "video",
-                                              "The body holds no video");
-        }
+        field = "video";
+        tf = r->request_body ? r->request_body->temp_file : NULL;
 
-        pt->temp = &r->request_body->temp_file->file;
-        pt->size = pt->temp->offset;
+        if (tf == NULL || tf->file.offset == 0) {
+            message = "The body holds no video";
 
-        if (pt->size > NGX_HTTP_TIKTOK_VIDEO_MAX) {
-            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_request", "video",
-                                              "The video is larger than 4 GB");
-        }
+        } else if (tf->file.offset > NGX_HTTP_TIKTOK_VIDEO_MAX) {
+            message = "The video is larger than 4 GB";
 
-        rc = ngx_http_tiktok_media_probe(ngx_http_tiktok_post_read, pt->temp,
-                                         pt->size, &pt->media);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        } else {
+            pt->temp = &tf->file;
+            pt->size = tf->file.offset;
 
-        if (rc != NGX_OK) {
-            return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                "invalid_request", "video",
-                pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MATROSKA
-                ? "Matroska (MKV) is not accepted by TikTok: send WebM, "
-                  "MP4 or MOV"
-                : pt->media.container != NGX_HTTP_TIKTOK_MEDIA_UNKNOWN
-                ? "The video's duration cannot be read from its container"
-                : "The body is not an MP4, MOV or WebM video");
+            rc = ngx_http_tiktok_media_probe(ngx_http_tiktok_post_read,
+                                             pt->temp, pt->size, &pt->media);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            field = (rc == NGX_OK) ? NULL : "video";
+            message = pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MATROSKA
+                      ? "Matroska (MKV) is not accepted by TikTok: send "
+                        "WebM, MP4 or MOV"
+                      : pt->media.container != NGX_HTTP_TIKTOK_MEDIA_UNKNOWN
+                      ? "The video's duration cannot be read from its "
+                        "container"
+                      : "The body is not an MP4, MOV or WebM video";
         }
+    }
+
+    if (field) {
+        return ngx_http_tiktok_post_error(r, field, message);
     }
 
     ctx->resume = ngx_http_tiktok_post_check;
@@ -391,31 +379,30 @@ ngx_http_tiktok_post_read(void *data, u_char *buf, size_t size, off_t offset)
 
 
 /*
- * The whole request body as one string.  nginx's chain can hold buffers
- * in memory, parts of the temporary file, and (a chunked body) an empty
- * last_buf that is neither: only bytes count, wherever they are.  A
- * body of more than NGX_HTTP_TIKTOK_JSON_BODY_MAX bytes is not copied:
- * text->len says how big it is and text->data is NULL.
+ * JSON body: typed members, unknown ones refused (they are typos).  It is
+ * read as one string: nginx's chain can hold buffers in memory, parts of
+ * the temporary file, and (a chunked body) an empty last_buf that is
+ * neither: only bytes count, wherever they are.
  */
 
-static ngx_int_t
-ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
+static const char *
+ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
+    const char **message)
 {
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char                         *p, *text;
+    off_t                           len;
+    ssize_t                         n;
+    json_t                         *root, *v;
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl, *bufs;
+    const char                     *key;
+    json_error_t                    jerr;
+    ngx_http_tiktok_post_option_t  *o;
 
-    ngx_str_null(text);
-
-    if (r->request_body == NULL) {
-        return NGX_OK;
-    }
-
+    bufs = r->request_body ? r->request_body->bufs : NULL;
     len = 0;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
@@ -427,18 +414,20 @@ ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
     }
 
     if (len == 0 || len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
-        text->len = (size_t) len;
-        return NGX_OK;
+        *message = len ? "The JSON body is larger than 64 KB"
+                       : "The body must be a JSON object";
+        return "body";
     }
 
-    text->data = ngx_pnalloc(r->pool, (size_t) len);
-    if (text->data == NULL) {
-        return NGX_ERROR;
+    text = ngx_pnalloc(r->pool, (size_t) len);
+    if (text == NULL) {
+        *message = "The body could not be read";
+        return "body";
     }
 
-    p = text->data;
+    p = text;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    for (cl = bufs; cl; cl = cl->next) {
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
@@ -459,44 +448,16 @@ ngx_http_tiktok_post_body_text(ngx_http_request_t *r, ngx_str_t *text)
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "tiktok: short read of the request body from "
                           "\"%V\"", &b->file->name);
-            return NGX_ERROR;
+            *message = "The body could not be read";
+            return "body";
         }
 
         p += n;
     }
 
-    text->len = p - text->data;
-
-    return NGX_OK;
-}
-
-
-/* JSON body: typed members, unknown ones refused (they are typos) */
-
-static const char *
-ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
-    const char **message)
-{
-    json_t                         *root, *v;
-    ngx_str_t                       text;
-    const char                     *key;
-    json_error_t                    jerr;
-    ngx_http_tiktok_post_option_t  *o;
-
-    if (ngx_http_tiktok_post_body_text(r, &text) != NGX_OK) {
-        *message = "The body could not be read";
-        return "body";
-    }
-
-    if (text.len == 0 || text.len > NGX_HTTP_TIKTOK_JSON_BODY_MAX) {
-        *message = text.len ? "The JSON body is larger than 64 KB"
-                            : "The body must be a JSON object";
-        return "body";
-    }
-
     root = ngx_http_tiktok_json_own(r->pool,
-               json_loadb((char *) text.data, text.len,
-                          JSON_REJECT_DUPLICATES, &jerr));
+               json_loadb((char *) text, p - text, JSON_REJECT_DUPLICATES,
+                          &jerr));
 
     if (!json_is_object(root)) {
         *message = "The body must be a JSON object";
@@ -516,37 +477,9 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
             return key;
         }
 
-        switch (o->type) {
-
-        case 's':
-            if (!json_is_string(v)) {
-                *message = "Must be a string";
-                return key;
-            }
-
-            ((ngx_str_t *) ((u_char *) pt + o->offset))->data =
-                                              (u_char *) json_string_value(v);
-            ((ngx_str_t *) ((u_char *) pt + o->offset))->len =
-                                              json_string_length(v);
-            break;
-
-        case 'b':
-            if (!json_is_boolean(v)) {
-                *message = "Must be true or false";
-                return key;
-            }
-
-            *(ngx_int_t *) ((u_char *) pt + o->offset) = json_is_true(v);
-            break;
-
-        default: /* 'i' */
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
-                *message = "Must be a whole number of milliseconds";
-                return key;
-            }
-
-            *(int64_t *) ((u_char *) pt + o->offset) = json_integer_value(v);
-            break;
+        *message = ngx_http_tiktok_post_set(pt, o, v, NULL);
+        if (*message) {
+            return key;
         }
     }
 
@@ -572,7 +505,6 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 {
     u_char                         *p, *last, *amp, *eq;
     uint32_t                        seen;
-    ngx_int_t                       n;
     ngx_str_t                       raw, name, value;
     ngx_http_tiktok_post_option_t  *o;
 
@@ -618,7 +550,7 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         if (o->name.len == 0) {
             *message = "Unknown option";
-            return ngx_http_tiktok_post_field(r->pool, &name);
+            return ngx_http_tiktok_post_field(&name);
         }
 
         if (seen & (1 << (o - ngx_http_tiktok_post_options))) {
@@ -638,46 +570,98 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
             return (char *) o->name.data;
         }
 
-        if (o->type == 's') {
-            if (o->offset == offsetof(ngx_http_tiktok_post_t, video_url)) {
-                *message = "An upload has no video_url; send JSON for that";
-                return "video_url";
-            }
-
-            *(ngx_str_t *) ((u_char *) pt + o->offset) = value;
-            continue;
+        if (o->offset == offsetof(ngx_http_tiktok_post_t, video_url)) {
+            *message = "An upload has no video_url; send JSON for that";
+            return "video_url";
         }
 
-        if (o->type == 'b') {
-            n = ngx_http_tiktok_post_bool(&value);
-            if (n == NGX_ERROR) {
-                *message = "Must be true or false";
-                return (char *) o->name.data;
-            }
-
-            *(ngx_int_t *) ((u_char *) pt + o->offset) = n;
-            continue;
-        }
-
-        n = ngx_atoi(value.data, value.len);
-        if (n == NGX_ERROR) {
-            *message = "Must be a whole number of milliseconds";
+        *message = ngx_http_tiktok_post_set(pt, o, NULL, &value);
+        if (*message) {
             return (char *) o->name.data;
         }
-
-        *(int64_t *) ((u_char *) pt + o->offset) = n;
     }
 
     return NULL;
 }
 
 
-/* form decoding in place into a copy: NGX_DECLINED on a bad %XX */
+/*
+ * An option's value from JSON (v) or from the query string (s): NULL, or
+ * why it is refused.
+ */
+
+static const char *
+ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
+    ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s)
+{
+    u_char   *field;
+    int64_t   n;
+
+    field = (u_char *) pt + o->offset;
+
+    switch (o->type) {
+
+    case 's':
+        if (s) {
+            *(ngx_str_t *) field = *s;
+            return NULL;
+        }
+
+        if (!json_is_string(v)) {
+            return "Must be a string";
+        }
+
+        ((ngx_str_t *) field)->data = (u_char *) json_string_value(v);
+        ((ngx_str_t *) field)->len = json_string_length(v);
+        return NULL;
+
+    case 'b':
+        if (s == NULL) {
+            n = json_is_boolean(v) ? json_is_true(v) : NGX_ERROR;
+
+        } else if ((s->len == 4 && ngx_strncmp(s->data, "true", 4) == 0)
+                   || (s->len == 1 && s->data[0] == '1'))
+        {
+            n = 1;
+
+        } else if ((s->len == 5 && ngx_strncmp(s->data, "false", 5) == 0)
+                   || (s->len == 1 && s->data[0] == '0'))
+        {
+            n = 0;
+
+        } else {
+            n = NGX_ERROR;
+        }
+
+        if (n == NGX_ERROR) {
+            return "Must be true or false";
+        }
+
+        *(ngx_int_t *) field = n;
+        return NULL;
+
+    default: /* 'i' */
+        n = s ? ngx_atoi(s->data, s->len)
+              : (json_is_integer(v) && json_integer_value(v) >= 0)
+              ? json_integer_value(v) : NGX_ERROR;
+
+        if (n == NGX_ERROR) {
+            return "Must be a whole number of milliseconds";
+        }
+
+        *(int64_t *) field = n;
+        return NULL;
+    }
+}
+
+
+/* form decoding into a NUL-terminated copy: NGX_DECLINED on a bad %XX */
 
 static ngx_int_t
 ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
 {
-    u_char  *p, *last, *d, c, hi, lo;
+    u_char     *p, *last, *d, c;
+    ngx_int_t   n;
 
     d = ngx_pnalloc(pool, s->len + 1);
     if (d == NULL) {
@@ -691,64 +675,37 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
     while (p < last) {
         c = *p++;
 
-        if (c == '+') {
-            *d++ = ' ';
-            continue;
-        }
-
         if (c != '%') {
-            *d++ = c;
+            *d++ = (c == '+') ? ' ' : c;
             continue;
         }
 
-        if (last - p < 2) {
+        n = (last - p < 2) ? NGX_ERROR : ngx_hextoi(p, 2);
+        if (n == NGX_ERROR) {
             return NGX_DECLINED;
         }
 
-        hi = ngx_http_tiktok_post_hex(p[0]);
-        lo = ngx_http_tiktok_post_hex(p[1]);
-
-        if (hi > 15 || lo > 15) {
-            return NGX_DECLINED;
-        }
-
-        *d++ = (u_char) ((hi << 4) | lo);
+        *d++ = (u_char) n;
         p += 2;
     }
 
+    *d = '\0';
     s->len = d - s->data;
 
     return NGX_OK;
 }
 
 
-static u_char
-ngx_http_tiktok_post_hex(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return 0xff;
-}
-
-
 /*
- * An unknown option's name as the answer's "field": it goes into JSON and
- * the error log, so only short printable UTF-8 is echoed.
+ * An unknown option's name (decoded, NUL-terminated) as the answer's
+ * "field": it goes into JSON and the error log, so only short printable
+ * UTF-8 is echoed.
  */
 
 static const char *
-ngx_http_tiktok_post_field(ngx_pool_t *pool, ngx_str_t *name)
+ngx_http_tiktok_post_field(ngx_str_t *name)
 {
-    u_char  *p;
-    size_t   i, chars, utf16;
+    size_t  i, chars, utf16;
 
     if (name->len == 0 || name->len > 64
         || ngx_http_tiktok_utf8_count(name, &chars, &utf16) != NGX_OK)
@@ -762,34 +719,7 @@ ngx_http_tiktok_post_field(ngx_pool_t *pool, ngx_str_t *name)
         }
     }
 
-    p = ngx_pnalloc(pool, name->len + 1);
-    if (p == NULL) {
-        return "query";
-    }
-
-    ngx_memcpy(p, name->data, name->len);
-    p[name->len] = '\0';
-
-    return (const char *) p;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_post_bool(ngx_str_t *v)
-{
-    if ((v->len == 4 && ngx_strncmp(v->data, "true", 4) == 0)
-        || (v->len == 1 && v->data[0] == '1'))
-    {
-        return 1;
-    }
-
-    if ((v->len == 5 && ngx_strncmp(v->data, "false", 5) == 0)
-        || (v->len == 1 && v->data[0] == '0'))
-    {
-        return 0;
-    }
-
-    return NGX_ERROR;
+    return (const char *) name->data;
 }
 
 
@@ -900,7 +830,8 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
     u_char                         *p, *msg;
     size_t                          i, len;
     json_t                         *data, *options, *o, *info, *max;
-    ngx_int_t                       rc;
+    ngx_int_t                       rc, *flag;
+    ngx_uint_t                      found;
     ngx_http_tiktok_post_t         *pt;
     ngx_http_tiktok_post_option_t  *opt;
 
@@ -916,24 +847,20 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
                                         &pt->username);
 
     options = json_object_get(data, "privacy_level_options");
+    found = 0;
+    len = sizeof("privacy_level must be one of the creator's options: ");
 
     json_array_foreach(options, i, o) {
-        if (json_is_string(o)
-            && json_string_length(o) == pt->privacy_level.len
-            && ngx_strncmp(json_string_value(o), pt->privacy_level.data,
-                           pt->privacy_level.len) == 0)
-        {
-            break;
+        if (json_is_string(o)) {
+            found |= (json_string_length(o) == pt->privacy_level.len
+                      && ngx_strncmp(json_string_value(o),
+                                     pt->privacy_level.data,
+                                     pt->privacy_level.len) == 0);
+            len += json_string_length(o) + 2;
         }
     }
 
-    if (!json_is_array(options) || i == json_array_size(options)) {
-        len = sizeof("privacy_level must be one of the creator's options: ");
-
-        json_array_foreach(options, i, o) {
-            len += json_is_string(o) ? json_string_length(o) + 2 : 0;
-        }
-
+    if (!found) {
         msg = ngx_pnalloc(r->pool, len);
         if (msg == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -951,9 +878,7 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
 
         *p = '\0';
 
-        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request", "privacy_level",
-                                          (char *) msg);
+        return ngx_http_tiktok_post_error(r, "privacy_level", (char *) msg);
     }
 
     max = json_object_get(data, "max_video_post_duration_sec");
@@ -969,28 +894,8 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         ngx_sprintf(msg, "The video is longer than this creator's limit of "
                     "%L seconds%Z", (int64_t) json_integer_value(max));
 
-        return ngx_http_tiktok_post_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request", "video",
-                                          (char *) msg);
+        return ngx_http_tiktok_post_error(r, "video", (char *) msg);
     }
-
-    /*
-     * Interactions are off unless asked for, and can never be turned on
-     * where the creator has turned them off.
-     */
-
-#define ngx_http_tiktok_interaction(opt, disabled)                            \
-    if (pt->opt == NGX_HTTP_TIKTOK_UNSET                                      \
-        || json_is_true(json_object_get(data, disabled)))                     \
-    {                                                                         \
-        pt->opt = 1;                                                          \
-    }
-
-    ngx_http_tiktok_interaction(disable_comment, "comment_disabled");
-    ngx_http_tiktok_interaction(disable_duet, "duet_disabled");
-    ngx_http_tiktok_interaction(disable_stitch, "stitch_disabled");
-
-#undef ngx_http_tiktok_interaction
 
     info = ngx_http_tiktok_json_own(r->pool, json_object());
 
@@ -1004,20 +909,36 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
                               pt->title.len)) != NGX_OK)
          ? NGX_ERROR : NGX_OK;
 
-    /* the options that are booleans: true only when 1 by now */
+    /*
+     * The options that are booleans: true only when 1.  Interactions are
+     * off unless asked for, and can never be turned on where the creator
+     * has turned them off.
+     */
 
     for (opt = ngx_http_tiktok_post_options; opt->name.len; opt++) {
-        if (rc == NGX_OK && opt->type == 'b') {
+        if (opt->type != 'b') {
+            continue;
+        }
+
+        flag = (ngx_int_t *) ((u_char *) pt + opt->offset);
+
+        if (opt->disabled
+            && (*flag == NGX_HTTP_TIKTOK_UNSET
+                || json_is_true(json_object_get(data, opt->disabled))))
+        {
+            *flag = 1;
+        }
+
+        if (rc == NGX_OK) {
             rc = ngx_http_tiktok_json_set(info, (char *) opt->name.data,
-                     json_boolean(*(ngx_int_t *) ((u_char *) pt + opt->offset)
-                                  == 1));
+                                          json_boolean(*flag == 1));
         }
     }
 
     if (rc != NGX_OK
-        || (pt->cover_ms != NGX_HTTP_TIKTOK_UNSET
+        || (pt->video_cover_timestamp_ms != NGX_HTTP_TIKTOK_UNSET
             && ngx_http_tiktok_json_set(info, "video_cover_timestamp_ms",
-                                        json_integer(pt->cover_ms))
+                                json_integer(pt->video_cover_timestamp_ms))
                != NGX_OK)
         || ngx_http_tiktok_json_encode(r->pool, info, &pt->post_info)
            != NGX_OK)
@@ -1025,11 +946,9 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (pt->file && ngx_http_tiktok_post_spool(r, pt) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_tiktok_post_insert(r, pt) != NGX_OK) {
+    if ((pt->file && ngx_http_tiktok_post_spool(r, pt) != NGX_OK)
+        || ngx_http_tiktok_post_insert(r, pt) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1047,22 +966,10 @@ static ngx_int_t
 ngx_http_tiktok_post_spool(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 {
     u_char                       *p, rnd[16];
-    const char                   *ext;
     ngx_pool_cleanup_t           *cln;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-
-    switch (pt->media.container) {
-    case NGX_HTTP_TIKTOK_MEDIA_MOV:
-        ext = ".mov";
-        break;
-    case NGX_HTTP_TIKTOK_MEDIA_WEBM:
-        ext = ".webm";
-        break;
-    default:
-        ext = ".mp4";
-    }
 
     if (ngx_http_tiktok_random(rnd, sizeof(rnd)) != NGX_OK) {
         return NGX_ERROR;
@@ -1076,7 +983,10 @@ ngx_http_tiktok_post_spool(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 
     p = ngx_sprintf(pt->spool_path.data, "%V/", &tmcf->upload_spool);
     p = ngx_http_tiktok_hex(p, rnd, sizeof(rnd));
-    p = ngx_sprintf(p, "%s%Z", ext);
+    p = ngx_sprintf(p, "%s%Z",
+                    pt->media.container == NGX_HTTP_TIKTOK_MEDIA_MOV ? ".mov"
+                    : pt->media.container == NGX_HTTP_TIKTOK_MEDIA_WEBM
+                    ? ".webm" : ".mp4");
     pt->spool_path.len = p - 1 - pt->spool_path.data;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -1137,19 +1047,17 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
+    ngx_memzero(params, sizeof(params));
+
     params[0] = ctx->user_id;
 
     if (pt->schedule_at.len) {
         ngx_str_set(&params[1], "scheduled");
+        params[8] = pt->schedule_at;
 
     } else {
         ngx_str_set(&params[1], "queued");
     }
-
-    ngx_str_null(&params[3]);
-    ngx_str_null(&params[4]);
-    ngx_str_null(&params[5]);
-    ngx_str_null(&params[6]);
 
     if (pt->file) {
         ngx_str_set(&params[2], "FILE_UPLOAD");
@@ -1171,12 +1079,6 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     }
 
     params[7] = pt->post_info;
-    params[8] = pt->schedule_at;
-
-    if (params[8].len == 0) {
-        ngx_str_null(&params[8]);
-    }
-
     params[9] = pt->username;
 
     q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_post_inserted);
@@ -1248,15 +1150,15 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-/* a 4xx, logged at info */
+/* a 400, logged at info */
 
 static ngx_int_t
-ngx_http_tiktok_post_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *field, const char *message)
+ngx_http_tiktok_post_error(ngx_http_request_t *r, const char *field,
+    const char *message)
 {
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "tiktok: post refused: %s: %s", field ? field : "-",
-                  message);
+                  "tiktok: post refused: %s: %s", field, message);
 
-    return ngx_http_tiktok_send_error(r, status, code, field, message);
+    return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request", field, message);
 }

@@ -16,8 +16,6 @@
 
 
 static void ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q);
-static ngx_int_t ngx_http_tiktok_status_json(ngx_http_request_t *r,
-    PGresult *res, ngx_str_t *body);
 
 
 /* expires_at is when the connection itself ends: the refresh token's expiry */
@@ -41,39 +39,19 @@ ngx_http_tiktok_status_handler(ngx_http_request_t *r,
 }
 
 
+/* the answer's members in order, from the statement's columns */
+
 static void
 ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
 {
+    u_char              *p, *last, *end;
+    json_t              *root, *scopes;
+    PGresult            *res;
     ngx_int_t            rc;
     ngx_str_t            body;
+    ngx_uint_t           i, connected;
     ngx_http_request_t  *r;
 
-    r = q->data;
-
-    if (q->rc != NGX_OK) {
-        rc = ngx_http_tiktok_db_error(r, q->rc);
-
-    } else if (ngx_http_tiktok_status_json(r, q->res[0], &body) != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else {
-        rc = ngx_http_tiktok_send_json(r, NGX_HTTP_OK, &body);
-    }
-
-    ngx_http_tiktok_finalize(r, rc);
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
-    ngx_str_t *body)
-{
-    u_char      *p, *last, *end;
-    json_t      *root, *scopes;
-    ngx_int_t    rc;
-    ngx_uint_t   i;
-
-    /* the answer's members in order, from the statement's columns */
     static struct {
         const char  *name;
         int          col;
@@ -86,17 +64,24 @@ ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
         PQgetisnull(res, 0, n) ? NULL : (u_char *) PQgetvalue(res, 0, n),     \
         PQgetlength(res, 0, n))
 
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-    if (root == NULL) {
-        return NGX_ERROR;
+    r = q->data;
+
+    if (q->rc != NGX_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_db_error(r, q->rc));
+        return;
     }
 
-    if (res == NULL || PQntuples(res) == 0) {
-        rc = ngx_http_tiktok_json_set(root, "connected", json_false());
+    res = q->res[0];
+    root = ngx_http_tiktok_json_own(r->pool, json_object());
+    connected = (res != NULL && PQntuples(res) > 0);
+
+    rc = root ? ngx_http_tiktok_json_set(root, "connected",
+                                         json_boolean(connected))
+              : NGX_ERROR;
+
+    if (rc != NGX_OK || !connected) {
         goto done;
     }
-
-    rc = ngx_http_tiktok_json_set(root, "connected", json_true());
 
     for (i = 0; rc == NGX_OK && i < 3; i++) {
         rc = ngx_http_tiktok_json_set(root, cols[i].name,
@@ -145,11 +130,17 @@ ngx_http_tiktok_status_json(ngx_http_request_t *r, PGresult *res,
 
 done:
 
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_json_encode(r->pool, root, &body);
+    }
+
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "tiktok: cannot build the status response");
-        return NGX_ERROR;
+        ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    return ngx_http_tiktok_json_encode(r->pool, root, body);
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_json(r, NGX_HTTP_OK,
+                                                          &body));
 }

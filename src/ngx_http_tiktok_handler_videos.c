@@ -61,8 +61,6 @@ typedef struct {
 } ngx_http_tiktok_videos_t;
 
 
-static ngx_int_t ngx_http_tiktok_videos_args(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v, const char **field);
 static ngx_int_t ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v);
 static ngx_int_t ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
@@ -73,17 +71,15 @@ static ngx_int_t ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page);
 static ngx_int_t ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data);
-static json_t *ngx_http_tiktok_video_metrics(json_t *video);
+static json_t *ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video);
 static ngx_int_t ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id,
     size_t len, ngx_str_t *key);
 static ngx_int_t ngx_http_tiktok_cache_json(ngx_http_request_t *r,
-    ngx_str_t *key, json_t *obj, time_t ttl, ngx_str_t *text);
+    ngx_str_t *key, json_t *obj, ngx_str_t *text);
 static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
-    ngx_str_t *page, time_t fetched, const char *how);
+    ngx_str_t *page, time_t fetched, const char *cached);
 static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, ngx_uint_t cached);
-static ngx_int_t ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v);
 static u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
 static ngx_int_t ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max);
 static json_t *ngx_http_tiktok_json_id(json_t *v);
@@ -96,8 +92,8 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
     u_char                       *p;
-    ngx_int_t                     rc;
-    const char                   *field;
+    ngx_int_t                     rc, n;
+    ngx_str_t                     s;
     ngx_http_tiktok_videos_t     *v;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
@@ -111,14 +107,29 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
     ctx->data = v;
     v->call.endpoint = "/v2/video/list/";
 
-    field = NULL;
+    v->max_count = 20;
 
-    if (ngx_http_tiktok_videos_args(r, v, &field) != NGX_OK) {
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "invalid_request", field,
-                   ngx_strcmp(field, "cursor") == 0
-                   ? "cursor must be the cursor of a previous answer"
-                   : "max_count must be an integer from 1 to 20");
+    if (ngx_http_arg(r, (u_char *) "max_count", 9, &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+        if (n == NGX_ERROR || n < 1 || n > 20) {
+            return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_request", "max_count",
+                       "max_count must be an integer from 1 to 20");
+        }
+
+        v->max_count = (ngx_uint_t) n;
+    }
+
+    /* TikTok's cursor: an epoch in milliseconds */
+
+    if (ngx_http_arg(r, (u_char *) "cursor", 6, &s) == NGX_OK && s.len) {
+        if (!ngx_http_tiktok_is_digits(&s, 18)) {
+            return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
+                       "invalid_request", "cursor",
+                       "cursor must be the cursor of a previous answer");
+        }
+
+        v->cursor = s;
     }
 
     v->key.data = ngx_pnalloc(r->pool, sizeof("videos::") + v->cursor.len
@@ -132,27 +143,28 @@ ngx_http_tiktok_videos_handler(ngx_http_request_t *r,
 
     if (tmcf->cache == NULL) {
         ngx_str_set(&ctx->cache_status, "BYPASS");
-
-    } else {
-        /* before anything is read: a purge from now on wins */
-        v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
-                                                         &ctx->user_id);
-
-        rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &v->key,
-                                       r->pool, &v->stale);
-        if (rc == NGX_OK) {
-            ngx_str_set(&ctx->cache_status, "HIT");
-            return ngx_http_tiktok_videos_send(r, &v->stale.value,
-                                               v->stale.created, "hit");
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        v->has_stale = (rc == NGX_AGAIN);
-        ngx_str_set(&ctx->cache_status, "MISS");
+        return ngx_http_tiktok_videos_begin(r, ctx, v);
     }
+
+    /* before anything is read: a purge from now on wins */
+    v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
+                                                     &ctx->user_id);
+
+    rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &v->key,
+                                   r->pool, &v->stale);
+    if (rc == NGX_OK) {
+        ngx_str_set(&ctx->cache_status, "HIT");
+        return ngx_http_tiktok_videos_send(r, &v->stale.value,
+                                           v->stale.created,
+                                           ",\"cached\":true");
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v->has_stale = (rc == NGX_AGAIN);
+    ngx_str_set(&ctx->cache_status, "MISS");
 
     return ngx_http_tiktok_videos_begin(r, ctx, v);
 }
@@ -188,28 +200,26 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
                    "video_id must be 1 to 20 comma-separated video ids");
     }
 
-    if (tmcf->cache) {
-        /* before anything is read: a purge from now on wins */
-        v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
-                                                         &ctx->user_id);
+    if (tmcf->cache == NULL) {
+        ngx_str_set(&ctx->cache_status, "BYPASS");
+        return ngx_http_tiktok_videos_begin(r, ctx, v);
     }
 
+    /* before anything is read: a purge from now on wins */
+    v->generation = ngx_http_tiktok_cache_generation(tmcf->cache,
+                                                     &ctx->user_id);
     missing = 0;
 
     for (i = 0; i < v->nids; i++) {
-        rc = NGX_DECLINED;
+        rc = ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
+                                         v->ids[i].len, &key);
+        if (rc == NGX_OK) {
+            rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id, &key,
+                                           r->pool, &entry);
+        }
 
-        if (tmcf->cache) {
-            rc = ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
-                                             v->ids[i].len, &key);
-            if (rc == NGX_OK) {
-                rc = ngx_http_tiktok_cache_get(tmcf->cache, &ctx->user_id,
-                                               &key, r->pool, &entry);
-            }
-
-            if (rc == NGX_ERROR) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (rc == NGX_OK || rc == NGX_AGAIN) {
@@ -217,57 +227,17 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r,
             v->fresh[i] = (rc == NGX_OK);
         }
 
-        if (rc != NGX_OK) {
-            missing++;
-        }
+        missing += (rc != NGX_OK);
     }
 
-    if (tmcf->cache == NULL) {
-        ngx_str_set(&ctx->cache_status, "BYPASS");
-
-    } else if (missing == 0) {
+    if (missing == 0) {
         ngx_str_set(&ctx->cache_status, "HIT");
         return ngx_http_tiktok_metrics_send(r, v, 1);
-
-    } else {
-        ngx_str_set(&ctx->cache_status, "MISS");
     }
+
+    ngx_str_set(&ctx->cache_status, "MISS");
 
     return ngx_http_tiktok_videos_begin(r, ctx, v);
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_videos_args(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v, const char **field)
-{
-    ngx_int_t  n;
-    ngx_str_t  s;
-
-    v->max_count = 20;
-
-    if (ngx_http_arg(r, (u_char *) "max_count", 9, &s) == NGX_OK) {
-        n = ngx_atoi(s.data, s.len);
-        if (n == NGX_ERROR || n < 1 || n > 20) {
-            *field = "max_count";
-            return NGX_ERROR;
-        }
-
-        v->max_count = (ngx_uint_t) n;
-    }
-
-    /* TikTok's cursor: an epoch in milliseconds */
-
-    if (ngx_http_arg(r, (u_char *) "cursor", 6, &s) == NGX_OK && s.len) {
-        if (!ngx_http_tiktok_is_digits(&s, 18)) {
-            *field = "cursor";
-            return NGX_ERROR;
-        }
-
-        v->cursor = s;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -391,14 +361,39 @@ ngx_http_tiktok_videos_resume(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
     ngx_str_t                  page;
+    ngx_uint_t                 i, limited;
     ngx_http_tiktok_call_t    *call;
     ngx_http_tiktok_videos_t  *v;
 
     v = ctx->data;
     call = &v->call;
 
+    /*
+     * TikTok could not answer, or may not be asked now.  Metrics we still
+     * have (stale included) are answered, with "Metrics unavailable" for
+     * the rest, unless the account needs reconnecting; so is a stale page
+     * while rate-limited.  Otherwise the error.
+     */
+
     if (call->rc != NGX_OK) {
-        return ngx_http_tiktok_videos_stale(r, v);
+        limited = (call->status == NGX_HTTP_TOO_MANY_REQUESTS);
+
+        if (limited && !v->metrics && v->has_stale) {
+            ngx_str_set(&ctx->cache_status, "STALE");
+            return ngx_http_tiktok_videos_send(r, &v->stale.value,
+                       v->stale.created, ",\"cached\":true,\"stale\":true");
+        }
+
+        for (i = 0; v->metrics && i < v->nids; i++) {
+            if (v->values[i].len
+                && (limited || call->status != NGX_HTTP_UNAUTHORIZED))
+            {
+                ngx_str_set(&ctx->cache_status, "STALE");
+                return ngx_http_tiktok_metrics_send(r, v, 1);
+            }
+        }
+
+        return ngx_http_tiktok_call_error(r, call);
     }
 
     if (v->metrics) {
@@ -409,7 +404,8 @@ ngx_http_tiktok_videos_resume(ngx_http_request_t *r,
     } else if (ngx_http_tiktok_videos_page(r, v, call->data, &page)
                == NGX_OK)
     {
-        return ngx_http_tiktok_videos_send(r, &page, ngx_time(), "fetched");
+        return ngx_http_tiktok_videos_send(r, &page, ngx_time(),
+                                           ",\"cached\":false");
     }
 
     return ngx_http_tiktok_call_reject(r, call,
@@ -429,7 +425,6 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data, ngx_str_t *page)
 {
     size_t                        i;
-    time_t                        ttl;
     json_t                       *videos, *video, *out, *list, *item, *m;
     json_t                       *t, *cursor;
     ngx_str_t                     key, text;
@@ -449,9 +444,6 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
-
-    ttl = tmcf->cache ? ngx_min(tmcf->cache->ttl, NGX_HTTP_TIKTOK_COVER_TTL)
-                      : 0;
 
     json_array_foreach(videos, i, video) {
         item = json_object();
@@ -489,8 +481,8 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        m = ngx_http_tiktok_video_metrics(video);
-        if (m == NULL || json_object_set_new(item, "metrics", m) != 0) {
+        m = ngx_http_tiktok_video_metrics(r->pool, video);
+        if (m == NULL || json_object_set(item, "metrics", m) != 0) {
             return NGX_ERROR;
         }
 
@@ -502,8 +494,7 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
             && (ngx_http_tiktok_metrics_key(r->pool,
                     (u_char *) json_string_value(t), json_string_length(t),
                     &key) != NGX_OK
-                || ngx_http_tiktok_cache_json(r, &key, m, ttl, &text)
-                   != NGX_OK))
+                || ngx_http_tiktok_cache_json(r, &key, m, &text) != NGX_OK))
         {
             return NGX_ERROR;
         }
@@ -523,24 +514,14 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (tmcf->cache) {
-        return ngx_http_tiktok_cache_json(r, &v->key, out, ttl, page);
-    }
-
-    if (ngx_http_tiktok_json_encode(r->pool, out, page) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    page->len--;                /* the closing brace */
-
-    return NGX_OK;
+    return ngx_http_tiktok_cache_json(r, &v->key, out, page);
 }
 
 
 /* {"view_count","like_count","comment_count","share_count","fetched_at"} */
 
 static json_t *
-ngx_http_tiktok_video_metrics(json_t *video)
+ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video)
 {
     u_char       buf[sizeof("2026-01-01T00:00:00Z")], *p;
     json_t      *m, *n;
@@ -550,7 +531,7 @@ ngx_http_tiktok_video_metrics(json_t *video)
         "view_count", "like_count", "comment_count", "share_count"
     };
 
-    m = json_object();
+    m = ngx_http_tiktok_json_own(pool, json_object());
     if (m == NULL) {
         return NULL;
     }
@@ -561,7 +542,6 @@ ngx_http_tiktok_video_metrics(json_t *video)
         if (json_object_set(m, names[i],
                             json_is_integer(n) ? n : json_null()) != 0)
         {
-            json_decref(m);
             return NULL;
         }
     }
@@ -571,7 +551,6 @@ ngx_http_tiktok_video_metrics(json_t *video)
     if (json_object_set_new(m, "fetched_at",
                             json_stringn((char *) buf, p - buf)) != 0)
     {
-        json_decref(m);
         return NULL;
     }
 
@@ -583,22 +562,15 @@ static ngx_int_t
 ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data)
 {
-    size_t                        j;
-    time_t                        ttl;
-    json_t                       *videos, *video, *id, *m;
-    ngx_str_t                     key;
-    ngx_uint_t                    i;
-    ngx_http_tiktok_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    size_t       j;
+    json_t      *videos, *video, *id, *m;
+    ngx_str_t    key;
+    ngx_uint_t   i;
 
     videos = json_object_get(data, "videos");
     if (!json_is_array(videos)) {
         return NGX_ERROR;
     }
-
-    ttl = tmcf->cache ? ngx_min(tmcf->cache->ttl, NGX_HTTP_TIKTOK_COVER_TTL)
-                      : 0;
 
     json_array_foreach(videos, j, video) {
         id = ngx_http_tiktok_json_id(json_object_get(video, "id"));
@@ -622,16 +594,14 @@ ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
             continue;
         }
 
-        m = ngx_http_tiktok_json_own(r->pool,
-                                     ngx_http_tiktok_video_metrics(video));
+        m = ngx_http_tiktok_video_metrics(r->pool, video);
         if (m == NULL) {
             return NGX_ERROR;
         }
 
         if (ngx_http_tiktok_metrics_key(r->pool, v->ids[i].data,
                                         v->ids[i].len, &key) != NGX_OK
-            || ngx_http_tiktok_cache_json(r, &key, m, ttl, &v->values[i])
-               != NGX_OK)
+            || ngx_http_tiktok_cache_json(r, &key, m, &v->values[i]) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -669,7 +639,7 @@ ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id, size_t len,
 
 static ngx_int_t
 ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
-    json_t *obj, time_t ttl, ngx_str_t *text)
+    json_t *obj, ngx_str_t *text)
 {
     ngx_int_t                     rc;
     ngx_http_tiktok_ctx_t        *ctx;
@@ -691,7 +661,10 @@ ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     rc = ngx_http_tiktok_cache_set_since(tmcf->cache, &ctx->user_id, key,
-                                         text, ttl, v->generation);
+                                         text,
+                                         ngx_min(tmcf->cache->ttl,
+                                                 NGX_HTTP_TIKTOK_COVER_TTL),
+                                         v->generation);
 
     if (rc == NGX_DECLINED) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -711,36 +684,23 @@ ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
 }
 
 
-/* the page text + "cached", "stale" and "fetched_at" + "}" */
+/* the page text + cached (",\"cached\":...") and "fetched_at" + "}" */
 
 static ngx_int_t
 ngx_http_tiktok_videos_send(ngx_http_request_t *r, ngx_str_t *page,
-    time_t fetched, const char *how)
+    time_t fetched, const char *cached)
 {
     u_char     *p;
     ngx_str_t   body;
 
-    body.data = ngx_pnalloc(r->pool, page->len
-                   + sizeof(",\"cached\":false,\"stale\":true,"
-                            "\"fetched_at\":\"2026-01-01T00:00:00Z\"}"));
+    body.data = ngx_pnalloc(r->pool, page->len + ngx_strlen(cached)
+                   + sizeof(",\"fetched_at\":\"2026-01-01T00:00:00Z\"}"));
     if (body.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(body.data, page->data, page->len);
-
-    if (how[0] == 'f') {
-        p = ngx_cpymem(p, ",\"cached\":false", sizeof(",\"cached\":false") - 1);
-
-    } else if (how[0] == 'h') {
-        p = ngx_cpymem(p, ",\"cached\":true", sizeof(",\"cached\":true") - 1);
-
-    } else {
-        p = ngx_cpymem(p, ",\"cached\":true,\"stale\":true",
-                       sizeof(",\"cached\":true,\"stale\":true") - 1);
-    }
-
-    p = ngx_cpymem(p, ",\"fetched_at\":\"", sizeof(",\"fetched_at\":\"") - 1);
+    p = ngx_sprintf(p, "%s,\"fetched_at\":\"", cached);
     p = ngx_http_tiktok_rfc3339(p, fetched);
     *p++ = '"';
     *p++ = '}';
@@ -804,43 +764,6 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     body.len = p - body.data;
 
     return ngx_http_tiktok_send_json(r, NGX_HTTP_OK, &body);
-}
-
-
-/*
- * TikTok could not answer, or may not be asked now.  Metrics we still have
- * (stale included) are answered, with "Metrics unavailable" for the rest,
- * unless the account needs reconnecting; so is a stale page while
- * rate-limited.  Otherwise the error.
- */
-
-static ngx_int_t
-ngx_http_tiktok_videos_stale(ngx_http_request_t *r,
-    ngx_http_tiktok_videos_t *v)
-{
-    ngx_uint_t              i, limited;
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    limited = (v->call.status == NGX_HTTP_TOO_MANY_REQUESTS);
-
-    if (limited && !v->metrics && v->has_stale) {
-        ngx_str_set(&ctx->cache_status, "STALE");
-        return ngx_http_tiktok_videos_send(r, &v->stale.value,
-                                           v->stale.created, "stale");
-    }
-
-    if (v->metrics && (limited || v->call.status != NGX_HTTP_UNAUTHORIZED)) {
-        for (i = 0; i < v->nids; i++) {
-            if (v->values[i].len) {
-                ngx_str_set(&ctx->cache_status, "STALE");
-                return ngx_http_tiktok_metrics_send(r, v, 1);
-            }
-        }
-    }
-
-    return ngx_http_tiktok_call_error(r, &v->call);
 }
 
 
