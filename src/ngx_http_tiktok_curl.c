@@ -16,12 +16,13 @@
  * Re-entrancy: the callbacks libcurl calls (socket, timer, close socket,
  * read, write, header) only change nginx events, timers and buffers; they
  * never call libcurl and never run a caller's handler.  libcurl is called
- * from nginx event handlers (a socket event, the timer, a posted event) and
- * from start/cancel; after each curl_multi_socket_action() the finished
- * transfers are drained with curl_multi_info_read(), one at a time: the
- * easy handle is removed and freed first, then the caller's handler runs
- * and may start or cancel requests (libcurl drops the message of a handle
- * removed meanwhile).  A handler never runs inside start().
+ * from nginx event handlers (a socket event, the timer, a posted event),
+ * from start and from a request pool's cleanup; after each
+ * curl_multi_socket_action() the finished transfers are drained with
+ * curl_multi_info_read(), one at a time: the easy handle is removed and
+ * freed first, then the caller's handler runs and may start or cancel
+ * requests (libcurl drops the message of a handle removed meanwhile).  A
+ * handler never runs inside start(), so nothing re-enters libcurl.
  *
  * Shutdown: the libcurl timer is cancelable.  While requests are in flight
  * a non-cancelable watch timer (every 250 ms) notices a graceful exit
@@ -71,8 +72,6 @@ struct ngx_http_tiktok_curl_s {
                                                    without a socket */
     ngx_event_t                    watch;       /* graceful exit */
 
-    unsigned                       in_callback:1;
-    unsigned                       in_action:1;
     unsigned                       exiting:1;   /* the grace has begun */
     unsigned                       destroyed:1;
 };
@@ -89,11 +88,10 @@ static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_open(
     ngx_http_tiktok_curl_t *curl, curl_socket_t s);
 static ngx_int_t ngx_http_tiktok_curl_sock_events(
     ngx_http_tiktok_curl_sock_t *sk, int what);
+static ngx_int_t ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want);
 static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
     ngx_uint_t fd_alive);
-static void ngx_http_tiktok_curl_read_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_curl_write_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_curl_event(ngx_event_t *ev, int mask);
+static void ngx_http_tiktok_curl_event(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_kick(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_watch(ngx_event_t *ev);
@@ -123,8 +121,6 @@ static int ngx_http_tiktok_curl_seek(void *data, curl_off_t offset,
     int origin);
 static void ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req,
     CURLcode code);
-static ngx_uint_t ngx_http_tiktok_curl_contains(const char *s, size_t n,
-    ngx_str_t *what);
 static void ngx_http_tiktok_curl_log_url(ngx_str_t *url, ngx_str_t *out);
 
 
@@ -304,16 +300,8 @@ ngx_http_tiktok_curl_req_create(ngx_pool_t *pool, ngx_log_t *log)
     req->pool = pool;
     req->log = log;
     req->fd = NGX_INVALID_FILE;
-    req->cleanup = cln;
 
     return req;
-}
-
-
-ngx_uint_t
-ngx_http_tiktok_curl_active(ngx_http_tiktok_curl_t *curl)
-{
-    return curl ? curl->nactive : 0;
 }
 
 
@@ -321,9 +309,8 @@ ngx_int_t
 ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req)
 {
-    CURLMcode            mc;
-    ngx_str_t            url;
-    ngx_pool_cleanup_t  *cln;
+    CURLMcode  mc;
+    ngx_str_t  url;
 
     if (curl == NULL || req->active) {
         return NGX_ERROR;
@@ -335,22 +322,10 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
         return NGX_DECLINED;
     }
 
-    if (curl->in_callback) {
-        ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
-                      "tiktok curl: start called from a libcurl callback");
-        return NGX_ERROR;
-    }
-
-    if (req->pool == NULL || req->handler == NULL || req->method == NULL
-        || req->url.len == 0)
-    {
-        ngx_log_error(NGX_LOG_ERR, req->log ? req->log : curl->log, 0,
+    if (req->handler == NULL || req->method == NULL || req->url.len == 0) {
+        ngx_log_error(NGX_LOG_ERR, req->log, 0,
                       "tiktok curl: incomplete request");
         return NGX_ERROR;
-    }
-
-    if (req->log == NULL) {
-        req->log = req->pool->log;
     }
 
     if (req->request_id.len == 0) {
@@ -379,17 +354,6 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
 
     if (req->timeout == 0) {
         req->timeout = NGX_HTTP_TIKTOK_CURL_TIMEOUT;
-    }
-
-    if (req->cleanup == NULL) {
-        cln = ngx_pool_cleanup_add(req->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_tiktok_curl_cleanup;
-        cln->data = req;
-        req->cleanup = cln;
     }
 
     req->curl = curl;
@@ -443,21 +407,20 @@ failed:
 }
 
 
-/* the handler will not run; what the request holds in libcurl is freed */
+/*
+ * The request's pool is going away: this is the cancel.  The handler will
+ * not run; what the request holds in libcurl is freed.
+ */
 
-void
-ngx_http_tiktok_curl_cancel(ngx_http_tiktok_curl_req_t *req)
+static void
+ngx_http_tiktok_curl_cleanup(void *data)
 {
+    ngx_http_tiktok_curl_req_t  *req = data;
+
     ngx_str_t  url;
 
     if (!req->active) {
         return;
-    }
-
-    if (req->curl->in_callback) {
-        /* cannot happen: no caller's code runs inside libcurl */
-        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
-                      "tiktok curl: cancel called from a libcurl callback");
     }
 
     ngx_http_tiktok_curl_log_url(&req->url, &url);
@@ -470,23 +433,15 @@ ngx_http_tiktok_curl_cancel(ngx_http_tiktok_curl_req_t *req)
 }
 
 
-static void
-ngx_http_tiktok_curl_cleanup(void *data)
-{
-    ngx_http_tiktok_curl_req_t  *req = data;
-
-    ngx_http_tiktok_curl_cancel(req);
-}
-
-
 static ngx_int_t
 ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req)
 {
-    u_char     *url;
-    CURL       *easy;
-    ngx_str_t   empty;
-    ngx_uint_t  post, put, file;
+    u_char      *url;
+    CURL        *easy;
+    ngx_str_t    empty;
+    ngx_uint_t   post, put, file;
+    curl_off_t   size;
 
     easy = req->easy;
 
@@ -595,18 +550,15 @@ ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
          * the seek callback rewinds it when libcurl sends it again on a
          * fresh connection after a reused one died */
 
+        size = file ? (curl_off_t) req->length : (curl_off_t) req->body.len;
+
         if (post) {
             ngx_http_tiktok_curl_opt(CURLOPT_POST, 1L);
-            ngx_http_tiktok_curl_opt(CURLOPT_POSTFIELDSIZE_LARGE,
-                                     (curl_off_t) (file ? req->length
-                                                        : (off_t)
-                                                          req->body.len));
+            ngx_http_tiktok_curl_opt(CURLOPT_POSTFIELDSIZE_LARGE, size);
+
         } else {
             ngx_http_tiktok_curl_opt(CURLOPT_UPLOAD, 1L);
-            ngx_http_tiktok_curl_opt(CURLOPT_INFILESIZE_LARGE,
-                                     (curl_off_t) (file ? req->length
-                                                        : (off_t)
-                                                          req->body.len));
+            ngx_http_tiktok_curl_opt(CURLOPT_INFILESIZE_LARGE, size);
         }
 
         ngx_http_tiktok_curl_opt(CURLOPT_READFUNCTION,
@@ -739,8 +691,6 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
 
     ngx_http_tiktok_curl_sock_t  *sk;
 
-    curl->in_callback = 1;
-
     sk = ngx_http_tiktok_curl_sock_find(curl, s);
 
     ngx_log_debug3(NGX_LOG_DEBUG_EVENT, curl->log, 0,
@@ -752,11 +702,11 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
             ngx_http_tiktok_curl_sock_close(sk, 1);
         }
 
-        goto done;
+        return 0;
     }
 
     if (curl->destroyed) {
-        goto done;
+        return 0;
     }
 
     if (sk == NULL) {
@@ -765,7 +715,7 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
         if (sk == NULL) {
             ngx_http_tiktok_curl_doom(curl, easy, "no connection for a "
                                       "socket (worker_connections?)");
-            goto done;
+            return 0;
         }
     }
 
@@ -773,10 +723,6 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
         ngx_http_tiktok_curl_sock_close(sk, 1);
         ngx_http_tiktok_curl_doom(curl, easy, "cannot watch a socket");
     }
-
-done:
-
-    curl->in_callback = 0;
 
     return 0;
 }
@@ -794,8 +740,6 @@ ngx_http_tiktok_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     ngx_http_tiktok_curl_t  *curl = userp;
 
-    curl->in_callback = 1;
-
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, curl->log, 0,
                    "tiktok curl: timer %l", timeout_ms);
 
@@ -806,8 +750,6 @@ ngx_http_tiktok_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms >= 0 && !curl->destroyed) {
         ngx_add_timer(&curl->timer, (ngx_msec_t) timeout_ms);
     }
-
-    curl->in_callback = 0;
 
     return 0;
 }
@@ -885,8 +827,8 @@ ngx_http_tiktok_curl_sock_open(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
     /* the descriptor is libcurl's: nginx must not close it */
     c->shared = 1;
     c->data = sk;
-    c->read->handler = ngx_http_tiktok_curl_read_handler;
-    c->write->handler = ngx_http_tiktok_curl_write_handler;
+    c->read->handler = ngx_http_tiktok_curl_event;
+    c->write->handler = ngx_http_tiktok_curl_event;
     c->read->log = c->log;
     c->write->log = c->log;
 
@@ -905,36 +847,29 @@ ngx_http_tiktok_curl_sock_open(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
 static ngx_int_t
 ngx_http_tiktok_curl_sock_events(ngx_http_tiktok_curl_sock_t *sk, int what)
 {
-    ngx_connection_t  *c;
-
-    c = sk->c;
-
-    if (what & CURL_POLL_IN) {
-        if (!c->read->active
-            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_tiktok_curl_want(sk->c->read, what & CURL_POLL_IN)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (what & CURL_POLL_OUT) {
-        if (!c->write->active
-            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    return ngx_http_tiktok_curl_want(sk->c->write, what & CURL_POLL_OUT);
+}
 
-    } else if (c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
+
+static ngx_int_t
+ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want)
+{
+    ngx_uint_t  event;
+
+    event = ev->write ? NGX_WRITE_EVENT : NGX_READ_EVENT;
+
+    if (want && !ev->active) {
+        return ngx_add_event(ev, event, NGX_LEVEL_EVENT);
+    }
+
+    if (!want && ev->active) {
+        return ngx_del_event(ev, event, 0);
     }
 
     return NGX_OK;
@@ -950,13 +885,8 @@ ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
     c = sk->c;
 
     if (fd_alive) {
-        if (c->read->active) {
-            (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        if (c->write->active) {
-            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
+        (void) ngx_http_tiktok_curl_want(c->read, 0);
+        (void) ngx_http_tiktok_curl_want(c->write, 0);
     }
 
     ngx_rbtree_delete(&sk->curl->sockets, &sk->node);
@@ -1001,42 +931,27 @@ ngx_http_tiktok_curl_doom(ngx_http_tiktok_curl_t *curl, CURL *easy,
 /* --- nginx's events: here libcurl is called ---------------------------- */
 
 
-static void
-ngx_http_tiktok_curl_read_handler(ngx_event_t *ev)
-{
-    ngx_http_tiktok_curl_event(ev, CURL_CSELECT_IN);
-}
-
+/* both events of a socket */
 
 static void
-ngx_http_tiktok_curl_write_handler(ngx_event_t *ev)
+ngx_http_tiktok_curl_event(ngx_event_t *ev)
 {
-    ngx_http_tiktok_curl_event(ev, CURL_CSELECT_OUT);
-}
-
-
-static void
-ngx_http_tiktok_curl_event(ngx_event_t *ev, int mask)
-{
-    curl_socket_t                 s;
     ngx_connection_t             *c;
-    ngx_http_tiktok_curl_t       *curl;
     ngx_http_tiktok_curl_sock_t  *sk;
 
     c = ev->data;
     sk = c->data;
-    curl = sk->curl;
-    s = c->fd;
 
     if (c->close) {
         /* worker_shutdown_timeout: nginx closes every connection */
-        ngx_http_tiktok_curl_abort_all(curl, "the worker is exiting");
+        ngx_http_tiktok_curl_abort_all(sk->curl, "the worker is exiting");
         return;
     }
 
     /* the connection may be gone when this returns */
 
-    ngx_http_tiktok_curl_action(curl, s, mask);
+    ngx_http_tiktok_curl_action(sk->curl, c->fd, ev->write ? CURL_CSELECT_OUT
+                                                           : CURL_CSELECT_IN);
 }
 
 
@@ -1136,12 +1051,6 @@ ngx_http_tiktok_curl_action(ngx_http_tiktok_curl_t *curl, curl_socket_t s,
     sigset_t   set, saved;
     CURLMcode  mc;
 
-    if (curl->in_action || curl->in_callback || curl->destroyed) {
-        ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
-                      "tiktok curl: socket action re-entered");
-        return;
-    }
-
     /*
      * libcurl starts its resolver threads in here: they inherit a mask
      * that blocks the signals nginx handles, so a SIGQUIT or SIGHUP is
@@ -1158,9 +1067,7 @@ ngx_http_tiktok_curl_action(ngx_http_tiktok_curl_t *curl, curl_socket_t s,
 
     (void) pthread_sigmask(SIG_BLOCK, &set, &saved);
 
-    curl->in_action = 1;
     mc = curl_multi_socket_action(curl->multi, s, mask, &running);
-    curl->in_action = 0;
 
     (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
 
@@ -1567,19 +1474,24 @@ ngx_http_tiktok_curl_seek(void *data, curl_off_t offset, int origin)
 static void
 ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req, CURLcode code)
 {
-    u_char     *q;
+    u_char     *e, *last, *q;
     size_t      n;
     ngx_str_t   query;
 
-    n = ngx_strlen(req->error);
+    e = (u_char *) req->error;
+    last = e + ngx_strlen(req->error);
 
     q = ngx_strlchr(req->url.data, req->url.data + req->url.len, '?');
 
     query.data = q ? q + 1 : NULL;
     query.len = q ? (size_t) (req->url.data + req->url.len - q - 1) : 0;
 
-    if (ngx_http_tiktok_curl_contains(req->error, n, &req->bearer)
-        || ngx_http_tiktok_curl_contains(req->error, n, &query))
+    /* nginx's search ignores case: when in doubt, the message goes */
+
+    if ((req->bearer.len
+         && ngx_strlcasestrn(e, last, req->bearer.data, req->bearer.len - 1))
+        || (query.len
+            && ngx_strlcasestrn(e, last, query.data, query.len - 1)))
     {
         (void) ngx_cpystrn((u_char *) req->error,
                            (u_char *) curl_easy_strerror(code),
@@ -1593,25 +1505,6 @@ ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req, CURLcode code)
             req->error[n] = ' ';
         }
     }
-}
-
-
-static ngx_uint_t
-ngx_http_tiktok_curl_contains(const char *s, size_t n, ngx_str_t *what)
-{
-    size_t  i;
-
-    if (what->len == 0 || what->len > n) {
-        return 0;
-    }
-
-    for (i = 0; i + what->len <= n; i++) {
-        if (ngx_memcmp(s + i, what->data, what->len) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
