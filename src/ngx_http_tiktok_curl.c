@@ -312,7 +312,7 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     CURLMcode  mc;
     ngx_str_t  url;
 
-    if (curl == NULL || req->active) {
+    if (curl == NULL || req->started) {
         return NGX_ERROR;
     }
 
@@ -331,22 +331,6 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     if (req->request_id.len == 0) {
         ngx_str_set(&req->request_id, "-");
     }
-
-    /* the outcome of an earlier run goes */
-
-    req->rc = NGX_ERROR;
-    req->status = 0;
-    ngx_str_null(&req->response);
-    ngx_str_null(&req->retry_after);
-    req->elapsed = 0;
-    req->error[0] = '\0';
-    req->too_large = 0;
-    req->timed_out = 0;
-    req->aborted = 0;
-    req->size = 0;
-    req->sent = 0;
-    req->failed = NULL;
-    req->doomed = 0;
 
     if (req->max_response == 0) {
         req->max_response = NGX_HTTP_TIKTOK_CURL_MAX_RESPONSE;
@@ -379,6 +363,7 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     }
 
     ngx_queue_insert_tail(&curl->active, &req->queue);
+    req->started = 1;
     req->active = 1;
     curl->nactive++;
     req->start = ngx_current_msec;
@@ -579,39 +564,19 @@ ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
         ngx_http_tiktok_curl_opt(CURLOPT_HTTPGET, 1L);
     }
 
-    /* headers */
+    /* headers; a POST without a type is not libcurl's default form type */
 
     ngx_str_null(&empty);
 
-    if (req->bearer.len
-        && ngx_http_tiktok_curl_header_add(req, "Authorization: Bearer ",
-                                           &req->bearer)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (req->content_type.len) {
-        if (ngx_http_tiktok_curl_header_add(req, "Content-Type: ",
-                                            &req->content_type)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (post) {
-        /* not libcurl's default form type */
-        if (ngx_http_tiktok_curl_header_add(req, "Content-Type:", &empty)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (req->content_range.len
-        && ngx_http_tiktok_curl_header_add(req, "Content-Range: ",
-                                           &req->content_range)
-           != NGX_OK)
+    if (ngx_http_tiktok_curl_header_add(req, "Authorization: Bearer ",
+                                        &req->bearer) != NGX_OK
+        || ngx_http_tiktok_curl_header_add(req, "Content-Type: ",
+                                           &req->content_type) != NGX_OK
+        || ngx_http_tiktok_curl_header_add(req, "Content-Range: ",
+                                           &req->content_range) != NGX_OK
+        || (post && req->content_type.len == 0
+            && ngx_http_tiktok_curl_header_add(req, "Content-Type:", &empty)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -634,6 +599,11 @@ ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
 }
 
 
+/*
+ * "Name: value", nothing when the value is empty; "Name:" alone removes a
+ * header libcurl would send.
+ */
+
 static ngx_int_t
 ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
     const char *name, ngx_str_t *value)
@@ -641,6 +611,12 @@ ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
     u_char             *line, *p;
     size_t              len, i;
     struct curl_slist  *list;
+
+    len = ngx_strlen(name);
+
+    if (value->len == 0 && name[len - 1] == ' ') {
+        return NGX_OK;
+    }
 
     for (i = 0; i < value->len; i++) {
         if (value->data[i] == CR || value->data[i] == LF
@@ -652,16 +628,15 @@ ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
         }
     }
 
-    len = ngx_strlen(name) + value->len + 1;
-
-    line = ngx_pnalloc(req->pool, len);
+    line = ngx_pnalloc(req->pool, len + value->len + 1);
     if (line == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(line, name, ngx_strlen(name));
+    p = ngx_cpymem(line, name, len);
     p = ngx_cpymem(p, value->data, value->len);
     *p = '\0';
+    len = p - line;
 
     list = curl_slist_append(req->headers, (char *) line);
 

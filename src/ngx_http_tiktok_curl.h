@@ -38,8 +38,8 @@
  * failure, connection dropped, answer above max_response, file read
  * error, or the worker is exiting: then "aborted" is set - release what
  * you own and start nothing).  The handler may start further requests,
- * destroy other requests' pools and its own.  A request may be started
- * again once its handler has run.
+ * destroy other requests' pools and its own.  A request starts once: each
+ * call is a new ngx_http_tiktok_curl_req_create().
  */
 
 
@@ -122,6 +122,7 @@ struct ngx_http_tiktok_curl_req_s {
     size_t                         size;        /* of response.data */
     off_t                          sent;        /* of the body */
     const char                    *failed;      /* our own reason */
+    unsigned                       started:1;
     unsigned                       active:1;
     unsigned                       doomed:1;    /* no socket for it */
 };
