@@ -89,8 +89,7 @@ static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_open(
 static ngx_int_t ngx_http_tiktok_curl_sock_events(
     ngx_http_tiktok_curl_sock_t *sk, int what);
 static ngx_int_t ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want);
-static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
-    ngx_uint_t fd_alive);
+static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk);
 static void ngx_http_tiktok_curl_event(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_kick(ngx_event_t *ev);
@@ -163,15 +162,10 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
         return NULL;
     }
 
-    if (ca_file && ca_file->len) {
-        curl->ca_file = ngx_pnalloc(cycle->pool, ca_file->len + 1);
-        if (curl->ca_file == NULL) {
-            curl_global_cleanup();
-            return NULL;
-        }
+    /* a full path from the configuration, which ends in NUL */
 
-        (void) ngx_cpystrn((u_char *) curl->ca_file, ca_file->data,
-                           ca_file->len + 1);
+    if (ca_file && ca_file->len) {
+        curl->ca_file = (char *) ca_file->data;
     }
 
     multi = curl_multi_init();
@@ -255,24 +249,20 @@ ngx_http_tiktok_curl_destroy(ngx_http_tiktok_curl_t *curl)
         ngx_delete_posted_event(&curl->kick);
     }
 
-    /* sockets libcurl still watches: their descriptors are still open */
+    /*
+     * Sockets libcurl still watches: their descriptors are still open.
+     * Once destroyed, the socket callback wraps no new one, so the cleanup
+     * below closes descriptors that no wrapper refers to.
+     */
 
     while (curl->sockets.root != curl->sockets.sentinel) {
         node = ngx_rbtree_min(curl->sockets.root, curl->sockets.sentinel);
         sk = (ngx_http_tiktok_curl_sock_t *) node;
-        ngx_http_tiktok_curl_sock_close(sk, 1);
+        ngx_http_tiktok_curl_sock_close(sk);
     }
 
     (void) curl_multi_cleanup(curl->multi);
     curl->multi = NULL;
-
-    /* libcurl closed descriptors without telling: only free the wrappers */
-
-    while (curl->sockets.root != curl->sockets.sentinel) {
-        node = ngx_rbtree_min(curl->sockets.root, curl->sockets.sentinel);
-        sk = (ngx_http_tiktok_curl_sock_t *) node;
-        ngx_http_tiktok_curl_sock_close(sk, 0);
-    }
 
     curl_global_cleanup();
 }
@@ -674,7 +664,7 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
 
     if (what == CURL_POLL_REMOVE) {
         if (sk) {
-            ngx_http_tiktok_curl_sock_close(sk, 1);
+            ngx_http_tiktok_curl_sock_close(sk);
         }
 
         return 0;
@@ -695,7 +685,7 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
     }
 
     if (ngx_http_tiktok_curl_sock_events(sk, what) != NGX_OK) {
-        ngx_http_tiktok_curl_sock_close(sk, 1);
+        ngx_http_tiktok_curl_sock_close(sk);
         ngx_http_tiktok_curl_doom(curl, easy, "cannot watch a socket");
     }
 
@@ -746,7 +736,7 @@ ngx_http_tiktok_curl_close_cb(void *clientp, curl_socket_t s)
     sk = ngx_http_tiktok_curl_sock_find(curl, s);
 
     if (sk) {
-        ngx_http_tiktok_curl_sock_close(sk, 1);
+        ngx_http_tiktok_curl_sock_close(sk);
     }
 
     return close(s);
@@ -851,23 +841,18 @@ ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want)
 }
 
 
+/* the descriptor is still open: its events go before the connection */
+
 static void
-ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
-    ngx_uint_t fd_alive)
+ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk)
 {
-    ngx_connection_t  *c;
-
-    c = sk->c;
-
-    if (fd_alive) {
-        (void) ngx_http_tiktok_curl_want(c->read, 0);
-        (void) ngx_http_tiktok_curl_want(c->write, 0);
-    }
+    (void) ngx_http_tiktok_curl_want(sk->c->read, 0);
+    (void) ngx_http_tiktok_curl_want(sk->c->write, 0);
 
     ngx_rbtree_delete(&sk->curl->sockets, &sk->node);
 
     /* c->shared: frees the connection, leaves the descriptor alone */
-    ngx_close_connection(c);
+    ngx_close_connection(sk->c);
 
     ngx_free(sk);
 }
@@ -1363,20 +1348,7 @@ ngx_http_tiktok_curl_read(char *buf, size_t size, size_t nitems, void *data)
     ssize_t  rc;
 
     n = size * nitems;
-
-    if (req->length == 0) {
-        rest = (off_t) req->body.len - req->sent;
-        if ((off_t) n > rest) {
-            n = (size_t) rest;
-        }
-
-        ngx_memcpy(buf, req->body.data + req->sent, n);
-        req->sent += n;
-
-        return n;
-    }
-
-    rest = req->length - req->sent;
+    rest = (req->length ? req->length : (off_t) req->body.len) - req->sent;
 
     if (rest <= 0) {
         return 0;
@@ -1386,15 +1358,16 @@ ngx_http_tiktok_curl_read(char *buf, size_t size, size_t nitems, void *data)
         n = (size_t) rest;
     }
 
-    for ( ;; ) {
-        rc = pread(req->fd, buf, n, req->offset + req->sent);
+    if (req->length == 0) {
+        ngx_memcpy(buf, req->body.data + req->sent, n);
+        req->sent += n;
 
-        if (rc == -1 && ngx_errno == NGX_EINTR) {
-            continue;
-        }
-
-        break;
+        return n;
     }
+
+    do {
+        rc = pread(req->fd, buf, n, req->offset + req->sent);
+    } while (rc == -1 && ngx_errno == NGX_EINTR);
 
     if (rc == -1) {
         ngx_log_error(NGX_LOG_ERR, req->log, ngx_errno,

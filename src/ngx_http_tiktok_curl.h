@@ -128,7 +128,10 @@ struct ngx_http_tiktok_curl_req_s {
 };
 
 
-/* per worker: created in init_process, destroyed in exit_process */
+/*
+ * per worker: created in init_process, destroyed in exit_process; ca_file
+ * is tiktok_ca_certificate's full path (it ends in NUL), or empty
+ */
 ngx_http_tiktok_curl_t *ngx_http_tiktok_curl_init(ngx_cycle_t *cycle,
     ngx_str_t *ca_file);
 void ngx_http_tiktok_curl_destroy(ngx_http_tiktok_curl_t *curl);
