@@ -377,7 +377,7 @@ ngx_http_tiktok_pg_conn_send(ngx_http_tiktok_pg_conn_t *pc,
         ngx_add_timer(&pc->timer, timeout);
     }
 
-    return ngx_http_tiktok_pg_flush(pc) == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    return ngx_http_tiktok_pg_flush(pc);
 }
 
 
@@ -595,9 +595,7 @@ ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
 static void
 ngx_http_tiktok_pg_timeout(ngx_event_t *ev)
 {
-    ngx_http_tiktok_pg_conn_t  *pc;
-
-    pc = ev->data;
+    ngx_http_tiktok_pg_conn_t  *pc = ev->data;
 
     if (pc->state != NGX_HTTP_TIKTOK_PG_CONNECTING) {
         ngx_http_tiktok_pg_conn_close(pc, "query timed out");
@@ -667,6 +665,8 @@ ngx_http_tiktok_pg_handler(ngx_event_t *ev)
 }
 
 
+/* what libpq could not send yet waits for the socket to become writable */
+
 static ngx_int_t
 ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc)
 {
@@ -674,11 +674,11 @@ ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc)
 
     rc = PQflush(pc->pgconn);
 
-    if (rc == -1 || ngx_http_tiktok_pg_want_write(pc, rc == 1) != NGX_OK) {
+    if (rc == -1) {
         return NGX_ERROR;
     }
 
-    return rc == 1 ? NGX_AGAIN : NGX_OK;
+    return ngx_http_tiktok_pg_want_write(pc, rc == 1);
 }
 
 
