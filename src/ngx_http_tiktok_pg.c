@@ -825,10 +825,10 @@ ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
         ngx_http_tiktok_pg_complete(q, NGX_ERROR);
     }
 
+    /* closing a closed connection changes nothing */
+
     for (i = 0; i < pg->conf->size; i++) {
-        if (pg->slots[i].conn.state != NGX_HTTP_TIKTOK_PG_CLOSED) {
-            ngx_http_tiktok_pg_conn_close(&pg->slots[i].conn, NULL);
-        }
+        ngx_http_tiktok_pg_conn_close(&pg->slots[i].conn, NULL);
     }
 
     ngx_http_tiktok_pg_run_done();
