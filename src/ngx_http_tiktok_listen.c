@@ -188,7 +188,7 @@ ngx_http_tiktok_listen_timer_handler(ngx_event_t *ev)
         return;
     }
 
-    /* busy: the replay follows the query in flight */
+    /* idle: the replay now; otherwise after what is in flight */
 
     l->replay = 1;
     ngx_http_tiktok_listen_next(l);

@@ -920,13 +920,6 @@ ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q, const char *sql,
 }
 
 
-/*
- * Starts a query.  NGX_OK: the handler will be called later, from the event
- * loop, exactly once (unless the query's pool is destroyed first), also
- * when the query fails before this function returns.  NGX_ERROR: nothing
- * was started and the handler will not be called.
- */
-
 ngx_int_t
 ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
     ngx_http_tiktok_pg_query_t *q)

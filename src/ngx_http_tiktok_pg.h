@@ -151,6 +151,7 @@ ngx_int_t ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q,
 ngx_int_t ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res,
     int col, ngx_str_t *value);
 
+/* NGX_OK: see above; NGX_ERROR: nothing started, the handler will not run */
 ngx_int_t ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
     ngx_http_tiktok_pg_query_t *q);
 
