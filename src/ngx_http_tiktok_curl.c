@@ -148,17 +148,16 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
                       info->version);
     }
 
+    curl = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_curl_t));
+    if (curl == NULL) {
+        return NULL;
+    }
+
     code = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (code != CURLE_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "tiktok: curl_global_init() failed: %s",
                       curl_easy_strerror(code));
-        return NULL;
-    }
-
-    curl = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_curl_t));
-    if (curl == NULL) {
-        curl_global_cleanup();
         return NULL;
     }
 
@@ -1113,18 +1112,13 @@ ngx_http_tiktok_curl_finish(ngx_http_tiktok_curl_req_t *req, CURLcode code)
 
     } else {
         req->rc = NGX_ERROR;
-        req->status = 0;
+        req->timed_out = (code == CURLE_OPERATION_TIMEDOUT);
         ngx_str_null(&req->response);
 
-        if (code == CURLE_OPERATION_TIMEDOUT) {
-            req->timed_out = 1;
-        }
+        /* announced (CURLE_FILESIZE_EXCEEDED) or found while writing */
 
-        if (code == CURLE_FILESIZE_EXCEEDED) {
+        if (code == CURLE_FILESIZE_EXCEEDED || req->too_large) {
             req->too_large = 1;
-        }
-
-        if (req->too_large) {
             req->failed = "the answer is larger than the limit";
         }
 
