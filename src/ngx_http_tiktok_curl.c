@@ -16,12 +16,13 @@
  * Re-entrancy: the callbacks libcurl calls (socket, timer, close socket,
  * read, write, header) only change nginx events, timers and buffers; they
  * never call libcurl and never run a caller's handler.  libcurl is called
- * from nginx event handlers (a socket event, the timer, a posted event) and
- * from start/cancel; after each curl_multi_socket_action() the finished
- * transfers are drained with curl_multi_info_read(), one at a time: the
- * easy handle is removed and freed first, then the caller's handler runs
- * and may start or cancel requests (libcurl drops the message of a handle
- * removed meanwhile).  A handler never runs inside start().
+ * from nginx event handlers (a socket event, the timer, a posted event),
+ * from start and from a request pool's cleanup; after each
+ * curl_multi_socket_action() the finished transfers are drained with
+ * curl_multi_info_read(), one at a time: the easy handle is removed and
+ * freed first, then the caller's handler runs and may start or cancel
+ * requests (libcurl drops the message of a handle removed meanwhile).  A
+ * handler never runs inside start(), so nothing re-enters libcurl.
  *
  * Shutdown: the libcurl timer is cancelable.  While requests are in flight
  * a non-cancelable watch timer (every 250 ms) notices a graceful exit
@@ -71,8 +72,6 @@ struct ngx_http_tiktok_curl_s {
                                                    without a socket */
     ngx_event_t                    watch;       /* graceful exit */
 
-    unsigned                       in_callback:1;
-    unsigned                       in_action:1;
     unsigned                       exiting:1;   /* the grace has begun */
     unsigned                       destroyed:1;
 };
@@ -89,11 +88,9 @@ static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_open(
     ngx_http_tiktok_curl_t *curl, curl_socket_t s);
 static ngx_int_t ngx_http_tiktok_curl_sock_events(
     ngx_http_tiktok_curl_sock_t *sk, int what);
-static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
-    ngx_uint_t fd_alive);
-static void ngx_http_tiktok_curl_read_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_curl_write_handler(ngx_event_t *ev);
-static void ngx_http_tiktok_curl_event(ngx_event_t *ev, int mask);
+static ngx_int_t ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want);
+static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk);
+static void ngx_http_tiktok_curl_event(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_kick(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_watch(ngx_event_t *ev);
@@ -123,8 +120,6 @@ static int ngx_http_tiktok_curl_seek(void *data, curl_off_t offset,
     int origin);
 static void ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req,
     CURLcode code);
-static ngx_uint_t ngx_http_tiktok_curl_contains(const char *s, size_t n,
-    ngx_str_t *what);
 static void ngx_http_tiktok_curl_log_url(ngx_str_t *url, ngx_str_t *out);
 
 
@@ -153,6 +148,11 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
                       info->version);
     }
 
+    curl = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_curl_t));
+    if (curl == NULL) {
+        return NULL;
+    }
+
     code = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (code != CURLE_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -161,21 +161,10 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
         return NULL;
     }
 
-    curl = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_curl_t));
-    if (curl == NULL) {
-        curl_global_cleanup();
-        return NULL;
-    }
+    /* a full path from the configuration, which ends in NUL */
 
     if (ca_file && ca_file->len) {
-        curl->ca_file = ngx_pnalloc(cycle->pool, ca_file->len + 1);
-        if (curl->ca_file == NULL) {
-            curl_global_cleanup();
-            return NULL;
-        }
-
-        (void) ngx_cpystrn((u_char *) curl->ca_file, ca_file->data,
-                           ca_file->len + 1);
+        curl->ca_file = (char *) ca_file->data;
     }
 
     multi = curl_multi_init();
@@ -259,24 +248,20 @@ ngx_http_tiktok_curl_destroy(ngx_http_tiktok_curl_t *curl)
         ngx_delete_posted_event(&curl->kick);
     }
 
-    /* sockets libcurl still watches: their descriptors are still open */
+    /*
+     * Sockets libcurl still watches: their descriptors are still open.
+     * Once destroyed, the socket callback wraps no new one, so the cleanup
+     * below closes descriptors that no wrapper refers to.
+     */
 
     while (curl->sockets.root != curl->sockets.sentinel) {
         node = ngx_rbtree_min(curl->sockets.root, curl->sockets.sentinel);
         sk = (ngx_http_tiktok_curl_sock_t *) node;
-        ngx_http_tiktok_curl_sock_close(sk, 1);
+        ngx_http_tiktok_curl_sock_close(sk);
     }
 
     (void) curl_multi_cleanup(curl->multi);
     curl->multi = NULL;
-
-    /* libcurl closed descriptors without telling: only free the wrappers */
-
-    while (curl->sockets.root != curl->sockets.sentinel) {
-        node = ngx_rbtree_min(curl->sockets.root, curl->sockets.sentinel);
-        sk = (ngx_http_tiktok_curl_sock_t *) node;
-        ngx_http_tiktok_curl_sock_close(sk, 0);
-    }
 
     curl_global_cleanup();
 }
@@ -304,16 +289,8 @@ ngx_http_tiktok_curl_req_create(ngx_pool_t *pool, ngx_log_t *log)
     req->pool = pool;
     req->log = log;
     req->fd = NGX_INVALID_FILE;
-    req->cleanup = cln;
 
     return req;
-}
-
-
-ngx_uint_t
-ngx_http_tiktok_curl_active(ngx_http_tiktok_curl_t *curl)
-{
-    return curl ? curl->nactive : 0;
 }
 
 
@@ -321,11 +298,10 @@ ngx_int_t
 ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req)
 {
-    CURLMcode            mc;
-    ngx_str_t            url;
-    ngx_pool_cleanup_t  *cln;
+    CURLMcode  mc;
+    ngx_str_t  url;
 
-    if (curl == NULL || req->active) {
+    if (curl == NULL || req->started) {
         return NGX_ERROR;
     }
 
@@ -335,43 +311,15 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
         return NGX_DECLINED;
     }
 
-    if (curl->in_callback) {
-        ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
-                      "tiktok curl: start called from a libcurl callback");
-        return NGX_ERROR;
-    }
-
-    if (req->pool == NULL || req->handler == NULL || req->method == NULL
-        || req->url.len == 0)
-    {
-        ngx_log_error(NGX_LOG_ERR, req->log ? req->log : curl->log, 0,
+    if (req->handler == NULL || req->method == NULL || req->url.len == 0) {
+        ngx_log_error(NGX_LOG_ERR, req->log, 0,
                       "tiktok curl: incomplete request");
         return NGX_ERROR;
-    }
-
-    if (req->log == NULL) {
-        req->log = req->pool->log;
     }
 
     if (req->request_id.len == 0) {
         ngx_str_set(&req->request_id, "-");
     }
-
-    /* the outcome of an earlier run goes */
-
-    req->rc = NGX_ERROR;
-    req->status = 0;
-    ngx_str_null(&req->response);
-    ngx_str_null(&req->retry_after);
-    req->elapsed = 0;
-    req->error[0] = '\0';
-    req->too_large = 0;
-    req->timed_out = 0;
-    req->aborted = 0;
-    req->size = 0;
-    req->sent = 0;
-    req->failed = NULL;
-    req->doomed = 0;
 
     if (req->max_response == 0) {
         req->max_response = NGX_HTTP_TIKTOK_CURL_MAX_RESPONSE;
@@ -379,17 +327,6 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
 
     if (req->timeout == 0) {
         req->timeout = NGX_HTTP_TIKTOK_CURL_TIMEOUT;
-    }
-
-    if (req->cleanup == NULL) {
-        cln = ngx_pool_cleanup_add(req->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_tiktok_curl_cleanup;
-        cln->data = req;
-        req->cleanup = cln;
     }
 
     req->curl = curl;
@@ -415,6 +352,7 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     }
 
     ngx_queue_insert_tail(&curl->active, &req->queue);
+    req->started = 1;
     req->active = 1;
     curl->nactive++;
     req->start = ngx_current_msec;
@@ -443,21 +381,20 @@ failed:
 }
 
 
-/* the handler will not run; what the request holds in libcurl is freed */
+/*
+ * The request's pool is going away: this is the cancel.  The handler will
+ * not run; what the request holds in libcurl is freed.
+ */
 
-void
-ngx_http_tiktok_curl_cancel(ngx_http_tiktok_curl_req_t *req)
+static void
+ngx_http_tiktok_curl_cleanup(void *data)
 {
+    ngx_http_tiktok_curl_req_t  *req = data;
+
     ngx_str_t  url;
 
     if (!req->active) {
         return;
-    }
-
-    if (req->curl->in_callback) {
-        /* cannot happen: no caller's code runs inside libcurl */
-        ngx_log_error(NGX_LOG_ALERT, req->log, 0,
-                      "tiktok curl: cancel called from a libcurl callback");
     }
 
     ngx_http_tiktok_curl_log_url(&req->url, &url);
@@ -470,23 +407,15 @@ ngx_http_tiktok_curl_cancel(ngx_http_tiktok_curl_req_t *req)
 }
 
 
-static void
-ngx_http_tiktok_curl_cleanup(void *data)
-{
-    ngx_http_tiktok_curl_req_t  *req = data;
-
-    ngx_http_tiktok_curl_cancel(req);
-}
-
-
 static ngx_int_t
 ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req)
 {
-    u_char     *url;
-    CURL       *easy;
-    ngx_str_t   empty;
-    ngx_uint_t  post, put, file;
+    u_char      *url;
+    CURL        *easy;
+    ngx_str_t    empty;
+    ngx_uint_t   post, put, file;
+    curl_off_t   size;
 
     easy = req->easy;
 
@@ -595,18 +524,15 @@ ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
          * the seek callback rewinds it when libcurl sends it again on a
          * fresh connection after a reused one died */
 
+        size = file ? (curl_off_t) req->length : (curl_off_t) req->body.len;
+
         if (post) {
             ngx_http_tiktok_curl_opt(CURLOPT_POST, 1L);
-            ngx_http_tiktok_curl_opt(CURLOPT_POSTFIELDSIZE_LARGE,
-                                     (curl_off_t) (file ? req->length
-                                                        : (off_t)
-                                                          req->body.len));
+            ngx_http_tiktok_curl_opt(CURLOPT_POSTFIELDSIZE_LARGE, size);
+
         } else {
             ngx_http_tiktok_curl_opt(CURLOPT_UPLOAD, 1L);
-            ngx_http_tiktok_curl_opt(CURLOPT_INFILESIZE_LARGE,
-                                     (curl_off_t) (file ? req->length
-                                                        : (off_t)
-                                                          req->body.len));
+            ngx_http_tiktok_curl_opt(CURLOPT_INFILESIZE_LARGE, size);
         }
 
         ngx_http_tiktok_curl_opt(CURLOPT_READFUNCTION,
@@ -627,39 +553,19 @@ ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
         ngx_http_tiktok_curl_opt(CURLOPT_HTTPGET, 1L);
     }
 
-    /* headers */
+    /* headers; a POST without a type is not libcurl's default form type */
 
     ngx_str_null(&empty);
 
-    if (req->bearer.len
-        && ngx_http_tiktok_curl_header_add(req, "Authorization: Bearer ",
-                                           &req->bearer)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (req->content_type.len) {
-        if (ngx_http_tiktok_curl_header_add(req, "Content-Type: ",
-                                            &req->content_type)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (post) {
-        /* not libcurl's default form type */
-        if (ngx_http_tiktok_curl_header_add(req, "Content-Type:", &empty)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (req->content_range.len
-        && ngx_http_tiktok_curl_header_add(req, "Content-Range: ",
-                                           &req->content_range)
-           != NGX_OK)
+    if (ngx_http_tiktok_curl_header_add(req, "Authorization: Bearer ",
+                                        &req->bearer) != NGX_OK
+        || ngx_http_tiktok_curl_header_add(req, "Content-Type: ",
+                                           &req->content_type) != NGX_OK
+        || ngx_http_tiktok_curl_header_add(req, "Content-Range: ",
+                                           &req->content_range) != NGX_OK
+        || (post && req->content_type.len == 0
+            && ngx_http_tiktok_curl_header_add(req, "Content-Type:", &empty)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -682,6 +588,11 @@ ngx_http_tiktok_curl_setup(ngx_http_tiktok_curl_t *curl,
 }
 
 
+/*
+ * "Name: value", nothing when the value is empty; "Name:" alone removes a
+ * header libcurl would send.
+ */
+
 static ngx_int_t
 ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
     const char *name, ngx_str_t *value)
@@ -689,6 +600,12 @@ ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
     u_char             *line, *p;
     size_t              len, i;
     struct curl_slist  *list;
+
+    len = ngx_strlen(name);
+
+    if (value->len == 0 && name[len - 1] == ' ') {
+        return NGX_OK;
+    }
 
     for (i = 0; i < value->len; i++) {
         if (value->data[i] == CR || value->data[i] == LF
@@ -700,16 +617,15 @@ ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
         }
     }
 
-    len = ngx_strlen(name) + value->len + 1;
-
-    line = ngx_pnalloc(req->pool, len);
+    line = ngx_pnalloc(req->pool, len + value->len + 1);
     if (line == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(line, name, ngx_strlen(name));
+    p = ngx_cpymem(line, name, len);
     p = ngx_cpymem(p, value->data, value->len);
     *p = '\0';
+    len = p - line;
 
     list = curl_slist_append(req->headers, (char *) line);
 
@@ -739,8 +655,6 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
 
     ngx_http_tiktok_curl_sock_t  *sk;
 
-    curl->in_callback = 1;
-
     sk = ngx_http_tiktok_curl_sock_find(curl, s);
 
     ngx_log_debug3(NGX_LOG_DEBUG_EVENT, curl->log, 0,
@@ -749,14 +663,14 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
 
     if (what == CURL_POLL_REMOVE) {
         if (sk) {
-            ngx_http_tiktok_curl_sock_close(sk, 1);
+            ngx_http_tiktok_curl_sock_close(sk);
         }
 
-        goto done;
+        return 0;
     }
 
     if (curl->destroyed) {
-        goto done;
+        return 0;
     }
 
     if (sk == NULL) {
@@ -765,18 +679,14 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
         if (sk == NULL) {
             ngx_http_tiktok_curl_doom(curl, easy, "no connection for a "
                                       "socket (worker_connections?)");
-            goto done;
+            return 0;
         }
     }
 
     if (ngx_http_tiktok_curl_sock_events(sk, what) != NGX_OK) {
-        ngx_http_tiktok_curl_sock_close(sk, 1);
+        ngx_http_tiktok_curl_sock_close(sk);
         ngx_http_tiktok_curl_doom(curl, easy, "cannot watch a socket");
     }
-
-done:
-
-    curl->in_callback = 0;
 
     return 0;
 }
@@ -794,8 +704,6 @@ ngx_http_tiktok_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     ngx_http_tiktok_curl_t  *curl = userp;
 
-    curl->in_callback = 1;
-
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, curl->log, 0,
                    "tiktok curl: timer %l", timeout_ms);
 
@@ -806,8 +714,6 @@ ngx_http_tiktok_curl_timer_cb(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms >= 0 && !curl->destroyed) {
         ngx_add_timer(&curl->timer, (ngx_msec_t) timeout_ms);
     }
-
-    curl->in_callback = 0;
 
     return 0;
 }
@@ -829,7 +735,7 @@ ngx_http_tiktok_curl_close_cb(void *clientp, curl_socket_t s)
     sk = ngx_http_tiktok_curl_sock_find(curl, s);
 
     if (sk) {
-        ngx_http_tiktok_curl_sock_close(sk, 1);
+        ngx_http_tiktok_curl_sock_close(sk);
     }
 
     return close(s);
@@ -885,8 +791,8 @@ ngx_http_tiktok_curl_sock_open(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
     /* the descriptor is libcurl's: nginx must not close it */
     c->shared = 1;
     c->data = sk;
-    c->read->handler = ngx_http_tiktok_curl_read_handler;
-    c->write->handler = ngx_http_tiktok_curl_write_handler;
+    c->read->handler = ngx_http_tiktok_curl_event;
+    c->write->handler = ngx_http_tiktok_curl_event;
     c->read->log = c->log;
     c->write->log = c->log;
 
@@ -905,64 +811,47 @@ ngx_http_tiktok_curl_sock_open(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
 static ngx_int_t
 ngx_http_tiktok_curl_sock_events(ngx_http_tiktok_curl_sock_t *sk, int what)
 {
-    ngx_connection_t  *c;
-
-    c = sk->c;
-
-    if (what & CURL_POLL_IN) {
-        if (!c->read->active
-            && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-    } else if (c->read->active) {
-        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
+    if (ngx_http_tiktok_curl_want(sk->c->read, what & CURL_POLL_IN)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (what & CURL_POLL_OUT) {
-        if (!c->write->active
-            && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    return ngx_http_tiktok_curl_want(sk->c->write, what & CURL_POLL_OUT);
+}
 
-    } else if (c->write->active) {
-        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
-            return NGX_ERROR;
-        }
+
+static ngx_int_t
+ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want)
+{
+    ngx_uint_t  event;
+
+    event = ev->write ? NGX_WRITE_EVENT : NGX_READ_EVENT;
+
+    if (want && !ev->active) {
+        return ngx_add_event(ev, event, NGX_LEVEL_EVENT);
+    }
+
+    if (!want && ev->active) {
+        return ngx_del_event(ev, event, 0);
     }
 
     return NGX_OK;
 }
 
 
+/* the descriptor is still open: its events go before the connection */
+
 static void
-ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk,
-    ngx_uint_t fd_alive)
+ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk)
 {
-    ngx_connection_t  *c;
-
-    c = sk->c;
-
-    if (fd_alive) {
-        if (c->read->active) {
-            (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        if (c->write->active) {
-            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
-    }
+    (void) ngx_http_tiktok_curl_want(sk->c->read, 0);
+    (void) ngx_http_tiktok_curl_want(sk->c->write, 0);
 
     ngx_rbtree_delete(&sk->curl->sockets, &sk->node);
 
     /* c->shared: frees the connection, leaves the descriptor alone */
-    ngx_close_connection(c);
+    ngx_close_connection(sk->c);
 
     ngx_free(sk);
 }
@@ -1001,42 +890,27 @@ ngx_http_tiktok_curl_doom(ngx_http_tiktok_curl_t *curl, CURL *easy,
 /* --- nginx's events: here libcurl is called ---------------------------- */
 
 
-static void
-ngx_http_tiktok_curl_read_handler(ngx_event_t *ev)
-{
-    ngx_http_tiktok_curl_event(ev, CURL_CSELECT_IN);
-}
-
+/* both events of a socket */
 
 static void
-ngx_http_tiktok_curl_write_handler(ngx_event_t *ev)
+ngx_http_tiktok_curl_event(ngx_event_t *ev)
 {
-    ngx_http_tiktok_curl_event(ev, CURL_CSELECT_OUT);
-}
-
-
-static void
-ngx_http_tiktok_curl_event(ngx_event_t *ev, int mask)
-{
-    curl_socket_t                 s;
     ngx_connection_t             *c;
-    ngx_http_tiktok_curl_t       *curl;
     ngx_http_tiktok_curl_sock_t  *sk;
 
     c = ev->data;
     sk = c->data;
-    curl = sk->curl;
-    s = c->fd;
 
     if (c->close) {
         /* worker_shutdown_timeout: nginx closes every connection */
-        ngx_http_tiktok_curl_abort_all(curl, "the worker is exiting");
+        ngx_http_tiktok_curl_abort_all(sk->curl, "the worker is exiting");
         return;
     }
 
     /* the connection may be gone when this returns */
 
-    ngx_http_tiktok_curl_action(curl, s, mask);
+    ngx_http_tiktok_curl_action(sk->curl, c->fd, ev->write ? CURL_CSELECT_OUT
+                                                           : CURL_CSELECT_IN);
 }
 
 
@@ -1136,12 +1010,6 @@ ngx_http_tiktok_curl_action(ngx_http_tiktok_curl_t *curl, curl_socket_t s,
     sigset_t   set, saved;
     CURLMcode  mc;
 
-    if (curl->in_action || curl->in_callback || curl->destroyed) {
-        ngx_log_error(NGX_LOG_ALERT, curl->log, 0,
-                      "tiktok curl: socket action re-entered");
-        return;
-    }
-
     /*
      * libcurl starts its resolver threads in here: they inherit a mask
      * that blocks the signals nginx handles, so a SIGQUIT or SIGHUP is
@@ -1158,9 +1026,7 @@ ngx_http_tiktok_curl_action(ngx_http_tiktok_curl_t *curl, curl_socket_t s,
 
     (void) pthread_sigmask(SIG_BLOCK, &set, &saved);
 
-    curl->in_action = 1;
     mc = curl_multi_socket_action(curl->multi, s, mask, &running);
-    curl->in_action = 0;
 
     (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
 
@@ -1246,18 +1112,13 @@ ngx_http_tiktok_curl_finish(ngx_http_tiktok_curl_req_t *req, CURLcode code)
 
     } else {
         req->rc = NGX_ERROR;
-        req->status = 0;
+        req->timed_out = (code == CURLE_OPERATION_TIMEDOUT);
         ngx_str_null(&req->response);
 
-        if (code == CURLE_OPERATION_TIMEDOUT) {
-            req->timed_out = 1;
-        }
+        /* announced (CURLE_FILESIZE_EXCEEDED) or found while writing */
 
-        if (code == CURLE_FILESIZE_EXCEEDED) {
+        if (code == CURLE_FILESIZE_EXCEEDED || req->too_large) {
             req->too_large = 1;
-        }
-
-        if (req->too_large) {
             req->failed = "the answer is larger than the limit";
         }
 
@@ -1481,20 +1342,7 @@ ngx_http_tiktok_curl_read(char *buf, size_t size, size_t nitems, void *data)
     ssize_t  rc;
 
     n = size * nitems;
-
-    if (req->length == 0) {
-        rest = (off_t) req->body.len - req->sent;
-        if ((off_t) n > rest) {
-            n = (size_t) rest;
-        }
-
-        ngx_memcpy(buf, req->body.data + req->sent, n);
-        req->sent += n;
-
-        return n;
-    }
-
-    rest = req->length - req->sent;
+    rest = (req->length ? req->length : (off_t) req->body.len) - req->sent;
 
     if (rest <= 0) {
         return 0;
@@ -1504,15 +1352,16 @@ ngx_http_tiktok_curl_read(char *buf, size_t size, size_t nitems, void *data)
         n = (size_t) rest;
     }
 
-    for ( ;; ) {
-        rc = pread(req->fd, buf, n, req->offset + req->sent);
+    if (req->length == 0) {
+        ngx_memcpy(buf, req->body.data + req->sent, n);
+        req->sent += n;
 
-        if (rc == -1 && ngx_errno == NGX_EINTR) {
-            continue;
-        }
-
-        break;
+        return n;
     }
+
+    do {
+        rc = pread(req->fd, buf, n, req->offset + req->sent);
+    } while (rc == -1 && ngx_errno == NGX_EINTR);
 
     if (rc == -1) {
         ngx_log_error(NGX_LOG_ERR, req->log, ngx_errno,
@@ -1567,19 +1416,24 @@ ngx_http_tiktok_curl_seek(void *data, curl_off_t offset, int origin)
 static void
 ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req, CURLcode code)
 {
-    u_char     *q;
+    u_char     *e, *last, *q;
     size_t      n;
     ngx_str_t   query;
 
-    n = ngx_strlen(req->error);
+    e = (u_char *) req->error;
+    last = e + ngx_strlen(req->error);
 
     q = ngx_strlchr(req->url.data, req->url.data + req->url.len, '?');
 
     query.data = q ? q + 1 : NULL;
     query.len = q ? (size_t) (req->url.data + req->url.len - q - 1) : 0;
 
-    if (ngx_http_tiktok_curl_contains(req->error, n, &req->bearer)
-        || ngx_http_tiktok_curl_contains(req->error, n, &query))
+    /* nginx's search ignores case: when in doubt, the message goes */
+
+    if ((req->bearer.len
+         && ngx_strlcasestrn(e, last, req->bearer.data, req->bearer.len - 1))
+        || (query.len
+            && ngx_strlcasestrn(e, last, query.data, query.len - 1)))
     {
         (void) ngx_cpystrn((u_char *) req->error,
                            (u_char *) curl_easy_strerror(code),
@@ -1593,25 +1447,6 @@ ngx_http_tiktok_curl_scrub(ngx_http_tiktok_curl_req_t *req, CURLcode code)
             req->error[n] = ' ';
         }
     }
-}
-
-
-static ngx_uint_t
-ngx_http_tiktok_curl_contains(const char *s, size_t n, ngx_str_t *what)
-{
-    size_t  i;
-
-    if (what->len == 0 || what->len > n) {
-        return 0;
-    }
-
-    for (i = 0; i + what->len <= n; i++) {
-        if (ngx_memcmp(s + i, what->data, what->len) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 

@@ -22,10 +22,11 @@
  *     rc = ngx_http_tiktok_curl_start(curl, req);
  *
  * NGX_OK: the handler runs later, from the event loop, exactly once -
- * unless ngx_http_tiktok_curl_cancel() is called first, or the pool is
- * destroyed first (its cleanup cancels).  Anything else: nothing was
- * started and the handler will not run (NGX_DECLINED: the worker is
- * shutting down, start nothing new; NGX_ERROR: bad request or no memory).
+ * unless the request's pool is destroyed first: that is how a request is
+ * cancelled (the pool's cleanup takes it out of libcurl).  Anything else:
+ * nothing was started and the handler will not run (NGX_DECLINED: the
+ * worker is shutting down, start nothing new; NGX_ERROR: bad request or no
+ * memory).
  *
  * libcurl sends a request again, once, on a new connection when a reused
  * keep-alive connection dies before any byte of the answer came; "fresh"
@@ -37,8 +38,8 @@
  * failure, connection dropped, answer above max_response, file read
  * error, or the worker is exiting: then "aborted" is set - release what
  * you own and start nothing).  The handler may start further requests,
- * cancel others and destroy the request's pool.  A request may be started
- * again once its handler has run.
+ * destroy other requests' pools and its own.  A request starts once: each
+ * call is a new ngx_http_tiktok_curl_req_create().
  */
 
 
@@ -116,18 +117,21 @@ struct ngx_http_tiktok_curl_req_s {
     ngx_http_tiktok_curl_t        *curl;
     CURL                          *easy;
     struct curl_slist             *headers;
-    ngx_pool_cleanup_t            *cleanup;
     ngx_queue_t                    queue;       /* in curl->active */
     ngx_msec_t                     start;
     size_t                         size;        /* of response.data */
     off_t                          sent;        /* of the body */
     const char                    *failed;      /* our own reason */
+    unsigned                       started:1;
     unsigned                       active:1;
     unsigned                       doomed:1;    /* no socket for it */
 };
 
 
-/* per worker: created in init_process, destroyed in exit_process */
+/*
+ * per worker: created in init_process, destroyed in exit_process; ca_file
+ * is tiktok_ca_certificate's full path (it ends in NUL), or empty
+ */
 ngx_http_tiktok_curl_t *ngx_http_tiktok_curl_init(ngx_cycle_t *cycle,
     ngx_str_t *ca_file);
 void ngx_http_tiktok_curl_destroy(ngx_http_tiktok_curl_t *curl);
@@ -138,10 +142,6 @@ ngx_http_tiktok_curl_req_t *ngx_http_tiktok_curl_req_create(ngx_pool_t *pool,
 
 ngx_int_t ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req);
-void ngx_http_tiktok_curl_cancel(ngx_http_tiktok_curl_req_t *req);
-
-/* requests in flight in this worker */
-ngx_uint_t ngx_http_tiktok_curl_active(ngx_http_tiktok_curl_t *curl);
 
 
 #endif /* _NGX_HTTP_TIKTOK_CURL_H_INCLUDED_ */

@@ -183,22 +183,16 @@ ngx_http_tiktok_listen_timer_handler(ngx_event_t *ev)
         return;
     }
 
-    switch (l->conn.state) {
-
-    case NGX_HTTP_TIKTOK_PG_CLOSED:
+    if (l->conn.state == NGX_HTTP_TIKTOK_PG_CLOSED) {
         /* a failure closes it again, and that sets the timer */
         (void) ngx_http_tiktok_pg_conn_connect(&l->conn);
         return;
-
-    case NGX_HTTP_TIKTOK_PG_IDLE:
-        l->replay = 1;
-        ngx_http_tiktok_listen_next(l);
-        break;
-
-    default:
-        l->replay = 1;
-        break;
     }
+
+    /* idle: the replay now; otherwise after what is in flight */
+
+    l->replay = 1;
+    ngx_http_tiktok_listen_next(l);
 
     if (!l->timer.timer_set && l->conn.state != NGX_HTTP_TIKTOK_PG_CLOSED) {
         ngx_add_timer(&l->timer, NGX_HTTP_TIKTOK_LISTEN_POLL);

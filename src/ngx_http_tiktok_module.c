@@ -844,12 +844,9 @@ ngx_http_tiktok_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
-    char                       *ci, *err;
-    u_char                      buf[512];
     ngx_str_t                  *value, s, listen;
     ngx_int_t                   n;
     ngx_uint_t                  i;
-    PQconninfoOption           *opts;
     ngx_http_tiktok_pg_conf_t  *pgcf, *pglcf;
 
     if (tmcf->pg) {
@@ -911,7 +908,9 @@ ngx_http_tiktok_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_tiktok_pg_conf(cf, &value[1], pgcf) != NGX_CONF_OK) {
+    if (ngx_http_tiktok_pg_conf(cf, &value[1], "conninfo", pgcf)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -922,42 +921,12 @@ ngx_http_tiktok_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    /* listen=conninfo: checked here to name it, then prepared as the main */
-
-    ci = ngx_pnalloc(cf->pool, listen.len + 1);
-    if (ci == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    (void) ngx_cpystrn((u_char *) ci, listen.data, listen.len + 1);
-
-    err = NULL;
-    opts = listen.len ? PQconninfoParse(ci, &err) : NULL;
-
-    if (opts == NULL) {
-        if (err) {
-            (void) ngx_cpystrn(buf, (u_char *) err, sizeof(buf));
-            PQfreemem(err);
-
-            for (i = 0; buf[i]; i++) {
-                if (buf[i] == '\n' || buf[i] == '\r') {
-                    buf[i] = ' ';
-                }
-            }
-
-        } else {
-            (void) ngx_cpystrn(buf, (u_char *) (listen.len ? "out of memory"
-                                                : "it is empty"),
-                               sizeof(buf));
-        }
-
+    if (listen.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"tiktok_postgres\" has an invalid listen= "
-                           "conninfo: %s", buf);
+                           "conninfo: it is empty");
         return NGX_CONF_ERROR;
     }
-
-    PQconninfoFree(opts);
 
     pglcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_tiktok_pg_conf_t));
     if (pglcf == NULL) {
@@ -967,7 +936,9 @@ ngx_http_tiktok_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pglcf->size = 1;
     pglcf->timeout = pgcf->timeout;
 
-    if (ngx_http_tiktok_pg_conf(cf, &listen, pglcf) != NGX_CONF_OK) {
+    if (ngx_http_tiktok_pg_conf(cf, &listen, "listen= conninfo", pglcf)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -39,7 +39,7 @@ struct ngx_http_tiktok_pg_pool_s {
 };
 
 
-static char *ngx_http_tiktok_pg_strdup(ngx_pool_t *pool, const char *s);
+static void ngx_http_tiktok_pg_conf_cleanup(void *data);
 static ngx_int_t ngx_http_tiktok_pg_resolve(ngx_conf_t *cf,
     PQconninfoOption *opts, ngx_str_t *hostaddr);
 static ngx_int_t ngx_http_tiktok_pg_wrap(ngx_http_tiktok_pg_conn_t *pc);
@@ -90,32 +90,34 @@ static const char  ngx_http_tiktok_pg_set_user[] =
  * Validates the conninfo with PQconninfoParse and prepares the keyword and
  * value arrays for PQconnectStartParams.  A host name is resolved here, at
  * configuration time, and passed as hostaddr: libpq would otherwise resolve
- * it with a blocking getaddrinfo() inside a worker.
+ * it with a blocking getaddrinfo() inside a worker.  The arrays point into
+ * libpq's parsed options, which live as long as the configuration's pool.
  */
 
 char *
 ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
-    ngx_http_tiktok_pg_conf_t *pgcf)
+    const char *what, ngx_http_tiktok_pg_conf_t *pgcf)
 {
-    char               *err, *ci;
-    u_char              buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
-    ngx_str_t           hostaddr;
-    ngx_uint_t          n, i, has_app_name;
-    PQconninfoOption   *opts, *o;
+    char                *err;
+    u_char               buf[NGX_HTTP_TIKTOK_PG_MSG_LEN];
+    ngx_str_t            hostaddr;
+    ngx_uint_t           n, i, has_app_name;
+    PQconninfoOption    *opts, *o;
+    ngx_pool_cleanup_t  *cln;
 
-    ci = (char *) ngx_pnalloc(cf->pool, conninfo->len + 1);
-    if (ci == NULL) {
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    (void) ngx_cpystrn((u_char *) ci, conninfo->data, conninfo->len + 1);
+    /* nginx's arguments end in NUL */
 
     err = NULL;
-    opts = PQconninfoParse(ci, &err);
+    opts = PQconninfoParse((char *) conninfo->data, &err);
 
     if (opts == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"tiktok_postgres\" has an invalid conninfo: %s",
+                           "\"tiktok_postgres\" has an invalid %s: %s", what,
                            err ? ngx_http_tiktok_pg_msg(buf, sizeof(buf), err)
                                : (u_char *) "out of memory");
         if (err) {
@@ -124,10 +126,12 @@ ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
         return NGX_CONF_ERROR;
     }
 
+    cln->handler = ngx_http_tiktok_pg_conf_cleanup;
+    cln->data = opts;
+
     ngx_str_null(&hostaddr);
 
     if (ngx_http_tiktok_pg_resolve(cf, opts, &hostaddr) != NGX_OK) {
-        PQconninfoFree(opts);
         return NGX_CONF_ERROR;
     }
 
@@ -139,7 +143,6 @@ ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
     pgcf->keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
     pgcf->values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
     if (pgcf->keywords == NULL || pgcf->values == NULL) {
-        PQconninfoFree(opts);
         return NGX_CONF_ERROR;
     }
 
@@ -155,17 +158,10 @@ ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
             has_app_name = 1;
         }
 
-        pgcf->keywords[i] = ngx_http_tiktok_pg_strdup(cf->pool, o->keyword);
-        pgcf->values[i] = ngx_http_tiktok_pg_strdup(cf->pool, o->val);
-        if (pgcf->keywords[i] == NULL || pgcf->values[i] == NULL) {
-            PQconninfoFree(opts);
-            return NGX_CONF_ERROR;
-        }
-
+        pgcf->keywords[i] = o->keyword;
+        pgcf->values[i] = o->val;
         i++;
     }
-
-    PQconninfoFree(opts);
 
     if (hostaddr.len) {
         pgcf->keywords[i] = "hostaddr";
@@ -186,22 +182,10 @@ ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
 }
 
 
-static char *
-ngx_http_tiktok_pg_strdup(ngx_pool_t *pool, const char *s)
+static void
+ngx_http_tiktok_pg_conf_cleanup(void *data)
 {
-    size_t  len;
-    char   *p;
-
-    len = ngx_strlen(s) + 1;
-
-    p = ngx_pnalloc(pool, len);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(p, s, len);
-
-    return p;
+    PQconninfoFree(data);
 }
 
 
@@ -393,7 +377,7 @@ ngx_http_tiktok_pg_conn_send(ngx_http_tiktok_pg_conn_t *pc,
         ngx_add_timer(&pc->timer, timeout);
     }
 
-    return ngx_http_tiktok_pg_flush(pc) == NGX_ERROR ? NGX_ERROR : NGX_OK;
+    return ngx_http_tiktok_pg_flush(pc);
 }
 
 
@@ -611,9 +595,7 @@ ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
 static void
 ngx_http_tiktok_pg_timeout(ngx_event_t *ev)
 {
-    ngx_http_tiktok_pg_conn_t  *pc;
-
-    pc = ev->data;
+    ngx_http_tiktok_pg_conn_t  *pc = ev->data;
 
     if (pc->state != NGX_HTTP_TIKTOK_PG_CONNECTING) {
         ngx_http_tiktok_pg_conn_close(pc, "query timed out");
@@ -683,6 +665,8 @@ ngx_http_tiktok_pg_handler(ngx_event_t *ev)
 }
 
 
+/* what libpq could not send yet waits for the socket to become writable */
+
 static ngx_int_t
 ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc)
 {
@@ -690,11 +674,11 @@ ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc)
 
     rc = PQflush(pc->pgconn);
 
-    if (rc == -1 || ngx_http_tiktok_pg_want_write(pc, rc == 1) != NGX_OK) {
+    if (rc == -1) {
         return NGX_ERROR;
     }
 
-    return rc == 1 ? NGX_AGAIN : NGX_OK;
+    return ngx_http_tiktok_pg_want_write(pc, rc == 1);
 }
 
 
@@ -841,10 +825,10 @@ ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
         ngx_http_tiktok_pg_complete(q, NGX_ERROR);
     }
 
+    /* closing a closed connection changes nothing */
+
     for (i = 0; i < pg->conf->size; i++) {
-        if (pg->slots[i].conn.state != NGX_HTTP_TIKTOK_PG_CLOSED) {
-            ngx_http_tiktok_pg_conn_close(&pg->slots[i].conn, NULL);
-        }
+        ngx_http_tiktok_pg_conn_close(&pg->slots[i].conn, NULL);
     }
 
     ngx_http_tiktok_pg_run_done();
@@ -935,13 +919,6 @@ ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q, const char *sql,
     return NGX_OK;
 }
 
-
-/*
- * Starts a query.  NGX_OK: the handler will be called later, from the event
- * loop, exactly once (unless the query's pool is destroyed first), also
- * when the query fails before this function returns.  NGX_ERROR: nothing
- * was started and the handler will not be called.
- */
 
 ngx_int_t
 ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
@@ -1157,8 +1134,6 @@ ngx_http_tiktok_pg_slot_connected(ngx_http_tiktok_pg_conn_t *pc,
 static void
 ngx_http_tiktok_pg_slot_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
 {
-    char                        *p;
-    size_t                       len;
     ExecStatusType               st;
     ngx_http_tiktok_pg_slot_t   *s;
     ngx_http_tiktok_pg_query_t  *q;
@@ -1177,28 +1152,7 @@ ngx_http_tiktok_pg_slot_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
 
     if (st == PGRES_FATAL_ERROR && !s->failed) {
         s->failed = 1;
-
         ngx_http_tiktok_pg_conn_failed(pc, q ? q->log : pc->log, res);
-
-        if (q) {
-            q->failed = q->result;
-
-            p = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-            if (p) {
-                ngx_cpystrn((u_char *) q->sqlstate, (u_char *) p,
-                            sizeof(q->sqlstate));
-            }
-
-            p = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-            if (p) {
-                len = ngx_strlen(p);
-                q->error.data = ngx_pnalloc(q->pool, len);
-                if (q->error.data) {
-                    ngx_memcpy(q->error.data, p, len);
-                    q->error.len = len;
-                }
-            }
-        }
     }
 
     if (q && q->result < q->nstmts
@@ -1355,8 +1309,6 @@ ngx_http_tiktok_pg_query_timeout(ngx_event_t *ev)
     pg = q->pg;
 
     ngx_log_error(NGX_LOG_ERR, q->log, 0, "tiktok: postgres query timed out");
-
-    q->timed_out = 1;
 
     pc = q->conn;
 

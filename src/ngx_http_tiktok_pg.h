@@ -67,15 +67,13 @@ struct ngx_http_tiktok_pg_query_s {
     /*
      * Outcome, valid in the handler:
      *   NGX_OK        every statement succeeded, results in res[]
-     *   NGX_DECLINED  a statement failed: failed, sqlstate, error
+     *   NGX_DECLINED  a statement failed (its message and SQLSTATE are
+     *                 logged)
      *   NGX_ERROR     the database could not be reached, the connection
-     *                 broke, or the query timed out (timed_out)
+     *                 broke, or the query timed out
      */
     ngx_int_t                       rc;
     PGresult                       *res[NGX_HTTP_TIKTOK_PG_MAX_STMTS];
-    ngx_uint_t                      failed;
-    char                            sqlstate[6];
-    ngx_str_t                       error;
 
     ngx_http_tiktok_pg_handler_pt   handler;
     void                           *data;
@@ -90,7 +88,6 @@ struct ngx_http_tiktok_pg_query_s {
     ngx_event_t                     done;       /* posted: run the handler */
     ngx_uint_t                      result;     /* result being read */
     unsigned                        queued:1;
-    unsigned                        timed_out:1;
     unsigned                        retried:1;
 };
 
@@ -138,8 +135,9 @@ struct ngx_http_tiktok_pg_conn_s {
 };
 
 
+/* conninfo: a directive's argument, so it ends in NUL; what names it */
 char *ngx_http_tiktok_pg_conf(ngx_conf_t *cf, ngx_str_t *conninfo,
-    ngx_http_tiktok_pg_conf_t *pgcf);
+    const char *what, ngx_http_tiktok_pg_conf_t *pgcf);
 
 ngx_http_tiktok_pg_pool_t *ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     ngx_http_tiktok_pg_conf_t *conf);
@@ -153,6 +151,7 @@ ngx_int_t ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q,
 ngx_int_t ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res,
     int col, ngx_str_t *value);
 
+/* NGX_OK: see above; NGX_ERROR: nothing started, the handler will not run */
 ngx_int_t ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
     ngx_http_tiktok_pg_query_t *q);
 

@@ -30,7 +30,8 @@
  *    "elapsed_ms":N,"error":"...","retry_after":"...","timed_out":B,
  *    "too_large":B,"aborted":B,"active":N,"body":"..."}
  *
- * "active" is the number of requests still in flight in this worker;
+ * "active" is the number of this module's calls still in flight in this
+ * worker;
  * "body" holds the first 64k of the answer.
  */
 
@@ -47,11 +48,9 @@
 
 typedef struct {
     ngx_http_request_t          *r;         /* NULL when detached */
-    ngx_pool_t                  *pool;      /* the detached request's */
-    ngx_http_tiktok_curl_req_t  *req;
-    ngx_http_tiktok_curl_t      *curl;
+    ngx_pool_t                  *pool;      /* the call's own */
     ngx_event_t                  cancel;
-    ngx_uint_t                   cancelled;
+    unsigned                     running:1;
 } ngx_http_tiktok_curl_test_ctx_t;
 
 
@@ -68,14 +67,20 @@ static void ngx_http_tiktok_curl_test_cancel(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_test_cleanup(void *data);
 static ngx_int_t ngx_http_tiktok_curl_test_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *json);
+static void ngx_http_tiktok_curl_test_drop(
+    ngx_http_tiktok_curl_test_ctx_t *ctx);
 static ngx_int_t ngx_http_tiktok_curl_test_json(ngx_pool_t *pool,
-    ngx_http_tiktok_curl_test_ctx_t *ctx, ngx_str_t *json);
+    ngx_http_tiktok_curl_req_t *req, ngx_str_t *json);
 static ngx_int_t ngx_http_tiktok_curl_test_arg(ngx_http_request_t *r,
     ngx_pool_t *pool, const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_tiktok_curl_test_unhex(ngx_pool_t *pool,
     ngx_str_t *hex, ngx_str_t *value);
 static u_char *ngx_http_tiktok_curl_test_escape(u_char *dst, u_char *src,
     size_t len);
+
+
+/* this module's calls in flight in this worker */
+static ngx_uint_t  ngx_http_tiktok_curl_test_active;
 
 
 static ngx_command_t  ngx_http_tiktok_curl_test_commands[] = {
@@ -144,71 +149,68 @@ ngx_http_tiktok_curl_test_handler(ngx_http_request_t *r)
     detach = (ngx_http_tiktok_curl_test_arg(r, r->pool, "detach", &v)
               == NGX_OK && v.len == 1 && v.data[0] == '1');
 
-    if (detach) {
-        /* lives until the request is done, whatever the client does */
-        pool = ngx_create_pool(4096, ngx_cycle->log);
-        if (pool == NULL) {
+    /*
+     * The call lives in a pool of its own, as a publisher job's calls do:
+     * destroying that pool is how a call is cancelled.  A detached call
+     * keeps it until it is done, whatever the client does; otherwise the
+     * request's pool cleanup destroys it.
+     */
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(detach ? pool : r->pool,
+                      sizeof(ngx_http_tiktok_curl_test_ctx_t));
+    if (ctx == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->pool = pool;
+
+    if (!detach) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            ngx_destroy_pool(pool);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-    } else {
-        pool = r->pool;
-    }
+        cln->handler = ngx_http_tiktok_curl_test_cleanup;
+        cln->data = ctx;
 
-    ctx = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_curl_test_ctx_t));
-    if (ctx == NULL) {
-        goto failed;
+        ctx->r = r;
+        ctx->cancel.handler = ngx_http_tiktok_curl_test_cancel;
+        ctx->cancel.data = ctx;
+        ctx->cancel.log = r->connection->log;
     }
 
     req = ngx_http_tiktok_curl_req_create(pool, detach ? ngx_cycle->log
                                                        : r->connection->log);
     if (req == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto failed;
     }
 
-    ctx->r = detach ? NULL : r;
-    ctx->pool = detach ? pool : NULL;
-    ctx->req = req;
-    ctx->curl = tmcf->curl;
-
     rc = ngx_http_tiktok_curl_test_fill(r, tmcf, req, pool);
-
     if (rc != NGX_OK) {
-        if (detach) {
-            ngx_destroy_pool(pool);
-        }
-
-        return rc;
+        goto failed;
     }
 
     req->handler = detach ? ngx_http_tiktok_curl_test_detached
                           : ngx_http_tiktok_curl_test_done;
     req->data = ctx;
 
-    if (!detach) {
-        ctx->cancel.handler = ngx_http_tiktok_curl_test_cancel;
-        ctx->cancel.data = ctx;
-        ctx->cancel.log = r->connection->log;
-
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        cln->handler = ngx_http_tiktok_curl_test_cleanup;
-        cln->data = ctx;
-    }
-
     rc = ngx_http_tiktok_curl_start(tmcf->curl, req);
 
     if (rc != NGX_OK) {
-        if (detach) {
-            ngx_destroy_pool(pool);
-        }
-
-        return rc == NGX_DECLINED ? NGX_HTTP_SERVICE_UNAVAILABLE
+        rc = (rc == NGX_DECLINED) ? NGX_HTTP_SERVICE_UNAVAILABLE
                                   : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto failed;
     }
+
+    ctx->running = 1;
+    ngx_http_tiktok_curl_test_active++;
 
     if (detach) {
         ngx_str_set(&json, "{\"started\":true}\n");
@@ -218,7 +220,7 @@ ngx_http_tiktok_curl_test_handler(ngx_http_request_t *r)
     if (ngx_http_tiktok_curl_test_arg(r, r->pool, "cancel", &v) == NGX_OK) {
         ms = ngx_atoi(v.data, v.len);
         if (ms == NGX_ERROR) {
-            ngx_http_tiktok_curl_cancel(req);
+            /* the request's pool cleanup cancels the call */
             return NGX_HTTP_BAD_REQUEST;
         }
 
@@ -239,7 +241,7 @@ failed:
         ngx_destroy_pool(pool);
     }
 
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return rc;
 }
 
 
@@ -390,23 +392,21 @@ ngx_http_tiktok_curl_test_done(ngx_http_tiktok_curl_req_t *req)
     r = ctx->r;
     c = r->connection;
 
-    if (ctx->cancelled) {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "tiktok curl test: the handler ran after cancel");
-        return;
-    }
+    ctx->running = 0;
+    ngx_http_tiktok_curl_test_active--;
 
     if (ctx->cancel.timer_set) {
         ngx_del_timer(&ctx->cancel);
     }
 
-    if (ngx_http_tiktok_curl_test_json(r->pool, ctx, &json) != NGX_OK) {
+    if (ngx_http_tiktok_curl_test_json(r->pool, req, &json) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     } else {
         rc = ngx_http_tiktok_curl_test_send(r, NGX_HTTP_OK, &json);
     }
 
+    /* the request's pool cleanup destroys the call's pool */
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
@@ -416,11 +416,11 @@ static void
 ngx_http_tiktok_curl_test_detached(ngx_http_tiktok_curl_req_t *req)
 {
     u_char                            hash[32], hex[64];
-    ngx_pool_t                       *pool;
     ngx_http_tiktok_curl_test_ctx_t  *ctx;
 
     ctx = req->data;
-    pool = ctx->pool;
+
+    ngx_http_tiktok_curl_test_active--;
 
     ngx_http_tiktok_sha256(req->response.data, req->response.len, hash);
     (void) ngx_http_tiktok_hex(hex, hash, sizeof(hash));
@@ -432,8 +432,25 @@ ngx_http_tiktok_curl_test_detached(ngx_http_tiktok_curl_req_t *req)
                   req->status, req->response.len, (size_t) 64, hex,
                   req->elapsed, (ngx_uint_t) req->aborted, req->error);
 
-    /* the request and everything it holds go with the pool */
-    ngx_destroy_pool(pool);
+    /* the request, and this context, go with the pool */
+    ngx_destroy_pool(ctx->pool);
+}
+
+
+/* the call is given up: destroying its pool cancels it */
+
+static void
+ngx_http_tiktok_curl_test_drop(ngx_http_tiktok_curl_test_ctx_t *ctx)
+{
+    if (ctx->running) {
+        ctx->running = 0;
+        ngx_http_tiktok_curl_test_active--;
+    }
+
+    if (ctx->pool) {
+        ngx_destroy_pool(ctx->pool);
+        ctx->pool = NULL;
+    }
 }
 
 
@@ -451,8 +468,7 @@ ngx_http_tiktok_curl_test_cancel(ngx_event_t *ev)
     r = ctx->r;
     c = r->connection;
 
-    ngx_http_tiktok_curl_cancel(ctx->req);
-    ctx->cancelled = 1;
+    ngx_http_tiktok_curl_test_drop(ctx);
 
     json.data = ngx_pnalloc(r->pool, 64);
     if (json.data == NULL) {
@@ -462,7 +478,7 @@ ngx_http_tiktok_curl_test_cancel(ngx_event_t *ev)
     }
 
     p = ngx_sprintf(json.data, "{\"cancelled\":true,\"active\":%ui}\n",
-                    ngx_http_tiktok_curl_active(ctx->curl));
+                    ngx_http_tiktok_curl_test_active);
     json.len = p - json.data;
 
     rc = ngx_http_tiktok_curl_test_send(r, NGX_HTTP_OK, &json);
@@ -480,18 +496,17 @@ ngx_http_tiktok_curl_test_cleanup(void *data)
     if (ctx->cancel.timer_set) {
         ngx_del_timer(&ctx->cancel);
     }
+
+    ngx_http_tiktok_curl_test_drop(ctx);
 }
 
 
 static ngx_int_t
 ngx_http_tiktok_curl_test_json(ngx_pool_t *pool,
-    ngx_http_tiktok_curl_test_ctx_t *ctx, ngx_str_t *json)
+    ngx_http_tiktok_curl_req_t *req, ngx_str_t *json)
 {
-    u_char                      *p, hash[32];
-    size_t                       len, body;
-    ngx_http_tiktok_curl_req_t  *req;
-
-    req = ctx->req;
+    u_char  *p, hash[32];
+    size_t   len, body;
 
     body = ngx_min(req->response.len, NGX_HTTP_TIKTOK_CURL_TEST_BODY);
 
@@ -525,7 +540,7 @@ ngx_http_tiktok_curl_test_json(ngx_pool_t *pool,
                     req->timed_out ? "true" : "false",
                     req->too_large ? "true" : "false",
                     req->aborted ? "true" : "false",
-                    ngx_http_tiktok_curl_active(ctx->curl));
+                    ngx_http_tiktok_curl_test_active);
     p = ngx_http_tiktok_curl_test_escape(p, req->response.data, body);
     p = ngx_sprintf(p, "\"}\n");
 
