@@ -34,8 +34,6 @@
 #define NGX_HTTP_TIKTOK_AAD_PARTS     6
 
 
-static ngx_int_t ngx_http_tiktok_hex_decode(const u_char *src, size_t len,
-    u_char *dst);
 static ngx_int_t ngx_http_tiktok_hex_value(u_char c);
 static ngx_int_t ngx_http_tiktok_base64_decode(const u_char *src, size_t len,
     u_char *dst, size_t size, size_t *n);
@@ -43,14 +41,10 @@ static ngx_int_t ngx_http_tiktok_base64_value(u_char c,
     ngx_uint_t *alphabet);
 static ngx_int_t ngx_http_tiktok_digest(const u_char *data, size_t len,
     u_char *out);
-static void ngx_http_tiktok_unmatchable(u_char *out, size_t len);
 static void ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id,
     ngx_str_t *user_id, ngx_str_t *column, u_char *user_len,
     u_char *column_len);
 static void ngx_http_tiktok_put_be64(u_char *p, uint64_t v);
-static ngx_int_t ngx_http_tiktok_gcm(int enc, const u_char *key,
-    const u_char *nonce, ngx_str_t *aad, ngx_uint_t naad, const u_char *in,
-    size_t len, u_char *out, u_char *tag);
 static ngx_int_t ngx_http_tiktok_gcm_update(EVP_CIPHER_CTX *ctx,
     u_char *out, const u_char *in, size_t len);
 
@@ -78,7 +72,7 @@ ngx_http_tiktok_key_decode(ngx_str_t *text, ngx_http_tiktok_key_t *key)
      */
 
     if (text->len == 2 * NGX_HTTP_TIKTOK_KEY_LEN
-        && ngx_http_tiktok_hex_decode(text->data, text->len, raw) == NGX_OK)
+        && ngx_http_tiktok_unhex(raw, text->data, text->len) == NGX_OK)
     {
         n = NGX_HTTP_TIKTOK_KEY_LEN;
 
@@ -125,8 +119,8 @@ done:
 }
 
 
-static ngx_int_t
-ngx_http_tiktok_hex_decode(const u_char *src, size_t len, u_char *dst)
+ngx_int_t
+ngx_http_tiktok_unhex(u_char *dst, const u_char *src, size_t len)
 {
     size_t     i;
     ngx_int_t  hi, lo;
@@ -434,32 +428,12 @@ ngx_http_tiktok_put_be64(u_char *p, uint64_t v)
 }
 
 
-ngx_int_t
-ngx_http_tiktok_gcm_encrypt(const u_char *key, const u_char *nonce,
-    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
-    u_char *out, u_char *tag)
-{
-    return ngx_http_tiktok_gcm(1, key, nonce, aad, naad, in, len, out, tag);
-}
-
-
-ngx_int_t
-ngx_http_tiktok_gcm_decrypt(const u_char *key, const u_char *nonce,
-    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
-    const u_char *tag, u_char *out)
-{
-    /* the tag is only read when decrypting */
-    return ngx_http_tiktok_gcm(0, key, nonce, aad, naad, in, len, out,
-                               (u_char *) tag);
-}
-
-
 /*
  * One code path for both directions.  Decryption writes plaintext before
  * the tag is checked, so out is cleansed on every failure.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_tiktok_gcm(int enc, const u_char *key, const u_char *nonce,
     ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
     u_char *out, u_char *tag)
@@ -597,7 +571,7 @@ void
 ngx_http_tiktok_sha256(const u_char *data, size_t len, u_char out[32])
 {
     if (ngx_http_tiktok_digest(data, len, out) != NGX_OK) {
-        ngx_http_tiktok_unmatchable(out, NGX_HTTP_TIKTOK_SHA256_LEN);
+        (void) RAND_bytes(out, NGX_HTTP_TIKTOK_SHA256_LEN);
     }
 }
 
@@ -644,23 +618,10 @@ ngx_http_tiktok_hmac_sha256(const u_char *key, size_t key_len,
     if (HMAC(EVP_sha256(), key, (int) key_len, data, len, out, &n) == NULL
         || n != NGX_HTTP_TIKTOK_SHA256_LEN)
     {
-        ngx_http_tiktok_unmatchable(out, NGX_HTTP_TIKTOK_SHA256_LEN);
+        (void) RAND_bytes(out, NGX_HTTP_TIKTOK_SHA256_LEN);
     }
 
     OPENSSL_cleanse(hashed, sizeof(hashed));
-}
-
-
-/*
- * The void hash functions cannot report a failure; their callers compare
- * the result with a value a client sent, so a failure yields a value no
- * client can predict rather than zeros a client could send.
- */
-
-static void
-ngx_http_tiktok_unmatchable(u_char *out, size_t len)
-{
-    (void) RAND_bytes(out, (int) len);
 }
 
 
@@ -681,10 +642,6 @@ ngx_http_tiktok_hex(u_char *dst, const u_char *src, size_t len)
 ngx_int_t
 ngx_http_tiktok_memeq(const u_char *a, const u_char *b, size_t len)
 {
-    if (len == 0) {
-        return 1;
-    }
-
     return CRYPTO_memcmp(a, b, len) == 0;
 }
 
@@ -695,11 +652,4 @@ ngx_http_tiktok_cleanse(void *p, size_t len)
     if (p != NULL && len) {
         OPENSSL_cleanse(p, len);
     }
-}
-
-
-ngx_int_t
-ngx_http_tiktok_unhex(u_char *dst, const u_char *src, size_t len)
-{
-    return ngx_http_tiktok_hex_decode(src, len, dst);
 }
