@@ -21,9 +21,6 @@
 #include "ngx_http_tiktok_crypto.h"
 
 
-/* OpenSSL counts in int: longer inputs are fed in pieces this large */
-#define NGX_HTTP_TIKTOK_CHUNK         (1 << 30)
-
 /* an HMAC-SHA256 key longer than the SHA-256 block is hashed first */
 #define NGX_HTTP_TIKTOK_SHA256_BLOCK  64
 
@@ -514,53 +511,38 @@ done:
 }
 
 
+/*
+ * OpenSSL counts in int: a longer input is refused (tokens, their column
+ * names and the user ids they are bound to are far shorter)
+ */
+
 static ngx_int_t
 ngx_http_tiktok_gcm_update(EVP_CIPHER_CTX *ctx, u_char *out, const u_char *in,
     size_t len)
 {
-    int  chunk, n;
+    int  n;
 
-    while (len) {
-        chunk = len > NGX_HTTP_TIKTOK_CHUNK ? NGX_HTTP_TIKTOK_CHUNK
-                                            : (int) len;
-
-        if (EVP_CipherUpdate(ctx, out, &n, in, chunk) != 1) {
-            return NGX_ERROR;
-        }
-
-        /* GCM is a stream mode: every byte given comes straight back */
-
-        if (out) {
-            if (n != chunk) {
-                return NGX_ERROR;
-            }
-
-            out += chunk;
-        }
-
-        in += chunk;
-        len -= chunk;
+    if (len == 0) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    if (len > INT_MAX || EVP_CipherUpdate(ctx, out, &n, in, (int) len) != 1) {
+        return NGX_ERROR;
+    }
+
+    /* GCM is a stream mode: every byte given comes straight back */
+
+    return (out == NULL || (size_t) n == len) ? NGX_OK : NGX_ERROR;
 }
 
+
+/* no caller asks for more than RAND_bytes()'s int can count */
 
 ngx_int_t
 ngx_http_tiktok_random(u_char *buf, size_t len)
 {
-    int  chunk;
-
-    while (len) {
-        chunk = len > NGX_HTTP_TIKTOK_CHUNK ? NGX_HTTP_TIKTOK_CHUNK
-                                            : (int) len;
-
-        if (RAND_bytes(buf, chunk) != 1) {
-            return NGX_ERROR;
-        }
-
-        buf += chunk;
-        len -= chunk;
+    if (len > INT_MAX || RAND_bytes(buf, (int) len) != 1) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
