@@ -33,7 +33,7 @@
 
 static ngx_int_t ngx_http_tiktok_hex_value(u_char c);
 static ngx_int_t ngx_http_tiktok_base64_decode(const u_char *src, size_t len,
-    u_char *dst, size_t size, size_t *n);
+    u_char *dst);
 static ngx_int_t ngx_http_tiktok_base64_value(u_char c,
     ngx_uint_t *alphabet);
 static ngx_int_t ngx_http_tiktok_digest(const u_char *data, size_t len,
@@ -54,33 +54,26 @@ static const u_char  ngx_http_tiktok_aad_label[] = "ngx_http_tiktok token v1";
 ngx_int_t
 ngx_http_tiktok_key_decode(ngx_str_t *text, ngx_http_tiktok_key_t *key)
 {
-    size_t     n, label_len;
+    size_t     label_len;
     u_char     raw[NGX_HTTP_TIKTOK_KEY_LEN];
     u_char     digest[NGX_HTTP_TIKTOK_SHA256_LEN];
     u_char     id_input[sizeof(ngx_http_tiktok_key_id_label) - 1
                         + NGX_HTTP_TIKTOK_KEY_LEN];
     ngx_int_t  rc;
 
-    rc = NGX_ERROR;
-
     /*
-     * 64 hex digits would be 48 bytes as base64, never 32, so trying hex
-     * first cannot take a base64 key for a hex one
+     * 64 hex digits would be 48 bytes as base64, never 32, so the length
+     * tells which of the two a key is
      */
 
-    if (text->len == 2 * NGX_HTTP_TIKTOK_KEY_LEN
-        && ngx_http_tiktok_unhex(raw, text->data, text->len) == NGX_OK)
-    {
-        n = NGX_HTTP_TIKTOK_KEY_LEN;
+    if (text->len == 2 * NGX_HTTP_TIKTOK_KEY_LEN) {
+        rc = ngx_http_tiktok_unhex(raw, text->data, text->len);
 
-    } else if (ngx_http_tiktok_base64_decode(text->data, text->len, raw,
-                                             sizeof(raw), &n)
-               != NGX_OK)
-    {
-        goto done;
+    } else {
+        rc = ngx_http_tiktok_base64_decode(text->data, text->len, raw);
     }
 
-    if (n != NGX_HTTP_TIKTOK_KEY_LEN) {
+    if (rc != NGX_OK) {
         goto done;
     }
 
@@ -95,16 +88,13 @@ ngx_http_tiktok_key_decode(ngx_str_t *text, ngx_http_tiktok_key_t *key)
      * restart; failing the configuration is better
      */
 
-    if (ngx_http_tiktok_digest(id_input, sizeof(id_input), digest) != NGX_OK)
-    {
-        goto done;
+    rc = ngx_http_tiktok_digest(id_input, sizeof(id_input), digest);
+
+    if (rc == NGX_OK) {
+        ngx_memcpy(key->key, raw, NGX_HTTP_TIKTOK_KEY_LEN);
+        ngx_memcpy(key->id, digest, NGX_HTTP_TIKTOK_KEY_ID_LEN);
+        key->set = 1;
     }
-
-    ngx_memcpy(key->key, raw, NGX_HTTP_TIKTOK_KEY_LEN);
-    ngx_memcpy(key->id, digest, NGX_HTTP_TIKTOK_KEY_ID_LEN);
-    key->set = 1;
-
-    rc = NGX_OK;
 
 done:
 
@@ -159,17 +149,16 @@ ngx_http_tiktok_hex_value(u_char c)
 
 
 /*
- * Standard or url-safe alphabet (not both in one text), padding optional
- * but, when present, complete.  The unused low bits of the last character
- * must be zero, so one key has exactly one spelling per alphabet.
+ * Exactly a key's 32 bytes, in the standard or url-safe alphabet (not both
+ * in one text), padding optional but, when present, complete.  The unused
+ * low bits of the last character must be zero, so one key has exactly one
+ * spelling per alphabet.
  */
 
 static ngx_int_t
-ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst,
-    size_t size, size_t *n)
+ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst)
 {
     size_t      i, pad, rem, need;
-    u_char     *p;
     uint32_t    acc;
     ngx_int_t   v;
     ngx_uint_t  bits, alphabet;
@@ -187,18 +176,13 @@ ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst,
     }
 
     rem = len % 4;
-
-    if (len == 0 || rem == 1) {
-        return NGX_ERROR;
-    }
-
     need = len / 4 * 3 + (rem ? rem - 1 : 0);
 
-    if (need > size) {
+    /* a lone last character is never base64 */
+    if (rem == 1 || need != NGX_HTTP_TIKTOK_KEY_LEN) {
         return NGX_ERROR;
     }
 
-    p = dst;
     acc = 0;
     bits = 0;
     alphabet = 0;
@@ -214,18 +198,12 @@ ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst,
 
         if (bits >= 8) {
             bits -= 8;
-            *p++ = (u_char) (acc >> bits);
+            *dst++ = (u_char) (acc >> bits);
             acc &= (1u << bits) - 1;
         }
     }
 
-    if (acc != 0) {
-        return NGX_ERROR;
-    }
-
-    *n = p - dst;
-
-    return NGX_OK;
+    return acc == 0 ? NGX_OK : NGX_ERROR;
 }
 
 
