@@ -1131,8 +1131,7 @@ ngx_http_tiktok_media_uint(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_OK;
     }
 
-    rc = ngx_http_tiktok_media_get(ctx, elt->data, (size_t) len, elt->end,
-                                   &p);
+    rc = ngx_http_tiktok_media_payload(ctx, elt, (size_t) len, &p);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1153,9 +1152,8 @@ ngx_http_tiktok_media_float(ngx_http_tiktok_media_ctx_t *ctx,
 {
     off_t       len;
     float       f;
-    u_char     *p;
     uint32_t    u32;
-    uint64_t    u64;
+    uint64_t    bits;
     ngx_int_t   rc;
 
     len = elt->end - elt->data;
@@ -1164,26 +1162,19 @@ ngx_http_tiktok_media_float(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    *value = 0;
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    rc = ngx_http_tiktok_media_get(ctx, elt->data, (size_t) len, elt->end,
-                                   &p);
+    rc = ngx_http_tiktok_media_uint(ctx, elt, &bits);
     if (rc != NGX_OK) {
         return rc;
     }
 
     if (len == 4) {
-        u32 = ngx_http_tiktok_media_be32(p);
+        u32 = (uint32_t) bits;
         ngx_memcpy(&f, &u32, sizeof(float));
         *value = f;
 
     } else {
-        u64 = ngx_http_tiktok_media_be64(p);
-        ngx_memcpy(value, &u64, sizeof(double));
+        /* all bits zero, as an empty one gives, is 0.0 */
+        ngx_memcpy(value, &bits, sizeof(double));
     }
 
     return NGX_OK;
@@ -1228,8 +1219,7 @@ ngx_http_tiktok_media_header(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_tiktok_media_get(ctx, elt->data, (size_t) len, elt->end,
-                                   &p);
+    rc = ngx_http_tiktok_media_payload(ctx, elt, (size_t) len, &p);
     if (rc != NGX_OK) {
         return rc;
     }
