@@ -39,9 +39,7 @@ static ngx_int_t ngx_http_tiktok_base64_value(u_char c,
 static ngx_int_t ngx_http_tiktok_digest(const u_char *data, size_t len,
     u_char *out);
 static void ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id,
-    ngx_str_t *user_id, ngx_str_t *column, u_char *user_len,
-    u_char *column_len);
-static void ngx_http_tiktok_put_be64(u_char *p, uint64_t v);
+    ngx_str_t *user_id, ngx_str_t *column, u_char *lens);
 static ngx_int_t ngx_http_tiktok_gcm_update(EVP_CIPHER_CTX *ctx,
     u_char *out, const u_char *in, size_t len);
 
@@ -249,7 +247,7 @@ ngx_http_tiktok_seal(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
     ngx_str_t *column, ngx_str_t *plain, u_char *out)
 {
     u_char                 *nonce, *ct;
-    u_char                  user_len[8], column_len[8];
+    u_char                  lens[16];
     ngx_str_t               aad[NGX_HTTP_TIKTOK_AAD_PARTS];
     ngx_http_tiktok_key_t  *key;
 
@@ -273,7 +271,7 @@ ngx_http_tiktok_seal(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
         goto failed;
     }
 
-    ngx_http_tiktok_aad(aad, key->id, user_id, column, user_len, column_len);
+    ngx_http_tiktok_aad(aad, key->id, user_id, column, lens);
 
     if (ngx_http_tiktok_gcm(1, key->key, nonce, aad, NGX_HTTP_TIKTOK_AAD_PARTS,
                             plain->data, plain->len, ct, ct + plain->len)
@@ -299,7 +297,7 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
 {
     size_t                  len;
     u_char                 *nonce, *ct;
-    u_char                  user_len[8], column_len[8];
+    u_char                  lens[16];
     ngx_int_t               rc;
     ngx_str_t               aad[NGX_HTTP_TIKTOK_AAD_PARTS];
     ngx_uint_t              i;
@@ -339,8 +337,7 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
             continue;
         }
 
-        ngx_http_tiktok_aad(aad, key->id, user_id, column, user_len,
-                            column_len);
+        ngx_http_tiktok_aad(aad, key->id, user_id, column, lens);
 
         rc = ngx_http_tiktok_gcm(0, key->key, nonce, aad,
                                  NGX_HTTP_TIKTOK_AAD_PARTS, ct, len, out,
@@ -369,12 +366,18 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
 }
 
 
+/* lens gets the user id's and the column's lengths, 8 bytes each */
+
 static void
 ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id, ngx_str_t *user_id,
-    ngx_str_t *column, u_char *user_len, u_char *column_len)
+    ngx_str_t *column, u_char *lens)
 {
-    ngx_http_tiktok_put_be64(user_len, user_id->len);
-    ngx_http_tiktok_put_be64(column_len, column->len);
+    ngx_uint_t  i;
+
+    for (i = 0; i < 8; i++) {
+        lens[i] = (u_char) ((uint64_t) user_id->len >> (56 - 8 * i));
+        lens[8 + i] = (u_char) ((uint64_t) column->len >> (56 - 8 * i));
+    }
 
     /* only read: the casts drop const for ngx_str_t's sake */
 
@@ -382,24 +385,12 @@ ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id, ngx_str_t *user_id,
     aad[0].len = sizeof(ngx_http_tiktok_aad_label) - 1;
     aad[1].data = key_id;
     aad[1].len = NGX_HTTP_TIKTOK_KEY_ID_LEN;
-    aad[2].data = user_len;
+    aad[2].data = lens;
     aad[2].len = 8;
     aad[3] = *user_id;
-    aad[4].data = column_len;
+    aad[4].data = lens + 8;
     aad[4].len = 8;
     aad[5] = *column;
-}
-
-
-static void
-ngx_http_tiktok_put_be64(u_char *p, uint64_t v)
-{
-    ngx_uint_t  i;
-
-    for (i = 8; i > 0; i--) {
-        p[i - 1] = (u_char) v;
-        v >>= 8;
-    }
 }
 
 

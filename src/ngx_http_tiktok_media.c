@@ -302,15 +302,13 @@ ngx_http_tiktok_media_get(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
     size_t   len, got;
     ssize_t  r;
 
-    if (offset < 0 || offset > ctx->size || n > sizeof(ctx->buf)) {
+    if (offset < 0 || offset > ctx->size || n > sizeof(ctx->buf)
+        || (off_t) n > ctx->size - offset)
+    {
         return NGX_DECLINED;
     }
 
     left = ctx->size - offset;
-
-    if ((off_t) n > left) {
-        return NGX_DECLINED;
-    }
 
     if (offset >= ctx->buf_offset
         && (uint64_t) (offset - ctx->buf_offset) + n <= ctx->buf_len)
