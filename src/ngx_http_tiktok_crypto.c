@@ -301,7 +301,7 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
     ngx_int_t               rc;
     ngx_str_t               aad[NGX_HTTP_TIKTOK_AAD_PARTS];
     ngx_uint_t              i;
-    ngx_http_tiktok_key_t  *keys[2], *key;
+    ngx_http_tiktok_key_t  *key;
 
     if (out_len) {
         *out_len = 0;
@@ -319,16 +319,13 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
     nonce = sealed->data + NGX_HTTP_TIKTOK_KEY_ID_LEN;
     ct = nonce + NGX_HTTP_TIKTOK_NONCE_LEN;
 
-    keys[0] = &kr->current;
-    keys[1] = &kr->previous;
-
     /*
      * both keys are tried when both carry the id: two keys share an id
      * once in 2^32, and an operator may list one key twice
      */
 
     for (i = 0; i < 2; i++) {
-        key = keys[i];
+        key = i ? &kr->previous : &kr->current;
 
         if (!key->set
             || ngx_memcmp(key->id, sealed->data, NGX_HTTP_TIKTOK_KEY_ID_LEN)
