@@ -202,8 +202,7 @@ static ngx_int_t ngx_http_tiktok_media_video(ngx_http_tiktok_media_ctx_t *ctx,
     ngx_http_tiktok_media_node_t *elt, void *data);
 static ngx_int_t ngx_http_tiktok_media_webm_ms(
     ngx_http_tiktok_media_movie_t *movie, uint64_t *ms);
-static uint32_t ngx_http_tiktok_media_be32(const u_char *p);
-static uint64_t ngx_http_tiktok_media_be64(const u_char *p);
+static uint64_t ngx_http_tiktok_media_be(const u_char *p, ngx_uint_t n);
 
 
 /* by container: NGX_HTTP_TIKTOK_MEDIA_UNKNOWN, MP4, MOV, WEBM, MATROSKA */
@@ -270,7 +269,7 @@ ngx_http_tiktok_media_probe(ngx_http_tiktok_media_read_pt read, void *data,
         return rc;
     }
 
-    ctx.ebml = (ngx_http_tiktok_media_be32(p) == NGX_HTTP_TIKTOK_EBML);
+    ctx.ebml = (ngx_http_tiktok_media_be(p, 4) == NGX_HTTP_TIKTOK_EBML);
 
     /*
      * both set duration_ms (and then width and height) only as their last
@@ -479,7 +478,7 @@ ngx_http_tiktok_media_box(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
         return rc;
     }
 
-    size = ngx_http_tiktok_media_be32(p);
+    size = ngx_http_tiktok_media_be(p, 4);
     ngx_memcpy(box->type, p + 4, 4);
     header = 8;
 
@@ -488,7 +487,7 @@ ngx_http_tiktok_media_box(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
             return NGX_DECLINED;
         }
 
-        size = ngx_http_tiktok_media_be64(p + 8);
+        size = ngx_http_tiktok_media_be(p + 8, 8);
         header = 16;
 
     } else if (size == 0) {
@@ -781,16 +780,16 @@ ngx_http_tiktok_media_moov(ngx_http_tiktok_media_ctx_t *ctx,
     }
 
     if (p[0] == 0) {
-        movie->timescale = ngx_http_tiktok_media_be32(p + 12);
-        movie->duration = ngx_http_tiktok_media_be32(p + 16);
+        movie->timescale = ngx_http_tiktok_media_be(p + 12, 4);
+        movie->duration = ngx_http_tiktok_media_be(p + 16, 4);
 
         if (movie->duration == 0xffffffff) {
             movie->duration = 0;
         }
 
     } else {
-        movie->timescale = ngx_http_tiktok_media_be32(p + 20);
-        movie->duration = ngx_http_tiktok_media_be64(p + 24);
+        movie->timescale = ngx_http_tiktok_media_be(p + 20, 4);
+        movie->duration = ngx_http_tiktok_media_be(p + 24, 8);
 
         if (movie->duration == 0xffffffffffffffffULL) {
             movie->duration = 0;
@@ -823,8 +822,7 @@ ngx_http_tiktok_media_mvex(ngx_http_tiktok_media_ctx_t *ctx,
     }
 
     movie = data;
-    movie->fragments = p[0] == 0 ? ngx_http_tiktok_media_be32(p + 4)
-                                 : ngx_http_tiktok_media_be64(p + 4);
+    movie->fragments = ngx_http_tiktok_media_be(p + 4, p[0] == 0 ? 4 : 8);
 
     return NGX_DONE;
 }
@@ -866,11 +864,11 @@ ngx_http_tiktok_media_trak(ngx_http_tiktok_media_ctx_t *ctx,
 
     m = p + (p[0] == 0 ? 40 : 52);
 
-    w = ngx_http_tiktok_media_be32(m + 36) >> 16;
-    h = ngx_http_tiktok_media_be32(m + 40) >> 16;
+    w = (ngx_uint_t) (ngx_http_tiktok_media_be(m + 36, 4) >> 16);
+    h = (ngx_uint_t) (ngx_http_tiktok_media_be(m + 40, 4) >> 16);
 
-    if (ngx_http_tiktok_media_be32(m) == 0
-        && ngx_http_tiktok_media_be32(m + 16) == 0)
+    if (ngx_http_tiktok_media_be(m, 4) == 0
+        && ngx_http_tiktok_media_be(m + 16, 4) == 0)
     {
         track->width = h;
         track->height = w;
@@ -1017,7 +1015,7 @@ ngx_http_tiktok_media_element(ngx_http_tiktok_media_ctx_t *ctx,
     u_char     *p;
     uint64_t    size, unknown;
     ngx_int_t   rc;
-    ngx_uint_t  i, id_len, size_len;
+    ngx_uint_t  id_len, size_len;
 
     if (++ctx->items > NGX_HTTP_TIKTOK_MEDIA_MAX_ITEMS) {
         return NGX_DECLINED;
@@ -1056,19 +1054,11 @@ ngx_http_tiktok_media_element(ngx_http_tiktok_media_ctx_t *ctx,
         return rc;
     }
 
-    elt->id = 0;
-
-    for (i = 0; i < id_len; i++) {
-        elt->id = elt->id << 8 | p[i];
-    }
-
-    size = p[id_len] & (0xff >> size_len);
-
-    for (i = 1; i < size_len; i++) {
-        size = size << 8 | p[id_len + i];
-    }
-
+    /* the size's value bits, its marker bit masked off, number 7 a byte */
     unknown = ((uint64_t) 1 << (7 * size_len)) - 1;
+
+    elt->id = ngx_http_tiktok_media_be(p, id_len);
+    size = ngx_http_tiktok_media_be(p + id_len, size_len) & unknown;
 
     elt->data = offset + (off_t) (id_len + size_len);
 
@@ -1115,7 +1105,6 @@ ngx_http_tiktok_media_uint(ngx_http_tiktok_media_ctx_t *ctx,
     off_t       len;
     u_char     *p;
     ngx_int_t   rc;
-    ngx_uint_t  i;
 
     len = elt->end - elt->data;
 
@@ -1134,9 +1123,7 @@ ngx_http_tiktok_media_uint(ngx_http_tiktok_media_ctx_t *ctx,
         return rc;
     }
 
-    for (i = 0; i < (ngx_uint_t) len; i++) {
-        *value = *value << 8 | p[i];
-    }
+    *value = ngx_http_tiktok_media_be(p, (ngx_uint_t) len);
 
     return NGX_OK;
 }
@@ -1608,17 +1595,16 @@ ngx_http_tiktok_media_webm_ms(ngx_http_tiktok_media_movie_t *movie,
 }
 
 
-static uint32_t
-ngx_http_tiktok_media_be32(const u_char *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16
-           | (uint32_t) p[2] << 8 | p[3];
-}
-
+/* n bytes, at most 8, big-endian */
 
 static uint64_t
-ngx_http_tiktok_media_be64(const u_char *p)
+ngx_http_tiktok_media_be(const u_char *p, ngx_uint_t n)
 {
-    return (uint64_t) ngx_http_tiktok_media_be32(p) << 32
-           | ngx_http_tiktok_media_be32(p + 4);
+    uint64_t  value;
+
+    for (value = 0; n > 0; n--) {
+        value = value << 8 | *p++;
+    }
+
+    return value;
 }
