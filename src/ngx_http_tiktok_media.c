@@ -749,6 +749,7 @@ ngx_http_tiktok_media_moov(ngx_http_tiktok_media_ctx_t *ctx,
 {
     u_char                         *p;
     ngx_int_t                       rc;
+    ngx_uint_t                      n;
     ngx_http_tiktok_media_movie_t  *movie;
 
     movie = data;
@@ -779,21 +780,14 @@ ngx_http_tiktok_media_moov(ngx_http_tiktok_media_ctx_t *ctx,
         return rc;
     }
 
-    if (p[0] == 0) {
-        movie->timescale = ngx_http_tiktok_media_be(p + 12, 4);
-        movie->duration = ngx_http_tiktok_media_be(p + 16, 4);
+    /* the width of the times: 4 bytes in version 0, 8 in version 1 */
+    n = p[0] == 0 ? 4 : 8;
 
-        if (movie->duration == 0xffffffff) {
-            movie->duration = 0;
-        }
+    movie->timescale = ngx_http_tiktok_media_be(p + 4 + 2 * n, 4);
+    movie->duration = ngx_http_tiktok_media_be(p + 8 + 2 * n, n);
 
-    } else {
-        movie->timescale = ngx_http_tiktok_media_be(p + 20, 4);
-        movie->duration = ngx_http_tiktok_media_be(p + 24, 8);
-
-        if (movie->duration == 0xffffffffffffffffULL) {
-            movie->duration = 0;
-        }
+    if (movie->duration == (uint64_t) -1 >> (64 - 8 * n)) {
+        movie->duration = 0;
     }
 
     movie->info = 1;
