@@ -21,9 +21,6 @@
 #include "ngx_http_tiktok_crypto.h"
 
 
-/* OpenSSL counts in int: longer inputs are fed in pieces this large */
-#define NGX_HTTP_TIKTOK_CHUNK         (1 << 30)
-
 /* an HMAC-SHA256 key longer than the SHA-256 block is hashed first */
 #define NGX_HTTP_TIKTOK_SHA256_BLOCK  64
 
@@ -34,23 +31,15 @@
 #define NGX_HTTP_TIKTOK_AAD_PARTS     6
 
 
-static ngx_int_t ngx_http_tiktok_hex_decode(const u_char *src, size_t len,
-    u_char *dst);
 static ngx_int_t ngx_http_tiktok_hex_value(u_char c);
 static ngx_int_t ngx_http_tiktok_base64_decode(const u_char *src, size_t len,
-    u_char *dst, size_t size, size_t *n);
+    u_char *dst);
 static ngx_int_t ngx_http_tiktok_base64_value(u_char c,
     ngx_uint_t *alphabet);
 static ngx_int_t ngx_http_tiktok_digest(const u_char *data, size_t len,
     u_char *out);
-static void ngx_http_tiktok_unmatchable(u_char *out, size_t len);
 static void ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id,
-    ngx_str_t *user_id, ngx_str_t *column, u_char *user_len,
-    u_char *column_len);
-static void ngx_http_tiktok_put_be64(u_char *p, uint64_t v);
-static ngx_int_t ngx_http_tiktok_gcm(int enc, const u_char *key,
-    const u_char *nonce, ngx_str_t *aad, ngx_uint_t naad, const u_char *in,
-    size_t len, u_char *out, u_char *tag);
+    ngx_str_t *user_id, ngx_str_t *column, u_char *lens);
 static ngx_int_t ngx_http_tiktok_gcm_update(EVP_CIPHER_CTX *ctx,
     u_char *out, const u_char *in, size_t len);
 
@@ -63,33 +52,26 @@ static const u_char  ngx_http_tiktok_aad_label[] = "ngx_http_tiktok token v1";
 ngx_int_t
 ngx_http_tiktok_key_decode(ngx_str_t *text, ngx_http_tiktok_key_t *key)
 {
-    size_t     n, label_len;
+    size_t     label_len;
     u_char     raw[NGX_HTTP_TIKTOK_KEY_LEN];
     u_char     digest[NGX_HTTP_TIKTOK_SHA256_LEN];
     u_char     id_input[sizeof(ngx_http_tiktok_key_id_label) - 1
                         + NGX_HTTP_TIKTOK_KEY_LEN];
     ngx_int_t  rc;
 
-    rc = NGX_ERROR;
-
     /*
-     * 64 hex digits would be 48 bytes as base64, never 32, so trying hex
-     * first cannot take a base64 key for a hex one
+     * 64 hex digits would be 48 bytes as base64, never 32, so the length
+     * tells which of the two a key is
      */
 
-    if (text->len == 2 * NGX_HTTP_TIKTOK_KEY_LEN
-        && ngx_http_tiktok_hex_decode(text->data, text->len, raw) == NGX_OK)
-    {
-        n = NGX_HTTP_TIKTOK_KEY_LEN;
+    if (text->len == 2 * NGX_HTTP_TIKTOK_KEY_LEN) {
+        rc = ngx_http_tiktok_unhex(raw, text->data, text->len);
 
-    } else if (ngx_http_tiktok_base64_decode(text->data, text->len, raw,
-                                             sizeof(raw), &n)
-               != NGX_OK)
-    {
-        goto done;
+    } else {
+        rc = ngx_http_tiktok_base64_decode(text->data, text->len, raw);
     }
 
-    if (n != NGX_HTTP_TIKTOK_KEY_LEN) {
+    if (rc != NGX_OK) {
         goto done;
     }
 
@@ -104,16 +86,13 @@ ngx_http_tiktok_key_decode(ngx_str_t *text, ngx_http_tiktok_key_t *key)
      * restart; failing the configuration is better
      */
 
-    if (ngx_http_tiktok_digest(id_input, sizeof(id_input), digest) != NGX_OK)
-    {
-        goto done;
+    rc = ngx_http_tiktok_digest(id_input, sizeof(id_input), digest);
+
+    if (rc == NGX_OK) {
+        ngx_memcpy(key->key, raw, NGX_HTTP_TIKTOK_KEY_LEN);
+        ngx_memcpy(key->id, digest, NGX_HTTP_TIKTOK_KEY_ID_LEN);
+        key->set = 1;
     }
-
-    ngx_memcpy(key->key, raw, NGX_HTTP_TIKTOK_KEY_LEN);
-    ngx_memcpy(key->id, digest, NGX_HTTP_TIKTOK_KEY_ID_LEN);
-    key->set = 1;
-
-    rc = NGX_OK;
 
 done:
 
@@ -125,8 +104,8 @@ done:
 }
 
 
-static ngx_int_t
-ngx_http_tiktok_hex_decode(const u_char *src, size_t len, u_char *dst)
+ngx_int_t
+ngx_http_tiktok_unhex(u_char *dst, const u_char *src, size_t len)
 {
     size_t     i;
     ngx_int_t  hi, lo;
@@ -168,17 +147,16 @@ ngx_http_tiktok_hex_value(u_char c)
 
 
 /*
- * Standard or url-safe alphabet (not both in one text), padding optional
- * but, when present, complete.  The unused low bits of the last character
- * must be zero, so one key has exactly one spelling per alphabet.
+ * Exactly a key's 32 bytes, in the standard or url-safe alphabet (not both
+ * in one text), padding optional but, when present, complete.  The unused
+ * low bits of the last character must be zero, so one key has exactly one
+ * spelling per alphabet.
  */
 
 static ngx_int_t
-ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst,
-    size_t size, size_t *n)
+ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst)
 {
     size_t      i, pad, rem, need;
-    u_char     *p;
     uint32_t    acc;
     ngx_int_t   v;
     ngx_uint_t  bits, alphabet;
@@ -196,18 +174,13 @@ ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst,
     }
 
     rem = len % 4;
-
-    if (len == 0 || rem == 1) {
-        return NGX_ERROR;
-    }
-
     need = len / 4 * 3 + (rem ? rem - 1 : 0);
 
-    if (need > size) {
+    /* a lone last character is never base64 */
+    if (rem == 1 || need != NGX_HTTP_TIKTOK_KEY_LEN) {
         return NGX_ERROR;
     }
 
-    p = dst;
     acc = 0;
     bits = 0;
     alphabet = 0;
@@ -223,18 +196,12 @@ ngx_http_tiktok_base64_decode(const u_char *src, size_t len, u_char *dst,
 
         if (bits >= 8) {
             bits -= 8;
-            *p++ = (u_char) (acc >> bits);
+            *dst++ = (u_char) (acc >> bits);
             acc &= (1u << bits) - 1;
         }
     }
 
-    if (acc != 0) {
-        return NGX_ERROR;
-    }
-
-    *n = p - dst;
-
-    return NGX_OK;
+    return acc == 0 ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -280,7 +247,7 @@ ngx_http_tiktok_seal(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
     ngx_str_t *column, ngx_str_t *plain, u_char *out)
 {
     u_char                 *nonce, *ct;
-    u_char                  user_len[8], column_len[8];
+    u_char                  lens[16];
     ngx_str_t               aad[NGX_HTTP_TIKTOK_AAD_PARTS];
     ngx_http_tiktok_key_t  *key;
 
@@ -304,7 +271,7 @@ ngx_http_tiktok_seal(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
         goto failed;
     }
 
-    ngx_http_tiktok_aad(aad, key->id, user_id, column, user_len, column_len);
+    ngx_http_tiktok_aad(aad, key->id, user_id, column, lens);
 
     if (ngx_http_tiktok_gcm(1, key->key, nonce, aad, NGX_HTTP_TIKTOK_AAD_PARTS,
                             plain->data, plain->len, ct, ct + plain->len)
@@ -330,11 +297,11 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
 {
     size_t                  len;
     u_char                 *nonce, *ct;
-    u_char                  user_len[8], column_len[8];
+    u_char                  lens[16];
     ngx_int_t               rc;
     ngx_str_t               aad[NGX_HTTP_TIKTOK_AAD_PARTS];
     ngx_uint_t              i;
-    ngx_http_tiktok_key_t  *keys[2], *key;
+    ngx_http_tiktok_key_t  *key;
 
     if (out_len) {
         *out_len = 0;
@@ -352,16 +319,13 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
     nonce = sealed->data + NGX_HTTP_TIKTOK_KEY_ID_LEN;
     ct = nonce + NGX_HTTP_TIKTOK_NONCE_LEN;
 
-    keys[0] = &kr->current;
-    keys[1] = &kr->previous;
-
     /*
      * both keys are tried when both carry the id: two keys share an id
      * once in 2^32, and an operator may list one key twice
      */
 
     for (i = 0; i < 2; i++) {
-        key = keys[i];
+        key = i ? &kr->previous : &kr->current;
 
         if (!key->set
             || ngx_memcmp(key->id, sealed->data, NGX_HTTP_TIKTOK_KEY_ID_LEN)
@@ -370,8 +334,7 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
             continue;
         }
 
-        ngx_http_tiktok_aad(aad, key->id, user_id, column, user_len,
-                            column_len);
+        ngx_http_tiktok_aad(aad, key->id, user_id, column, lens);
 
         rc = ngx_http_tiktok_gcm(0, key->key, nonce, aad,
                                  NGX_HTTP_TIKTOK_AAD_PARTS, ct, len, out,
@@ -400,12 +363,18 @@ ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr, ngx_str_t *user_id,
 }
 
 
+/* lens gets the user id's and the column's lengths, 8 bytes each */
+
 static void
 ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id, ngx_str_t *user_id,
-    ngx_str_t *column, u_char *user_len, u_char *column_len)
+    ngx_str_t *column, u_char *lens)
 {
-    ngx_http_tiktok_put_be64(user_len, user_id->len);
-    ngx_http_tiktok_put_be64(column_len, column->len);
+    ngx_uint_t  i;
+
+    for (i = 0; i < 8; i++) {
+        lens[i] = (u_char) ((uint64_t) user_id->len >> (56 - 8 * i));
+        lens[8 + i] = (u_char) ((uint64_t) column->len >> (56 - 8 * i));
+    }
 
     /* only read: the casts drop const for ngx_str_t's sake */
 
@@ -413,44 +382,12 @@ ngx_http_tiktok_aad(ngx_str_t *aad, u_char *key_id, ngx_str_t *user_id,
     aad[0].len = sizeof(ngx_http_tiktok_aad_label) - 1;
     aad[1].data = key_id;
     aad[1].len = NGX_HTTP_TIKTOK_KEY_ID_LEN;
-    aad[2].data = user_len;
+    aad[2].data = lens;
     aad[2].len = 8;
     aad[3] = *user_id;
-    aad[4].data = column_len;
+    aad[4].data = lens + 8;
     aad[4].len = 8;
     aad[5] = *column;
-}
-
-
-static void
-ngx_http_tiktok_put_be64(u_char *p, uint64_t v)
-{
-    ngx_uint_t  i;
-
-    for (i = 8; i > 0; i--) {
-        p[i - 1] = (u_char) v;
-        v >>= 8;
-    }
-}
-
-
-ngx_int_t
-ngx_http_tiktok_gcm_encrypt(const u_char *key, const u_char *nonce,
-    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
-    u_char *out, u_char *tag)
-{
-    return ngx_http_tiktok_gcm(1, key, nonce, aad, naad, in, len, out, tag);
-}
-
-
-ngx_int_t
-ngx_http_tiktok_gcm_decrypt(const u_char *key, const u_char *nonce,
-    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
-    const u_char *tag, u_char *out)
-{
-    /* the tag is only read when decrypting */
-    return ngx_http_tiktok_gcm(0, key, nonce, aad, naad, in, len, out,
-                               (u_char *) tag);
 }
 
 
@@ -459,7 +396,7 @@ ngx_http_tiktok_gcm_decrypt(const u_char *key, const u_char *nonce,
  * the tag is checked, so out is cleansed on every failure.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_tiktok_gcm(int enc, const u_char *key, const u_char *nonce,
     ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
     u_char *out, u_char *tag)
@@ -540,53 +477,38 @@ done:
 }
 
 
+/*
+ * OpenSSL counts in int: a longer input is refused (tokens, their column
+ * names and the user ids they are bound to are far shorter)
+ */
+
 static ngx_int_t
 ngx_http_tiktok_gcm_update(EVP_CIPHER_CTX *ctx, u_char *out, const u_char *in,
     size_t len)
 {
-    int  chunk, n;
+    int  n;
 
-    while (len) {
-        chunk = len > NGX_HTTP_TIKTOK_CHUNK ? NGX_HTTP_TIKTOK_CHUNK
-                                            : (int) len;
-
-        if (EVP_CipherUpdate(ctx, out, &n, in, chunk) != 1) {
-            return NGX_ERROR;
-        }
-
-        /* GCM is a stream mode: every byte given comes straight back */
-
-        if (out) {
-            if (n != chunk) {
-                return NGX_ERROR;
-            }
-
-            out += chunk;
-        }
-
-        in += chunk;
-        len -= chunk;
+    if (len == 0) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    if (len > INT_MAX || EVP_CipherUpdate(ctx, out, &n, in, (int) len) != 1) {
+        return NGX_ERROR;
+    }
+
+    /* GCM is a stream mode: every byte given comes straight back */
+
+    return (out == NULL || (size_t) n == len) ? NGX_OK : NGX_ERROR;
 }
 
+
+/* no caller asks for more than RAND_bytes()'s int can count */
 
 ngx_int_t
 ngx_http_tiktok_random(u_char *buf, size_t len)
 {
-    int  chunk;
-
-    while (len) {
-        chunk = len > NGX_HTTP_TIKTOK_CHUNK ? NGX_HTTP_TIKTOK_CHUNK
-                                            : (int) len;
-
-        if (RAND_bytes(buf, chunk) != 1) {
-            return NGX_ERROR;
-        }
-
-        buf += chunk;
-        len -= chunk;
+    if (len > INT_MAX || RAND_bytes(buf, (int) len) != 1) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -597,7 +519,7 @@ void
 ngx_http_tiktok_sha256(const u_char *data, size_t len, u_char out[32])
 {
     if (ngx_http_tiktok_digest(data, len, out) != NGX_OK) {
-        ngx_http_tiktok_unmatchable(out, NGX_HTTP_TIKTOK_SHA256_LEN);
+        (void) RAND_bytes(out, NGX_HTTP_TIKTOK_SHA256_LEN);
     }
 }
 
@@ -644,23 +566,10 @@ ngx_http_tiktok_hmac_sha256(const u_char *key, size_t key_len,
     if (HMAC(EVP_sha256(), key, (int) key_len, data, len, out, &n) == NULL
         || n != NGX_HTTP_TIKTOK_SHA256_LEN)
     {
-        ngx_http_tiktok_unmatchable(out, NGX_HTTP_TIKTOK_SHA256_LEN);
+        (void) RAND_bytes(out, NGX_HTTP_TIKTOK_SHA256_LEN);
     }
 
     OPENSSL_cleanse(hashed, sizeof(hashed));
-}
-
-
-/*
- * The void hash functions cannot report a failure; their callers compare
- * the result with a value a client sent, so a failure yields a value no
- * client can predict rather than zeros a client could send.
- */
-
-static void
-ngx_http_tiktok_unmatchable(u_char *out, size_t len)
-{
-    (void) RAND_bytes(out, (int) len);
 }
 
 
@@ -681,10 +590,6 @@ ngx_http_tiktok_hex(u_char *dst, const u_char *src, size_t len)
 ngx_int_t
 ngx_http_tiktok_memeq(const u_char *a, const u_char *b, size_t len)
 {
-    if (len == 0) {
-        return 1;
-    }
-
     return CRYPTO_memcmp(a, b, len) == 0;
 }
 
@@ -695,11 +600,4 @@ ngx_http_tiktok_cleanse(void *p, size_t len)
     if (p != NULL && len) {
         OPENSSL_cleanse(p, len);
     }
-}
-
-
-ngx_int_t
-ngx_http_tiktok_unhex(u_char *dst, const u_char *src, size_t len)
-{
-    return ngx_http_tiktok_hex_decode(src, len, dst);
 }

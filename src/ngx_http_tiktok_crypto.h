@@ -88,16 +88,14 @@ ngx_int_t ngx_http_tiktok_open(ngx_http_tiktok_keyring_t *kr,
     size_t *out_len, ngx_uint_t *used_previous);
 
 /*
- * The AES-256-GCM primitive under seal and open, exposed for the known
- * answer tests.  The additional data is the concatenation of aad[0 .. naad).
- * decrypt answers NGX_DECLINED (out cleansed) when the tag does not match.
+ * The AES-256-GCM primitive under seal and open (enc 1: encrypt, writing
+ * tag; 0: decrypt, checking it), exposed for the known answer tests.  The
+ * additional data is the concatenation of aad[0 .. naad).  Decryption
+ * answers NGX_DECLINED (out cleansed) when the tag does not match.
  */
-ngx_int_t ngx_http_tiktok_gcm_encrypt(const u_char *key, const u_char *nonce,
-    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
-    u_char *out, u_char *tag);
-ngx_int_t ngx_http_tiktok_gcm_decrypt(const u_char *key, const u_char *nonce,
-    ngx_str_t *aad, ngx_uint_t naad, const u_char *in, size_t len,
-    const u_char *tag, u_char *out);
+ngx_int_t ngx_http_tiktok_gcm(int enc, const u_char *key,
+    const u_char *nonce, ngx_str_t *aad, ngx_uint_t naad, const u_char *in,
+    size_t len, u_char *out, u_char *tag);
 
 /* RAND_bytes: NGX_OK or NGX_ERROR */
 ngx_int_t ngx_http_tiktok_random(u_char *buf, size_t len);
@@ -111,10 +109,10 @@ void ngx_http_tiktok_hmac_sha256(const u_char *key, size_t key_len,
     const u_char *data, size_t len, u_char out[32]);
 
 /* lowercase hex of src into dst (2 * len bytes); returns the end of dst */
+u_char *ngx_http_tiktok_hex(u_char *dst, const u_char *src, size_t len);
+
 /* lowercase or uppercase hex of even length into len / 2 bytes */
 ngx_int_t ngx_http_tiktok_unhex(u_char *dst, const u_char *src, size_t len);
-
-u_char *ngx_http_tiktok_hex(u_char *dst, const u_char *src, size_t len);
 
 /* constant time in len; 1 when equal, 0 when not */
 ngx_int_t ngx_http_tiktok_memeq(const u_char *a, const u_char *b, size_t len);

@@ -76,6 +76,7 @@ typedef struct {
     size_t                          buf_len;
     ngx_uint_t                      reads;
     ngx_uint_t                      items;
+    ngx_uint_t                      ebml;          /* WebM, not MP4 */
     u_char                          buf[NGX_HTTP_TIKTOK_MEDIA_READ_SIZE];
 } ngx_http_tiktok_media_ctx_t;
 
@@ -92,32 +93,53 @@ typedef struct {
 
 
 typedef struct {
-    uint64_t                        timescale;
-    uint64_t                        duration;      /* 0 when unknown */
-    uint64_t                        fragments;     /* mehd, 0 when none */
-    ngx_uint_t                      mvhd;
     ngx_uint_t                      video;
     ngx_uint_t                      width;
     ngx_uint_t                      height;
+} ngx_http_tiktok_media_track_t;
+
+
+/* what the walks of an MP4's "moov" or a WebM's Segment gather */
+
+typedef struct {
+    uint64_t                        timescale;     /* or TimecodeScale */
+    uint64_t                        duration;      /* MP4, 0 when unknown */
+    uint64_t                        fragments;     /* mehd, 0 when none */
+    double                          ticks;         /* WebM's Duration */
+    off_t                           info_at;       /* SeekHead, or -1 */
+    off_t                           tracks_at;
+    ngx_uint_t                      info;          /* mvhd or Info seen */
+    ngx_uint_t                      has_duration;
+    ngx_uint_t                      tracks;
+    ngx_http_tiktok_media_track_t   track;         /* the first video one */
 } ngx_http_tiktok_media_movie_t;
 
 
+/* a Seek's SeekID and SeekPosition (-1, past any file, when absent) */
+
 typedef struct {
-    uint64_t                        timecode_scale;
-    double                          duration;
-    off_t                           info_at;       /* SeekHead, or -1 */
-    off_t                           tracks_at;
-    ngx_uint_t                      info;
-    ngx_uint_t                      has_duration;
-    ngx_uint_t                      tracks;
-    ngx_uint_t                      video;
-    ngx_uint_t                      width;
-    ngx_uint_t                      height;
-} ngx_http_tiktok_media_webm_t;
+    uint64_t                        id;
+    uint64_t                        position;
+} ngx_http_tiktok_media_seek_t;
+
+
+/* called for each child in a walk: NGX_DONE ends the walk early, well */
+typedef ngx_int_t (*ngx_http_tiktok_media_child_pt)(
+    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *child,
+    void *data);
 
 
 static ngx_int_t ngx_http_tiktok_media_get(ngx_http_tiktok_media_ctx_t *ctx,
     off_t offset, size_t n, off_t ahead, u_char **p);
+static ngx_int_t ngx_http_tiktok_media_payload(
+    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *node,
+    size_t n, u_char **p);
+static ngx_int_t ngx_http_tiktok_media_walk(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *parent,
+    ngx_http_tiktok_media_child_pt child, void *data);
+static ngx_int_t ngx_http_tiktok_media_track(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *node, ngx_http_tiktok_media_child_pt child,
+    ngx_http_tiktok_media_movie_t *movie);
 static ngx_int_t ngx_http_tiktok_media_box(ngx_http_tiktok_media_ctx_t *ctx,
     off_t offset, off_t end, ngx_uint_t top,
     ngx_http_tiktok_media_node_t *box);
@@ -126,19 +148,19 @@ static ngx_int_t ngx_http_tiktok_media_isobmff(
 static ngx_int_t ngx_http_tiktok_media_first(ngx_http_tiktok_media_ctx_t *ctx,
     ngx_http_tiktok_media_node_t *box, ngx_http_tiktok_media_t *media);
 static ngx_uint_t ngx_http_tiktok_media_brand(const u_char *brand);
+static ngx_uint_t ngx_http_tiktok_media_listed(const u_char *type,
+    const char *list);
+static ngx_int_t ngx_http_tiktok_media_full(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *box, size_t need0, size_t need1,
+    u_char **p);
 static ngx_int_t ngx_http_tiktok_media_moov(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *moov, ngx_http_tiktok_media_movie_t *movie);
-static ngx_int_t ngx_http_tiktok_media_mvhd(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *mvhd, ngx_http_tiktok_media_movie_t *movie);
+    ngx_http_tiktok_media_node_t *box, void *data);
 static ngx_int_t ngx_http_tiktok_media_mvex(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *mvex, ngx_http_tiktok_media_movie_t *movie);
+    ngx_http_tiktok_media_node_t *box, void *data);
 static ngx_int_t ngx_http_tiktok_media_trak(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *trak, ngx_http_tiktok_media_movie_t *movie);
-static ngx_int_t ngx_http_tiktok_media_tkhd(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *tkhd, ngx_uint_t *width,
-    ngx_uint_t *height);
+    ngx_http_tiktok_media_node_t *box, void *data);
 static ngx_int_t ngx_http_tiktok_media_mdia(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *mdia, ngx_uint_t *video);
+    ngx_http_tiktok_media_node_t *box, void *data);
 static ngx_int_t ngx_http_tiktok_media_ms(uint64_t duration,
     uint64_t timescale, uint64_t *ms);
 static ngx_int_t ngx_http_tiktok_media_webm(ngx_http_tiktok_media_ctx_t *ctx,
@@ -152,40 +174,42 @@ static ngx_int_t ngx_http_tiktok_media_uint(ngx_http_tiktok_media_ctx_t *ctx,
 static ngx_int_t ngx_http_tiktok_media_float(
     ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *elt,
     double *value);
-static ngx_int_t ngx_http_tiktok_media_ebml_header(
-    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *header,
-    ngx_http_tiktok_media_t *media);
-static ngx_int_t ngx_http_tiktok_media_doctype(
+static ngx_int_t ngx_http_tiktok_media_header(
     ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *elt,
-    ngx_http_tiktok_media_t *media);
+    void *data);
 static ngx_int_t ngx_http_tiktok_media_segment(
     ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *segment,
     ngx_http_tiktok_media_t *media);
 static ngx_int_t ngx_http_tiktok_media_level1(
     ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *elt,
-    ngx_http_tiktok_media_webm_t *webm);
+    ngx_http_tiktok_media_movie_t *movie);
 static ngx_int_t ngx_http_tiktok_media_seek_to(
     ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *segment,
-    off_t at, uint64_t id, ngx_http_tiktok_media_webm_t *webm);
+    off_t at, uint64_t id, ngx_http_tiktok_media_movie_t *movie);
 static ngx_int_t ngx_http_tiktok_media_seekhead(
-    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *seekhead,
-    ngx_http_tiktok_media_webm_t *webm);
+    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *elt,
+    void *data);
 static ngx_int_t ngx_http_tiktok_media_seek(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *seek, ngx_http_tiktok_media_webm_t *webm);
+    ngx_http_tiktok_media_node_t *elt, void *data);
 static ngx_int_t ngx_http_tiktok_media_info(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *info, ngx_http_tiktok_media_webm_t *webm);
+    ngx_http_tiktok_media_node_t *elt, void *data);
 static ngx_int_t ngx_http_tiktok_media_tracks(
-    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *tracks,
-    ngx_http_tiktok_media_webm_t *webm);
-static ngx_int_t ngx_http_tiktok_media_track(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *entry, ngx_http_tiktok_media_webm_t *webm);
-static ngx_int_t ngx_http_tiktok_media_pixels(
-    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *video,
-    ngx_uint_t *width, ngx_uint_t *height);
+    ngx_http_tiktok_media_ctx_t *ctx, ngx_http_tiktok_media_node_t *elt,
+    void *data);
+static ngx_int_t ngx_http_tiktok_media_entry(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, void *data);
+static ngx_int_t ngx_http_tiktok_media_video(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, void *data);
 static ngx_int_t ngx_http_tiktok_media_webm_ms(
-    ngx_http_tiktok_media_webm_t *webm, uint64_t *ms);
-static uint32_t ngx_http_tiktok_media_be32(const u_char *p);
-static uint64_t ngx_http_tiktok_media_be64(const u_char *p);
+    ngx_http_tiktok_media_movie_t *movie, uint64_t *ms);
+static uint64_t ngx_http_tiktok_media_be(const u_char *p, ngx_uint_t n);
+
+
+/* by container: NGX_HTTP_TIKTOK_MEDIA_UNKNOWN, MP4, MOV, WEBM, MATROSKA */
+
+static const char  *ngx_http_tiktok_media_types[] = {
+    NULL, "video/mp4", "video/quicktime", "video/webm", "video/x-matroska"
+};
 
 
 /*
@@ -194,11 +218,10 @@ static uint64_t ngx_http_tiktok_media_be64(const u_char *p);
  * lists "isom" too).
  */
 
-static const char  *ngx_http_tiktok_media_mp4_brands[] = {
-    "isom", "iso2", "iso3", "iso4", "iso5", "iso6", "iso7", "iso8", "iso9",
-    "mp41", "mp42", "avc1", "dash", "cmfc", "cmf2", "M4V ", "M4VH", "M4VP",
-    "MSNV", "XAVC", "f4v ", NULL
-};
+static const char  ngx_http_tiktok_media_mp4_brands[] =
+    "isom" "iso2" "iso3" "iso4" "iso5" "iso6" "iso7" "iso8" "iso9"
+    "mp41" "mp42" "avc1" "dash" "cmfc" "cmf2" "M4V " "M4VH" "M4VP"
+    "MSNV" "XAVC" "f4v ";
 
 
 /*
@@ -207,18 +230,15 @@ static const char  *ngx_http_tiktok_media_mp4_brands[] = {
  * and music, camera raw, JPEG 2000.  "3g" is a prefix.
  */
 
-static const char  *ngx_http_tiktok_media_other_brands[] = {
-    "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif",
-    "avis", "M4A ", "M4B ", "M4P ", "F4A ", "F4B ", "crx ", "jp2 ", "mjp2",
-    NULL
-};
+static const char  ngx_http_tiktok_media_other_brands[] =
+    "heic" "heix" "heim" "heis" "hevc" "hevx" "mif1" "msf1" "avif"
+    "avis" "M4A " "M4B " "M4P " "F4A " "F4B " "crx " "jp2 " "mjp2";
 
 
 /* older QuickTime files have no "ftyp": they start with one of these */
 
-static const char  *ngx_http_tiktok_media_qt_first[] = {
-    "moov", "mdat", "wide", "free", "skip", "pnot", NULL
-};
+static const char  ngx_http_tiktok_media_qt_first[] =
+    "moov" "mdat" "wide" "free" "skip" "pnot";
 
 
 ngx_int_t
@@ -249,18 +269,17 @@ ngx_http_tiktok_media_probe(ngx_http_tiktok_media_read_pt read, void *data,
         return rc;
     }
 
-    if (ngx_http_tiktok_media_be32(p) == NGX_HTTP_TIKTOK_EBML) {
-        rc = ngx_http_tiktok_media_webm(&ctx, media);
+    ctx.ebml = (ngx_http_tiktok_media_be(p, 4) == NGX_HTTP_TIKTOK_EBML);
 
-    } else {
-        rc = ngx_http_tiktok_media_isobmff(&ctx, media);
-    }
+    /*
+     * both set duration_ms (and then width and height) only as their last
+     * step, so what is refused claims no duration and no size
+     */
 
-    if (rc != NGX_OK) {
-        media->duration_ms = 0;
-        media->width = 0;
-        media->height = 0;
-    }
+    rc = ctx.ebml ? ngx_http_tiktok_media_webm(&ctx, media)
+                  : ngx_http_tiktok_media_isobmff(&ctx, media);
+
+    media->content_type = ngx_http_tiktok_media_types[media->container];
 
     return rc;
 }
@@ -282,15 +301,13 @@ ngx_http_tiktok_media_get(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
     size_t   len, got;
     ssize_t  r;
 
-    if (offset < 0 || offset > ctx->size || n > sizeof(ctx->buf)) {
+    if (offset < 0 || offset > ctx->size || n > sizeof(ctx->buf)
+        || (off_t) n > ctx->size - offset)
+    {
         return NGX_DECLINED;
     }
 
     left = ctx->size - offset;
-
-    if ((off_t) n > left) {
-        return NGX_DECLINED;
-    }
 
     if (offset >= ctx->buf_offset
         && (uint64_t) (offset - ctx->buf_offset) + n <= ctx->buf_len)
@@ -341,6 +358,91 @@ ngx_http_tiktok_media_get(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
 }
 
 
+/* n bytes at the start of node's payload, which must hold them */
+
+static ngx_int_t
+ngx_http_tiktok_media_payload(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *node, size_t n, u_char **p)
+{
+    if (node->end - node->data < (off_t) n) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_tiktok_media_get(ctx, node->data, n, node->end, p);
+}
+
+
+/*
+ * Calls child for each box or element inside parent, in order, until it
+ * answers anything but NGX_OK.  In an MP4, up to 7 bytes of padding at the
+ * end are allowed: old QuickTime writers end atom lists with a 32-bit
+ * zero.  In a WebM, only a Segment or a Cluster may be written without a
+ * size, and neither is walked here.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_media_walk(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *parent, ngx_http_tiktok_media_child_pt child,
+    void *data)
+{
+    off_t                         offset;
+    ngx_int_t                     rc;
+    ngx_http_tiktok_media_node_t  node;
+
+    for (offset = parent->data;
+         parent->end - offset >= (ctx->ebml ? 1 : 8);
+         offset = node.end)
+    {
+        if (ctx->ebml) {
+            rc = ngx_http_tiktok_media_element(ctx, offset, parent->end,
+                                               &node);
+
+        } else {
+            rc = ngx_http_tiktok_media_box(ctx, offset, parent->end, 0,
+                                           &node);
+        }
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (node.unknown) {
+            return NGX_DECLINED;
+        }
+
+        rc = child(ctx, &node, data);
+
+        if (rc != NGX_OK) {
+            return rc == NGX_DONE ? NGX_OK : rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a track's children walked by child; the first video track is kept */
+
+static ngx_int_t
+ngx_http_tiktok_media_track(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *node, ngx_http_tiktok_media_child_pt child,
+    ngx_http_tiktok_media_movie_t *movie)
+{
+    ngx_int_t                      rc;
+    ngx_http_tiktok_media_track_t  track;
+
+    ngx_memzero(&track, sizeof(ngx_http_tiktok_media_track_t));
+
+    rc = ngx_http_tiktok_media_walk(ctx, node, child, &track);
+
+    if (rc == NGX_OK && track.video) {
+        movie->track = track;
+    }
+
+    return rc;
+}
+
+
 /*
  * One box header at offset, inside [offset, end): a 32-bit size, or 1 and
  * a 64-bit size after the type, or 0 for "to the end" (of the file at the
@@ -376,7 +478,7 @@ ngx_http_tiktok_media_box(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
         return rc;
     }
 
-    size = ngx_http_tiktok_media_be32(p);
+    size = ngx_http_tiktok_media_be(p, 4);
     ngx_memcpy(box->type, p + 4, 4);
     header = 8;
 
@@ -385,7 +487,7 @@ ngx_http_tiktok_media_box(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
             return NGX_DECLINED;
         }
 
-        size = ngx_http_tiktok_media_be64(p + 8);
+        size = ngx_http_tiktok_media_be(p + 8, 8);
         header = 16;
 
     } else if (size == 0) {
@@ -402,7 +504,6 @@ ngx_http_tiktok_media_box(ngx_http_tiktok_media_ctx_t *ctx, off_t offset,
 
     box->data = offset + (off_t) header;
     box->end = offset + (off_t) size;
-    box->id = 0;
     box->unknown = 0;
 
     return NGX_OK;
@@ -467,14 +568,16 @@ ngx_http_tiktok_media_isobmff(ngx_http_tiktok_media_ctx_t *ctx,
 
             moov = 1;
 
-            rc = ngx_http_tiktok_media_moov(ctx, &box, &movie);
+            rc = ngx_http_tiktok_media_walk(ctx, &box,
+                                            ngx_http_tiktok_media_moov,
+                                            &movie);
             if (rc != NGX_OK) {
                 return rc;
             }
         }
     }
 
-    if (!moov || !mdat || !movie.mvhd || !movie.video) {
+    if (!moov || !mdat || !movie.info || !movie.track.video) {
         return NGX_DECLINED;
     }
 
@@ -487,8 +590,8 @@ ngx_http_tiktok_media_isobmff(ngx_http_tiktok_media_ctx_t *ctx,
         return rc;
     }
 
-    media->width = movie.width;
-    media->height = movie.height;
+    media->width = movie.track.width;
+    media->height = movie.track.height;
 
     return NGX_OK;
 }
@@ -505,25 +608,18 @@ ngx_http_tiktok_media_first(ngx_http_tiktok_media_ctx_t *ctx,
 
     if (!ngx_http_tiktok_media_is(box->type, "ftyp")) {
 
-        for (i = 0; ngx_http_tiktok_media_qt_first[i]; i++) {
-            if (ngx_http_tiktok_media_is(box->type,
-                                         ngx_http_tiktok_media_qt_first[i]))
-            {
-                media->container = NGX_HTTP_TIKTOK_MEDIA_MOV;
-                media->content_type = "video/quicktime";
-                return NGX_OK;
-            }
+        if (!ngx_http_tiktok_media_listed(box->type,
+                                          ngx_http_tiktok_media_qt_first))
+        {
+            return NGX_DECLINED;
         }
 
-        return NGX_DECLINED;
+        media->container = NGX_HTTP_TIKTOK_MEDIA_MOV;
+        return NGX_OK;
     }
 
     /* major brand, minor version, then compatible brands */
-    if (box->end - box->data < 8) {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_tiktok_media_get(ctx, box->data, 8, box->end, &p);
+    rc = ngx_http_tiktok_media_payload(ctx, box, 8, &p);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -559,21 +655,15 @@ ngx_http_tiktok_media_first(ngx_http_tiktok_media_ctx_t *ctx,
         kind = compatible;
     }
 
-    switch (kind) {
-
-    case NGX_HTTP_TIKTOK_MEDIA_MP4:
-        media->container = NGX_HTTP_TIKTOK_MEDIA_MP4;
-        media->content_type = "video/mp4";
-        return NGX_OK;
-
-    case NGX_HTTP_TIKTOK_MEDIA_MOV:
-        media->container = NGX_HTTP_TIKTOK_MEDIA_MOV;
-        media->content_type = "video/quicktime";
-        return NGX_OK;
-
-    default:
+    if (kind != NGX_HTTP_TIKTOK_MEDIA_MP4
+        && kind != NGX_HTTP_TIKTOK_MEDIA_MOV)
+    {
         return NGX_DECLINED;
     }
+
+    media->container = kind;
+
+    return NGX_OK;
 }
 
 
@@ -582,347 +672,234 @@ ngx_http_tiktok_media_first(ngx_http_tiktok_media_ctx_t *ctx,
 static ngx_uint_t
 ngx_http_tiktok_media_brand(const u_char *brand)
 {
-    ngx_uint_t  i;
-
     if (ngx_http_tiktok_media_is(brand, "qt  ")) {
         return NGX_HTTP_TIKTOK_MEDIA_MOV;
     }
 
-    for (i = 0; ngx_http_tiktok_media_mp4_brands[i]; i++) {
-        if (ngx_http_tiktok_media_is(brand,
-                                     ngx_http_tiktok_media_mp4_brands[i]))
-        {
-            return NGX_HTTP_TIKTOK_MEDIA_MP4;
-        }
+    if (ngx_http_tiktok_media_listed(brand,
+                                     ngx_http_tiktok_media_mp4_brands))
+    {
+        return NGX_HTTP_TIKTOK_MEDIA_MP4;
     }
 
-    if (brand[0] == '3' && brand[1] == 'g') {
+    if ((brand[0] == '3' && brand[1] == 'g')
+        || ngx_http_tiktok_media_listed(brand,
+                                        ngx_http_tiktok_media_other_brands))
+    {
         return NGX_HTTP_TIKTOK_MEDIA_OTHER;
-    }
-
-    for (i = 0; ngx_http_tiktok_media_other_brands[i]; i++) {
-        if (ngx_http_tiktok_media_is(brand,
-                                     ngx_http_tiktok_media_other_brands[i]))
-        {
-            return NGX_HTTP_TIKTOK_MEDIA_OTHER;
-        }
     }
 
     return NGX_HTTP_TIKTOK_MEDIA_UNKNOWN;
 }
 
 
+/* whether a four-character type is one of those run together in list */
+
+static ngx_uint_t
+ngx_http_tiktok_media_listed(const u_char *type, const char *list)
+{
+    for ( /* void */ ; *list; list += 4) {
+        if (ngx_http_tiktok_media_is(type, list)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
- * The children of "moov" that matter: "mvhd" (timescale and duration),
- * "mvex"/"mehd" (the duration of a fragmented file) and each "trak" until
- * a video one is found.  Up to 7 bytes of padding at the end are allowed:
- * old QuickTime writers end atom lists with a 32-bit zero.
+ * The start of a "full box" (version, flags, fields) that holds need0
+ * bytes in version 0, need1 in version 1 (64-bit times); no other
+ * version is known.
+ */
+
+static ngx_int_t
+ngx_http_tiktok_media_full(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *box, size_t need0, size_t need1,
+    u_char **p)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_tiktok_media_get(ctx, box->data, 1, box->end, p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if ((*p)[0] > 1) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_tiktok_media_payload(ctx, box, (*p)[0] ? need1 : need0,
+                                         p);
+}
+
+
+/*
+ * A child of "moov": "mvhd" (timescale and duration), "mvex"/"mehd" (the
+ * duration of a fragmented file), and each "trak" until a video one is
+ * found.  mvhd, version 0: flags, creation, modification, timescale,
+ * duration, 32 bits each; version 1: creation, modification and duration
+ * are 64 bits.  A duration of all ones means "unknown".
  */
 
 static ngx_int_t
 ngx_http_tiktok_media_moov(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *moov, ngx_http_tiktok_media_movie_t *movie)
+    ngx_http_tiktok_media_node_t *box, void *data)
 {
-    off_t                         offset;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  box;
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_uint_t                      n;
+    ngx_http_tiktok_media_movie_t  *movie;
 
-    for (offset = moov->data; moov->end - offset >= 8; offset = box.end) {
+    movie = data;
 
-        rc = ngx_http_tiktok_media_box(ctx, offset, moov->end, 0, &box);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (ngx_http_tiktok_media_is(box.type, "mvhd")) {
-            if (movie->mvhd) {
-                return NGX_DECLINED;
-            }
-
-            rc = ngx_http_tiktok_media_mvhd(ctx, &box, movie);
-
-        } else if (ngx_http_tiktok_media_is(box.type, "mvex")) {
-            rc = ngx_http_tiktok_media_mvex(ctx, &box, movie);
-
-        } else if (ngx_http_tiktok_media_is(box.type, "trak")
-                   && !movie->video)
-        {
-            rc = ngx_http_tiktok_media_trak(ctx, &box, movie);
-
-        } else {
-            rc = NGX_OK;
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    if (ngx_http_tiktok_media_is(box->type, "mvex")) {
+        return ngx_http_tiktok_media_walk(ctx, box, ngx_http_tiktok_media_mvex,
+                                          movie);
     }
 
-    return NGX_OK;
-}
-
-
-/*
- * version 0: flags, creation, modification, timescale, duration, 32 bits
- * each; version 1: creation, modification and duration are 64 bits.  A
- * duration of all ones means "unknown".
- */
-
-static ngx_int_t
-ngx_http_tiktok_media_mvhd(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *mvhd, ngx_http_tiktok_media_movie_t *movie)
-{
-    u_char     *p;
-    size_t      need;
-    ngx_int_t   rc;
-
-    rc = ngx_http_tiktok_media_get(ctx, mvhd->data, 1, mvhd->end, &p);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_tiktok_media_is(box->type, "trak")) {
+        return movie->track.video
+               ? NGX_OK
+               : ngx_http_tiktok_media_track(ctx, box,
+                                             ngx_http_tiktok_media_trak,
+                                             movie);
     }
 
-    switch (p[0]) {
-
-    case 0:
-        need = 20;
-        break;
-
-    case 1:
-        need = 32;
-        break;
-
-    default:
-        return NGX_DECLINED;
-    }
-
-    if (mvhd->end - mvhd->data < (off_t) need) {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_tiktok_media_get(ctx, mvhd->data, need, mvhd->end, &p);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (p[0] == 0) {
-        movie->timescale = ngx_http_tiktok_media_be32(p + 12);
-        movie->duration = ngx_http_tiktok_media_be32(p + 16);
-
-        if (movie->duration == 0xffffffff) {
-            movie->duration = 0;
-        }
-
-    } else {
-        movie->timescale = ngx_http_tiktok_media_be32(p + 20);
-        movie->duration = ngx_http_tiktok_media_be64(p + 24);
-
-        if (movie->duration == 0xffffffffffffffffULL) {
-            movie->duration = 0;
-        }
-    }
-
-    movie->mvhd = 1;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_media_mvex(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *mvex, ngx_http_tiktok_media_movie_t *movie)
-{
-    off_t                         offset;
-    u_char                       *p;
-    size_t                        need;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  box;
-
-    for (offset = mvex->data; mvex->end - offset >= 8; offset = box.end) {
-
-        rc = ngx_http_tiktok_media_box(ctx, offset, mvex->end, 0, &box);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (!ngx_http_tiktok_media_is(box.type, "mehd")) {
-            continue;
-        }
-
-        /* version and flags, then a 32- or 64-bit fragment_duration */
-        rc = ngx_http_tiktok_media_get(ctx, box.data, 1, box.end, &p);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (p[0] > 1) {
-            return NGX_DECLINED;
-        }
-
-        need = p[0] == 0 ? 8 : 12;
-
-        if (box.end - box.data < (off_t) need) {
-            return NGX_DECLINED;
-        }
-
-        rc = ngx_http_tiktok_media_get(ctx, box.data, need, box.end, &p);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        movie->fragments = p[0] == 0 ? ngx_http_tiktok_media_be32(p + 4)
-                                     : ngx_http_tiktok_media_be64(p + 4);
-
+    if (!ngx_http_tiktok_media_is(box->type, "mvhd")) {
         return NGX_OK;
     }
 
+    if (movie->info) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_tiktok_media_full(ctx, box, 20, 32, &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the width of the times: 4 bytes in version 0, 8 in version 1 */
+    n = p[0] == 0 ? 4 : 8;
+
+    movie->timescale = ngx_http_tiktok_media_be(p + 4 + 2 * n, 4);
+    movie->duration = ngx_http_tiktok_media_be(p + 8 + 2 * n, n);
+
+    if (movie->duration == (uint64_t) -1 >> (64 - 8 * n)) {
+        movie->duration = 0;
+    }
+
+    movie->info = 1;
+
     return NGX_OK;
 }
 
 
+/* a child of "mvex": "mehd", then a 32- or 64-bit fragment_duration */
+
+static ngx_int_t
+ngx_http_tiktok_media_mvex(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *box, void *data)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_media_movie_t  *movie;
+
+    if (!ngx_http_tiktok_media_is(box->type, "mehd")) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_tiktok_media_full(ctx, box, 8, 12, &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    movie = data;
+    movie->fragments = ngx_http_tiktok_media_be(p + 4, p[0] == 0 ? 4 : 8);
+
+    return NGX_DONE;
+}
+
+
 /*
- * A track is video when its "mdia"/"hdlr" says "vide" (QuickTime's
- * component subtype sits at the same place); its size comes from "tkhd".
+ * A child of "trak".  A track is video when its "mdia"/"hdlr" says "vide"
+ * (QuickTime's component subtype sits at the same place); its size comes
+ * from "tkhd": version 0 puts the 3x3 matrix at 40 and width, height
+ * (16.16) at 76 and 80; version 1, with 64-bit times, 12 bytes later.  A
+ * phone's portrait video is stored landscape with a 90 degree matrix
+ * (a = d = 0): the size reported is the one displayed.
  */
 
 static ngx_int_t
 ngx_http_tiktok_media_trak(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *trak, ngx_http_tiktok_media_movie_t *movie)
+    ngx_http_tiktok_media_node_t *box, void *data)
 {
-    off_t                         offset;
-    ngx_int_t                     rc;
-    ngx_uint_t                    width, height, video;
-    ngx_http_tiktok_media_node_t  box;
+    u_char                         *p, *m;
+    ngx_int_t                       rc;
+    ngx_uint_t                      w, h;
+    ngx_http_tiktok_media_track_t  *track;
 
-    width = 0;
-    height = 0;
-    video = 0;
+    track = data;
 
-    for (offset = trak->data; trak->end - offset >= 8; offset = box.end) {
-
-        rc = ngx_http_tiktok_media_box(ctx, offset, trak->end, 0, &box);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (ngx_http_tiktok_media_is(box.type, "tkhd")) {
-            rc = ngx_http_tiktok_media_tkhd(ctx, &box, &width, &height);
-
-        } else if (ngx_http_tiktok_media_is(box.type, "mdia")) {
-            rc = ngx_http_tiktok_media_mdia(ctx, &box, &video);
-
-        } else {
-            rc = NGX_OK;
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    if (ngx_http_tiktok_media_is(box->type, "mdia")) {
+        return ngx_http_tiktok_media_walk(ctx, box, ngx_http_tiktok_media_mdia,
+                                          track);
     }
 
-    if (video) {
-        movie->video = 1;
-        movie->width = width;
-        movie->height = height;
+    if (!ngx_http_tiktok_media_is(box->type, "tkhd")) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
-}
-
-
-/*
- * version 0 puts the 3x3 matrix at 40 and width, height (16.16) at 76 and
- * 80; version 1, with 64-bit times, 12 bytes later.  A phone's portrait
- * video is stored landscape with a 90 degree matrix (a = d = 0): the size
- * reported is the one displayed.
- */
-
-static ngx_int_t
-ngx_http_tiktok_media_tkhd(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *tkhd, ngx_uint_t *width,
-    ngx_uint_t *height)
-{
-    u_char      *p, *m;
-    size_t       need;
-    ngx_int_t    rc;
-    ngx_uint_t   w, h;
-
-    rc = ngx_http_tiktok_media_get(ctx, tkhd->data, 1, tkhd->end, &p);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (p[0] > 1) {
-        return NGX_DECLINED;
-    }
-
-    need = p[0] == 0 ? 84 : 96;
-
-    if (tkhd->end - tkhd->data < (off_t) need) {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_tiktok_media_get(ctx, tkhd->data, need, tkhd->end, &p);
+    rc = ngx_http_tiktok_media_full(ctx, box, 84, 96, &p);
     if (rc != NGX_OK) {
         return rc;
     }
 
     m = p + (p[0] == 0 ? 40 : 52);
 
-    w = ngx_http_tiktok_media_be32(m + 36) >> 16;
-    h = ngx_http_tiktok_media_be32(m + 40) >> 16;
+    w = (ngx_uint_t) (ngx_http_tiktok_media_be(m + 36, 4) >> 16);
+    h = (ngx_uint_t) (ngx_http_tiktok_media_be(m + 40, 4) >> 16);
 
-    if (ngx_http_tiktok_media_be32(m) == 0
-        && ngx_http_tiktok_media_be32(m + 16) == 0)
+    if (ngx_http_tiktok_media_be(m, 4) == 0
+        && ngx_http_tiktok_media_be(m + 16, 4) == 0)
     {
-        *width = h;
-        *height = w;
+        track->width = h;
+        track->height = w;
 
     } else {
-        *width = w;
-        *height = h;
+        track->width = w;
+        track->height = h;
     }
 
     return NGX_OK;
 }
 
 
+/* a child of "mdia": the first "hdlr" is the track's; others are data's */
+
 static ngx_int_t
 ngx_http_tiktok_media_mdia(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *mdia, ngx_uint_t *video)
+    ngx_http_tiktok_media_node_t *box, void *data)
 {
-    off_t                         offset;
-    u_char                       *p;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  box;
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_media_track_t  *track;
 
-    for (offset = mdia->data; mdia->end - offset >= 8; offset = box.end) {
-
-        rc = ngx_http_tiktok_media_box(ctx, offset, mdia->end, 0, &box);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (!ngx_http_tiktok_media_is(box.type, "hdlr")) {
-            continue;
-        }
-
-        /* version and flags, pre_defined (QuickTime: "mhlr"), type */
-        if (box.end - box.data < 12) {
-            return NGX_DECLINED;
-        }
-
-        rc = ngx_http_tiktok_media_get(ctx, box.data, 12, box.end, &p);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        *video = ngx_http_tiktok_media_is(p + 8, "vide");
-
-        /* the first "hdlr" of "mdia" is the track's; others are data's */
+    if (!ngx_http_tiktok_media_is(box->type, "hdlr")) {
         return NGX_OK;
     }
 
-    return NGX_OK;
+    /* version and flags, pre_defined (QuickTime: "mhlr"), type */
+    rc = ngx_http_tiktok_media_payload(ctx, box, 12, &p);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    track = data;
+    track->video = ngx_http_tiktok_media_is(p + 8, "vide");
+
+    return NGX_DONE;
 }
 
 
@@ -985,9 +962,14 @@ ngx_http_tiktok_media_webm(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_tiktok_media_ebml_header(ctx, &header, media);
+    rc = ngx_http_tiktok_media_walk(ctx, &header, ngx_http_tiktok_media_header,
+                                    media);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (media->container != NGX_HTTP_TIKTOK_MEDIA_WEBM) {
+        return NGX_DECLINED;
     }
 
     /* Void may come between the header and the Segment */
@@ -1027,7 +1009,7 @@ ngx_http_tiktok_media_element(ngx_http_tiktok_media_ctx_t *ctx,
     u_char     *p;
     uint64_t    size, unknown;
     ngx_int_t   rc;
-    ngx_uint_t  i, id_len, size_len;
+    ngx_uint_t  id_len, size_len;
 
     if (++ctx->items > NGX_HTTP_TIKTOK_MEDIA_MAX_ITEMS) {
         return NGX_DECLINED;
@@ -1066,22 +1048,13 @@ ngx_http_tiktok_media_element(ngx_http_tiktok_media_ctx_t *ctx,
         return rc;
     }
 
-    elt->id = 0;
-
-    for (i = 0; i < id_len; i++) {
-        elt->id = elt->id << 8 | p[i];
-    }
-
-    size = p[id_len] & (0xff >> size_len);
-
-    for (i = 1; i < size_len; i++) {
-        size = size << 8 | p[id_len + i];
-    }
-
+    /* the size's value bits, its marker bit masked off, number 7 a byte */
     unknown = ((uint64_t) 1 << (7 * size_len)) - 1;
 
+    elt->id = ngx_http_tiktok_media_be(p, id_len);
+    size = ngx_http_tiktok_media_be(p + id_len, size_len) & unknown;
+
     elt->data = offset + (off_t) (id_len + size_len);
-    ngx_memzero(elt->type, 4);
 
     if (size == unknown) {
         elt->end = end;
@@ -1126,11 +1099,10 @@ ngx_http_tiktok_media_uint(ngx_http_tiktok_media_ctx_t *ctx,
     off_t       len;
     u_char     *p;
     ngx_int_t   rc;
-    ngx_uint_t  i;
 
     len = elt->end - elt->data;
 
-    if (elt->unknown || len > 8) {
+    if (len > 8) {
         return NGX_DECLINED;
     }
 
@@ -1140,15 +1112,12 @@ ngx_http_tiktok_media_uint(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_OK;
     }
 
-    rc = ngx_http_tiktok_media_get(ctx, elt->data, (size_t) len, elt->end,
-                                   &p);
+    rc = ngx_http_tiktok_media_payload(ctx, elt, (size_t) len, &p);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    for (i = 0; i < (ngx_uint_t) len; i++) {
-        *value = *value << 8 | p[i];
-    }
+    *value = ngx_http_tiktok_media_be(p, (ngx_uint_t) len);
 
     return NGX_OK;
 }
@@ -1160,120 +1129,68 @@ static ngx_int_t
 ngx_http_tiktok_media_float(ngx_http_tiktok_media_ctx_t *ctx,
     ngx_http_tiktok_media_node_t *elt, double *value)
 {
+    off_t       len;
     float       f;
-    double      d;
-    u_char     *p;
     uint32_t    u32;
-    uint64_t    u64;
+    uint64_t    bits;
     ngx_int_t   rc;
 
-    if (elt->unknown) {
+    len = elt->end - elt->data;
+
+    if (len != 0 && len != 4 && len != 8) {
         return NGX_DECLINED;
     }
 
-    switch (elt->end - elt->data) {
+    rc = ngx_http_tiktok_media_uint(ctx, elt, &bits);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    case 0:
-        *value = 0;
-        return NGX_OK;
-
-    case 4:
-        rc = ngx_http_tiktok_media_get(ctx, elt->data, 4, elt->end, &p);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        u32 = ngx_http_tiktok_media_be32(p);
+    if (len == 4) {
+        u32 = (uint32_t) bits;
         ngx_memcpy(&f, &u32, sizeof(float));
         *value = f;
 
-        return NGX_OK;
-
-    case 8:
-        rc = ngx_http_tiktok_media_get(ctx, elt->data, 8, elt->end, &p);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        u64 = ngx_http_tiktok_media_be64(p);
-        ngx_memcpy(&d, &u64, sizeof(double));
-        *value = d;
-
-        return NGX_OK;
-
-    default:
-        return NGX_DECLINED;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_media_ebml_header(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *header, ngx_http_tiktok_media_t *media)
-{
-    off_t                         offset;
-    uint64_t                      version;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  elt;
-
-    for (offset = header->data; offset < header->end; offset = elt.end) {
-
-        rc = ngx_http_tiktok_media_element(ctx, offset, header->end, &elt);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (elt.unknown) {
-            return NGX_DECLINED;
-        }
-
-        switch (elt.id) {
-
-        case NGX_HTTP_TIKTOK_EBML_READ_VERSION:
-            rc = ngx_http_tiktok_media_uint(ctx, &elt, &version);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            /* a later EBML would need a reader we are not */
-            if (version > 1) {
-                return NGX_DECLINED;
-            }
-
-            break;
-
-        case NGX_HTTP_TIKTOK_EBML_DOCTYPE:
-            rc = ngx_http_tiktok_media_doctype(ctx, &elt, media);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            break;
-
-        default:
-            break;
-        }
+    } else {
+        /* all bits zero, as an empty one gives, is 0.0 */
+        ngx_memcpy(value, &bits, sizeof(double));
     }
 
-    return media->container == NGX_HTTP_TIKTOK_MEDIA_WEBM ? NGX_OK
-                                                          : NGX_DECLINED;
+    return NGX_OK;
 }
 
 
 /*
- * "webm" only.  A Matroska (.mkv) file has the same structure and may hold
- * the same codecs, but TikTok lists WebM, not Matroska, and MKV usually
- * carries codecs (H.264 with AC-3, subtitles, several audio tracks) that
- * its checks refuse after the upload: refusing it here says why at once.
+ * A child of the EBML header.  DocType "webm" only: a Matroska (.mkv) file
+ * has the same structure and may hold the same codecs, but TikTok lists
+ * WebM, not Matroska, and MKV usually carries codecs (H.264 with AC-3,
+ * subtitles, several audio tracks) that its checks refuse after the
+ * upload: refusing it here says why at once.
  */
 
 static ngx_int_t
-ngx_http_tiktok_media_doctype(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *elt, ngx_http_tiktok_media_t *media)
+ngx_http_tiktok_media_header(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, void *data)
 {
-    off_t       len;
-    u_char     *p;
-    ngx_int_t   rc;
+    off_t                     len;
+    u_char                   *p;
+    uint64_t                  version;
+    ngx_int_t                 rc;
+    ngx_http_tiktok_media_t  *media;
+
+    if (elt->id == NGX_HTTP_TIKTOK_EBML_READ_VERSION) {
+        rc = ngx_http_tiktok_media_uint(ctx, elt, &version);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* a later EBML would need a reader we are not */
+        return version > 1 ? NGX_DECLINED : NGX_OK;
+    }
+
+    if (elt->id != NGX_HTTP_TIKTOK_EBML_DOCTYPE) {
+        return NGX_OK;
+    }
 
     len = elt->end - elt->data;
 
@@ -1281,8 +1198,7 @@ ngx_http_tiktok_media_doctype(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_tiktok_media_get(ctx, elt->data, (size_t) len, elt->end,
-                                   &p);
+    rc = ngx_http_tiktok_media_payload(ctx, elt, (size_t) len, &p);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1292,15 +1208,15 @@ ngx_http_tiktok_media_doctype(ngx_http_tiktok_media_ctx_t *ctx,
         len--;
     }
 
+    media = data;
+
     if (len == 4 && ngx_memcmp(p, "webm", 4) == 0) {
         media->container = NGX_HTTP_TIKTOK_MEDIA_WEBM;
-        media->content_type = "video/webm";
         return NGX_OK;
     }
 
     if (len == 8 && ngx_memcmp(p, "matroska", 8) == 0) {
         media->container = NGX_HTTP_TIKTOK_MEDIA_MATROSKA;
-        media->content_type = "video/x-matroska";
     }
 
     return NGX_DECLINED;
@@ -1311,19 +1227,19 @@ static ngx_int_t
 ngx_http_tiktok_media_segment(ngx_http_tiktok_media_ctx_t *ctx,
     ngx_http_tiktok_media_node_t *segment, ngx_http_tiktok_media_t *media)
 {
-    off_t                         offset;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  elt;
-    ngx_http_tiktok_media_webm_t  webm;
+    off_t                          offset;
+    ngx_int_t                      rc;
+    ngx_http_tiktok_media_node_t   elt;
+    ngx_http_tiktok_media_movie_t  movie;
 
-    ngx_memzero(&webm, sizeof(ngx_http_tiktok_media_webm_t));
+    ngx_memzero(&movie, sizeof(ngx_http_tiktok_media_movie_t));
 
-    webm.timecode_scale = NGX_HTTP_TIKTOK_MEDIA_TIMECODE_SCALE;
-    webm.info_at = -1;
-    webm.tracks_at = -1;
+    movie.timescale = NGX_HTTP_TIKTOK_MEDIA_TIMECODE_SCALE;
+    movie.info_at = -1;
+    movie.tracks_at = -1;
 
     for (offset = segment->data;
-         offset < segment->end && !(webm.info && webm.tracks);
+         offset < segment->end && !(movie.info && movie.tracks);
          offset = elt.end)
     {
         rc = ngx_http_tiktok_media_element(ctx, offset, segment->end, &elt);
@@ -1341,61 +1257,77 @@ ngx_http_tiktok_media_segment(ngx_http_tiktok_media_ctx_t *ctx,
             return NGX_DECLINED;
         }
 
-        rc = ngx_http_tiktok_media_level1(ctx, &elt, &webm);
+        rc = ngx_http_tiktok_media_level1(ctx, &elt, &movie);
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
-    if (!webm.info && webm.info_at >= 0) {
-        rc = ngx_http_tiktok_media_seek_to(ctx, segment, webm.info_at,
-                                           NGX_HTTP_TIKTOK_EBML_INFO, &webm);
+    if (!movie.info && movie.info_at >= 0) {
+        rc = ngx_http_tiktok_media_seek_to(ctx, segment, movie.info_at,
+                                           NGX_HTTP_TIKTOK_EBML_INFO, &movie);
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
-    if (!webm.tracks && webm.tracks_at >= 0) {
-        rc = ngx_http_tiktok_media_seek_to(ctx, segment, webm.tracks_at,
+    if (!movie.tracks && movie.tracks_at >= 0) {
+        rc = ngx_http_tiktok_media_seek_to(ctx, segment, movie.tracks_at,
                                            NGX_HTTP_TIKTOK_EBML_TRACKS,
-                                           &webm);
+                                           &movie);
         if (rc != NGX_OK) {
             return rc;
         }
     }
 
-    if (!webm.info || !webm.tracks || !webm.video) {
+    if (!movie.info || !movie.tracks || !movie.track.video) {
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_tiktok_media_webm_ms(&webm, &media->duration_ms);
+    rc = ngx_http_tiktok_media_webm_ms(&movie, &media->duration_ms);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    media->width = webm.width;
-    media->height = webm.height;
+    media->width = movie.track.width;
+    media->height = movie.track.height;
 
     return NGX_OK;
 }
 
 
+/* Info and Tracks are read once; a walk that fails fails the probe */
+
 static ngx_int_t
 ngx_http_tiktok_media_level1(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *elt, ngx_http_tiktok_media_webm_t *webm)
+    ngx_http_tiktok_media_node_t *elt, ngx_http_tiktok_media_movie_t *movie)
 {
     switch (elt->id) {
 
     case NGX_HTTP_TIKTOK_EBML_SEEKHEAD:
-        return ngx_http_tiktok_media_seekhead(ctx, elt, webm);
+        return ngx_http_tiktok_media_walk(ctx, elt,
+                                          ngx_http_tiktok_media_seekhead,
+                                          movie);
 
     case NGX_HTTP_TIKTOK_EBML_INFO:
-        return webm->info ? NGX_OK
-                          : ngx_http_tiktok_media_info(ctx, elt, webm);
+        if (movie->info) {
+            return NGX_OK;
+        }
+
+        movie->info = 1;
+
+        return ngx_http_tiktok_media_walk(ctx, elt, ngx_http_tiktok_media_info,
+                                          movie);
 
     case NGX_HTTP_TIKTOK_EBML_TRACKS:
-        return webm->tracks ? NGX_OK
-                            : ngx_http_tiktok_media_tracks(ctx, elt, webm);
+        if (movie->tracks) {
+            return NGX_OK;
+        }
+
+        movie->tracks = 1;
+
+        return ngx_http_tiktok_media_walk(ctx, elt,
+                                          ngx_http_tiktok_media_tracks, movie);
 
     default:
         return NGX_OK;
@@ -1408,7 +1340,7 @@ ngx_http_tiktok_media_level1(ngx_http_tiktok_media_ctx_t *ctx,
 static ngx_int_t
 ngx_http_tiktok_media_seek_to(ngx_http_tiktok_media_ctx_t *ctx,
     ngx_http_tiktok_media_node_t *segment, off_t at, uint64_t id,
-    ngx_http_tiktok_media_webm_t *webm)
+    ngx_http_tiktok_media_movie_t *movie)
 {
     ngx_int_t                     rc;
     ngx_http_tiktok_media_node_t  elt;
@@ -1427,154 +1359,113 @@ ngx_http_tiktok_media_seek_to(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    return ngx_http_tiktok_media_level1(ctx, &elt, webm);
+    return ngx_http_tiktok_media_level1(ctx, &elt, movie);
 }
 
+
+/* a child of a SeekHead: a Seek says where Info or Tracks are */
 
 static ngx_int_t
 ngx_http_tiktok_media_seekhead(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *seekhead, ngx_http_tiktok_media_webm_t *webm)
+    ngx_http_tiktok_media_node_t *elt, void *data)
 {
-    off_t                         offset;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  elt;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_media_seek_t    seek;
+    ngx_http_tiktok_media_movie_t  *movie;
 
-    for (offset = seekhead->data; offset < seekhead->end; offset = elt.end) {
+    if (elt->id != NGX_HTTP_TIKTOK_EBML_SEEK) {
+        return NGX_OK;
+    }
 
-        rc = ngx_http_tiktok_media_element(ctx, offset, seekhead->end, &elt);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    seek.id = 0;
+    seek.position = (uint64_t) -1;
 
-        if (elt.unknown) {
-            return NGX_DECLINED;
-        }
+    rc = ngx_http_tiktok_media_walk(ctx, elt, ngx_http_tiktok_media_seek,
+                                    &seek);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-        if (elt.id == NGX_HTTP_TIKTOK_EBML_SEEK) {
-            rc = ngx_http_tiktok_media_seek(ctx, &elt, webm);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-        }
+    /* a position past the file cannot be followed; seek_to() checks more */
+    if (seek.position >= (uint64_t) ctx->size) {
+        return NGX_OK;
+    }
+
+    movie = data;
+
+    if (seek.id == NGX_HTTP_TIKTOK_EBML_INFO && movie->info_at < 0) {
+        movie->info_at = (off_t) seek.position;
+
+    } else if (seek.id == NGX_HTTP_TIKTOK_EBML_TRACKS && movie->tracks_at < 0)
+    {
+        movie->tracks_at = (off_t) seek.position;
     }
 
     return NGX_OK;
 }
 
 
-/* SeekID holds an element id as bytes; SeekPosition is an unsigned int */
+/* a child of a Seek: SeekID holds an element id as bytes */
 
 static ngx_int_t
 ngx_http_tiktok_media_seek(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *seek, ngx_http_tiktok_media_webm_t *webm)
+    ngx_http_tiktok_media_node_t *elt, void *data)
 {
-    off_t                         offset;
-    uint64_t                      id, position;
-    ngx_int_t                     rc;
-    ngx_uint_t                    has_position;
-    ngx_http_tiktok_media_node_t  elt;
+    ngx_http_tiktok_media_seek_t  *seek;
 
-    id = 0;
-    position = 0;
-    has_position = 0;
+    seek = data;
 
-    for (offset = seek->data; offset < seek->end; offset = elt.end) {
-
-        rc = ngx_http_tiktok_media_element(ctx, offset, seek->end, &elt);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (elt.unknown) {
-            return NGX_DECLINED;
-        }
-
-        if (elt.id == NGX_HTTP_TIKTOK_EBML_SEEK_ID) {
-
-            /* an id is at most 4 bytes; read as an unsigned int */
-            if (elt.end - elt.data > 4) {
-                return NGX_DECLINED;
-            }
-
-            rc = ngx_http_tiktok_media_uint(ctx, &elt, &id);
-
-        } else if (elt.id == NGX_HTTP_TIKTOK_EBML_SEEK_POSITION) {
-            rc = ngx_http_tiktok_media_uint(ctx, &elt, &position);
-            has_position = 1;
-
-        } else {
-            rc = NGX_OK;
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    if (elt->id == NGX_HTTP_TIKTOK_EBML_SEEK_POSITION) {
+        return ngx_http_tiktok_media_uint(ctx, elt, &seek->position);
     }
 
-    /* a position past the file cannot be followed; seek_to() checks more */
-    if (!has_position || position >= (uint64_t) ctx->size) {
+    if (elt->id != NGX_HTTP_TIKTOK_EBML_SEEK_ID) {
         return NGX_OK;
     }
 
-    if (id == NGX_HTTP_TIKTOK_EBML_INFO && webm->info_at < 0) {
-        webm->info_at = (off_t) position;
-
-    } else if (id == NGX_HTTP_TIKTOK_EBML_TRACKS && webm->tracks_at < 0) {
-        webm->tracks_at = (off_t) position;
+    /* an id is at most 4 bytes; read as an unsigned int */
+    if (elt->end - elt->data > 4) {
+        return NGX_DECLINED;
     }
 
-    return NGX_OK;
+    return ngx_http_tiktok_media_uint(ctx, elt, &seek->id);
 }
 
 
 static ngx_int_t
 ngx_http_tiktok_media_info(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *info, ngx_http_tiktok_media_webm_t *webm)
+    ngx_http_tiktok_media_node_t *elt, void *data)
 {
-    off_t                         offset;
-    uint64_t                      scale;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  elt;
+    uint64_t                        scale;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_media_movie_t  *movie;
 
-    for (offset = info->data; offset < info->end; offset = elt.end) {
+    movie = data;
 
-        rc = ngx_http_tiktok_media_element(ctx, offset, info->end, &elt);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (elt.unknown) {
-            return NGX_DECLINED;
-        }
-
-        if (elt.id == NGX_HTTP_TIKTOK_EBML_TIMECODE_SCALE) {
-            rc = ngx_http_tiktok_media_uint(ctx, &elt, &scale);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            /* an empty element means its default (RFC 8794, 6.x) */
-            if (elt.end == elt.data) {
-                scale = NGX_HTTP_TIKTOK_MEDIA_TIMECODE_SCALE;
-            }
-
-            if (scale == 0) {
-                return NGX_DECLINED;
-            }
-
-            webm->timecode_scale = scale;
-
-        } else if (elt.id == NGX_HTTP_TIKTOK_EBML_DURATION) {
-            rc = ngx_http_tiktok_media_float(ctx, &elt, &webm->duration);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            webm->has_duration = 1;
-        }
+    if (elt->id == NGX_HTTP_TIKTOK_EBML_DURATION) {
+        movie->has_duration = 1;
+        return ngx_http_tiktok_media_float(ctx, elt, &movie->ticks);
     }
 
-    webm->info = 1;
+    if (elt->id != NGX_HTTP_TIKTOK_EBML_TIMECODE_SCALE) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_tiktok_media_uint(ctx, elt, &scale);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* an empty element means its default (RFC 8794, 6.x) */
+    if (elt->end == elt->data) {
+        scale = NGX_HTTP_TIKTOK_MEDIA_TIMECODE_SCALE;
+    }
+
+    if (scale == 0) {
+        return NGX_DECLINED;
+    }
+
+    movie->timescale = scale;
 
     return NGX_OK;
 }
@@ -1582,129 +1473,83 @@ ngx_http_tiktok_media_info(ngx_http_tiktok_media_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_tiktok_media_tracks(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *tracks, ngx_http_tiktok_media_webm_t *webm)
+    ngx_http_tiktok_media_node_t *elt, void *data)
 {
-    off_t                         offset;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  elt;
+    ngx_http_tiktok_media_movie_t  *movie;
 
-    for (offset = tracks->data; offset < tracks->end; offset = elt.end) {
+    movie = data;
 
-        rc = ngx_http_tiktok_media_element(ctx, offset, tracks->end, &elt);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (elt.unknown) {
-            return NGX_DECLINED;
-        }
-
-        if (elt.id == NGX_HTTP_TIKTOK_EBML_TRACK_ENTRY && !webm->video) {
-            rc = ngx_http_tiktok_media_track(ctx, &elt, webm);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-        }
+    if (elt->id != NGX_HTTP_TIKTOK_EBML_TRACK_ENTRY || movie->track.video) {
+        return NGX_OK;
     }
 
-    webm->tracks = 1;
+    return ngx_http_tiktok_media_track(ctx, elt, ngx_http_tiktok_media_entry,
+                                       movie);
+}
+
+
+/* a child of a TrackEntry: its TrackType, and its Video's pixels */
+
+static ngx_int_t
+ngx_http_tiktok_media_entry(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, void *data)
+{
+    uint64_t                        type;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_media_track_t  *track;
+
+    track = data;
+
+    if (elt->id == NGX_HTTP_TIKTOK_EBML_VIDEO) {
+        return ngx_http_tiktok_media_walk(ctx, elt,
+                                          ngx_http_tiktok_media_video, track);
+    }
+
+    if (elt->id != NGX_HTTP_TIKTOK_EBML_TRACK_TYPE) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_tiktok_media_uint(ctx, elt, &type);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    track->video = (type == NGX_HTTP_TIKTOK_EBML_VIDEO_TRACK);
 
     return NGX_OK;
 }
 
 
 static ngx_int_t
-ngx_http_tiktok_media_track(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *entry, ngx_http_tiktok_media_webm_t *webm)
+ngx_http_tiktok_media_video(ngx_http_tiktok_media_ctx_t *ctx,
+    ngx_http_tiktok_media_node_t *elt, void *data)
 {
-    off_t                         offset;
-    uint64_t                      type;
-    ngx_int_t                     rc;
-    ngx_uint_t                    width, height;
-    ngx_http_tiktok_media_node_t  elt;
+    uint64_t                        value;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_media_track_t  *track;
 
-    type = 0;
-    width = 0;
-    height = 0;
-
-    for (offset = entry->data; offset < entry->end; offset = elt.end) {
-
-        rc = ngx_http_tiktok_media_element(ctx, offset, entry->end, &elt);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (elt.unknown) {
-            return NGX_DECLINED;
-        }
-
-        if (elt.id == NGX_HTTP_TIKTOK_EBML_TRACK_TYPE) {
-            rc = ngx_http_tiktok_media_uint(ctx, &elt, &type);
-
-        } else if (elt.id == NGX_HTTP_TIKTOK_EBML_VIDEO) {
-            rc = ngx_http_tiktok_media_pixels(ctx, &elt, &width, &height);
-
-        } else {
-            rc = NGX_OK;
-        }
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    if (elt->id != NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH
+        && elt->id != NGX_HTTP_TIKTOK_EBML_PIXEL_HEIGHT)
+    {
+        return NGX_OK;
     }
 
-    if (type == NGX_HTTP_TIKTOK_EBML_VIDEO_TRACK) {
-        webm->video = 1;
-        webm->width = width;
-        webm->height = height;
+    rc = ngx_http_tiktok_media_uint(ctx, elt, &value);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    return NGX_OK;
-}
+    if (value > NGX_HTTP_TIKTOK_MEDIA_MAX_PIXELS) {
+        return NGX_DECLINED;
+    }
 
+    track = data;
 
-static ngx_int_t
-ngx_http_tiktok_media_pixels(ngx_http_tiktok_media_ctx_t *ctx,
-    ngx_http_tiktok_media_node_t *video, ngx_uint_t *width,
-    ngx_uint_t *height)
-{
-    off_t                         offset;
-    uint64_t                      value;
-    ngx_int_t                     rc;
-    ngx_http_tiktok_media_node_t  elt;
+    if (elt->id == NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH) {
+        track->width = (ngx_uint_t) value;
 
-    for (offset = video->data; offset < video->end; offset = elt.end) {
-
-        rc = ngx_http_tiktok_media_element(ctx, offset, video->end, &elt);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (elt.unknown) {
-            return NGX_DECLINED;
-        }
-
-        if (elt.id != NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH
-            && elt.id != NGX_HTTP_TIKTOK_EBML_PIXEL_HEIGHT)
-        {
-            continue;
-        }
-
-        rc = ngx_http_tiktok_media_uint(ctx, &elt, &value);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (value > NGX_HTTP_TIKTOK_MEDIA_MAX_PIXELS) {
-            return NGX_DECLINED;
-        }
-
-        if (elt.id == NGX_HTTP_TIKTOK_EBML_PIXEL_WIDTH) {
-            *width = (ngx_uint_t) value;
-
-        } else {
-            *height = (ngx_uint_t) value;
-        }
+    } else {
+        track->height = (ngx_uint_t) value;
     }
 
     return NGX_OK;
@@ -1718,16 +1563,16 @@ ngx_http_tiktok_media_pixels(ngx_http_tiktok_media_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_tiktok_media_webm_ms(ngx_http_tiktok_media_webm_t *webm,
+ngx_http_tiktok_media_webm_ms(ngx_http_tiktok_media_movie_t *movie,
     uint64_t *ms)
 {
     double  value;
 
-    if (!webm->has_duration) {
+    if (!movie->has_duration) {
         return NGX_DECLINED;
     }
 
-    value = webm->duration * (double) webm->timecode_scale / 1000000.0;
+    value = movie->ticks * (double) movie->timescale / 1000000.0;
 
     if (!(value >= 0.5 && value <= (double) NGX_HTTP_TIKTOK_MEDIA_MAX_MS)) {
         return NGX_DECLINED;
@@ -1744,17 +1589,16 @@ ngx_http_tiktok_media_webm_ms(ngx_http_tiktok_media_webm_t *webm,
 }
 
 
-static uint32_t
-ngx_http_tiktok_media_be32(const u_char *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16
-           | (uint32_t) p[2] << 8 | p[3];
-}
-
+/* n bytes, at most 8, big-endian */
 
 static uint64_t
-ngx_http_tiktok_media_be64(const u_char *p)
+ngx_http_tiktok_media_be(const u_char *p, ngx_uint_t n)
 {
-    return (uint64_t) ngx_http_tiktok_media_be32(p) << 32
-           | ngx_http_tiktok_media_be32(p + 4);
+    uint64_t  value;
+
+    for (value = 0; n > 0; n--) {
+        value = value << 8 | *p++;
+    }
+
+    return value;
 }
