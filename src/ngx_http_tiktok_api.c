@@ -20,13 +20,6 @@
 #define NGX_HTTP_TIKTOK_API_INITIAL  4096
 
 
-/* a form body being built: key=value&... with values percent-encoded */
-typedef struct {
-    ngx_str_t                     body;
-    size_t                        cap;
-} ngx_http_tiktok_form_t;
-
-
 static ngx_int_t ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call);
 static ngx_int_t ngx_http_tiktok_api_add_header(ngx_http_request_t *sr,
@@ -43,8 +36,6 @@ static ngx_int_t ngx_http_tiktok_api_append(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, ngx_buf_t *b);
 static ngx_http_tiktok_api_call_t *ngx_http_tiktok_api_call(
     ngx_http_request_t *r);
-static ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
-    ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -626,7 +617,7 @@ ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
     const char *key, ngx_str_t *value)
 {

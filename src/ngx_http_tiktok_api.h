@@ -76,6 +76,13 @@ typedef struct {
 } ngx_http_tiktok_api_error_t;
 
 
+/* a form body being built: key=value&... with values percent-encoded */
+typedef struct {
+    ngx_str_t                     body;
+    size_t                        cap;
+} ngx_http_tiktok_form_t;
+
+
 ngx_int_t ngx_http_tiktok_api_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_tiktok_api_start(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call);
@@ -97,6 +104,10 @@ struct ngx_http_tiktok_main_conf_s;
 ngx_int_t ngx_http_tiktok_oauth_form(ngx_pool_t *pool,
     struct ngx_http_tiktok_main_conf_s *tmcf, ngx_keyval_t *fields,
     ngx_uint_t n, ngx_str_t *body);
+
+/* appends key=value (percent-encoded) to a form, "&" between pairs */
+ngx_int_t ngx_http_tiktok_form_add(ngx_pool_t *pool,
+    ngx_http_tiktok_form_t *form, const char *key, ngx_str_t *value);
 
 /*
  * Parses TikTok's answer.  For the v2 envelope, NGX_OK only when
