@@ -161,7 +161,6 @@ ngx_uint_t ngx_http_tiktok_token_has_scope(ngx_http_request_t *r,
     const char *scope);
 
 /* ngx_http_tiktok_lease.c */
-ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
 ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
     ngx_str_t *plain, ngx_str_t *hex);
