@@ -42,7 +42,7 @@ static const char  ngx_http_tiktok_lease_load_sql[] =
     "SELECT encode(access_token_enc, 'hex'),"
     " access_expires_at > now() + interval '5 minutes',"
     " refresh_expires_at > now(), needs_reconnect,"
-    " array_to_string(scopes, ','), open_id, access_expires_at::text"
+    " array_to_string(scopes, ','), access_expires_at::text"
     " FROM tiktok.accounts WHERE user_id = $1";
 
 /* $1 user, $2 owner: the sealed refresh token when the lease is ours */
@@ -165,9 +165,7 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
 
     if (ngx_http_tiktok_pg_copy(lease->pool, res, 4, &lease->scopes)
         != NGX_OK
-        || ngx_http_tiktok_pg_copy(lease->pool, res, 5, &lease->open_id)
-           != NGX_OK
-        || ngx_http_tiktok_pg_copy(lease->pool, res, 6, &lease->expires_at)
+        || ngx_http_tiktok_pg_copy(lease->pool, res, 5, &lease->expires_at)
            != NGX_OK)
     {
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR,

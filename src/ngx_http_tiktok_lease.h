@@ -61,7 +61,6 @@ struct ngx_http_tiktok_lease_s {
     const char                   *why;           /* a failure, for a log */
     ngx_str_t                     access_token;  /* with OK */
     ngx_str_t                     scopes;        /* comma-separated */
-    ngx_str_t                     open_id;
     ngx_str_t                     expires_at;    /* as read, to invalidate */
     ngx_http_tiktok_api_error_t   err;           /* a failed refresh call */
     unsigned                      refreshed:1;

@@ -105,8 +105,6 @@ typedef struct {
     ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
     ngx_str_t                    access_token;   /* with OK */
     ngx_str_t                    scopes;         /* comma-separated */
-    ngx_str_t                    open_id;
-    ngx_str_t                    expires_at;     /* as read, for invalidate */
     ngx_event_t                  wait;
     ngx_http_tiktok_next_pt      next;
     struct ngx_http_tiktok_lease_s  *lease;

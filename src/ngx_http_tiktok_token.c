@@ -122,8 +122,6 @@ ngx_http_tiktok_token_done(ngx_http_tiktok_lease_t *lease)
     tk->http_status = lease->http_status;
     tk->access_token = lease->access_token;
     tk->scopes = lease->scopes;
-    tk->open_id = lease->open_id;
-    tk->expires_at = lease->expires_at;
 
     if (lease->err.endpoint == NULL
         || ngx_http_tiktok_record_error(r, &lease->err, NGX_LOG_ERR, tk->next)
