@@ -193,7 +193,7 @@ ngx_http_tiktok_job_t *
 ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     PGresult *res, int row, ngx_http_tiktok_job_pt ended, void *data)
 {
-    ngx_str_t               v, source;
+    ngx_str_t               source;
     ngx_pool_t             *pool;
     ngx_http_tiktok_job_t  *job;
 
@@ -238,9 +238,9 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     ngx_http_tiktok_job_col(job, res, row, 13, &job->username);
     ngx_http_tiktok_job_col(job, res, row, 14, &job->claim_token);
 
-    v.data = (u_char *) PQgetvalue(res, row, 5);
-    v.len = PQgetlength(res, row, 5);
-    job->size = v.len ? ngx_atoof(v.data, v.len) : 0;
+    job->size = PQgetisnull(res, row, 5)
+                ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 5),
+                                PQgetlength(res, row, 5));
 
     /*
      * TikTok's chunk rules: one chunk up to 64,000,000 bytes, else
@@ -249,9 +249,8 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     job->chunk = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
                  ? job->size : NGX_HTTP_TIKTOK_CHUNK;
 
-    v.data = (u_char *) PQgetvalue(res, row, 10);
-    v.len = PQgetlength(res, row, 10);
-    job->uploaded = ngx_atoof(v.data, v.len);
+    job->uploaded = ngx_atoof((u_char *) PQgetvalue(res, row, 10),
+                              PQgetlength(res, row, 10));
 
     job->upload = (source.len && source.data[0] == 'F');
     job->init_started = (PQgetvalue(res, row, 11)[0] == 't');

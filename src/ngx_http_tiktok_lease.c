@@ -512,13 +512,9 @@ ngx_http_tiktok_lease_release(ngx_http_tiktok_lease_t *lease,
 
     params[0] = lease->user;
     params[1] = lease->owner;
-
-    if (status == NGX_HTTP_TIKTOK_TOKEN_RECONNECT) {
-        ngx_str_set(&params[2], "true");
-
-    } else {
-        ngx_str_set(&params[2], "false");
-    }
+    params[2].data = (u_char *) (status == NGX_HTTP_TIKTOK_TOKEN_RECONNECT
+                                 ? "true" : "false");
+    params[2].len = ngx_strlen(params[2].data);
 
     lease->status = status;
     lease->why = why;
@@ -546,7 +542,7 @@ ngx_http_tiktok_lease_released(ngx_http_tiktok_pg_query_t *q)
 
     /* a lost row is logged by the pool; the lease runs out by itself */
 
-    ngx_http_tiktok_lease_done(lease, lease->status, lease->why);
+    lease->done(lease);
 }
 
 
