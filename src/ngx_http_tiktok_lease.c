@@ -298,10 +298,6 @@ ngx_http_tiktok_lease_refresh(ngx_http_tiktok_lease_t *lease)
 
     tmcf = lease->tmcf;
 
-    if (tmcf->curl == NULL) {
-        return NGX_ERROR;
-    }
-
     /* in the caller's pool: its cleanup cancels the call */
     req = ngx_http_tiktok_curl_req_create(lease->pool, lease->log);
     if (req == NULL) {
