@@ -758,7 +758,18 @@ ngx_http_tiktok_api_classify(ngx_int_t rc, ngx_uint_t status, ngx_str_t *code)
           NGX_HTTP_TIKTOK_API_SCOPE_FIELD },
         { ngx_string("reached_active_user_cap"),
           NGX_HTTP_TIKTOK_API_CANNOT_POST },
-        { ngx_string("spam_risk_"), NGX_HTTP_TIKTOK_API_CANNOT_POST }
+        { ngx_string("spam_risk_"), NGX_HTTP_TIKTOK_API_CANNOT_POST },
+        { ngx_string("internal_error"), NGX_HTTP_TIKTOK_API_INTERNAL },
+
+        /* the OAuth codes that mean the grant itself is gone */
+        { ngx_string("invalid_grant"), NGX_HTTP_TIKTOK_API_GRANT_GONE },
+        { ngx_string("access_denied"), NGX_HTTP_TIKTOK_API_GRANT_GONE },
+        { ngx_string("unauthorized_client"), NGX_HTTP_TIKTOK_API_GRANT_GONE },
+
+        /* TikTok does not know the publish for this user */
+        { ngx_string("invalid_publish_id"), NGX_HTTP_TIKTOK_API_PUBLISH_GONE },
+        { ngx_string("token_not_authorized_for_specified_publish_id"),
+          NGX_HTTP_TIKTOK_API_PUBLISH_GONE }
     };
 
     if (rc == NGX_OK) {

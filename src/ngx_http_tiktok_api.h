@@ -126,8 +126,12 @@ ngx_int_t ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
 #define NGX_HTTP_TIKTOK_API_SCOPE_FIELD    4   /* scope_permission_missed */
 #define NGX_HTTP_TIKTOK_API_CANNOT_POST    5   /* spam_risk_*, user cap */
 #define NGX_HTTP_TIKTOK_API_FAILED         6   /* anything else */
+#define NGX_HTTP_TIKTOK_API_INTERNAL       7   /* internal_error */
+#define NGX_HTTP_TIKTOK_API_GRANT_GONE     8   /* OAuth: invalid_grant, ... */
+#define NGX_HTTP_TIKTOK_API_PUBLISH_GONE   9   /* invalid_publish_id, ... */
 
-/* TikTok's error codes compared in one place: rc from api_envelope */
+/* TikTok's error codes compared in one place: rc from api_envelope or
+ * oauth_answer */
 ngx_uint_t ngx_http_tiktok_api_classify(ngx_int_t rc, ngx_uint_t status,
     ngx_str_t *code);
 

@@ -35,15 +35,6 @@
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
 #define NGX_HTTP_TIKTOK_ATTEMPTS_MAX    10      /* backed-off tries a post */
 
-/* TikTok's per-user-token limits a minute (TIKTOK_API.md) */
-#define NGX_HTTP_TIKTOK_INIT_LIMIT      6
-#define NGX_HTTP_TIKTOK_CREATOR_LIMIT   20
-#define NGX_HTTP_TIKTOK_STATUS_LIMIT    30
-
-#define NGX_HTTP_TIKTOK_INIT_PATH     "/v2/post/publish/video/init/"
-#define NGX_HTTP_TIKTOK_CREATOR_PATH  "/v2/post/publish/creator_info/query/"
-#define NGX_HTTP_TIKTOK_STATUS_PATH   "/v2/post/publish/status/fetch/"
-
 
 #define ngx_http_tiktok_str_is(s, lit)                                        \
     ((s)->len == sizeof(lit) - 1 && ngx_strncmp((s)->data, lit, (s)->len) == 0)
@@ -51,6 +42,18 @@
 /* after the init: the spool file has bytes TikTok has not taken yet */
 #define ngx_http_tiktok_job_uploading(job)                                    \
     ((job)->upload && (job)->uploaded < (job)->size)
+
+/* 5xx and rate limits pass; everything else TikTok says is a verdict */
+#define ngx_http_tiktok_job_transient(req, kind)                              \
+    ((req)->status >= 500 || (req)->status == NGX_HTTP_TOO_MANY_REQUESTS      \
+     || (kind) == NGX_HTTP_TIKTOK_API_RATE_LIMITED                            \
+     || (kind) == NGX_HTTP_TIKTOK_API_INTERNAL)
+
+
+typedef struct {
+    char                         *path;
+    ngx_uint_t                    limit;
+} ngx_http_tiktok_job_api_t;
 
 
 static void ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job);
@@ -62,49 +65,58 @@ static ngx_int_t ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job);
-static void ngx_http_tiktok_job_creator_answered(
-    ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
 static void ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job,
     json_t *creator);
 static void ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
 static void ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job);
-static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req);
 static void ngx_http_tiktok_job_wait_handler(ngx_event_t *ev);
 static void ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job,
     ngx_msec_t ms);
 static void ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job);
-static void ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req);
+static void ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
 static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
     json_t *data, ngx_str_t *status);
-static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job,
-    const char *endpoint, ngx_uint_t limit);
+static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
-    const char *path, ngx_str_t *body, ngx_http_tiktok_curl_done_pt handler);
+    ngx_str_t *body);
+static void ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req);
 static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    const char *endpoint, ngx_http_tiktok_curl_req_t *req, json_t **data);
+    ngx_http_tiktok_curl_req_t *req, json_t **data);
 static ngx_uint_t ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job,
-    ngx_int_t rc);
-static ngx_uint_t ngx_http_tiktok_job_transient(
-    ngx_http_tiktok_curl_req_t *req, ngx_str_t *code);
-static ngx_uint_t ngx_http_tiktok_job_init_unknown(
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_str_t *code);
+    ngx_uint_t kind);
 static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
     const char *why);
-static void ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job,
-    ngx_str_t *reason);
 static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
     const char *status, ngx_str_t *reason, ngx_str_t *share_url);
 static void ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job,
     const char *sql, ngx_uint_t n, ngx_str_t *params);
 static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
 static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_pg_query_t *q, ngx_uint_t i);
+    ngx_http_tiktok_pg_query_t *q);
 
+
+/*
+ * The endpoint of each state that calls TikTok's API, and TikTok's limit
+ * of it a minute per user token (TIKTOK_API.md).
+ */
+static ngx_http_tiktok_job_api_t  ngx_http_tiktok_job_api[] = {
+    { NULL, 0 },                                        /* TOKEN */
+    { "/v2/post/publish/creator_info/query/", 20 },     /* CREATOR */
+    { "/v2/post/publish/video/init/", 6 },              /* INIT */
+    { NULL, 0 },                                        /* UPLOAD */
+    { "/v2/post/publish/status/fetch/", 30 }            /* POLL */
+};
 
 /*
  * Every write below names the claim's token: one that matches no row
@@ -183,7 +195,7 @@ ngx_http_tiktok_job_t *
 ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     PGresult *res, int row, ngx_http_tiktok_job_pt ended, void *data)
 {
-    ngx_str_t               v, source;
+    ngx_str_t               source;
     ngx_pool_t             *pool;
     ngx_http_tiktok_job_t  *job;
 
@@ -228,13 +240,19 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     ngx_http_tiktok_job_col(job, res, row, 13, &job->username);
     ngx_http_tiktok_job_col(job, res, row, 14, &job->claim_token);
 
-    v.data = (u_char *) PQgetvalue(res, row, 5);
-    v.len = PQgetlength(res, row, 5);
-    job->size = v.len ? ngx_atoof(v.data, v.len) : 0;
+    job->size = PQgetisnull(res, row, 5)
+                ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 5),
+                                PQgetlength(res, row, 5));
 
-    v.data = (u_char *) PQgetvalue(res, row, 10);
-    v.len = PQgetlength(res, row, 10);
-    job->uploaded = ngx_atoof(v.data, v.len);
+    /*
+     * TikTok's chunk rules: one chunk up to 64,000,000 bytes, else
+     * 10,000,000-byte chunks with the remainder in the last one.
+     */
+    job->chunk = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
+                 ? job->size : NGX_HTTP_TIKTOK_CHUNK;
+
+    job->uploaded = ngx_atoof((u_char *) PQgetvalue(res, row, 10),
+                              PQgetlength(res, row, 10));
 
     job->upload = (source.len && source.data[0] == 'F');
     job->init_started = (PQgetvalue(res, row, 11)[0] == 't');
@@ -338,6 +356,14 @@ ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
 }
 
 
+/*
+ * One transaction under the post's user: the statement (sql, if any;
+ * job->fence names it for ngx_http_tiktok_job_lost), the failure that led
+ * here (job->err: a retried call is still a failure worth a row in
+ * tiktok.api_errors) and, when TikTok refused the access token, its
+ * expiry, so that the next attempt refreshes it.
+ */
+
 static ngx_int_t
 ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
     ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
@@ -353,11 +379,24 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
     q->handler = handler;
     q->data = job;
 
-    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+    if (job->invalid && job->lease.expires_at.len
+        && ngx_http_tiktok_lease_invalidate_add(q, &job->lease) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    job->fence = q->nstmts;
+
+    if ((sql && ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK)
+        || (job->err.endpoint
+            && ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
+               != NGX_OK)
         || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
 
     return NGX_OK;
 }
@@ -438,51 +477,37 @@ ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job)
 {
     ngx_str_t  body;
 
-    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_CREATOR_PATH,
-                                  NGX_HTTP_TIKTOK_CREATOR_LIMIT))
-    {
+    if (ngx_http_tiktok_job_paced(job)) {
         return;
     }
 
     ngx_str_set(&body, "");
 
-    ngx_http_tiktok_job_call(job, NGX_HTTP_TIKTOK_CREATOR_PATH, &body,
-                             ngx_http_tiktok_job_creator_answered);
+    ngx_http_tiktok_job_call(job, &body);
 }
 
 
 static void
-ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_curl_req_t *req)
+ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
 {
-    json_t                       *data;
-    ngx_int_t               rc;
-    ngx_str_t              *code;
-    ngx_http_tiktok_job_t  *job;
+    ngx_uint_t  kind;
 
-    job = req->data;
+    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
 
-    if (req->aborted) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
-    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_CREATOR_PATH, req,
-                                      &data);
-    code = &job->err.code;
-
-    if (rc == NGX_OK) {
+    if (kind == NGX_HTTP_TIKTOK_API_OK) {
         ngx_http_tiktok_job_check(job, data);
         return;
     }
 
-    if (ngx_http_tiktok_job_token_refused(job, rc)) {
+    if (ngx_http_tiktok_job_token_refused(job, kind)) {
         return;
     }
 
-    if (rc == NGX_DECLINED && !ngx_http_tiktok_job_transient(req, code)) {
+    if (rc == NGX_DECLINED && !ngx_http_tiktok_job_transient(req, kind)) {
         /* the creator cannot post now (spam risk, caps; HTTP 200 too) */
         job->err.message = "creator info says the creator cannot post now";
-        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+        ngx_http_tiktok_job_finish(job, "failed", &job->err.code, NULL);
         return;
     }
 
@@ -582,9 +607,7 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
     }
 
     /* 6 inits a minute per user: a burst of one user's posts waits */
-    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_INIT_PATH,
-                                  NGX_HTTP_TIKTOK_INIT_LIMIT))
-    {
+    if (ngx_http_tiktok_job_paced(job)) {
         return;
     }
 
@@ -611,7 +634,7 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
 static void
 ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
 {
-    off_t                   chunk, count;
+    off_t                   count;
     json_t                 *body, *source;
     ngx_str_t               text;
     ngx_http_tiktok_job_t  *job;
@@ -623,7 +646,7 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+    if (ngx_http_tiktok_job_lost(job, q)) {
         /* taken over or cancelled before anything went to TikTok */
         return;
     }
@@ -640,25 +663,14 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
     }
 
     if (job->upload) {
-        /*
-         * TikTok's chunk rules: one chunk up to 64,000,000 bytes, else
-         * 10,000,000-byte chunks with the remainder in the last one.
-         */
-        if (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX) {
-            chunk = job->size;
-            count = 1;
-
-        } else {
-            chunk = NGX_HTTP_TIKTOK_CHUNK;
-            count = job->size / chunk;
-        }
-
-        job->chunk = chunk;
+        count = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
+                ? 1 : job->size / job->chunk;
 
         if (json_object_set_new(source, "source", json_string("FILE_UPLOAD"))
             || json_object_set_new(source, "video_size",
                                    json_integer(job->size))
-            || json_object_set_new(source, "chunk_size", json_integer(chunk))
+            || json_object_set_new(source, "chunk_size",
+                                   json_integer(job->chunk))
             || json_object_set_new(source, "total_chunk_count",
                                    json_integer(count)))
         {
@@ -681,28 +693,17 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    ngx_http_tiktok_job_call(job, NGX_HTTP_TIKTOK_INIT_PATH, &text,
-                             ngx_http_tiktok_job_inited);
+    ngx_http_tiktok_job_call(job, &text);
 }
 
 
 static void
-ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
+ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
 {
-    json_t                 *data;
-    ngx_int_t               rc;
-    ngx_str_t               params[4], reason, *code;
-    ngx_http_tiktok_job_t  *job;
+    ngx_str_t   params[4], reason, *code;
+    ngx_uint_t  kind;
 
-    job = req->data;
-
-    if (req->aborted) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
-    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_INIT_PATH, req,
-                                      &data);
     code = &job->err.code;
 
     if (rc == NGX_OK
@@ -732,9 +733,20 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    if (ngx_http_tiktok_job_init_unknown(req, rc, code)) {
-        /* TikTok may or may not have the post */
+    kind = ngx_http_tiktok_api_classify(rc, req->status, code);
 
+    /*
+     * An answer that does not say TikTok refused: none (a timeout, a
+     * dropped connection), a 5xx (a gateway's or TikTok's own), an answer
+     * that cannot be read, TikTok's internal_error, or "ok" without a
+     * publish_id.  TikTok may or may not have created the post.  A refusal
+     * with a code (a 4xx, rate_limit_exceeded, access_token_invalid, spam
+     * risk ...) says nothing was created.
+     */
+
+    if (rc != NGX_DECLINED || req->status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+        || kind == NGX_HTTP_TIKTOK_API_INTERNAL)
+    {
         if (job->upload) {
             /* it publishes nothing without the bytes: init again later */
             ngx_http_tiktok_job_later(job, "the init's answer was lost");
@@ -752,11 +764,11 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_curl_req_t *req)
     }
 
     /* refused before anything was created: refresh, then again */
-    if (ngx_http_tiktok_job_token_refused(job, rc)) {
+    if (ngx_http_tiktok_job_token_refused(job, kind)) {
         return;
     }
 
-    if (ngx_http_tiktok_job_transient(req, code)) {
+    if (ngx_http_tiktok_job_transient(req, kind)) {
         ngx_http_tiktok_job_later(job, "TikTok could not take the post now");
         return;
     }
@@ -782,7 +794,7 @@ ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q)
 
     job = q->data;
 
-    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+    if (ngx_http_tiktok_job_lost(job, q)) {
         return;
     }
 
@@ -813,11 +825,6 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
         }
     }
 
-    if (job->chunk == 0) {
-        job->chunk = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
-                     ? job->size : NGX_HTTP_TIKTOK_CHUNK;
-    }
-
     /* the last chunk takes the remainder */
     len = job->chunk;
     if (job->size - job->uploaded < 2 * job->chunk) {
@@ -838,7 +845,7 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
     req->length = len;
     req->timeout = 600000;
     req->request_id = job->id;
-    req->handler = ngx_http_tiktok_job_chunked;
+    req->handler = ngx_http_tiktok_job_answered;
     req->data = job;
 
     req->content_range.data = ngx_pnalloc(job->pool, 3 * NGX_OFF_T_LEN + 16);
@@ -859,18 +866,11 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
 
 
 static void
-ngx_http_tiktok_job_chunked(ngx_http_tiktok_curl_req_t *req)
+ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req)
 {
-    u_char                 *p;
-    ngx_str_t               params[3], reason;
-    ngx_http_tiktok_job_t  *job;
-
-    job = req->data;
-
-    if (req->aborted) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
+    u_char     *p;
+    ngx_str_t   params[3], reason;
 
     if (req->rc == NGX_OK
         && (req->status == NGX_HTTP_CREATED || req->status == 206))
@@ -994,7 +994,7 @@ ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    if (ngx_http_tiktok_job_lost(job, q, 0)) {
+    if (ngx_http_tiktok_job_lost(job, q)) {
         return;
     }
 
@@ -1002,16 +1002,11 @@ ngx_http_tiktok_job_renewed(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-/*
- * Waits ms, first writing the failure that caused the wait (if any) to
- * tiktok.api_errors: a retried call is still a failure worth a row.
- */
+/* waits ms, first writing the failure that caused the wait (if any) */
 
 static void
 ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job, ngx_msec_t ms)
 {
-    ngx_http_tiktok_pg_query_t  *q;
-
     job->pause = ms;
 
     if (job->err.endpoint == NULL) {
@@ -1019,25 +1014,12 @@ ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job, ngx_msec_t ms)
         return;
     }
 
-    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
-    if (q == NULL) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
-    q->user_id = job->user;
-    q->handler = ngx_http_tiktok_job_paused;
-    q->data = job;
-
-    if (ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
-        != NGX_OK
-        || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
+    if (ngx_http_tiktok_job_sql(job, NULL, 0, NULL,
+                                ngx_http_tiktok_job_paused)
+        != NGX_OK)
     {
         ngx_http_tiktok_job_done(job);
-        return;
     }
-
-    ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
 }
 
 
@@ -1075,9 +1057,7 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
     }
 
     /* several posts of one user share the user's 30 polls a minute */
-    if (ngx_http_tiktok_job_paced(job, NGX_HTTP_TIKTOK_STATUS_PATH,
-                                  NGX_HTTP_TIKTOK_STATUS_LIMIT))
-    {
+    if (ngx_http_tiktok_job_paced(job)) {
         return;
     }
 
@@ -1095,41 +1075,27 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
         return;
     }
 
-    ngx_http_tiktok_job_call(job, NGX_HTTP_TIKTOK_STATUS_PATH, &text,
-                             ngx_http_tiktok_job_polled);
+    ngx_http_tiktok_job_call(job, &text);
 }
 
 
 static void
-ngx_http_tiktok_job_polled(ngx_http_tiktok_curl_req_t *req)
+ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
 {
-    json_t                 *data, *n;
-    ngx_int_t               rc;
-    ngx_str_t               status, *code;
-    ngx_http_tiktok_job_t  *job;
+    json_t      *n;
+    ngx_str_t    status;
+    ngx_uint_t   kind;
 
-    job = req->data;
+    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
 
-    if (req->aborted) {
-        ngx_http_tiktok_job_done(job);
+    if (ngx_http_tiktok_job_token_refused(job, kind)) {
         return;
     }
 
-    rc = ngx_http_tiktok_job_envelope(job, NGX_HTTP_TIKTOK_STATUS_PATH, req,
-                                      &data);
-    code = &job->err.code;
-
-    if (ngx_http_tiktok_job_token_refused(job, rc)) {
-        return;
-    }
-
-    if (rc == NGX_DECLINED
-        && (ngx_http_tiktok_str_is(code, "invalid_publish_id")
-            || ngx_http_tiktok_str_is(code,
-                   "token_not_authorized_for_specified_publish_id")))
-    {
+    if (kind == NGX_HTTP_TIKTOK_API_PUBLISH_GONE) {
         /* TikTok does not know this publish for this user: it is over */
-        ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+        ngx_http_tiktok_job_finish(job, "failed", &job->err.code, NULL);
         return;
     }
 
@@ -1196,7 +1162,7 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
 {
     u_char     *p;
     json_t     *ids, *id;
-    ngx_str_t   reason, share;
+    ngx_str_t   reason, share, params[3];
 
     if (ngx_http_tiktok_str_is(status, "PUBLISH_COMPLETE")) {
         ngx_str_null(&share);
@@ -1235,7 +1201,14 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
         && job->attempts + 1 < NGX_HTTP_TIKTOK_ATTEMPTS_MAX)
     {
         /* TikTok says another try may work: a new publish, from init */
-        ngx_http_tiktok_job_again(job, &reason);
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: TikTok failed it (%V); starting "
+                      "again later", &job->id, &reason);
+
+        params[1] = reason;
+
+        ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 3,
+                                   params);
         return;
     }
 
@@ -1243,23 +1216,22 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
 }
 
 
-/* under TikTok's per-user limit, or a pause and 1 */
+/* under TikTok's per-user limit of the step's endpoint, or a pause and 1 */
 
 static ngx_uint_t
-ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job, const char *endpoint,
-    ngx_uint_t limit)
+ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job)
 {
-    time_t                        left;
-    ngx_http_tiktok_main_conf_t  *tmcf;
+    time_t                      left;
+    ngx_http_tiktok_job_api_t  *api;
 
-    tmcf = job->tmcf;
-
-    if (tmcf->cache == NULL) {
+    if (job->tmcf->cache == NULL) {
         return 0;
     }
 
-    left = ngx_http_tiktok_ratelimit_pace(tmcf->cache, job->log, &job->user,
-                                      endpoint, limit);
+    api = &ngx_http_tiktok_job_api[job->state];
+
+    left = ngx_http_tiktok_ratelimit_pace(job->tmcf->cache, job->log,
+                                          &job->user, api->path, api->limit);
     if (left == 0) {
         return 0;
     }
@@ -1271,20 +1243,22 @@ ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job, const char *endpoint,
 
 
 /*
- * A POST with the user's token and a JSON body to TikTok's API.  An init
- * is never resent on a reused connection (that could post twice), and
- * one that cannot start is backed off, which undoes init_started_at.
+ * A POST with the user's token and a JSON body to the step's endpoint of
+ * TikTok's API.  An init is never resent on a reused connection (that
+ * could post twice), and one that cannot start is backed off, which
+ * undoes init_started_at.
  */
 
 static void
-ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, const char *path,
-    ngx_str_t *body, ngx_http_tiktok_curl_done_pt handler)
+ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, ngx_str_t *body)
 {
+    char                         *path;
     ngx_uint_t                    init;
     ngx_http_tiktok_curl_req_t   *req;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = job->tmcf;
+    path = ngx_http_tiktok_job_api[job->state].path;
     init = (job->state == NGX_HTTP_TIKTOK_JOB_INIT);
 
     req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
@@ -1309,7 +1283,7 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, const char *path,
     req->body = *body;
     req->timeout = 30000;
     req->request_id = job->id;
-    req->handler = handler;
+    req->handler = ngx_http_tiktok_job_answered;
     req->data = job;
     req->fresh = init;
 
@@ -1326,6 +1300,46 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, const char *path,
 }
 
 
+/* every call's answer, for the step that made it */
+
+static void
+ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
+{
+    json_t                 *data;
+    ngx_int_t               rc;
+    ngx_http_tiktok_job_t  *job;
+
+    job = req->data;
+
+    if (req->aborted) {
+        ngx_http_tiktok_job_done(job);
+        return;
+    }
+
+    if (job->state == NGX_HTTP_TIKTOK_JOB_UPLOAD) {
+        ngx_http_tiktok_job_chunked(job, req);
+        return;
+    }
+
+    data = NULL;
+    rc = ngx_http_tiktok_job_envelope(job, req, &data);
+
+    switch (job->state) {
+
+    case NGX_HTTP_TIKTOK_JOB_CREATOR:
+        ngx_http_tiktok_job_creator_answered(job, req, rc, data);
+        return;
+
+    case NGX_HTTP_TIKTOK_JOB_INIT:
+        ngx_http_tiktok_job_inited(job, req, rc, data);
+        return;
+
+    default:
+        ngx_http_tiktok_job_polled(job, req, rc, data);
+    }
+}
+
+
 /*
  * TikTok's v2 envelope, with job->err describing any failure: NGX_OK and
  * data when error.code is "ok", NGX_DECLINED for a TikTok error code,
@@ -1334,13 +1348,15 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, const char *path,
 
 static ngx_int_t
 ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    const char *endpoint, ngx_http_tiktok_curl_req_t *req, json_t **data)
+    ngx_http_tiktok_curl_req_t *req, json_t **data)
 {
+    char                         *endpoint;
     json_t                       *root, *error;
     json_error_t                  jerr;
     ngx_http_tiktok_api_error_t  *err;
 
     err = &job->err;
+    endpoint = ngx_http_tiktok_job_api[job->state].path;
 
     ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
     err->endpoint = endpoint;
@@ -1403,11 +1419,9 @@ ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
  */
 
 static ngx_uint_t
-ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job, ngx_int_t rc)
+ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job, ngx_uint_t kind)
 {
-    if (rc != NGX_DECLINED
-        || !ngx_http_tiktok_str_is(&job->err.code, "access_token_invalid"))
-    {
+    if (kind != NGX_HTTP_TIKTOK_API_TOKEN_INVALID) {
         return 0;
     }
 
@@ -1415,42 +1429,6 @@ ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job, ngx_int_t rc)
     ngx_http_tiktok_job_later(job, "TikTok refused the access token");
 
     return 1;
-}
-
-
-/* 5xx and rate limits pass; everything else TikTok says is a verdict */
-
-static ngx_uint_t
-ngx_http_tiktok_job_transient(ngx_http_tiktok_curl_req_t *req,
-    ngx_str_t *code)
-{
-    if (req->status >= 500 || req->status == NGX_HTTP_TOO_MANY_REQUESTS) {
-        return 1;
-    }
-
-    return ngx_http_tiktok_str_is(code, "rate_limit_exceeded")
-           || ngx_http_tiktok_str_is(code, "internal_error");
-}
-
-
-/*
- * An init answer that does not say TikTok refused: none (a timeout, a
- * dropped connection), a 5xx (a gateway's or TikTok's own), an answer
- * that cannot be read, TikTok's internal_error, or "ok" without a
- * publish_id.  TikTok may have created the post.  A refusal with a code
- * (a 4xx, rate_limit_exceeded, access_token_invalid, spam risk ...) says
- * nothing was created.
- */
-
-static ngx_uint_t
-ngx_http_tiktok_job_init_unknown(ngx_http_tiktok_curl_req_t *req,
-    ngx_int_t rc, ngx_str_t *code)
-{
-    if (rc != NGX_DECLINED || req->status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        return 1;
-    }
-
-    return ngx_http_tiktok_str_is(code, "internal_error");
 }
 
 
@@ -1477,29 +1455,10 @@ ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
     ngx_log_error(NGX_LOG_WARN, job->log, 0,
                   "tiktok: post %V: %s; trying again later", &job->id, why);
 
-    params[0] = job->id;
     params[1].data = (u_char *) why;
     params[1].len = ngx_strlen(why);
-    params[2] = job->claim_token;
 
     ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_later_sql, 3, params);
-}
-
-
-static void
-ngx_http_tiktok_job_again(ngx_http_tiktok_job_t *job, ngx_str_t *reason)
-{
-    ngx_str_t  params[3];
-
-    ngx_log_error(NGX_LOG_WARN, job->log, 0,
-                  "tiktok: post %V: TikTok failed it (%V); starting again "
-                  "later", &job->id, reason);
-
-    params[0] = job->id;
-    params[1] = *reason;
-    params[2] = job->claim_token;
-
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 3, params);
 }
 
 
@@ -1513,25 +1472,18 @@ ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
                   "tiktok: post %V %s%s%V", &job->id, status,
                   reason ? ": " : "", reason ? reason : &job->id);
 
-    params[0] = job->id;
     params[1].data = (u_char *) status;
     params[1].len = ngx_strlen(status);
+    ngx_str_null(&params[2]);
+    ngx_str_null(&params[3]);
 
     if (reason) {
         params[2] = *reason;
-
-    } else {
-        ngx_str_null(&params[2]);
     }
 
     if (share_url) {
         params[3] = *share_url;
-
-    } else {
-        ngx_str_null(&params[3]);
     }
-
-    params[4] = job->claim_token;
 
     /* the spool file goes once the final state is ours and committed */
     job->final = 1;
@@ -1542,44 +1494,23 @@ ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
 
 
 /*
- * A state change is one committed transaction: the post's row, the
- * failure that caused it (tiktok.api_errors) and, when TikTok refused the
- * access token, its expiry, so the next attempt refreshes it.
+ * A state change: one committed transaction (job_sql) ending the job,
+ * its statement naming the post (params[0]) and the claim's token
+ * (params[n - 1]), both set here.
  */
 
 static void
 ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
     ngx_uint_t n, ngx_str_t *params)
 {
-    ngx_http_tiktok_pg_query_t  *q;
-
     job->state = NGX_HTTP_TIKTOK_JOB_DONE;
 
-    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
-    if (q == NULL) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
+    params[0] = job->id;
+    params[n - 1] = job->claim_token;
 
-    q->user_id = job->user;
-    q->handler = ngx_http_tiktok_job_finished;
-    q->data = job;
-
-    if (job->invalid && job->lease.expires_at.len
-        && ngx_http_tiktok_lease_invalidate_add(q, &job->lease) != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
-    /* the post's own, fenced, statement: job_finished looks at it */
-    job->fence = q->nstmts;
-
-    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
-        || (job->err.endpoint
-            && ngx_http_tiktok_error_add(q, &job->user, &job->id, &job->err)
-               != NGX_OK)
-        || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
+    if (ngx_http_tiktok_job_sql(job, sql, n, params,
+                                ngx_http_tiktok_job_finished)
+        != NGX_OK)
     {
         ngx_http_tiktok_job_done(job);
     }
@@ -1593,7 +1524,7 @@ ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
 
     job = q->data;
 
-    if (ngx_http_tiktok_job_lost(job, q, job->fence)) {
+    if (ngx_http_tiktok_job_lost(job, q)) {
         return;
     }
 
@@ -1613,15 +1544,15 @@ ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
 
 
 /*
- * A fenced write (statement i of q) that failed, or that matched no row:
- * the claim's token is no longer the post's.  Its lease ran out and
+ * A fenced write (statement job->fence of q) that failed, or that matched
+ * no row: the claim's token is no longer the post's.  Its lease ran out and
  * another job claimed it, or the user cancelled it.  Either way this job
  * must not touch it, nor call TikTok for it, again: it ends here.
  */
 
 static ngx_uint_t
 ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_pg_query_t *q, ngx_uint_t i)
+    ngx_http_tiktok_pg_query_t *q)
 {
     char  *n;
 
@@ -1634,7 +1565,7 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
         return 1;
     }
 
-    n = PQcmdTuples(q->res[i]);
+    n = PQcmdTuples(q->res[job->fence]);
 
     if (n[0] != '0' || n[1] != '\0') {
         /* every fenced write renews the claim's lease */

@@ -35,8 +35,6 @@ static ngx_int_t ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease,
     ngx_http_tiktok_pg_handler_pt handler);
 static void ngx_http_tiktok_lease_done(ngx_http_tiktok_lease_t *lease,
     ngx_uint_t status, const char *why);
-static ngx_int_t ngx_http_tiktok_lease_answer(ngx_http_tiktok_lease_t *lease,
-    json_t *root, ngx_str_t *params);
 
 
 /* $1 user: sealed access token, fresh for 5 minutes, refresh token alive */
@@ -44,7 +42,7 @@ static const char  ngx_http_tiktok_lease_load_sql[] =
     "SELECT encode(access_token_enc, 'hex'),"
     " access_expires_at > now() + interval '5 minutes',"
     " refresh_expires_at > now(), needs_reconnect,"
-    " array_to_string(scopes, ','), open_id, access_expires_at::text"
+    " array_to_string(scopes, ','), access_expires_at::text"
     " FROM tiktok.accounts WHERE user_id = $1";
 
 /* $1 user, $2 owner: the sealed refresh token when the lease is ours */
@@ -167,9 +165,7 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
 
     if (ngx_http_tiktok_pg_copy(lease->pool, res, 4, &lease->scopes)
         != NGX_OK
-        || ngx_http_tiktok_pg_copy(lease->pool, res, 5, &lease->open_id)
-           != NGX_OK
-        || ngx_http_tiktok_pg_copy(lease->pool, res, 6, &lease->expires_at)
+        || ngx_http_tiktok_pg_copy(lease->pool, res, 5, &lease->expires_at)
            != NGX_OK)
     {
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR,
@@ -302,10 +298,6 @@ ngx_http_tiktok_lease_refresh(ngx_http_tiktok_lease_t *lease)
 
     tmcf = lease->tmcf;
 
-    if (tmcf->curl == NULL) {
-        return NGX_ERROR;
-    }
-
     /* in the caller's pool: its cleanup cancels the call */
     req = ngx_http_tiktok_curl_req_create(lease->pool, lease->log);
     if (req == NULL) {
@@ -389,8 +381,8 @@ ngx_http_tiktok_lease_refreshed(ngx_http_tiktok_curl_req_t *req)
         lease->err.message = "refresh answer without the documented fields";
     }
 
-    if (rc == NGX_DECLINED
-        && ngx_http_tiktok_token_rejected(&lease->err.code))
+    if (ngx_http_tiktok_api_classify(rc, req->status, &lease->err.code)
+        == NGX_HTTP_TIKTOK_API_GRANT_GONE)
     {
         /* TikTok refused the refresh token: the user must reconnect */
         ngx_http_tiktok_lease_release(lease, NGX_HTTP_TIKTOK_TOKEN_RECONNECT,
@@ -406,76 +398,29 @@ ngx_http_tiktok_lease_refreshed(ngx_http_tiktok_curl_req_t *req)
 }
 
 
-/* the OAuth error codes that mean the grant itself is gone */
-
-ngx_uint_t
-ngx_http_tiktok_token_rejected(ngx_str_t *code)
-{
-    static ngx_str_t  rejected[] = {
-        ngx_string("invalid_grant"),
-        ngx_string("access_denied"),
-        ngx_string("unauthorized_client"),
-        ngx_null_string
-    };
-
-    ngx_str_t  *s;
-
-    for (s = rejected; s->len; s++) {
-        if (s->len == code->len
-            && ngx_strncmp(s->data, code->data, code->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
+/*
+ * TikTok's refresh answer stored: the new tokens (zeroed when the pool
+ * goes) sealed, with their lifetimes.  NGX_DECLINED: the answer lacks a
+ * documented field.
+ */
 
 static ngx_int_t
 ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
 {
-    ngx_int_t  rc;
-    ngx_str_t  params[8];
-
-    params[0] = lease->user;
-    params[1] = lease->owner;
-
-    /* the old refresh token is spent whatever TikTok answered */
-    ngx_http_tiktok_cleanse(lease->refresh_token.data,
-                            lease->refresh_token.len);
-
-    rc = ngx_http_tiktok_lease_answer(lease, root, params);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_tiktok_lease_query(lease, ngx_http_tiktok_lease_store_sql,
-                                       8, params,
-                                       ngx_http_tiktok_lease_stored);
-}
-
-
-/*
- * TikTok's refresh answer as the parameters of the store statement:
- * params[0] (user) and params[1] (lease owner) are the caller's, 2..7 are
- * filled here.  The new tokens are zeroed when the pool goes.
- * NGX_DECLINED: the answer lacks a documented field.
- */
-
-static ngx_int_t
-ngx_http_tiktok_lease_answer(ngx_http_tiktok_lease_t *lease, json_t *root,
-    ngx_str_t *params)
-{
-    u_char                        key_id[2 * NGX_HTTP_TIKTOK_KEY_ID_LEN];
+    ngx_str_t                     params[8], *access, *refresh;
     ngx_pool_t                   *pool;
-    ngx_str_t                    *access, *refresh;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     pool = lease->pool;
     tmcf = lease->tmcf;
     access = &lease->access_token;
     refresh = &lease->refresh_token;
+
+    params[0] = lease->user;
+    params[1] = lease->owner;
+
+    /* the old refresh token is spent whatever TikTok answered */
+    ngx_http_tiktok_cleanse(refresh->data, refresh->len);
 
     if (ngx_http_tiktok_json_get_str(pool, root, "access_token", access)
         != NGX_OK
@@ -497,10 +442,13 @@ ngx_http_tiktok_lease_answer(ngx_http_tiktok_lease_t *lease, json_t *root,
         ngx_str_set(&params[6], "");
     }
 
-    if (ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
-                                 &params[0], "access_token", access,
-                                 &params[2])
-        != NGX_OK
+    params[7].data = ngx_pnalloc(pool, 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN);
+
+    if (params[7].data == NULL
+        || ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
+                                    &params[0], "access_token", access,
+                                    &params[2])
+           != NGX_OK
         || ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
                                     &params[0], "refresh_token", refresh,
                                     &params[3])
@@ -509,16 +457,14 @@ ngx_http_tiktok_lease_answer(ngx_http_tiktok_lease_t *lease, json_t *root,
         return NGX_ERROR;
     }
 
-    params[7].len = ngx_http_tiktok_hex(key_id, tmcf->keyring.current.id,
-                                        NGX_HTTP_TIKTOK_KEY_ID_LEN) - key_id;
-    params[7].data = ngx_pnalloc(pool, params[7].len);
-    if (params[7].data == NULL) {
-        return NGX_ERROR;
-    }
+    params[7].len = ngx_http_tiktok_hex(params[7].data,
+                                        tmcf->keyring.current.id,
+                                        NGX_HTTP_TIKTOK_KEY_ID_LEN)
+                    - params[7].data;
 
-    ngx_memcpy(params[7].data, key_id, params[7].len);
-
-    return NGX_OK;
+    return ngx_http_tiktok_lease_query(lease, ngx_http_tiktok_lease_store_sql,
+                                       8, params,
+                                       ngx_http_tiktok_lease_stored);
 }
 
 
@@ -562,13 +508,9 @@ ngx_http_tiktok_lease_release(ngx_http_tiktok_lease_t *lease,
 
     params[0] = lease->user;
     params[1] = lease->owner;
-
-    if (status == NGX_HTTP_TIKTOK_TOKEN_RECONNECT) {
-        ngx_str_set(&params[2], "true");
-
-    } else {
-        ngx_str_set(&params[2], "false");
-    }
+    params[2].data = (u_char *) (status == NGX_HTTP_TIKTOK_TOKEN_RECONNECT
+                                 ? "true" : "false");
+    params[2].len = ngx_strlen(params[2].data);
 
     lease->status = status;
     lease->why = why;
@@ -596,7 +538,7 @@ ngx_http_tiktok_lease_released(ngx_http_tiktok_pg_query_t *q)
 
     /* a lost row is logged by the pool; the lease runs out by itself */
 
-    ngx_http_tiktok_lease_done(lease, lease->status, lease->why);
+    lease->done(lease);
 }
 
 

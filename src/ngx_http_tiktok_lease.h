@@ -80,7 +80,6 @@ struct ngx_http_tiktok_lease_s {
     const char                   *why;           /* a failure, for a log */
     ngx_str_t                     access_token;  /* with OK */
     ngx_str_t                     scopes;        /* comma-separated */
-    ngx_str_t                     open_id;
     ngx_str_t                     expires_at;    /* as read, to invalidate */
     ngx_http_tiktok_api_error_t   err;           /* a failed refresh call */
     unsigned                      refreshed:1;
@@ -111,8 +110,6 @@ void ngx_http_tiktok_lease_load(ngx_http_tiktok_lease_t *lease);
 ngx_int_t ngx_http_tiktok_lease_invalidate(ngx_http_tiktok_lease_t *lease);
 ngx_int_t ngx_http_tiktok_lease_invalidate_add(ngx_http_tiktok_pg_query_t *q,
     ngx_http_tiktok_lease_t *lease);
-
-ngx_uint_t ngx_http_tiktok_token_rejected(ngx_str_t *code);
 
 /* the account row's sealed columns, as hex */
 ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,

@@ -26,7 +26,6 @@
 static void ngx_http_tiktok_token_wait(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_token_wait_handler(ngx_event_t *ev);
 static void ngx_http_tiktok_token_done(ngx_http_tiktok_lease_t *lease);
-static void ngx_http_tiktok_token_next(ngx_http_request_t *r);
 static void ngx_http_tiktok_token_cleanup(void *data);
 
 
@@ -125,27 +124,13 @@ ngx_http_tiktok_token_done(ngx_http_tiktok_lease_t *lease)
     tk->http_status = lease->http_status;
     tk->access_token = lease->access_token;
     tk->scopes = lease->scopes;
-    tk->open_id = lease->open_id;
-    tk->expires_at = lease->expires_at;
 
     if (lease->err.endpoint == NULL
-        || ngx_http_tiktok_record_error(r, &lease->err, NGX_LOG_ERR,
-                                        ngx_http_tiktok_token_next)
+        || ngx_http_tiktok_record_error(r, &lease->err, NGX_LOG_ERR, tk->next)
            != NGX_OK)
     {
         tk->next(r);
     }
-}
-
-
-static void
-ngx_http_tiktok_token_next(ngx_http_request_t *r)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    ctx->token->next(r);
 }
 
 
@@ -186,38 +171,33 @@ ngx_http_tiktok_token_error(ngx_http_request_t *r)
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_token_t  *tk;
 
+    /* by NGX_HTTP_TIKTOK_TOKEN_ status; TIKTOK_DOWN with its own status */
+    static struct {
+        ngx_uint_t   status;
+        char        *code;
+        char        *message;
+    } errors[] = {
+        { NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+          "Internal error" },
+        { NGX_HTTP_UNAUTHORIZED, "not_connected", "TikTok not connected" },
+        { NGX_HTTP_UNAUTHORIZED, "reconnect_required",
+          "Connection failed. Try reconnecting." },
+        { NGX_HTTP_SERVICE_UNAVAILABLE, "database_unavailable",
+          "Service temporarily unavailable" },
+        { 0, "tiktok_unavailable",
+          "TikTok is not answering. Try again shortly." },
+        { NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+          "Internal error" }
+    };
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
     tk = ctx->token;
 
-    switch (tk->status) {
-
-    case NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED:
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                          "not_connected", NULL,
-                                          "TikTok not connected");
-
-    case NGX_HTTP_TIKTOK_TOKEN_RECONNECT:
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                          "reconnect_required", NULL,
-                                          "Connection failed. "
-                                          "Try reconnecting.");
-
-    case NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE:
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "database_unavailable", NULL,
-                                          "Service temporarily unavailable");
-
-    case NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN:
-        return ngx_http_tiktok_send_error(r, tk->http_status,
-                                          "tiktok_unavailable", NULL,
-                                          "TikTok is not answering. "
-                                          "Try again shortly.");
-
-    default:
-        return ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                          "internal_error", NULL,
-                                          "Internal error");
-    }
+    return ngx_http_tiktok_send_error(r, errors[tk->status].status
+                                         ? errors[tk->status].status
+                                         : tk->http_status,
+                                      errors[tk->status].code, NULL,
+                                      errors[tk->status].message);
 }
 
 

@@ -18,8 +18,6 @@ struct ngx_http_tiktok_token_s {
     ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
     ngx_str_t                    access_token;   /* with OK */
     ngx_str_t                    scopes;         /* comma-separated */
-    ngx_str_t                    open_id;
-    ngx_str_t                    expires_at;     /* as read, for invalidate */
     ngx_event_t                  wait;
     ngx_http_tiktok_next_pt      next;
     ngx_http_tiktok_lease_t     *lease;
