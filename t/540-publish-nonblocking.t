@@ -28,7 +28,10 @@ my $ngx = TikTokTest::Nginx->new(name => 'publish-nb', workers => 1,
 CONF
 
 $sb->set_config({ daily_post_cap => 1000 });
-$sb->fault({ endpoint => '/upload/', type => 'delay', ms => 4000, count => 0 });
+# 10 s: long enough that the measurements below end before any PUT does,
+# also on a loaded machine (4 s was not: one upload finished first)
+$sb->fault({ endpoint => '/upload/', type => 'delay', ms => 10000,
+             count => 0 });
 
 my @ids;
 for my $i (1 .. 5) {
