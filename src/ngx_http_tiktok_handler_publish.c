@@ -732,7 +732,6 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     u_char                       *buf;
     size_t                        chars, utf16;
     time_t                        at, now;
-    ngx_tm_t                      tm;
     const char                   *why;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
@@ -807,14 +806,7 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
             return "schedule_at";
         }
 
-        ngx_gmtime(at, &tm);
-
-        pt->schedule_at.len = ngx_sprintf(buf,
-                                          "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                                          tm.ngx_tm_year, tm.ngx_tm_mon,
-                                          tm.ngx_tm_mday, tm.ngx_tm_hour,
-                                          tm.ngx_tm_min, tm.ngx_tm_sec)
-                              - buf;
+        pt->schedule_at.len = ngx_http_tiktok_rfc3339(buf, at) - buf;
         pt->schedule_at.data = buf;
     }
 

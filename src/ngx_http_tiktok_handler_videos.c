@@ -80,7 +80,6 @@ static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
     ngx_str_t *page, time_t fetched, const char *cached);
 static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, ngx_uint_t cached);
-static u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
 static ngx_int_t ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max);
 static json_t *ngx_http_tiktok_json_id(json_t *v);
 
@@ -764,19 +763,6 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     body.len = p - body.data;
 
     return ngx_http_tiktok_send_json(r, NGX_HTTP_OK, &body);
-}
-
-
-static u_char *
-ngx_http_tiktok_rfc3339(u_char *p, time_t t)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime(t, &tm);
-
-    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 }
 
 

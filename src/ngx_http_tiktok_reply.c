@@ -234,6 +234,21 @@ ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
+/* t in UTC as RFC 3339 writes it: "1970-01-01T00:00:00Z", 20 bytes */
+
+u_char *
+ngx_http_tiktok_rfc3339(u_char *p, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
 ngx_int_t
 ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
 {

@@ -21,6 +21,7 @@ ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
 void ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_tiktok_wait(ngx_http_request_t *r);
 ngx_int_t ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc);
+u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
 ngx_int_t ngx_http_tiktok_set_retry_after(ngx_http_request_t *r,
     time_t seconds);
 ngx_table_elt_t *ngx_http_tiktok_set_header(ngx_http_request_t *r,
