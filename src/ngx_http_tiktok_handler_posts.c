@@ -202,7 +202,6 @@ ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q)
 static void
 ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
 {
-    u_char                 *path;
     ngx_str_t               body, id;
     ngx_http_request_t     *r;
     ngx_http_tiktok_ctx_t  *ctx;
@@ -219,17 +218,7 @@ ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
 
     if (PQntuples(q->res[0]) == 1) {
         /* cancelled before anything started: its upload is not needed */
-
-        if (!PQgetisnull(q->res[0], 0, 0)) {
-            path = (u_char *) PQgetvalue(q->res[0], 0, 0);
-
-            if (ngx_delete_file(path) == NGX_FILE_ERROR
-                && ngx_errno != NGX_ENOENT)
-            {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                              ngx_delete_file_n " \"%s\" failed", path);
-            }
-        }
+        ngx_http_tiktok_spool_remove(r, q->res[0]);
 
         body.data = ngx_pnalloc(r->pool, ctx->path.len + 64);
         if (body.data == NULL) {

@@ -464,6 +464,33 @@ ngx_http_tiktok_query_run(ngx_http_request_t *r, ngx_http_tiktok_pg_query_t *q)
 }
 
 
+/*
+ * The spool files of cancelled posts, res's first column (NULL for a post
+ * from a URL): nothing will upload them now.
+ */
+
+void
+ngx_http_tiktok_spool_remove(ngx_http_request_t *r, PGresult *res)
+{
+    int      i;
+    u_char  *path;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 0)) {
+            continue;
+        }
+
+        path = (u_char *) PQgetvalue(res, i, 0);
+
+        if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", path);
+        }
+    }
+}
+
+
 /* one statement */
 
 ngx_int_t
