@@ -889,17 +889,13 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         return ngx_http_tiktok_post_error(r, "video", (char *) msg);
     }
 
-    info = ngx_http_tiktok_json_own(r->pool, json_object());
+    info = ngx_http_tiktok_json_own(r->pool,
+               json_pack("{s:s%, s:s%}", "privacy_level",
+                         pt->privacy_level.data, pt->privacy_level.len,
+                         "title", pt->title.data ? (char *) pt->title.data
+                                                 : "", pt->title.len));
 
-    rc = (info == NULL
-          || ngx_http_tiktok_json_set(info, "privacy_level",
-                 ngx_http_tiktok_json_str(pt->privacy_level.data,
-                                          pt->privacy_level.len)) != NGX_OK
-          || ngx_http_tiktok_json_set(info, "title",
-                 json_stringn((char *) (pt->title.data ? pt->title.data
-                                                       : (u_char *) ""),
-                              pt->title.len)) != NGX_OK)
-         ? NGX_ERROR : NGX_OK;
+    rc = (info == NULL) ? NGX_ERROR : NGX_OK;
 
     /*
      * The options that are booleans: true only when 1.  Interactions are

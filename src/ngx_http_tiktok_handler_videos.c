@@ -300,23 +300,13 @@ static ngx_int_t
 ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, ngx_http_tiktok_videos_t *v)
 {
-    json_t      *body, *filters, *ids;
+    json_t      *body, *ids;
     ngx_uint_t   i;
 
-    body = ngx_http_tiktok_json_own(r->pool, json_object());
-    if (body == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     if (v->metrics) {
-        filters = json_object();
-        ids = json_array();
-
-        if (ngx_http_tiktok_json_set(body, "filters", filters) != NGX_OK
-            || ngx_http_tiktok_json_set(filters, "video_ids", ids) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        body = ngx_http_tiktok_json_own(r->pool,
+                   json_pack("{s:{s:[]}}", "filters", "video_ids"));
+        ids = json_object_get(json_object_get(body, "filters"), "video_ids");
 
         for (i = 0; i < v->nids; i++) {
             if (!v->fresh[i]
@@ -331,12 +321,14 @@ ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
         ngx_str_set(&v->call.args, "fields=" NGX_HTTP_TIKTOK_METRIC_FIELDS);
 
     } else {
-        if (ngx_http_tiktok_json_set(body, "max_count",
-                                     json_integer(v->max_count)) != NGX_OK
-            || (v->cursor.len
-                && ngx_http_tiktok_json_set(body, "cursor",
-                       json_integer(ngx_atoof(v->cursor.data, v->cursor.len)))
-                   != NGX_OK))
+        body = ngx_http_tiktok_json_own(r->pool,
+                   json_pack("{s:I}", "max_count",
+                             (json_int_t) v->max_count));
+
+        if (v->cursor.len
+            && ngx_http_tiktok_json_set(body, "cursor",
+                   json_integer(ngx_atoof(v->cursor.data, v->cursor.len)))
+               != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -344,7 +336,9 @@ ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
         ngx_str_set(&v->call.args, "fields=" NGX_HTTP_TIKTOK_VIDEO_FIELDS);
     }
 
-    if (ngx_http_tiktok_json_encode(r->pool, body, &v->call.body) != NGX_OK) {
+    if (body == NULL
+        || ngx_http_tiktok_json_encode(r->pool, body, &v->call.body) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

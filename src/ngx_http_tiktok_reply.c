@@ -48,11 +48,10 @@ ngx_http_tiktok_send_redirect(ngx_http_request_t *r, const char *name,
     json_t     *root;
     ngx_str_t   body;
 
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
+    root = ngx_http_tiktok_json_own(r->pool,
+               json_pack("{s:s%}", name, url->data, url->len));
 
     if (root == NULL
-        || ngx_http_tiktok_json_set(root, name,
-               ngx_http_tiktok_json_str(url->data, url->len)) != NGX_OK
         || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -136,39 +135,22 @@ ngx_int_t
 ngx_http_tiktok_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *field, const char *message)
 {
-    json_t                 *root, *err;
-    ngx_int_t               rc;
+    json_t                 *root;
     ngx_str_t               body;
     ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-    err = json_object();
+    /* "s*" and "o*" leave out a member whose value is NULL */
+    root = ngx_http_tiktok_json_own(r->pool,
+               json_pack("{s:{s:s, s:s*, s:s, s:o*}}", "error",
+                         "code", code, "field", field, "message", message,
+                         "request_id",
+                         ctx ? ngx_http_tiktok_json_str(ctx->request_id.data,
+                                                        ctx->request_id.len)
+                             : NULL));
 
-    if (root == NULL || err == NULL
-        || json_object_set_new(root, "error", err) != 0)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_tiktok_json_set(err, "code", json_string(code));
-
-    if (rc == NGX_OK && field) {
-        rc = ngx_http_tiktok_json_set(err, "field", json_string(field));
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(err, "message", json_string(message));
-    }
-
-    if (rc == NGX_OK && ctx) {
-        rc = ngx_http_tiktok_json_set(err, "request_id",
-                   ngx_http_tiktok_json_str(ctx->request_id.data,
-                                            ctx->request_id.len));
-    }
-
-    if (rc != NGX_OK
+    if (root == NULL
         || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
