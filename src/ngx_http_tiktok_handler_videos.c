@@ -419,63 +419,46 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 {
     size_t                        i;
     json_t                       *videos, *video, *out, *list, *item, *m;
-    json_t                       *t, *cursor;
+    json_t                       *t, *cover, *share, *duration, *created;
+    json_t                       *cursor;
     ngx_str_t                     key, text;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     videos = json_object_get(data, "videos");
-    if (!json_is_array(videos)) {
-        return NGX_ERROR;
-    }
+    list = ngx_http_tiktok_json_own(r->pool, json_array());
 
-    out = ngx_http_tiktok_json_own(r->pool, json_object());
-    list = json_array();
-
-    if (out == NULL || ngx_http_tiktok_json_set(out, "videos", list) != NGX_OK)
-    {
+    if (!json_is_array(videos) || list == NULL) {
         return NGX_ERROR;
     }
 
     json_array_foreach(videos, i, video) {
-        item = json_object();
-
-        if (json_array_append_new(list, item) != 0
-            || ngx_http_tiktok_json_set(item, "id",
-                   ngx_http_tiktok_json_id(json_object_get(video, "id")))
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
         t = json_object_get(video, "title");
         if (!json_is_string(t) || json_string_length(t) == 0) {
             t = json_object_get(video, "video_description");
         }
 
-        if (json_object_set_new(item, "title",
-                json_is_string(t) ? json_incref(t) : json_string("")) != 0
-            || json_object_set(item, "cover_image_url",
-                   json_is_string(json_object_get(video, "cover_image_url"))
-                   ? json_object_get(video, "cover_image_url") : json_null())
-               != 0
-            || json_object_set(item, "share_url",
-                   json_is_string(json_object_get(video, "share_url"))
-                   ? json_object_get(video, "share_url") : json_null()) != 0
-            || json_object_set(item, "duration",
-                   json_is_integer(json_object_get(video, "duration"))
-                   ? json_object_get(video, "duration") : json_null()) != 0
-            || json_object_set(item, "create_time",
-                   json_is_integer(json_object_get(video, "create_time"))
-                   ? json_object_get(video, "create_time") : json_null())
-               != 0)
-        {
-            return NGX_ERROR;
-        }
-
+        cover = json_object_get(video, "cover_image_url");
+        share = json_object_get(video, "share_url");
+        duration = json_object_get(video, "duration");
+        created = json_object_get(video, "create_time");
         m = ngx_http_tiktok_video_metrics(r->pool, video);
-        if (m == NULL || json_object_set(item, "metrics", m) != 0) {
+
+        item = json_pack("{s:o, s:o, s:O, s:O, s:O, s:O, s:O}",
+                   "id", ngx_http_tiktok_json_id(json_object_get(video, "id")),
+                   "title", json_is_string(t) ? json_incref(t)
+                                              : json_string(""),
+                   "cover_image_url",
+                   json_is_string(cover) ? cover : json_null(),
+                   "share_url", json_is_string(share) ? share : json_null(),
+                   "duration",
+                   json_is_integer(duration) ? duration : json_null(),
+                   "create_time",
+                   json_is_integer(created) ? created : json_null(),
+                   "metrics", m);
+
+        if (json_array_append_new(list, item) != 0) {
             return NGX_ERROR;
         }
 
@@ -496,14 +479,15 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     /* the cursor is opaque to the app: a string, like ids */
 
     cursor = json_object_get(data, "cursor");
-    cursor = json_is_integer(cursor) ? ngx_http_tiktok_json_id(cursor)
-                                     : json_null();
 
-    if (ngx_http_tiktok_json_set(out, "cursor", cursor) != NGX_OK
-        || ngx_http_tiktok_json_set(out, "has_more",
-               json_boolean(json_is_true(json_object_get(data, "has_more"))))
-           != NGX_OK)
-    {
+    out = ngx_http_tiktok_json_own(r->pool,
+              json_pack("{s:O, s:o, s:b}", "videos", list,
+                        "cursor", json_is_integer(cursor)
+                                  ? ngx_http_tiktok_json_id(cursor)
+                                  : json_null(),
+                        "has_more",
+                        json_is_true(json_object_get(data, "has_more"))));
+    if (out == NULL) {
         return NGX_ERROR;
     }
 
