@@ -500,38 +500,25 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 static json_t *
 ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video)
 {
-    u_char       buf[sizeof("2026-01-01T00:00:00Z")], *p;
-    json_t      *m, *n;
-    ngx_uint_t   i;
+    u_char   buf[sizeof("2026-01-01T00:00:00Z")], *p;
+    json_t  *views, *likes, *comments, *shares;
 
-    static const char  *names[] = {
-        "view_count", "like_count", "comment_count", "share_count"
-    };
-
-    m = ngx_http_tiktok_json_own(pool, json_object());
-    if (m == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < 4; i++) {
-        n = json_object_get(video, names[i]);
-
-        if (json_object_set(m, names[i],
-                            json_is_integer(n) ? n : json_null()) != 0)
-        {
-            return NULL;
-        }
-    }
+    views = json_object_get(video, "view_count");
+    likes = json_object_get(video, "like_count");
+    comments = json_object_get(video, "comment_count");
+    shares = json_object_get(video, "share_count");
 
     p = ngx_http_tiktok_rfc3339(buf, ngx_time());
 
-    if (json_object_set_new(m, "fetched_at",
-                            json_stringn((char *) buf, p - buf)) != 0)
-    {
-        return NULL;
-    }
-
-    return m;
+    return ngx_http_tiktok_json_own(pool,
+               json_pack("{s:O, s:O, s:O, s:O, s:s%}",
+                   "view_count", json_is_integer(views) ? views : json_null(),
+                   "like_count", json_is_integer(likes) ? likes : json_null(),
+                   "comment_count",
+                   json_is_integer(comments) ? comments : json_null(),
+                   "share_count",
+                   json_is_integer(shares) ? shares : json_null(),
+                   "fetched_at", buf, (size_t) (p - buf)));
 }
 
 
