@@ -314,34 +314,21 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
-    u_char        c, *p, *last;
-    size_t        n;
-    static u_char hex[] = "0123456789ABCDEF";
+    u_char         c, *p;
+    size_t         i;
+    static u_char  hex[] = "0123456789ABCDEF";
 
-    n = 0;
-    last = src->data + src->len;
-
-    for (p = src->data; p < last; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\') {
-            n++;
-        }
-    }
-
-    if (n == 0) {
-        *dst = *src;
-        return;
-    }
-
-    dst->data = ngx_pnalloc(pool, src->len + 3 * n);
-    if (dst->data == NULL) {
+    /* at worst every byte takes four */
+    p = ngx_pnalloc(pool, 4 * src->len);
+    if (p == NULL) {
         ngx_str_set(dst, "(unprintable)");
         return;
     }
 
-    p = dst->data;
+    dst->data = p;
 
-    for (n = 0; n < src->len; n++) {
-        c = src->data[n];
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
 
         if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
             *p++ = '\\';
