@@ -20,17 +20,14 @@ ngx_http_tiktok_prefix_ci(u_char *s, size_t len, u_char *prefix,
     size_t plen)
 {
     size_t  i;
-    u_char  a, b;
 
     if (len < plen) {
         return 0;
     }
 
+    /* ngx_tolower is a macro: this file still needs no nginx object */
     for (i = 0; i < plen; i++) {
-        a = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] | 0x20 : s[i];
-        b = (prefix[i] >= 'A' && prefix[i] <= 'Z') ? prefix[i] | 0x20
-                                                   : prefix[i];
-        if (a != b) {
+        if (ngx_tolower(s[i]) != ngx_tolower(prefix[i])) {
             return 0;
         }
     }
