@@ -18,7 +18,7 @@
 #include "ngx_http_tiktok_validate.h"
 
 
-#define NGX_HTTP_TIKTOK_POSTS_DEFAULT  20
+#define NGX_HTTP_TIKTOK_POSTS_DEFAULT  "20"
 #define NGX_HTTP_TIKTOK_POSTS_MAX      100
 
 
@@ -91,11 +91,10 @@ ngx_int_t
 ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char     *p;
     ngx_int_t   n;
     ngx_str_t   s, params[3];
 
-    n = NGX_HTTP_TIKTOK_POSTS_DEFAULT;
+    ngx_str_set(&params[2], NGX_HTTP_TIKTOK_POSTS_DEFAULT);
 
     if (ngx_http_arg(r, (u_char *) "limit", 5, &s) == NGX_OK) {
         n = ngx_atoi(s.data, s.len);
@@ -104,6 +103,9 @@ ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
                        "invalid_request", "limit",
                        "limit must be an integer from 1 to 100");
         }
+
+        /* only digits: PostgreSQL reads it as the same integer */
+        params[2] = s;
     }
 
     ngx_str_null(&params[1]);
@@ -118,14 +120,7 @@ ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
         params[1] = s;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     params[0] = ctx->user_id;
-    params[2].data = p;
-    params[2].len = ngx_sprintf(p, "%i", n) - p;
 
     return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_posts_sql, 3, params,
                                       ngx_http_tiktok_post_done);
