@@ -755,17 +755,11 @@ ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max)
 static json_t *
 ngx_http_tiktok_json_id(json_t *v)
 {
-    char  buf[NGX_INT64_LEN + 1];
-
     if (json_is_string(v) && json_string_length(v) > 0) {
         return json_incref(v);
     }
 
-    if (json_is_integer(v)) {
-        return json_stringn(buf, ngx_sprintf((u_char *) buf, "%L",
-                                             (int64_t) json_integer_value(v))
-                                 - (u_char *) buf);
-    }
-
-    return NULL;
+    return json_is_integer(v)
+           ? json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v))
+           : NULL;
 }
