@@ -246,7 +246,7 @@ ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
 {
     u_char      *host, *end, *p, *last;
     ngx_str_t   *pf;
-    ngx_uint_t   i, digits_dots;
+    ngx_uint_t   i;
 
     if (url->len > 2048) {
         return "video_url is longer than 2048 characters";
@@ -279,22 +279,15 @@ ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
         return "video_url has no host";
     }
 
-    if (*host == '[') {
-        return "video_url's host must be a name, not an IP address";
-    }
-
-    /* the host without a port */
+    /* the host without a port: an IPv6 literal, or only digits and dots */
     for (p = host; p < end && *p != ':'; p++) { /* void */ }
 
-    digits_dots = 1;
+    for (end = p, p = host;
+         p < end && ((*p >= '0' && *p <= '9') || *p == '.');
+         p++)
+    { /* void */ }
 
-    for (end = p, p = host; p < end; p++) {
-        if (!((*p >= '0' && *p <= '9') || *p == '.')) {
-            digits_dots = 0;
-        }
-    }
-
-    if (digits_dots) {
+    if (*host == '[' || p == end) {
         return "video_url's host must be a name, not an IP address";
     }
 
