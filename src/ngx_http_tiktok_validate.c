@@ -156,10 +156,7 @@ ngx_int_t
 ngx_http_tiktok_parse_rfc3339(ngx_str_t *s, time_t *t)
 {
     u_char     *p, *last;
-    ngx_int_t   y, mo, d, h, mi, sec, oh, om, mdays;
-
-    static ngx_int_t  days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-                                 30, 31 };
+    ngx_int_t   y, mo, d, h, mi, sec, oh, om;
 
     p = s->data;
     last = p + s->len;
@@ -184,12 +181,10 @@ ngx_http_tiktok_parse_rfc3339(ngx_str_t *s, time_t *t)
         return NGX_ERROR;
     }
 
-    mdays = days[mo - 1];
-    if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
-        mdays = 29;
-    }
-
-    if (d > mdays) {
+    /* a day past the month's last falls on or after the next month's 1st */
+    if (ngx_http_tiktok_days(y, mo, d)
+        >= ngx_http_tiktok_days(y + mo / 12, mo % 12 + 1, 1))
+    {
         return NGX_ERROR;
     }
 
