@@ -883,8 +883,6 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
 {
-    int                           i;
-    u_char                       *path;
     ngx_str_t                     hex;
     ngx_uint_t                    prev;
     ngx_keyval_t                  field;
@@ -909,19 +907,7 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         (void) ngx_http_tiktok_cache_purge_user(tmcf->cache, &ctx->user_id);
     }
 
-    for (i = 0; i < PQntuples(q->res[1]); i++) {
-        if (PQgetisnull(q->res[1], i, 0)) {
-            continue;
-        }
-
-        path = (u_char *) PQgetvalue(q->res[1], i, 0);
-
-        if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT)
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                          ngx_delete_file_n " \"%s\" failed", path);
-        }
-    }
+    ngx_http_tiktok_spool_remove(r, q->res[1]);
 
     /* nothing to revoke: no account, or its token expired anyway */
 

@@ -18,7 +18,7 @@
 #include "ngx_http_tiktok_validate.h"
 
 
-#define NGX_HTTP_TIKTOK_POSTS_DEFAULT  20
+#define NGX_HTTP_TIKTOK_POSTS_DEFAULT  "20"
 #define NGX_HTTP_TIKTOK_POSTS_MAX      100
 
 
@@ -91,11 +91,10 @@ ngx_int_t
 ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char     *p;
     ngx_int_t   n;
     ngx_str_t   s, params[3];
 
-    n = NGX_HTTP_TIKTOK_POSTS_DEFAULT;
+    ngx_str_set(&params[2], NGX_HTTP_TIKTOK_POSTS_DEFAULT);
 
     if (ngx_http_arg(r, (u_char *) "limit", 5, &s) == NGX_OK) {
         n = ngx_atoi(s.data, s.len);
@@ -104,6 +103,9 @@ ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
                        "invalid_request", "limit",
                        "limit must be an integer from 1 to 100");
         }
+
+        /* only digits: PostgreSQL reads it as the same integer */
+        params[2] = s;
     }
 
     ngx_str_null(&params[1]);
@@ -118,14 +120,7 @@ ngx_http_tiktok_posts_handler(ngx_http_request_t *r,
         params[1] = s;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     params[0] = ctx->user_id;
-    params[2].data = p;
-    params[2].len = ngx_sprintf(p, "%i", n) - p;
 
     return ngx_http_tiktok_query_wait(r, ngx_http_tiktok_posts_sql, 3, params,
                                       ngx_http_tiktok_post_done);
@@ -202,7 +197,6 @@ ngx_http_tiktok_post_done(ngx_http_tiktok_pg_query_t *q)
 static void
 ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
 {
-    u_char                 *path;
     ngx_str_t               body, id;
     ngx_http_request_t     *r;
     ngx_http_tiktok_ctx_t  *ctx;
@@ -219,17 +213,7 @@ ngx_http_tiktok_post_cancelled(ngx_http_tiktok_pg_query_t *q)
 
     if (PQntuples(q->res[0]) == 1) {
         /* cancelled before anything started: its upload is not needed */
-
-        if (!PQgetisnull(q->res[0], 0, 0)) {
-            path = (u_char *) PQgetvalue(q->res[0], 0, 0);
-
-            if (ngx_delete_file(path) == NGX_FILE_ERROR
-                && ngx_errno != NGX_ENOENT)
-            {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                              ngx_delete_file_n " \"%s\" failed", path);
-            }
-        }
+        ngx_http_tiktok_spool_remove(r, q->res[0]);
 
         body.data = ngx_pnalloc(r->pool, ctx->path.len + 64);
         if (body.data == NULL) {

@@ -732,7 +732,6 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     u_char                       *buf;
     size_t                        chars, utf16;
     time_t                        at, now;
-    ngx_tm_t                      tm;
     const char                   *why;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
@@ -807,14 +806,7 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
             return "schedule_at";
         }
 
-        ngx_gmtime(at, &tm);
-
-        pt->schedule_at.len = ngx_sprintf(buf,
-                                          "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                                          tm.ngx_tm_year, tm.ngx_tm_mon,
-                                          tm.ngx_tm_mday, tm.ngx_tm_hour,
-                                          tm.ngx_tm_min, tm.ngx_tm_sec)
-                              - buf;
+        pt->schedule_at.len = ngx_http_tiktok_rfc3339(buf, at) - buf;
         pt->schedule_at.data = buf;
     }
 
@@ -897,17 +889,13 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         return ngx_http_tiktok_post_error(r, "video", (char *) msg);
     }
 
-    info = ngx_http_tiktok_json_own(r->pool, json_object());
+    info = ngx_http_tiktok_json_own(r->pool,
+               json_pack("{s:s%, s:s%}", "privacy_level",
+                         pt->privacy_level.data, pt->privacy_level.len,
+                         "title", pt->title.data ? (char *) pt->title.data
+                                                 : "", pt->title.len));
 
-    rc = (info == NULL
-          || ngx_http_tiktok_json_set(info, "privacy_level",
-                 ngx_http_tiktok_json_str(pt->privacy_level.data,
-                                          pt->privacy_level.len)) != NGX_OK
-          || ngx_http_tiktok_json_set(info, "title",
-                 json_stringn((char *) (pt->title.data ? pt->title.data
-                                                       : (u_char *) ""),
-                              pt->title.len)) != NGX_OK)
-         ? NGX_ERROR : NGX_OK;
+    rc = (info == NULL) ? NGX_ERROR : NGX_OK;
 
     /*
      * The options that are booleans: true only when 1.  Interactions are

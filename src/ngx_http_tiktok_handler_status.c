@@ -49,15 +49,7 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
     PGresult            *res;
     ngx_int_t            rc;
     ngx_str_t            body;
-    ngx_uint_t           i, connected;
     ngx_http_request_t  *r;
-
-    static struct {
-        const char  *name;
-        int          col;
-    } cols[] = {
-        { "display_name", 1 }, { "avatar_url", 2 }, { "open_id", 0 }
-    };
 
 #define ngx_http_tiktok_col(n)                                                \
     ngx_http_tiktok_json_str(                                                 \
@@ -72,34 +64,18 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
     }
 
     res = q->res[0];
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-    connected = (res != NULL && PQntuples(res) > 0);
+    rc = NGX_OK;
 
-    rc = root ? ngx_http_tiktok_json_set(root, "connected",
-                                         json_boolean(connected))
-              : NGX_ERROR;
+    if (res == NULL || PQntuples(res) == 0) {
+        root = json_pack("{s:b}", "connected", 0);
 
-    if (rc != NGX_OK || !connected) {
-        goto done;
-    }
-
-    for (i = 0; rc == NGX_OK && i < 3; i++) {
-        rc = ngx_http_tiktok_json_set(root, cols[i].name,
-                                      ngx_http_tiktok_col(cols[i].col));
-    }
-
-    scopes = NULL;
-
-    if (rc == NGX_OK) {
+    } else {
         scopes = json_array();
-        rc = ngx_http_tiktok_json_set(root, "scopes", scopes);
-    }
 
-    if (rc == NGX_OK) {
         p = (u_char *) PQgetvalue(res, 0, 3);
         last = p + PQgetlength(res, 0, 3);
 
-        while (p < last && rc == NGX_OK) {
+        for ( /* void */ ; p < last; p = end + 1) {
             end = ngx_strlchr(p, last, ',');
             if (end == NULL) {
                 end = last;
@@ -111,30 +87,27 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
             {
                 rc = NGX_ERROR;
             }
-
-            p = end + 1;
         }
-    }
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "expires_at",
-                                      ngx_http_tiktok_col(4));
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(root, "needs_reconnect",
-                 json_boolean(PQgetvalue(res, 0, 5)[0] == 't'));
+        /* "o" takes its value even when packing fails */
+        root = json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:b}",
+                         "connected", 1,
+                         "display_name", ngx_http_tiktok_col(1),
+                         "avatar_url", ngx_http_tiktok_col(2),
+                         "open_id", ngx_http_tiktok_col(0),
+                         "scopes", scopes,
+                         "expires_at", ngx_http_tiktok_col(4),
+                         "needs_reconnect",
+                         PQgetvalue(res, 0, 5)[0] == 't');
     }
 
 #undef ngx_http_tiktok_col
 
-done:
+    root = ngx_http_tiktok_json_own(r->pool, root);
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_encode(r->pool, root, &body);
-    }
-
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || root == NULL
+        || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "tiktok: cannot build the status response");
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

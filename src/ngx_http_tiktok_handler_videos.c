@@ -80,7 +80,6 @@ static ngx_int_t ngx_http_tiktok_videos_send(ngx_http_request_t *r,
     ngx_str_t *page, time_t fetched, const char *cached);
 static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, ngx_uint_t cached);
-static u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
 static ngx_int_t ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max);
 static json_t *ngx_http_tiktok_json_id(json_t *v);
 
@@ -301,23 +300,13 @@ static ngx_int_t
 ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx, ngx_http_tiktok_videos_t *v)
 {
-    json_t      *body, *filters, *ids;
+    json_t      *body, *ids;
     ngx_uint_t   i;
 
-    body = ngx_http_tiktok_json_own(r->pool, json_object());
-    if (body == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     if (v->metrics) {
-        filters = json_object();
-        ids = json_array();
-
-        if (ngx_http_tiktok_json_set(body, "filters", filters) != NGX_OK
-            || ngx_http_tiktok_json_set(filters, "video_ids", ids) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        body = ngx_http_tiktok_json_own(r->pool,
+                   json_pack("{s:{s:[]}}", "filters", "video_ids"));
+        ids = json_object_get(json_object_get(body, "filters"), "video_ids");
 
         for (i = 0; i < v->nids; i++) {
             if (!v->fresh[i]
@@ -332,12 +321,14 @@ ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
         ngx_str_set(&v->call.args, "fields=" NGX_HTTP_TIKTOK_METRIC_FIELDS);
 
     } else {
-        if (ngx_http_tiktok_json_set(body, "max_count",
-                                     json_integer(v->max_count)) != NGX_OK
-            || (v->cursor.len
-                && ngx_http_tiktok_json_set(body, "cursor",
-                       json_integer(ngx_atoof(v->cursor.data, v->cursor.len)))
-                   != NGX_OK))
+        body = ngx_http_tiktok_json_own(r->pool,
+                   json_pack("{s:I}", "max_count",
+                             (json_int_t) v->max_count));
+
+        if (v->cursor.len
+            && ngx_http_tiktok_json_set(body, "cursor",
+                   json_integer(ngx_atoof(v->cursor.data, v->cursor.len)))
+               != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -345,7 +336,9 @@ ngx_http_tiktok_videos_begin(ngx_http_request_t *r,
         ngx_str_set(&v->call.args, "fields=" NGX_HTTP_TIKTOK_VIDEO_FIELDS);
     }
 
-    if (ngx_http_tiktok_json_encode(r->pool, body, &v->call.body) != NGX_OK) {
+    if (body == NULL
+        || ngx_http_tiktok_json_encode(r->pool, body, &v->call.body) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -426,63 +419,46 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 {
     size_t                        i;
     json_t                       *videos, *video, *out, *list, *item, *m;
-    json_t                       *t, *cursor;
+    json_t                       *t, *cover, *share, *duration, *created;
+    json_t                       *cursor;
     ngx_str_t                     key, text;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
 
     videos = json_object_get(data, "videos");
-    if (!json_is_array(videos)) {
-        return NGX_ERROR;
-    }
+    list = ngx_http_tiktok_json_own(r->pool, json_array());
 
-    out = ngx_http_tiktok_json_own(r->pool, json_object());
-    list = json_array();
-
-    if (out == NULL || ngx_http_tiktok_json_set(out, "videos", list) != NGX_OK)
-    {
+    if (!json_is_array(videos) || list == NULL) {
         return NGX_ERROR;
     }
 
     json_array_foreach(videos, i, video) {
-        item = json_object();
-
-        if (json_array_append_new(list, item) != 0
-            || ngx_http_tiktok_json_set(item, "id",
-                   ngx_http_tiktok_json_id(json_object_get(video, "id")))
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
         t = json_object_get(video, "title");
         if (!json_is_string(t) || json_string_length(t) == 0) {
             t = json_object_get(video, "video_description");
         }
 
-        if (json_object_set_new(item, "title",
-                json_is_string(t) ? json_incref(t) : json_string("")) != 0
-            || json_object_set(item, "cover_image_url",
-                   json_is_string(json_object_get(video, "cover_image_url"))
-                   ? json_object_get(video, "cover_image_url") : json_null())
-               != 0
-            || json_object_set(item, "share_url",
-                   json_is_string(json_object_get(video, "share_url"))
-                   ? json_object_get(video, "share_url") : json_null()) != 0
-            || json_object_set(item, "duration",
-                   json_is_integer(json_object_get(video, "duration"))
-                   ? json_object_get(video, "duration") : json_null()) != 0
-            || json_object_set(item, "create_time",
-                   json_is_integer(json_object_get(video, "create_time"))
-                   ? json_object_get(video, "create_time") : json_null())
-               != 0)
-        {
-            return NGX_ERROR;
-        }
-
+        cover = json_object_get(video, "cover_image_url");
+        share = json_object_get(video, "share_url");
+        duration = json_object_get(video, "duration");
+        created = json_object_get(video, "create_time");
         m = ngx_http_tiktok_video_metrics(r->pool, video);
-        if (m == NULL || json_object_set(item, "metrics", m) != 0) {
+
+        item = json_pack("{s:o, s:o, s:O, s:O, s:O, s:O, s:O}",
+                   "id", ngx_http_tiktok_json_id(json_object_get(video, "id")),
+                   "title", json_is_string(t) ? json_incref(t)
+                                              : json_string(""),
+                   "cover_image_url",
+                   json_is_string(cover) ? cover : json_null(),
+                   "share_url", json_is_string(share) ? share : json_null(),
+                   "duration",
+                   json_is_integer(duration) ? duration : json_null(),
+                   "create_time",
+                   json_is_integer(created) ? created : json_null(),
+                   "metrics", m);
+
+        if (json_array_append_new(list, item) != 0) {
             return NGX_ERROR;
         }
 
@@ -503,14 +479,15 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     /* the cursor is opaque to the app: a string, like ids */
 
     cursor = json_object_get(data, "cursor");
-    cursor = json_is_integer(cursor) ? ngx_http_tiktok_json_id(cursor)
-                                     : json_null();
 
-    if (ngx_http_tiktok_json_set(out, "cursor", cursor) != NGX_OK
-        || ngx_http_tiktok_json_set(out, "has_more",
-               json_boolean(json_is_true(json_object_get(data, "has_more"))))
-           != NGX_OK)
-    {
+    out = ngx_http_tiktok_json_own(r->pool,
+              json_pack("{s:O, s:o, s:b}", "videos", list,
+                        "cursor", json_is_integer(cursor)
+                                  ? ngx_http_tiktok_json_id(cursor)
+                                  : json_null(),
+                        "has_more",
+                        json_is_true(json_object_get(data, "has_more"))));
+    if (out == NULL) {
         return NGX_ERROR;
     }
 
@@ -523,38 +500,25 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 static json_t *
 ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video)
 {
-    u_char       buf[sizeof("2026-01-01T00:00:00Z")], *p;
-    json_t      *m, *n;
-    ngx_uint_t   i;
+    u_char   buf[sizeof("2026-01-01T00:00:00Z")], *p;
+    json_t  *views, *likes, *comments, *shares;
 
-    static const char  *names[] = {
-        "view_count", "like_count", "comment_count", "share_count"
-    };
-
-    m = ngx_http_tiktok_json_own(pool, json_object());
-    if (m == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < 4; i++) {
-        n = json_object_get(video, names[i]);
-
-        if (json_object_set(m, names[i],
-                            json_is_integer(n) ? n : json_null()) != 0)
-        {
-            return NULL;
-        }
-    }
+    views = json_object_get(video, "view_count");
+    likes = json_object_get(video, "like_count");
+    comments = json_object_get(video, "comment_count");
+    shares = json_object_get(video, "share_count");
 
     p = ngx_http_tiktok_rfc3339(buf, ngx_time());
 
-    if (json_object_set_new(m, "fetched_at",
-                            json_stringn((char *) buf, p - buf)) != 0)
-    {
-        return NULL;
-    }
-
-    return m;
+    return ngx_http_tiktok_json_own(pool,
+               json_pack("{s:O, s:O, s:O, s:O, s:s%}",
+                   "view_count", json_is_integer(views) ? views : json_null(),
+                   "like_count", json_is_integer(likes) ? likes : json_null(),
+                   "comment_count",
+                   json_is_integer(comments) ? comments : json_null(),
+                   "share_count",
+                   json_is_integer(shares) ? shares : json_null(),
+                   "fetched_at", buf, (size_t) (p - buf)));
 }
 
 
@@ -767,19 +731,6 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
 }
 
 
-static u_char *
-ngx_http_tiktok_rfc3339(u_char *p, time_t t)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime(t, &tm);
-
-    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-}
-
-
 static ngx_int_t
 ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max)
 {
@@ -804,17 +755,11 @@ ngx_http_tiktok_is_digits(ngx_str_t *s, size_t max)
 static json_t *
 ngx_http_tiktok_json_id(json_t *v)
 {
-    char  buf[NGX_INT64_LEN + 1];
-
     if (json_is_string(v) && json_string_length(v) > 0) {
         return json_incref(v);
     }
 
-    if (json_is_integer(v)) {
-        return json_stringn(buf, ngx_sprintf((u_char *) buf, "%L",
-                                             (int64_t) json_integer_value(v))
-                                 - (u_char *) buf);
-    }
-
-    return NULL;
+    return json_is_integer(v)
+           ? json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v))
+           : NULL;
 }

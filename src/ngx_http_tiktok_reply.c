@@ -48,11 +48,10 @@ ngx_http_tiktok_send_redirect(ngx_http_request_t *r, const char *name,
     json_t     *root;
     ngx_str_t   body;
 
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
+    root = ngx_http_tiktok_json_own(r->pool,
+               json_pack("{s:s%}", name, url->data, url->len));
 
     if (root == NULL
-        || ngx_http_tiktok_json_set(root, name,
-               ngx_http_tiktok_json_str(url->data, url->len)) != NGX_OK
         || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -136,39 +135,22 @@ ngx_int_t
 ngx_http_tiktok_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *field, const char *message)
 {
-    json_t                 *root, *err;
-    ngx_int_t               rc;
+    json_t                 *root;
     ngx_str_t               body;
     ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    root = ngx_http_tiktok_json_own(r->pool, json_object());
-    err = json_object();
+    /* "s*" and "o*" leave out a member whose value is NULL */
+    root = ngx_http_tiktok_json_own(r->pool,
+               json_pack("{s:{s:s, s:s*, s:s, s:o*}}", "error",
+                         "code", code, "field", field, "message", message,
+                         "request_id",
+                         ctx ? ngx_http_tiktok_json_str(ctx->request_id.data,
+                                                        ctx->request_id.len)
+                             : NULL));
 
-    if (root == NULL || err == NULL
-        || json_object_set_new(root, "error", err) != 0)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_tiktok_json_set(err, "code", json_string(code));
-
-    if (rc == NGX_OK && field) {
-        rc = ngx_http_tiktok_json_set(err, "field", json_string(field));
-    }
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_tiktok_json_set(err, "message", json_string(message));
-    }
-
-    if (rc == NGX_OK && ctx) {
-        rc = ngx_http_tiktok_json_set(err, "request_id",
-                   ngx_http_tiktok_json_str(ctx->request_id.data,
-                                            ctx->request_id.len));
-    }
-
-    if (rc != NGX_OK
+    if (root == NULL
         || ngx_http_tiktok_json_encode(r->pool, root, &body) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -231,6 +213,21 @@ ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc)
     return ngx_http_tiktok_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                       "internal_error", NULL,
                                       "Internal error");
+}
+
+
+/* t in UTC as RFC 3339 writes it: "1970-01-01T00:00:00Z", 20 bytes */
+
+u_char *
+ngx_http_tiktok_rfc3339(u_char *p, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 }
 
 
@@ -317,34 +314,21 @@ ngx_http_tiktok_record_error(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
-    u_char        c, *p, *last;
-    size_t        n;
-    static u_char hex[] = "0123456789ABCDEF";
+    u_char         c, *p;
+    size_t         i;
+    static u_char  hex[] = "0123456789ABCDEF";
 
-    n = 0;
-    last = src->data + src->len;
-
-    for (p = src->data; p < last; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\') {
-            n++;
-        }
-    }
-
-    if (n == 0) {
-        *dst = *src;
-        return;
-    }
-
-    dst->data = ngx_pnalloc(pool, src->len + 3 * n);
-    if (dst->data == NULL) {
+    /* at worst every byte takes four */
+    p = ngx_pnalloc(pool, 4 * src->len);
+    if (p == NULL) {
         ngx_str_set(dst, "(unprintable)");
         return;
     }
 
-    p = dst->data;
+    dst->data = p;
 
-    for (n = 0; n < src->len; n++) {
-        c = src->data[n];
+    for (i = 0; i < src->len; i++) {
+        c = src->data[i];
 
         if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
             *p++ = '\\';
@@ -446,6 +430,33 @@ ngx_http_tiktok_query_run(ngx_http_request_t *r, ngx_http_tiktok_pg_query_t *q)
     }
 
     return ngx_http_tiktok_pg_run(tmcf->pg_pool, q);
+}
+
+
+/*
+ * The spool files of cancelled posts, res's first column (NULL for a post
+ * from a URL): nothing will upload them now.
+ */
+
+void
+ngx_http_tiktok_spool_remove(ngx_http_request_t *r, PGresult *res)
+{
+    int      i;
+    u_char  *path;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        if (PQgetisnull(res, i, 0)) {
+            continue;
+        }
+
+        path = (u_char *) PQgetvalue(res, i, 0);
+
+        if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", path);
+        }
+    }
 }
 
 

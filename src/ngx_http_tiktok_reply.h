@@ -21,6 +21,7 @@ ngx_int_t ngx_http_tiktok_send_error(ngx_http_request_t *r,
 void ngx_http_tiktok_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_tiktok_wait(ngx_http_request_t *r);
 ngx_int_t ngx_http_tiktok_db_error(ngx_http_request_t *r, ngx_int_t rc);
+u_char *ngx_http_tiktok_rfc3339(u_char *p, time_t t);
 ngx_int_t ngx_http_tiktok_set_retry_after(ngx_http_request_t *r,
     time_t seconds);
 ngx_table_elt_t *ngx_http_tiktok_set_header(ngx_http_request_t *r,
@@ -34,6 +35,7 @@ ngx_int_t ngx_http_tiktok_query_wait(ngx_http_request_t *r,
     ngx_http_tiktok_pg_handler_pt handler);
 ngx_int_t ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql,
     ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler);
+void ngx_http_tiktok_spool_remove(ngx_http_request_t *r, PGresult *res);
 ngx_int_t ngx_http_tiktok_error_add(ngx_http_tiktok_pg_query_t *q,
     ngx_str_t *user, ngx_str_t *request_id, ngx_http_tiktok_api_error_t *err);
 ngx_int_t ngx_http_tiktok_record_error(ngx_http_request_t *r,

@@ -20,17 +20,14 @@ ngx_http_tiktok_prefix_ci(u_char *s, size_t len, u_char *prefix,
     size_t plen)
 {
     size_t  i;
-    u_char  a, b;
 
     if (len < plen) {
         return 0;
     }
 
+    /* ngx_tolower is a macro: this file still needs no nginx object */
     for (i = 0; i < plen; i++) {
-        a = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] | 0x20 : s[i];
-        b = (prefix[i] >= 'A' && prefix[i] <= 'Z') ? prefix[i] | 0x20
-                                                   : prefix[i];
-        if (a != b) {
+        if (ngx_tolower(s[i]) != ngx_tolower(prefix[i])) {
             return 0;
         }
     }
@@ -159,10 +156,7 @@ ngx_int_t
 ngx_http_tiktok_parse_rfc3339(ngx_str_t *s, time_t *t)
 {
     u_char     *p, *last;
-    ngx_int_t   y, mo, d, h, mi, sec, oh, om, mdays;
-
-    static ngx_int_t  days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
-                                 30, 31 };
+    ngx_int_t   y, mo, d, h, mi, sec, oh, om;
 
     p = s->data;
     last = p + s->len;
@@ -187,12 +181,10 @@ ngx_http_tiktok_parse_rfc3339(ngx_str_t *s, time_t *t)
         return NGX_ERROR;
     }
 
-    mdays = days[mo - 1];
-    if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
-        mdays = 29;
-    }
-
-    if (d > mdays) {
+    /* a day past the month's last falls on or after the next month's 1st */
+    if (ngx_http_tiktok_days(y, mo, d)
+        >= ngx_http_tiktok_days(y + mo / 12, mo % 12 + 1, 1))
+    {
         return NGX_ERROR;
     }
 
@@ -249,7 +241,7 @@ ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
 {
     u_char      *host, *end, *p, *last;
     ngx_str_t   *pf;
-    ngx_uint_t   i, digits_dots;
+    ngx_uint_t   i;
 
     if (url->len > 2048) {
         return "video_url is longer than 2048 characters";
@@ -282,22 +274,15 @@ ngx_http_tiktok_check_pull_url(ngx_str_t *url, ngx_array_t *prefixes)
         return "video_url has no host";
     }
 
-    if (*host == '[') {
-        return "video_url's host must be a name, not an IP address";
-    }
-
-    /* the host without a port */
+    /* the host without a port: an IPv6 literal, or only digits and dots */
     for (p = host; p < end && *p != ':'; p++) { /* void */ }
 
-    digits_dots = 1;
+    for (end = p, p = host;
+         p < end && ((*p >= '0' && *p <= '9') || *p == '.');
+         p++)
+    { /* void */ }
 
-    for (end = p, p = host; p < end; p++) {
-        if (!((*p >= '0' && *p <= '9') || *p == '.')) {
-            digits_dots = 0;
-        }
-    }
-
-    if (digits_dots) {
+    if (*host == '[' || p == end) {
         return "video_url's host must be a name, not an IP address";
     }
 
