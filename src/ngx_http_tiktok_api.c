@@ -129,7 +129,6 @@ ngx_http_tiktok_api_start(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    call->sr = sr;
     call->start = ngx_current_msec;
     call->max = tmcf->api_max_response;
 
@@ -408,8 +407,6 @@ ngx_http_tiktok_api_call(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                   i;
-    ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
     ngx_http_tiktok_api_call_t  *call;
 
@@ -427,14 +424,34 @@ ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
     call->answered = 1;
     call->status = r->headers_out.status;
 
-    part = &r->headers_out.headers.part;
+    h = ngx_http_tiktok_header(&r->headers_out.headers, "Retry-After");
+    if (h) {
+        call->retry_after = h->value;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the first header of a list with this name, or NULL */
+
+ngx_table_elt_t *
+ngx_http_tiktok_header(ngx_list_t *headers, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                break;
+                return NULL;
             }
 
             part = part->next;
@@ -442,16 +459,12 @@ ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (h[i].hash != 0
-            && h[i].key.len == sizeof("Retry-After") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1) == 0)
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
-            call->retry_after = h[i].value;
+            return &h[i];
         }
     }
-
-    return NGX_OK;
 }
 
 
