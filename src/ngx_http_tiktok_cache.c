@@ -39,7 +39,7 @@ static ngx_int_t ngx_http_tiktok_cache_cmp(ngx_str_t *user, ngx_str_t *key,
     ngx_http_tiktok_cache_node_t *cn);
 static uint32_t ngx_http_tiktok_cache_hash(ngx_str_t *user, ngx_str_t *key);
 static void ngx_http_tiktok_cache_free(ngx_http_tiktok_cache_t *cache,
-    ngx_rbtree_node_t *node);
+    ngx_http_tiktok_cache_node_t *cn);
 static ngx_uint_t ngx_http_tiktok_cache_expire(ngx_http_tiktok_cache_t *cache,
     ngx_uint_t force);
 static ngx_int_t ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache,
@@ -366,7 +366,7 @@ ngx_http_tiktok_cache_get(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     cn = ngx_http_tiktok_cache_node(node);
 
     if (cn->drop <= now) {
-        ngx_http_tiktok_cache_free(cache, node);
+        ngx_http_tiktok_cache_free(cache, cn);
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -467,7 +467,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 
     node = ngx_http_tiktok_cache_lookup(cache, hash, user, key);
     if (node) {
-        ngx_http_tiktok_cache_free(cache, node);
+        ngx_http_tiktok_cache_free(cache, ngx_http_tiktok_cache_node(node));
     }
 
     (void) ngx_http_tiktok_cache_expire(cache, 0);
@@ -582,7 +582,7 @@ ngx_http_tiktok_cache_delete(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 
     node = ngx_http_tiktok_cache_lookup(cache, hash, user, key);
     if (node) {
-        ngx_http_tiktok_cache_free(cache, node);
+        ngx_http_tiktok_cache_free(cache, ngx_http_tiktok_cache_node(node));
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -619,9 +619,7 @@ ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
         if (cn->user_hash == user_hash && cn->user_len == user->len
             && ngx_memcmp(cn->data, user->data, user->len) == 0)
         {
-            ngx_http_tiktok_cache_free(cache, (ngx_rbtree_node_t *)
-                                    ((u_char *) cn
-                                     - offsetof(ngx_rbtree_node_t, color)));
+            ngx_http_tiktok_cache_free(cache, cn);
             n++;
         }
     }
@@ -666,11 +664,12 @@ ngx_http_tiktok_cache_purge_advance(ngx_http_tiktok_cache_t *cache,
 
 static void
 ngx_http_tiktok_cache_free(ngx_http_tiktok_cache_t *cache,
-    ngx_rbtree_node_t *node)
+    ngx_http_tiktok_cache_node_t *cn)
 {
-    ngx_http_tiktok_cache_node_t  *cn;
+    ngx_rbtree_node_t  *node;
 
-    cn = ngx_http_tiktok_cache_node(node);
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
 
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&cache->sh->rbtree, node);
@@ -706,9 +705,7 @@ ngx_http_tiktok_cache_expire(ngx_http_tiktok_cache_t *cache, ngx_uint_t force)
             return n;
         }
 
-        ngx_http_tiktok_cache_free(cache, (ngx_rbtree_node_t *)
-                                   ((u_char *) cn
-                                    - offsetof(ngx_rbtree_node_t, color)));
+        ngx_http_tiktok_cache_free(cache, cn);
 
         if (force) {
             return n + 1;

@@ -88,7 +88,6 @@ ngx_int_t
 ngx_http_tiktok_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 path;
     ngx_uint_t                allowed;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_route_t  *route;
@@ -108,23 +107,21 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
         return ngx_http_tiktok_error_page(r);
     }
 
-    ngx_http_tiktok_endpoint_path(r, &path);
-
-    ctx->path = path;
+    ngx_http_tiktok_endpoint_path(r, &ctx->path);
 
     /*
      * The callback's query carries the authorization code: it is read and
      * removed from what nginx logs before any answer, 401 and 405 included.
      */
 
-    if (path.len == sizeof("callback") - 1
-        && ngx_strncmp(path.data, "callback", path.len) == 0
+    if (ctx->path.len == sizeof("callback") - 1
+        && ngx_strncmp(ctx->path.data, "callback", ctx->path.len) == 0
         && ngx_http_tiktok_callback_redact(r, ctx) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    route = ngx_http_tiktok_route(r, &path, &allowed);
+    route = ngx_http_tiktok_route(r, &ctx->path, &allowed);
 
     if (route == NULL && allowed) {
         return ngx_http_tiktok_send_405(r, allowed);

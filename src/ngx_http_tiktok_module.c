@@ -633,7 +633,7 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t  *value;
 
-    if (tmcf->client_secret_env.data) {
+    if (tmcf->client_secret.data) {
         return "is duplicate";
     }
 
@@ -644,8 +644,6 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         return NGX_CONF_ERROR;
     }
-
-    tmcf->client_secret_env = value[1];
 
     return NGX_CONF_OK;
 }
