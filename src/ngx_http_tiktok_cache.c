@@ -42,9 +42,6 @@ static void ngx_http_tiktok_cache_free(ngx_http_tiktok_cache_t *cache,
     ngx_http_tiktok_cache_node_t *cn);
 static ngx_uint_t ngx_http_tiktok_cache_expire(ngx_http_tiktok_cache_t *cache,
     ngx_uint_t force);
-static ngx_int_t ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache,
-    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
-    uint32_t *generation);
 
 
 #define ngx_http_tiktok_cache_gen(cache, user_hash)                           \
@@ -155,7 +152,6 @@ ngx_http_tiktok_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shm_zone->init = ngx_http_tiktok_cache_init_zone;
     shm_zone->data = cache;
 
-    cache->shm_zone = shm_zone;
     tmcf->cache = cache;
 
     return NGX_CONF_OK;
@@ -399,17 +395,8 @@ ngx_int_t
 ngx_http_tiktok_cache_set(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     ngx_str_t *key, ngx_str_t *value, time_t ttl)
 {
-    return ngx_http_tiktok_cache_store(cache, user, key, value, ttl, NULL);
-}
-
-
-ngx_int_t
-ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
-    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
-    uint32_t generation)
-{
-    return ngx_http_tiktok_cache_store(cache, user, key, value, ttl,
-                                       &generation);
+    return ngx_http_tiktok_cache_set_since(cache, user, key, value, ttl,
+                                           NULL);
 }
 
 
@@ -428,11 +415,10 @@ ngx_http_tiktok_cache_generation(ngx_http_tiktok_cache_t *cache,
 }
 
 
-/* generation: when not NULL, store only if the user was not purged since */
-
-static ngx_int_t
-ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
-    ngx_str_t *key, ngx_str_t *value, time_t ttl, uint32_t *generation)
+ngx_int_t
+ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
+    uint32_t *generation)
 {
     size_t                         n;
     time_t                         now;
