@@ -374,11 +374,10 @@ ngx_http_tiktok_api_wake(ngx_http_request_t *r)
 
     call = ctx->api_pending;
 
-    if (!call->done || call->delivered) {
+    if (!call->done) {
         return;
     }
 
-    call->delivered = 1;
     ctx->api_pending = NULL;
     ctx->upstream_ms += call->elapsed;
     ctx->upstream_ms_set = 1;

@@ -60,7 +60,6 @@ struct ngx_http_tiktok_api_call_s {
     size_t                        cap;           /* of response.data */
     unsigned                      answered:1;    /* headers came */
     unsigned                      done:1;        /* subrequest finalized */
-    unsigned                      delivered:1;   /* handler called */
 };
 
 
