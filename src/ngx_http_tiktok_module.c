@@ -287,7 +287,6 @@ ngx_http_tiktok_create_main_conf(ngx_conf_t *cf)
     tmcf->scheduler_batch = NGX_CONF_UNSET_UINT;
     tmcf->title_max_chars = NGX_CONF_UNSET_UINT;
     tmcf->pkce = NGX_CONF_UNSET;
-    tmcf->request_id_index = NGX_CONF_UNSET;
 
     return tmcf;
 }
