@@ -114,15 +114,6 @@ ngx_http_tiktok_api_start(ngx_http_request_t *r,
     sctx->api_call = call;
     ngx_http_set_ctx(sr, sctx, ngx_http_tiktok_module);
 
-    if (call->method == NGX_HTTP_POST) {
-        sr->method = NGX_HTTP_POST;
-        ngx_str_set(&sr->method_name, "POST");
-
-    } else {
-        sr->method = NGX_HTTP_GET;
-        ngx_str_set(&sr->method_name, "GET");
-    }
-
     if (ngx_http_tiktok_api_headers(sr, call) != NGX_OK
         || ngx_http_tiktok_api_body(sr, call) != NGX_OK)
     {
@@ -262,7 +253,10 @@ ngx_http_tiktok_api_add_header(ngx_http_request_t *sr, const char *key,
 }
 
 
-/* the subrequest's own body: one memory buffer, never the client's */
+/*
+ * The subrequest's method (ngx_http_subrequest made it a GET) and own
+ * body: one memory buffer, never the client's.
+ */
 
 static ngx_int_t
 ngx_http_tiktok_api_body(ngx_http_request_t *sr,
@@ -276,6 +270,9 @@ ngx_http_tiktok_api_body(ngx_http_request_t *sr,
         sr->request_body = NULL;
         return NGX_OK;
     }
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
 
     rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
     if (rb == NULL) {
