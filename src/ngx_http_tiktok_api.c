@@ -114,22 +114,12 @@ ngx_http_tiktok_api_start(ngx_http_request_t *r,
     sctx->api_call = call;
     ngx_http_set_ctx(sr, sctx, ngx_http_tiktok_module);
 
-    if (call->method == NGX_HTTP_POST) {
-        sr->method = NGX_HTTP_POST;
-        ngx_str_set(&sr->method_name, "POST");
-
-    } else {
-        sr->method = NGX_HTTP_GET;
-        ngx_str_set(&sr->method_name, "GET");
-    }
-
     if (ngx_http_tiktok_api_headers(sr, call) != NGX_OK
         || ngx_http_tiktok_api_body(sr, call) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    call->sr = sr;
     call->start = ngx_current_msec;
     call->max = tmcf->api_max_response;
 
@@ -263,7 +253,10 @@ ngx_http_tiktok_api_add_header(ngx_http_request_t *sr, const char *key,
 }
 
 
-/* the subrequest's own body: one memory buffer, never the client's */
+/*
+ * The subrequest's method (ngx_http_subrequest made it a GET) and own
+ * body: one memory buffer, never the client's.
+ */
 
 static ngx_int_t
 ngx_http_tiktok_api_body(ngx_http_request_t *sr,
@@ -277,6 +270,9 @@ ngx_http_tiktok_api_body(ngx_http_request_t *sr,
         sr->request_body = NULL;
         return NGX_OK;
     }
+
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
 
     rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
     if (rb == NULL) {
@@ -375,11 +371,10 @@ ngx_http_tiktok_api_wake(ngx_http_request_t *r)
 
     call = ctx->api_pending;
 
-    if (!call->done || call->delivered) {
+    if (!call->done) {
         return;
     }
 
-    call->delivered = 1;
     ctx->api_pending = NULL;
     ctx->upstream_ms += call->elapsed;
     ctx->upstream_ms_set = 1;
@@ -408,8 +403,6 @@ ngx_http_tiktok_api_call(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                   i;
-    ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
     ngx_http_tiktok_api_call_t  *call;
 
@@ -427,14 +420,34 @@ ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
     call->answered = 1;
     call->status = r->headers_out.status;
 
-    part = &r->headers_out.headers.part;
+    h = ngx_http_tiktok_header(&r->headers_out.headers, "Retry-After");
+    if (h) {
+        call->retry_after = h->value;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the first header of a list with this name, or NULL */
+
+ngx_table_elt_t *
+ngx_http_tiktok_header(ngx_list_t *headers, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                break;
+                return NULL;
             }
 
             part = part->next;
@@ -442,16 +455,12 @@ ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
             i = 0;
         }
 
-        if (h[i].hash != 0
-            && h[i].key.len == sizeof("Retry-After") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
-                               sizeof("Retry-After") - 1) == 0)
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
         {
-            call->retry_after = h[i].value;
+            return &h[i];
         }
     }
-
-    return NGX_OK;
 }
 
 

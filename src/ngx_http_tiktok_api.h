@@ -38,7 +38,6 @@ struct ngx_http_tiktok_api_call_s {
     ngx_str_t                     bearer;        /* access token, or empty */
 
     ngx_http_tiktok_api_done_pt   handler;
-    void                         *data;
 
     /*
      * The outcome, valid in the handler:
@@ -56,13 +55,11 @@ struct ngx_http_tiktok_api_call_s {
     unsigned                      too_large:1;
 
     /* private */
-    ngx_http_request_t           *sr;
     ngx_msec_t                    start;
     size_t                        max;
     size_t                        cap;           /* of response.data */
     unsigned                      answered:1;    /* headers came */
     unsigned                      done:1;        /* subrequest finalized */
-    unsigned                      delivered:1;   /* handler called */
 };
 
 
@@ -145,6 +142,10 @@ ngx_int_t ngx_http_tiktok_api_oauth(ngx_http_request_t *r,
 ngx_int_t ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t status, ngx_str_t *response, json_t **root,
     ngx_http_tiktok_api_error_t *err);
+
+/* the first header of a list (headers_in's, headers_out's) named name */
+ngx_table_elt_t *ngx_http_tiktok_header(ngx_list_t *headers,
+    const char *name);
 
 /*
  * zero a secret's bytes when the pool goes away; secret is read then, so

@@ -39,12 +39,9 @@ static ngx_int_t ngx_http_tiktok_cache_cmp(ngx_str_t *user, ngx_str_t *key,
     ngx_http_tiktok_cache_node_t *cn);
 static uint32_t ngx_http_tiktok_cache_hash(ngx_str_t *user, ngx_str_t *key);
 static void ngx_http_tiktok_cache_free(ngx_http_tiktok_cache_t *cache,
-    ngx_rbtree_node_t *node);
+    ngx_http_tiktok_cache_node_t *cn);
 static ngx_uint_t ngx_http_tiktok_cache_expire(ngx_http_tiktok_cache_t *cache,
     ngx_uint_t force);
-static ngx_int_t ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache,
-    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
-    uint32_t *generation);
 
 
 #define ngx_http_tiktok_cache_gen(cache, user_hash)                           \
@@ -155,7 +152,6 @@ ngx_http_tiktok_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shm_zone->init = ngx_http_tiktok_cache_init_zone;
     shm_zone->data = cache;
 
-    cache->shm_zone = shm_zone;
     tmcf->cache = cache;
 
     return NGX_CONF_OK;
@@ -366,7 +362,7 @@ ngx_http_tiktok_cache_get(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     cn = ngx_http_tiktok_cache_node(node);
 
     if (cn->drop <= now) {
-        ngx_http_tiktok_cache_free(cache, node);
+        ngx_http_tiktok_cache_free(cache, cn);
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -399,17 +395,8 @@ ngx_int_t
 ngx_http_tiktok_cache_set(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
     ngx_str_t *key, ngx_str_t *value, time_t ttl)
 {
-    return ngx_http_tiktok_cache_store(cache, user, key, value, ttl, NULL);
-}
-
-
-ngx_int_t
-ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
-    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
-    uint32_t generation)
-{
-    return ngx_http_tiktok_cache_store(cache, user, key, value, ttl,
-                                       &generation);
+    return ngx_http_tiktok_cache_set_since(cache, user, key, value, ttl,
+                                           NULL);
 }
 
 
@@ -428,11 +415,10 @@ ngx_http_tiktok_cache_generation(ngx_http_tiktok_cache_t *cache,
 }
 
 
-/* generation: when not NULL, store only if the user was not purged since */
-
-static ngx_int_t
-ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
-    ngx_str_t *key, ngx_str_t *value, time_t ttl, uint32_t *generation)
+ngx_int_t
+ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
+    ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
+    uint32_t *generation)
 {
     size_t                         n;
     time_t                         now;
@@ -467,7 +453,7 @@ ngx_http_tiktok_cache_store(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 
     node = ngx_http_tiktok_cache_lookup(cache, hash, user, key);
     if (node) {
-        ngx_http_tiktok_cache_free(cache, node);
+        ngx_http_tiktok_cache_free(cache, ngx_http_tiktok_cache_node(node));
     }
 
     (void) ngx_http_tiktok_cache_expire(cache, 0);
@@ -582,7 +568,7 @@ ngx_http_tiktok_cache_delete(ngx_http_tiktok_cache_t *cache, ngx_str_t *user,
 
     node = ngx_http_tiktok_cache_lookup(cache, hash, user, key);
     if (node) {
-        ngx_http_tiktok_cache_free(cache, node);
+        ngx_http_tiktok_cache_free(cache, ngx_http_tiktok_cache_node(node));
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -619,9 +605,7 @@ ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
         if (cn->user_hash == user_hash && cn->user_len == user->len
             && ngx_memcmp(cn->data, user->data, user->len) == 0)
         {
-            ngx_http_tiktok_cache_free(cache, (ngx_rbtree_node_t *)
-                                    ((u_char *) cn
-                                     - offsetof(ngx_rbtree_node_t, color)));
+            ngx_http_tiktok_cache_free(cache, cn);
             n++;
         }
     }
@@ -666,11 +650,12 @@ ngx_http_tiktok_cache_purge_advance(ngx_http_tiktok_cache_t *cache,
 
 static void
 ngx_http_tiktok_cache_free(ngx_http_tiktok_cache_t *cache,
-    ngx_rbtree_node_t *node)
+    ngx_http_tiktok_cache_node_t *cn)
 {
-    ngx_http_tiktok_cache_node_t  *cn;
+    ngx_rbtree_node_t  *node;
 
-    cn = ngx_http_tiktok_cache_node(node);
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
 
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&cache->sh->rbtree, node);
@@ -706,9 +691,7 @@ ngx_http_tiktok_cache_expire(ngx_http_tiktok_cache_t *cache, ngx_uint_t force)
             return n;
         }
 
-        ngx_http_tiktok_cache_free(cache, (ngx_rbtree_node_t *)
-                                   ((u_char *) cn
-                                    - offsetof(ngx_rbtree_node_t, color)));
+        ngx_http_tiktok_cache_free(cache, cn);
 
         if (force) {
             return n + 1;

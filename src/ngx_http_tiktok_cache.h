@@ -37,7 +37,6 @@ typedef struct {
 typedef struct {
     ngx_http_tiktok_cache_sh_t  *sh;
     ngx_slab_pool_t             *shpool;
-    ngx_shm_zone_t              *shm_zone;
     time_t                       ttl;
 } ngx_http_tiktok_cache_t;
 
@@ -86,13 +85,13 @@ ngx_uint_t ngx_http_tiktok_cache_purge_user(ngx_http_tiktok_cache_t *cache,
  * A page fetched before a purge is never stored after it: read the user's
  * generation before the fetch starts (before the token is even loaded),
  * and store with cache_set_since, which declines (NGX_DECLINED) when the
- * user was purged since.  Otherwise as cache_set.
+ * user was purged since.  Otherwise (and with generation NULL) as cache_set.
  */
 uint32_t ngx_http_tiktok_cache_generation(ngx_http_tiktok_cache_t *cache,
     ngx_str_t *user);
 ngx_int_t ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
     ngx_str_t *user, ngx_str_t *key, ngx_str_t *value, time_t ttl,
-    uint32_t generation);
+    uint32_t *generation);
 
 /* the newest purge record this node applied; advanced, never moved back */
 int64_t ngx_http_tiktok_cache_purge_applied(ngx_http_tiktok_cache_t *cache);

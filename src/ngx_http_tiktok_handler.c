@@ -76,13 +76,11 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
 
 
 /* in the order Allow lists them */
-static ngx_str_t  ngx_http_tiktok_methods[] = {
-    ngx_string("GET"), ngx_string("POST"), ngx_string("DELETE"),
-    ngx_null_string
-};
-
-static ngx_uint_t  ngx_http_tiktok_method_bits[] = {
-    NGX_HTTP_GET, NGX_HTTP_POST, NGX_HTTP_DELETE
+static ngx_conf_bitmask_t  ngx_http_tiktok_methods[] = {
+    { ngx_string("GET"), NGX_HTTP_GET },
+    { ngx_string("POST"), NGX_HTTP_POST },
+    { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_null_string, 0 }
 };
 
 
@@ -90,7 +88,6 @@ ngx_int_t
 ngx_http_tiktok_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 path;
     ngx_uint_t                allowed;
     ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_route_t  *route;
@@ -110,23 +107,21 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
         return ngx_http_tiktok_error_page(r);
     }
 
-    ngx_http_tiktok_endpoint_path(r, &path);
-
-    ctx->path = path;
+    ngx_http_tiktok_endpoint_path(r, &ctx->path);
 
     /*
      * The callback's query carries the authorization code: it is read and
      * removed from what nginx logs before any answer, 401 and 405 included.
      */
 
-    if (path.len == sizeof("callback") - 1
-        && ngx_strncmp(path.data, "callback", path.len) == 0
+    if (ctx->path.len == sizeof("callback") - 1
+        && ngx_strncmp(ctx->path.data, "callback", ctx->path.len) == 0
         && ngx_http_tiktok_callback_redact(r, ctx) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    route = ngx_http_tiktok_route(r, &path, &allowed);
+    route = ngx_http_tiktok_route(r, &ctx->path, &allowed);
 
     if (route == NULL && allowed) {
         return ngx_http_tiktok_send_405(r, allowed);
@@ -271,43 +266,16 @@ static void
 ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
     u_char                       *p, *last;
-    ngx_uint_t                    i;
-    ngx_list_part_t              *part;
     ngx_table_elt_t              *h;
     ngx_http_variable_value_t    *v;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_tiktok_header(&r->headers_in.headers, "X-Request-ID");
 
-    for (i = 0; /* void */ ; i++) {
+    if (h && h->value.len && h->value.len <= NGX_HTTP_TIKTOK_REQUEST_ID_MAX) {
+        last = h->value.data + h->value.len;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("X-Request-ID") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-ID",
-                               sizeof("X-Request-ID") - 1) != 0)
-        {
-            continue;
-        }
-
-        if (h[i].value.len == 0
-            || h[i].value.len > NGX_HTTP_TIKTOK_REQUEST_ID_MAX)
-        {
-            break;
-        }
-
-        last = h[i].value.data + h[i].value.len;
-
-        for (p = h[i].value.data; p < last; p++) {
+        for (p = h->value.data; p < last; p++) {
             if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
                   || (*p >= '0' && *p <= '9')
                   || *p == '.' || *p == '_' || *p == '-'))
@@ -317,11 +285,9 @@ ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id)
         }
 
         if (p == last) {
-            *id = h[i].value;
+            *id = h->value;
             return;
         }
-
-        break;
     }
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
@@ -528,8 +494,8 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 
     allow.data = p;
 
-    for (i = 0; ngx_http_tiktok_methods[i].len; i++) {
-        if (!(allowed & ngx_http_tiktok_method_bits[i])) {
+    for (i = 0; ngx_http_tiktok_methods[i].name.len; i++) {
+        if (!(allowed & ngx_http_tiktok_methods[i].mask)) {
             continue;
         }
 
@@ -537,8 +503,8 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
             p = ngx_cpymem(p, ", ", 2);
         }
 
-        p = ngx_cpymem(p, ngx_http_tiktok_methods[i].data,
-                       ngx_http_tiktok_methods[i].len);
+        p = ngx_cpymem(p, ngx_http_tiktok_methods[i].name.data,
+                       ngx_http_tiktok_methods[i].name.len);
     }
 
     allow.len = p - allow.data;

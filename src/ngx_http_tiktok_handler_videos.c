@@ -628,7 +628,7 @@ ngx_http_tiktok_cache_json(ngx_http_request_t *r, ngx_str_t *key,
                                          text,
                                          ngx_min(tmcf->cache->ttl,
                                                  NGX_HTTP_TIKTOK_COVER_TTL),
-                                         v->generation);
+                                         &v->generation);
 
     if (rc == NGX_DECLINED) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

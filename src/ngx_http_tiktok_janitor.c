@@ -44,7 +44,8 @@ static ngx_int_t ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j,
     ngx_pool_t *pool);
 static ngx_uint_t ngx_http_tiktok_janitor_ours(u_char *name, size_t len);
 static void ngx_http_tiktok_janitor_answer(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_janitor_next(ngx_http_tiktok_janitor_t *j);
+static void ngx_http_tiktok_janitor_next(ngx_http_tiktok_janitor_t *j,
+    ngx_uint_t stop);
 
 
 static const char  ngx_http_tiktok_janitor_sql[] =
@@ -99,7 +100,7 @@ ngx_http_tiktok_janitor_tick(ngx_event_t *ev)
     j = ev->data;
 
     if (ngx_exiting || ngx_terminate) {
-        ngx_http_tiktok_janitor_next(j);     /* closes the walk */
+        ngx_http_tiktok_janitor_next(j, 1);
         return;
     }
 
@@ -117,7 +118,7 @@ ngx_http_tiktok_janitor_tick(ngx_event_t *ev)
 
     pool = ngx_create_pool(4096, ev->log);
     if (pool == NULL) {
-        ngx_http_tiktok_janitor_next(j);
+        ngx_http_tiktok_janitor_next(j, 0);
         return;
     }
 
@@ -130,7 +131,7 @@ ngx_http_tiktok_janitor_tick(ngx_event_t *ev)
     }
 
     ngx_destroy_pool(pool);
-    ngx_http_tiktok_janitor_next(j);
+    ngx_http_tiktok_janitor_next(j, 0);
 }
 
 
@@ -315,13 +316,8 @@ ngx_http_tiktok_janitor_answer(ngx_http_tiktok_pg_query_t *q)
                       "tiktok: janitor: the database did not say which "
                       "spool files are in use; none removed");
 
-        if (j->open) {
-            (void) ngx_close_dir(&j->dir);
-            j->open = 0;
-        }
-
         ngx_destroy_pool(pool);
-        ngx_http_tiktok_janitor_next(j);
+        ngx_http_tiktok_janitor_next(j, 1);
         return;
     }
 
@@ -361,21 +357,21 @@ ngx_http_tiktok_janitor_answer(ngx_http_tiktok_pg_query_t *q)
     }
 
     ngx_destroy_pool(pool);
-    ngx_http_tiktok_janitor_next(j);
+    ngx_http_tiktok_janitor_next(j, 0);
 }
 
 
-/* the next step soon, or the next walk later */
+/* the next step soon, or (after stop, or at the walk's end) the next walk */
 
 static void
-ngx_http_tiktok_janitor_next(ngx_http_tiktok_janitor_t *j)
+ngx_http_tiktok_janitor_next(ngx_http_tiktok_janitor_t *j, ngx_uint_t stop)
 {
-    if (ngx_exiting || ngx_terminate) {
-        if (j->open) {
-            (void) ngx_close_dir(&j->dir);
-            j->open = 0;
-        }
+    if (j->open && (stop || ngx_exiting || ngx_terminate)) {
+        (void) ngx_close_dir(&j->dir);
+        j->open = 0;
+    }
 
+    if (ngx_exiting || ngx_terminate) {
         return;
     }
 

@@ -287,7 +287,6 @@ ngx_http_tiktok_create_main_conf(ngx_conf_t *cf)
     tmcf->scheduler_batch = NGX_CONF_UNSET_UINT;
     tmcf->title_max_chars = NGX_CONF_UNSET_UINT;
     tmcf->pkce = NGX_CONF_UNSET;
-    tmcf->request_id_index = NGX_CONF_UNSET;
 
     return tmcf;
 }
@@ -397,7 +396,6 @@ ngx_http_tiktok_create_loc_conf(ngx_conf_t *cf)
     }
 
     tlcf->user_id = NGX_CONF_UNSET_PTR;
-    tlcf->api = NGX_CONF_UNSET;
 
     return tlcf;
 }
@@ -409,12 +407,8 @@ ngx_http_tiktok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_tiktok_loc_conf_t *prev = parent;
     ngx_http_tiktok_loc_conf_t *conf = child;
 
+    /* api is not merged: tiktok_api is a location's own handler */
     ngx_conf_merge_ptr_value(conf->user_id, prev->user_id, NULL);
-
-    /* tiktok_api is a location's own handler: it is not inherited */
-    if (conf->api == NGX_CONF_UNSET) {
-        conf->api = 0;
-    }
 
     if (conf->api && conf->user_id == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -633,7 +627,7 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t  *value;
 
-    if (tmcf->client_secret_env.data) {
+    if (tmcf->client_secret.data) {
         return "is duplicate";
     }
 
@@ -644,8 +638,6 @@ ngx_http_tiktok_secret_env(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         return NGX_CONF_ERROR;
     }
-
-    tmcf->client_secret_env = value[1];
 
     return NGX_CONF_OK;
 }
@@ -1143,7 +1135,7 @@ ngx_http_tiktok_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_core_loc_conf_t     *clcf;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
-    if (tlcf->api != NGX_CONF_UNSET) {
+    if (tlcf->api) {
         return "is duplicate";
     }
 

@@ -28,7 +28,6 @@
 typedef struct ngx_http_tiktok_main_conf_s {
     ngx_str_t                    client_key;
     ngx_str_t                    client_secret;     /* from the environment */
-    ngx_str_t                    client_secret_env;
     ngx_http_tiktok_keyring_t    keyring;
     ngx_str_t                    redirect_uri;
     ngx_str_t                    app_return_url;
