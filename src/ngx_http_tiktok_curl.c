@@ -86,9 +86,6 @@ static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_find(
     ngx_http_tiktok_curl_t *curl, curl_socket_t s);
 static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_open(
     ngx_http_tiktok_curl_t *curl, curl_socket_t s);
-static ngx_int_t ngx_http_tiktok_curl_sock_events(
-    ngx_http_tiktok_curl_sock_t *sk, int what);
-static ngx_int_t ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want);
 static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk);
 static void ngx_http_tiktok_curl_event(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_timeout(ngx_event_t *ev);
@@ -370,12 +367,8 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
 
 failed:
 
-    curl_easy_cleanup(req->easy);
-    req->easy = NULL;
-
-    if (req->headers) {
-        ngx_http_tiktok_curl_release(req);
-    }
+    /* never added, or its adding failed: libcurl's remove is a no-op */
+    ngx_http_tiktok_curl_release(req);
 
     return NGX_ERROR;
 }
@@ -683,7 +676,11 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
         }
     }
 
-    if (ngx_http_tiktok_curl_sock_events(sk, what) != NGX_OK) {
+    if (ngx_http_tiktok_event_want(sk->c->read, what & CURL_POLL_IN)
+        != NGX_OK
+        || ngx_http_tiktok_event_want(sk->c->write, what & CURL_POLL_OUT)
+           != NGX_OK)
+    {
         ngx_http_tiktok_curl_sock_close(sk);
         ngx_http_tiktok_curl_doom(curl, easy, "cannot watch a socket");
     }
@@ -806,23 +803,13 @@ ngx_http_tiktok_curl_sock_open(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
 }
 
 
-/* level-triggered: libcurl need not read or write a socket dry */
+/*
+ * Level-triggered: libcurl need not read or write a socket dry, nor libpq
+ * (ngx_http_tiktok_pg.c).
+ */
 
-static ngx_int_t
-ngx_http_tiktok_curl_sock_events(ngx_http_tiktok_curl_sock_t *sk, int what)
-{
-    if (ngx_http_tiktok_curl_want(sk->c->read, what & CURL_POLL_IN)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_tiktok_curl_want(sk->c->write, what & CURL_POLL_OUT);
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want)
+ngx_int_t
+ngx_http_tiktok_event_want(ngx_event_t *ev, ngx_uint_t want)
 {
     ngx_uint_t  event;
 
@@ -845,8 +832,8 @@ ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want)
 static void
 ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk)
 {
-    (void) ngx_http_tiktok_curl_want(sk->c->read, 0);
-    (void) ngx_http_tiktok_curl_want(sk->c->write, 0);
+    (void) ngx_http_tiktok_event_want(sk->c->read, 0);
+    (void) ngx_http_tiktok_event_want(sk->c->write, 0);
 
     ngx_rbtree_delete(&sk->curl->sockets, &sk->node);
 
