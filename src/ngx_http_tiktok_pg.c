@@ -894,8 +894,6 @@ ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q, const char *sql,
         p[params[i].len] = '\0';
 
         st->values[i] = (const char *) p;
-        st->lengths[i] = (int) params[i].len;
-        st->formats[i] = 0;
     }
 
     q->nstmts++;
@@ -1072,8 +1070,9 @@ ngx_http_tiktok_pg_send(ngx_http_tiktok_pg_slot_t *s,
     for (i = 0; i < q->nstmts; i++) {
         st = &q->stmts[i];
 
+        /* all text: libpq takes their lengths from the NULs */
         if (!PQsendQueryParams(pgconn, st->sql, st->nparams, NULL,
-                               st->values, st->lengths, st->formats, 0))
+                               st->values, NULL, NULL, 0))
         {
             return NGX_ERROR;
         }
