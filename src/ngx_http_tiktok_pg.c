@@ -35,7 +35,6 @@ struct ngx_http_tiktok_pg_pool_s {
     ngx_http_tiktok_pg_conf_t      *conf;
     ngx_http_tiktok_pg_slot_t      *slots;
     ngx_queue_t                     waiting;
-    ngx_log_t                      *log;
     unsigned                        destroyed:1;  /* refuses new queries */
 };
 
@@ -774,7 +773,6 @@ ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     }
 
     pg->conf = conf;
-    pg->log = cycle->log;
     ngx_queue_init(&pg->waiting);
 
     for (i = 0; i < conf->size; i++) {
