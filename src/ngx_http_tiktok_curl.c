@@ -5,8 +5,9 @@
  * Sockets: CURLMOPT_SOCKETFUNCTION tells which descriptors libcurl waits
  * on; each gets an nginx connection (c->shared: the descriptor stays
  * libcurl's) with level-triggered read and/or write events, found again
- * by descriptor in a small rbtree.  An event calls
- * curl_multi_socket_action() for that descriptor.
+ * by descriptor in a list (a worker has a handful: one per connection
+ * libcurl keeps).  An event calls curl_multi_socket_action() for that
+ * descriptor.
  *
  * Time: CURLMOPT_TIMERFUNCTION sets or deletes one cancelable nginx timer,
  * whose handler calls curl_multi_socket_action(CURL_SOCKET_TIMEOUT).
@@ -50,7 +51,7 @@
 
 
 typedef struct {
-    ngx_rbtree_node_t              node;        /* key: the descriptor */
+    ngx_queue_t                    queue;       /* in curl->sockets */
     ngx_connection_t              *c;
     ngx_http_tiktok_curl_t        *curl;
 } ngx_http_tiktok_curl_sock_t;
@@ -61,8 +62,7 @@ struct ngx_http_tiktok_curl_s {
     ngx_log_t                     *log;
     char                          *ca_file;     /* NULL: system trust */
 
-    ngx_rbtree_t                   sockets;
-    ngx_rbtree_node_t              sentinel;
+    ngx_queue_t                    sockets;
 
     ngx_queue_t                    active;      /* requests in flight */
     ngx_uint_t                     nactive;
@@ -86,9 +86,6 @@ static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_find(
     ngx_http_tiktok_curl_t *curl, curl_socket_t s);
 static ngx_http_tiktok_curl_sock_t *ngx_http_tiktok_curl_sock_open(
     ngx_http_tiktok_curl_t *curl, curl_socket_t s);
-static ngx_int_t ngx_http_tiktok_curl_sock_events(
-    ngx_http_tiktok_curl_sock_t *sk, int what);
-static ngx_int_t ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want);
 static void ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk);
 static void ngx_http_tiktok_curl_event(ngx_event_t *ev);
 static void ngx_http_tiktok_curl_timeout(ngx_event_t *ev);
@@ -192,7 +189,7 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
     curl->multi = multi;
     curl->log = cycle->log;
 
-    ngx_rbtree_init(&curl->sockets, &curl->sentinel, ngx_rbtree_insert_value);
+    ngx_queue_init(&curl->sockets);
     ngx_queue_init(&curl->active);
 
     curl->timer.handler = ngx_http_tiktok_curl_timeout;
@@ -225,7 +222,7 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
 void
 ngx_http_tiktok_curl_destroy(ngx_http_tiktok_curl_t *curl)
 {
-    ngx_rbtree_node_t            *node;
+    ngx_queue_t                  *q;
     ngx_http_tiktok_curl_sock_t  *sk;
 
     if (curl == NULL || curl->destroyed) {
@@ -254,9 +251,9 @@ ngx_http_tiktok_curl_destroy(ngx_http_tiktok_curl_t *curl)
      * below closes descriptors that no wrapper refers to.
      */
 
-    while (curl->sockets.root != curl->sockets.sentinel) {
-        node = ngx_rbtree_min(curl->sockets.root, curl->sockets.sentinel);
-        sk = (ngx_http_tiktok_curl_sock_t *) node;
+    while (!ngx_queue_empty(&curl->sockets)) {
+        q = ngx_queue_head(&curl->sockets);
+        sk = ngx_queue_data(q, ngx_http_tiktok_curl_sock_t, queue);
         ngx_http_tiktok_curl_sock_close(sk);
     }
 
@@ -370,12 +367,8 @@ ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
 
 failed:
 
-    curl_easy_cleanup(req->easy);
-    req->easy = NULL;
-
-    if (req->headers) {
-        ngx_http_tiktok_curl_release(req);
-    }
+    /* never added, or its adding failed: libcurl's remove is a no-op */
+    ngx_http_tiktok_curl_release(req);
 
     return NGX_ERROR;
 }
@@ -683,7 +676,11 @@ ngx_http_tiktok_curl_socket_cb(CURL *easy, curl_socket_t s, int what,
         }
     }
 
-    if (ngx_http_tiktok_curl_sock_events(sk, what) != NGX_OK) {
+    if (ngx_http_tiktok_event_want(sk->c->read, what & CURL_POLL_IN)
+        != NGX_OK
+        || ngx_http_tiktok_event_want(sk->c->write, what & CURL_POLL_OUT)
+           != NGX_OK)
+    {
         ngx_http_tiktok_curl_sock_close(sk);
         ngx_http_tiktok_curl_doom(curl, easy, "cannot watch a socket");
     }
@@ -745,26 +742,18 @@ ngx_http_tiktok_curl_close_cb(void *clientp, curl_socket_t s)
 static ngx_http_tiktok_curl_sock_t *
 ngx_http_tiktok_curl_sock_find(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
 {
-    ngx_rbtree_key_t    key;
-    ngx_rbtree_node_t  *node, *sentinel;
+    ngx_queue_t                  *q;
+    ngx_http_tiktok_curl_sock_t  *sk;
 
-    key = (ngx_rbtree_key_t) s;
-    node = curl->sockets.root;
-    sentinel = curl->sockets.sentinel;
+    for (q = ngx_queue_head(&curl->sockets);
+         q != ngx_queue_sentinel(&curl->sockets);
+         q = ngx_queue_next(q))
+    {
+        sk = ngx_queue_data(q, ngx_http_tiktok_curl_sock_t, queue);
 
-    while (node != sentinel) {
-
-        if (key < node->key) {
-            node = node->left;
-            continue;
+        if (sk->c->fd == s) {
+            return sk;
         }
-
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        return (ngx_http_tiktok_curl_sock_t *) node;
     }
 
     return NULL;
@@ -798,31 +787,20 @@ ngx_http_tiktok_curl_sock_open(ngx_http_tiktok_curl_t *curl, curl_socket_t s)
 
     sk->c = c;
     sk->curl = curl;
-    sk->node.key = (ngx_rbtree_key_t) s;
 
-    ngx_rbtree_insert(&curl->sockets, &sk->node);
+    ngx_queue_insert_tail(&curl->sockets, &sk->queue);
 
     return sk;
 }
 
 
-/* level-triggered: libcurl need not read or write a socket dry */
+/*
+ * Level-triggered: libcurl need not read or write a socket dry, nor libpq
+ * (ngx_http_tiktok_pg.c).
+ */
 
-static ngx_int_t
-ngx_http_tiktok_curl_sock_events(ngx_http_tiktok_curl_sock_t *sk, int what)
-{
-    if (ngx_http_tiktok_curl_want(sk->c->read, what & CURL_POLL_IN)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_tiktok_curl_want(sk->c->write, what & CURL_POLL_OUT);
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want)
+ngx_int_t
+ngx_http_tiktok_event_want(ngx_event_t *ev, ngx_uint_t want)
 {
     ngx_uint_t  event;
 
@@ -845,10 +823,10 @@ ngx_http_tiktok_curl_want(ngx_event_t *ev, ngx_uint_t want)
 static void
 ngx_http_tiktok_curl_sock_close(ngx_http_tiktok_curl_sock_t *sk)
 {
-    (void) ngx_http_tiktok_curl_want(sk->c->read, 0);
-    (void) ngx_http_tiktok_curl_want(sk->c->write, 0);
+    (void) ngx_http_tiktok_event_want(sk->c->read, 0);
+    (void) ngx_http_tiktok_event_want(sk->c->write, 0);
 
-    ngx_rbtree_delete(&sk->curl->sockets, &sk->node);
+    ngx_queue_remove(&sk->queue);
 
     /* c->shared: frees the connection, leaves the descriptor alone */
     ngx_close_connection(sk->c);

@@ -143,5 +143,8 @@ ngx_http_tiktok_curl_req_t *ngx_http_tiktok_curl_req_create(ngx_pool_t *pool,
 ngx_int_t ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req);
 
+/* adds or deletes a level-triggered event; for libpq's socket too */
+ngx_int_t ngx_http_tiktok_event_want(ngx_event_t *ev, ngx_uint_t want);
+
 
 #endif /* _NGX_HTTP_TIKTOK_CURL_H_INCLUDED_ */

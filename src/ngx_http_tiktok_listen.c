@@ -56,7 +56,6 @@
 struct ngx_http_tiktok_listen_s {
     ngx_http_tiktok_pg_conn_t      conn;       /* quiet: in an outage */
     ngx_http_tiktok_main_conf_t   *tmcf;
-    ngx_log_t                     *log;
     ngx_uint_t                     query;
 
     ngx_event_t                    timer;      /* reconnect, poll */
@@ -126,7 +125,6 @@ ngx_http_tiktok_listen_start(ngx_cycle_t *cycle, void *conf)
     }
 
     l->tmcf = tmcf;
-    l->log = cycle->log;
     l->backoff = NGX_HTTP_TIKTOK_LISTEN_BACKOFF;
 
     l->timer.handler = ngx_http_tiktok_listen_timer_handler;
@@ -221,7 +219,7 @@ ngx_http_tiktok_listen_result(ngx_http_tiktok_pg_conn_t *pc, PGresult *res)
     l = pc->data;
 
     if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
-        ngx_http_tiktok_pg_conn_failed(pc, l->log, res);
+        ngx_http_tiktok_pg_conn_failed(pc, pc->log, res);
     }
 
     if (l->query != NGX_HTTP_TIKTOK_LISTEN_Q_REPLAY
@@ -277,7 +275,7 @@ ngx_http_tiktok_listen_done(ngx_http_tiktok_pg_conn_t *pc)
         /* after an outage at notice level, so that its end shows */
         level = pc->quiet ? NGX_LOG_NOTICE : NGX_LOG_INFO;
 
-        ngx_log_error(level, l->log, 0,
+        ngx_log_error(level, pc->log, 0,
                       "tiktok: listener connected, server version %d",
                       PQserverVersion(pc->pgconn));
 
@@ -434,7 +432,7 @@ ngx_http_tiktok_listen_notify(ngx_http_tiktok_pg_conn_t *pc, PGnotify *n)
             ngx_del_timer(&l->probe);
         }
 
-        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, l->log, 0,
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, pc->log, 0,
                        "tiktok: listener probe came back");
 
         /* a few more, apart: one may have met a query of ours */
@@ -482,12 +480,12 @@ ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l)
         return;
     }
 
-    pool = ngx_create_pool(1024, l->log);
+    pool = ngx_create_pool(1024, l->conn.log);
     if (pool == NULL) {
         return;
     }
 
-    q = ngx_http_tiktok_pg_query_create(pool, l->log);
+    q = ngx_http_tiktok_pg_query_create(pool, l->conn.log);
     if (q == NULL) {
         ngx_destroy_pool(pool);
         return;
@@ -565,7 +563,7 @@ ngx_http_tiktok_listen_probe_handler(ngx_event_t *ev)
     l->probing = 0;
     l->warned = 1;
 
-    ngx_log_error(NGX_LOG_WARN, l->log, 0,
+    ngx_log_error(NGX_LOG_WARN, l->conn.log, 0,
                   "tiktok: the listener connection does not receive "
                   "notifications: it is evidently behind a transaction "
                   "pooler; cache purges now reach this node only through "

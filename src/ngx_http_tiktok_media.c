@@ -1021,7 +1021,9 @@ ngx_http_tiktok_media_element(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_tiktok_media_get(ctx, offset, 1, end, &p);
+    /* the longest head: an id of 4 bytes, a size of 8 */
+    rc = ngx_http_tiktok_media_get(ctx, offset,
+                                   (size_t) ngx_min(left, 12), end, &p);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -1032,20 +1034,10 @@ ngx_http_tiktok_media_element(ngx_http_tiktok_media_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_tiktok_media_get(ctx, offset, id_len + 1, end, &p);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
     size_len = ngx_http_tiktok_media_vint_len(p[id_len]);
 
     if (size_len == 0 || left < (off_t) (id_len + size_len)) {
         return NGX_DECLINED;
-    }
-
-    rc = ngx_http_tiktok_media_get(ctx, offset, id_len + size_len, end, &p);
-    if (rc != NGX_OK) {
-        return rc;
     }
 
     /* the size's value bits, its marker bit masked off, number 7 a byte */

@@ -19,6 +19,7 @@
 #include <ngx_event.h>
 
 #include "ngx_http_tiktok_pg.h"
+#include "ngx_http_tiktok_curl.h"
 
 
 /* a pool's connection, and the query it runs */
@@ -34,7 +35,6 @@ struct ngx_http_tiktok_pg_pool_s {
     ngx_http_tiktok_pg_conf_t      *conf;
     ngx_http_tiktok_pg_slot_t      *slots;
     ngx_queue_t                     waiting;
-    ngx_log_t                      *log;
     unsigned                        destroyed:1;  /* refuses new queries */
 };
 
@@ -45,8 +45,6 @@ static ngx_int_t ngx_http_tiktok_pg_resolve(ngx_conf_t *cf,
 static ngx_int_t ngx_http_tiktok_pg_wrap(ngx_http_tiktok_pg_conn_t *pc);
 static void ngx_http_tiktok_pg_unwrap(ngx_http_tiktok_pg_conn_t *pc,
     ngx_uint_t fd_alive);
-static ngx_int_t ngx_http_tiktok_pg_want_write(ngx_http_tiktok_pg_conn_t *pc,
-    ngx_uint_t want);
 static void ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc);
 static void ngx_http_tiktok_pg_timeout(ngx_event_t *ev);
 static void ngx_http_tiktok_pg_handler(ngx_event_t *ev);
@@ -352,7 +350,7 @@ ngx_http_tiktok_pg_conn_connect(ngx_http_tiktok_pg_conn_t *pc)
 
     /* libpq wants the socket to become writable first */
 
-    if (ngx_http_tiktok_pg_want_write(pc, 1) != NGX_OK) {
+    if (ngx_http_tiktok_event_want(pc->c->write, 1) != NGX_OK) {
         ngx_http_tiktok_pg_conn_close(pc, "cannot add write event");
         return NGX_ERROR;
     }
@@ -497,34 +495,12 @@ ngx_http_tiktok_pg_unwrap(ngx_http_tiktok_pg_conn_t *pc, ngx_uint_t fd_alive)
     }
 
     if (fd_alive) {
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        (void) ngx_http_tiktok_pg_want_write(pc, 0);
+        (void) ngx_http_tiktok_event_want(c->read, 0);
+        (void) ngx_http_tiktok_event_want(c->write, 0);
     }
 
     ngx_close_connection(c);
     pc->c = NULL;
-}
-
-
-static ngx_int_t
-ngx_http_tiktok_pg_want_write(ngx_http_tiktok_pg_conn_t *pc, ngx_uint_t want)
-{
-    ngx_event_t  *wev;
-
-    wev = pc->c->write;
-
-    if (want && !wev->active) {
-        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
-    }
-
-    if (!want && wev->active) {
-        (void) ngx_del_event(wev, NGX_WRITE_EVENT, 0);
-    }
-
-    return NGX_OK;
 }
 
 
@@ -554,11 +530,11 @@ ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
     switch (st) {
 
     case PGRES_POLLING_READING:
-        (void) ngx_http_tiktok_pg_want_write(pc, 0);
+        (void) ngx_http_tiktok_event_want(pc->c->write, 0);
         return;
 
     case PGRES_POLLING_WRITING:
-        if (ngx_http_tiktok_pg_want_write(pc, 1) != NGX_OK) {
+        if (ngx_http_tiktok_event_want(pc->c->write, 1) != NGX_OK) {
             ngx_http_tiktok_pg_conn_close(pc, "cannot add write event");
         }
         return;
@@ -572,7 +548,7 @@ ngx_http_tiktok_pg_poll(ngx_http_tiktok_pg_conn_t *pc)
         break;
     }
 
-    (void) ngx_http_tiktok_pg_want_write(pc, 0);
+    (void) ngx_http_tiktok_event_want(pc->c->write, 0);
 
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
@@ -678,7 +654,14 @@ ngx_http_tiktok_pg_flush(ngx_http_tiktok_pg_conn_t *pc)
         return NGX_ERROR;
     }
 
-    return ngx_http_tiktok_pg_want_write(pc, rc == 1);
+    if (rc == 1) {
+        return ngx_http_tiktok_event_want(pc->c->write, 1);
+    }
+
+    /* a socket that stays watched only wakes us once more */
+    (void) ngx_http_tiktok_event_want(pc->c->write, 0);
+
+    return NGX_OK;
 }
 
 
@@ -790,7 +773,6 @@ ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     }
 
     pg->conf = conf;
-    pg->log = cycle->log;
     ngx_queue_init(&pg->waiting);
 
     for (i = 0; i < conf->size; i++) {
@@ -910,8 +892,6 @@ ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q, const char *sql,
         p[params[i].len] = '\0';
 
         st->values[i] = (const char *) p;
-        st->lengths[i] = (int) params[i].len;
-        st->formats[i] = 0;
     }
 
     q->nstmts++;
@@ -1088,8 +1068,9 @@ ngx_http_tiktok_pg_send(ngx_http_tiktok_pg_slot_t *s,
     for (i = 0; i < q->nstmts; i++) {
         st = &q->stmts[i];
 
+        /* all text: libpq takes their lengths from the NULs */
         if (!PQsendQueryParams(pgconn, st->sql, st->nparams, NULL,
-                               st->values, st->lengths, st->formats, 0))
+                               st->values, NULL, NULL, 0))
         {
             return NGX_ERROR;
         }
@@ -1272,28 +1253,20 @@ ngx_http_tiktok_pg_run_done(void)
     ngx_queue_t  *qu;
     ngx_event_t  *ev;
 
-    for ( ;; ) {
-        ev = NULL;
+again:
 
-        for (qu = ngx_queue_head(&ngx_posted_events);
-             qu != ngx_queue_sentinel(&ngx_posted_events);
-             qu = ngx_queue_next(qu))
-        {
-            ev = ngx_queue_data(qu, ngx_event_t, queue);
+    for (qu = ngx_queue_head(&ngx_posted_events);
+         qu != ngx_queue_sentinel(&ngx_posted_events);
+         qu = ngx_queue_next(qu))
+    {
+        ev = ngx_queue_data(qu, ngx_event_t, queue);
 
-            if (ev->handler == ngx_http_tiktok_pg_done_handler) {
-                break;
-            }
-
-            ev = NULL;
+        if (ev->handler == ngx_http_tiktok_pg_done_handler) {
+            /* the handler may change the queue */
+            ngx_delete_posted_event(ev);
+            ev->handler(ev);
+            goto again;
         }
-
-        if (ev == NULL) {
-            return;
-        }
-
-        ngx_delete_posted_event(ev);
-        ev->handler(ev);
     }
 }
 

@@ -54,8 +54,6 @@ typedef struct {
     const char                     *sql;
     int                             nparams;
     const char                     *values[NGX_HTTP_TIKTOK_PG_MAX_PARAMS];
-    int                             lengths[NGX_HTTP_TIKTOK_PG_MAX_PARAMS];
-    int                             formats[NGX_HTTP_TIKTOK_PG_MAX_PARAMS];
 } ngx_http_tiktok_pg_stmt_t;
 
 
