@@ -58,8 +58,6 @@
 #define NGX_HTTP_TIKTOK_TOKEN_ERROR          5
 
 
-typedef struct ngx_http_tiktok_lease_s  ngx_http_tiktok_lease_t;
-
 typedef void (*ngx_http_tiktok_lease_pt)(ngx_http_tiktok_lease_t *lease);
 
 

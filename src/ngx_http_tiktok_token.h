@@ -13,17 +13,6 @@
 #include "ngx_http_tiktok_lease.h"
 
 
-struct ngx_http_tiktok_token_s {
-    ngx_uint_t                   status;         /* NGX_HTTP_TIKTOK_TOKEN_ */
-    ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
-    ngx_str_t                    access_token;   /* with OK */
-    ngx_str_t                    scopes;         /* comma-separated */
-    ngx_event_t                  wait;
-    ngx_http_tiktok_next_pt      next;
-    ngx_http_tiktok_lease_t     *lease;
-};
-
-
 ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
     ngx_http_tiktok_next_pt next);
 ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
