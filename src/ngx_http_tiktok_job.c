@@ -59,7 +59,7 @@ typedef struct {
 static void ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_job_state_e state);
-static ngx_int_t ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
+static void ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
     const char *sql, ngx_uint_t n, ngx_str_t *params,
     ngx_http_tiktok_pg_handler_pt handler);
 static void ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease);
@@ -357,14 +357,16 @@ ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
 
 
 /*
- * One transaction under the post's user: the statement (sql, if any;
+ * One transaction under the post's user: the statement (sql, if any, its
+ * params[0] the post and params[n - 1] the claim's token, both set here;
  * job->fence names it for ngx_http_tiktok_job_lost), the failure that led
  * here (job->err: a retried call is still a failure worth a row in
  * tiktok.api_errors) and, when TikTok refused the access token, its
- * expiry, so that the next attempt refreshes it.
+ * expiry, so that the next attempt refreshes it.  A transaction that
+ * cannot start ends the job.
  */
 
-static ngx_int_t
+static void
 ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
     ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
 {
@@ -372,7 +374,7 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
 
     q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
     if (q == NULL) {
-        return NGX_ERROR;
+        goto failed;
     }
 
     q->user_id = job->user;
@@ -382,10 +384,15 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
     if (job->invalid && job->lease.expires_at.len
         && ngx_http_tiktok_lease_invalidate_add(q, &job->lease) != NGX_OK)
     {
-        return NGX_ERROR;
+        goto failed;
     }
 
     job->fence = q->nstmts;
+
+    if (sql) {
+        params[0] = job->id;
+        params[n - 1] = job->claim_token;
+    }
 
     if ((sql && ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK)
         || (job->err.endpoint
@@ -393,12 +400,16 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
                != NGX_OK)
         || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
     {
-        return NGX_ERROR;
+        goto failed;
     }
 
     ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
 
-    return NGX_OK;
+    return;
+
+failed:
+
+    ngx_http_tiktok_job_done(job);
 }
 
 
@@ -611,8 +622,6 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
         return;
     }
 
-    params[0] = job->id;
-
     if (job->upload) {
         ngx_str_set(&params[1], "uploading");
 
@@ -620,14 +629,8 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
         ngx_str_set(&params[1], "processing");
     }
 
-    params[2] = job->claim_token;
-
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_init_sql, 3, params,
-                                ngx_http_tiktok_job_init)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_init_sql, 3, params,
+                            ngx_http_tiktok_job_init);
 }
 
 
@@ -713,7 +716,6 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
         (void) ngx_http_tiktok_json_get_str(job->pool, data, "upload_url",
                                             &job->upload_url);
 
-        params[0] = job->id;
         params[1] = job->publish_id;
         params[2] = job->upload_url;
 
@@ -721,15 +723,8 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
             ngx_str_set(&params[2], "");
         }
 
-        params[3] = job->claim_token;
-
-        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 4,
-                                    params, ngx_http_tiktok_job_written)
-            != NGX_OK)
-        {
-            ngx_http_tiktok_job_done(job);
-        }
-
+        ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 4,
+                                params, ngx_http_tiktok_job_written);
         return;
     }
 
@@ -884,18 +879,11 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
             return;
         }
 
-        params[0] = job->id;
         params[1].data = p;
         params[1].len = ngx_sprintf(p, "%O", job->uploaded) - p;
-        params[2] = job->claim_token;
 
-        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 3,
-                                    params, ngx_http_tiktok_job_written)
-            != NGX_OK)
-        {
-            ngx_http_tiktok_job_done(job);
-        }
-
+        ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 3,
+                                params, ngx_http_tiktok_job_written);
         return;
     }
 
@@ -969,15 +957,8 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
         return;
     }
 
-    params[0] = job->id;
-    params[1] = job->claim_token;
-
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 2,
-                                params, ngx_http_tiktok_job_renewed)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 2, params,
+                            ngx_http_tiktok_job_renewed);
 }
 
 
@@ -1014,12 +995,7 @@ ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job, ngx_msec_t ms)
         return;
     }
 
-    if (ngx_http_tiktok_job_sql(job, NULL, 0, NULL,
-                                ngx_http_tiktok_job_paused)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_sql(job, NULL, 0, NULL, ngx_http_tiktok_job_paused);
 }
 
 
@@ -1493,11 +1469,7 @@ ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
 }
 
 
-/*
- * A state change: one committed transaction (job_sql) ending the job,
- * its statement naming the post (params[0]) and the claim's token
- * (params[n - 1]), both set here.
- */
+/* a state change: one committed transaction (job_sql) ending the job */
 
 static void
 ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
@@ -1505,15 +1477,7 @@ ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
 {
     job->state = NGX_HTTP_TIKTOK_JOB_DONE;
 
-    params[0] = job->id;
-    params[n - 1] = job->claim_token;
-
-    if (ngx_http_tiktok_job_sql(job, sql, n, params,
-                                ngx_http_tiktok_job_finished)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_sql(job, sql, n, params, ngx_http_tiktok_job_finished);
 }
 
 
