@@ -66,13 +66,15 @@ static void ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data);
 static void ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job,
     json_t *creator);
 static void ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data);
 static void ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
@@ -84,7 +86,8 @@ static void ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data);
 static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
     json_t *data, ngx_str_t *status);
 static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
@@ -93,14 +96,10 @@ static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req);
 static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, json_t **data);
-static ngx_uint_t ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job,
-    ngx_uint_t kind);
 static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
     const char *why);
 static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
     const char *status, ngx_str_t *reason, ngx_str_t *share_url);
-static void ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job,
-    const char *sql, ngx_uint_t n, ngx_str_t *params);
 static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
 static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_pg_query_t *q);
@@ -500,18 +499,11 @@ ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job)
 
 static void
 ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data)
 {
-    ngx_uint_t  kind;
-
-    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
-
     if (kind == NGX_HTTP_TIKTOK_API_OK) {
         ngx_http_tiktok_job_check(job, data);
-        return;
-    }
-
-    if (ngx_http_tiktok_job_token_refused(job, kind)) {
         return;
     }
 
@@ -702,10 +694,10 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
 
 static void
 ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data)
 {
-    ngx_str_t   params[4], reason, *code;
-    ngx_uint_t  kind;
+    ngx_str_t  params[4], reason, *code;
 
     code = &job->err.code;
 
@@ -727,8 +719,6 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
                                 params, ngx_http_tiktok_job_written);
         return;
     }
-
-    kind = ngx_http_tiktok_api_classify(rc, req->status, code);
 
     /*
      * An answer that does not say TikTok refused: none (a timeout, a
@@ -755,11 +745,6 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
                       &job->id);
         ngx_str_set(&reason, "init_uncertain");
         ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
-        return;
-    }
-
-    /* refused before anything was created: refresh, then again */
-    if (ngx_http_tiktok_job_token_refused(job, kind)) {
         return;
     }
 
@@ -1057,17 +1042,11 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
 
 static void
 ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data)
 {
-    json_t      *n;
-    ngx_str_t    status;
-    ngx_uint_t   kind;
-
-    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
-
-    if (ngx_http_tiktok_job_token_refused(job, kind)) {
-        return;
-    }
+    json_t     *n;
+    ngx_str_t   status;
 
     if (kind == NGX_HTTP_TIKTOK_API_PUBLISH_GONE) {
         /* TikTok does not know this publish for this user: it is over */
@@ -1183,8 +1162,8 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
 
         params[1] = reason;
 
-        ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 3,
-                                   params);
+        ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_again_sql, 3, params,
+                                ngx_http_tiktok_job_finished);
         return;
     }
 
@@ -1283,6 +1262,7 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
 {
     json_t                 *data;
     ngx_int_t               rc;
+    ngx_uint_t              kind;
     ngx_http_tiktok_job_t  *job;
 
     job = req->data;
@@ -1299,19 +1279,35 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
 
     data = NULL;
     rc = ngx_http_tiktok_job_envelope(job, req, &data);
+    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
+
+    /*
+     * TikTok refused the access token (an init's 5xx is no refusal: it
+     * may have posted, see job_inited): the post is backed off and the
+     * token expired in the same transaction, so the next attempt
+     * refreshes it.
+     */
+    if (kind == NGX_HTTP_TIKTOK_API_TOKEN_INVALID
+        && (job->state != NGX_HTTP_TIKTOK_JOB_INIT
+            || req->status < NGX_HTTP_INTERNAL_SERVER_ERROR))
+    {
+        job->invalid = 1;
+        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+        return;
+    }
 
     switch (job->state) {
 
     case NGX_HTTP_TIKTOK_JOB_CREATOR:
-        ngx_http_tiktok_job_creator_answered(job, req, rc, data);
+        ngx_http_tiktok_job_creator_answered(job, req, rc, kind, data);
         return;
 
     case NGX_HTTP_TIKTOK_JOB_INIT:
-        ngx_http_tiktok_job_inited(job, req, rc, data);
+        ngx_http_tiktok_job_inited(job, req, rc, kind, data);
         return;
 
     default:
-        ngx_http_tiktok_job_polled(job, req, rc, data);
+        ngx_http_tiktok_job_polled(job, req, rc, kind, data);
     }
 }
 
@@ -1390,25 +1386,6 @@ ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
 
 
 /*
- * TikTok refused the access token: the post is backed off and the token
- * expired in the same transaction, so the next attempt refreshes it.
- */
-
-static ngx_uint_t
-ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job, ngx_uint_t kind)
-{
-    if (kind != NGX_HTTP_TIKTOK_API_TOKEN_INVALID) {
-        return 0;
-    }
-
-    job->invalid = 1;
-    ngx_http_tiktok_job_later(job, "TikTok refused the access token");
-
-    return 1;
-}
-
-
-/*
  * A transient failure: the post is released and claimed again after a
  * back-off; after NGX_HTTP_TIKTOK_ATTEMPTS_MAX of them (about 4.5 hours)
  * it fails rather than wait forever.
@@ -1434,7 +1411,8 @@ ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
     params[1].data = (u_char *) why;
     params[1].len = ngx_strlen(why);
 
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_later_sql, 3, params);
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_later_sql, 3, params,
+                            ngx_http_tiktok_job_finished);
 }
 
 
@@ -1464,22 +1442,12 @@ ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
     /* the spool file goes once the final state is ours and committed */
     job->final = 1;
 
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_finish_sql, 5,
-                               params);
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_finish_sql, 5, params,
+                            ngx_http_tiktok_job_finished);
 }
 
 
-/* a state change: one committed transaction (job_sql) ending the job */
-
-static void
-ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
-    ngx_uint_t n, ngx_str_t *params)
-{
-    job->state = NGX_HTTP_TIKTOK_JOB_DONE;
-
-    ngx_http_tiktok_job_sql(job, sql, n, params, ngx_http_tiktok_job_finished);
-}
-
+/* the state change that ends the job (later, again, finish) is written */
 
 static void
 ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)
