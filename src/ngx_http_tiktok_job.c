@@ -438,12 +438,6 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
     ngx_http_tiktok_job_t  *job;
 
     job = lease->data;
-
-    if (lease->aborted) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
     job->err = lease->err;
 
     switch (lease->status) {
@@ -466,7 +460,7 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
 
     default:
         if (lease->why == NULL) {
-            /* nothing could be started: the lease runs out by itself */
+            /* nothing started, or the worker exits: the lease runs out */
             ngx_http_tiktok_job_done(job);
             return;
         }

@@ -136,24 +136,6 @@ ngx_http_tiktok_token_cleanup(void *data)
 }
 
 
-/*
- * TikTok answered access_token_invalid for the token ngx_http_tiktok_token
- * gave: expire it and get a token again (which refreshes); next(r) runs as
- * after ngx_http_tiktok_token.  The caller retries its call once with the
- * new token, never more.
- */
-
-ngx_int_t
-ngx_http_tiktok_token_invalidate(ngx_http_request_t *r)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    return ngx_http_tiktok_lease_invalidate(ctx->token);
-}
-
-
 /* the answer for a caller whose token could not be had */
 
 ngx_int_t
