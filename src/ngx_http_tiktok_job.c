@@ -624,7 +624,7 @@ static void
 ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
 {
     off_t                   count;
-    json_t                 *body, *source;
+    json_t                 *body;
     ngx_str_t               text;
     ngx_http_tiktok_job_t  *job;
 
@@ -640,44 +640,30 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    body = ngx_http_tiktok_json_own(job->pool, json_object());
-    source = json_object();
-
-    if (body == NULL || source == NULL
-        || json_object_set(body, "post_info", job->info) != 0
-        || json_object_set_new(body, "source_info", source) != 0)
-    {
-        ngx_http_tiktok_job_later(job, "no memory");
-        return;
-    }
-
     if (job->upload) {
         count = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
                 ? 1 : job->size / job->chunk;
 
-        if (json_object_set_new(source, "source", json_string("FILE_UPLOAD"))
-            || json_object_set_new(source, "video_size",
-                                   json_integer(job->size))
-            || json_object_set_new(source, "chunk_size",
-                                   json_integer(job->chunk))
-            || json_object_set_new(source, "total_chunk_count",
-                                   json_integer(count)))
-        {
-            ngx_http_tiktok_job_later(job, "no memory");
-            return;
-        }
+        body = json_pack("{s:O, s:{s:s, s:I, s:I, s:I}}",
+                         "post_info", job->info, "source_info",
+                         "source", "FILE_UPLOAD",
+                         "video_size", (json_int_t) job->size,
+                         "chunk_size", (json_int_t) job->chunk,
+                         "total_chunk_count", (json_int_t) count);
 
-    } else if (json_object_set_new(source, "source",
-                                   json_string("PULL_FROM_URL"))
-               || json_object_set_new(source, "video_url",
-                      json_stringn((char *) job->video_url.data,
-                                   job->video_url.len)))
-    {
-        ngx_http_tiktok_job_later(job, "no memory");
-        return;
+    } else {
+        body = json_pack("{s:O, s:{s:s, s:s%}}",
+                         "post_info", job->info, "source_info",
+                         "source", "PULL_FROM_URL",
+                         "video_url", (char *) job->video_url.data,
+                         job->video_url.len);
     }
 
-    if (ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK) {
+    body = ngx_http_tiktok_json_own(job->pool, body);
+
+    if (body == NULL
+        || ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK)
+    {
         ngx_http_tiktok_job_later(job, "no memory");
         return;
     }
@@ -1018,12 +1004,11 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
 
     job->polls++;
 
-    body = ngx_http_tiktok_json_own(job->pool, json_object());
+    body = ngx_http_tiktok_json_own(job->pool,
+               json_pack("{s:s%}", "publish_id",
+                         (char *) job->publish_id.data, job->publish_id.len));
 
     if (body == NULL
-        || ngx_http_tiktok_json_set(body, "publish_id",
-               ngx_http_tiktok_json_str(job->publish_id.data,
-                                        job->publish_id.len)) != NGX_OK
         || ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK)
     {
         ngx_http_tiktok_job_done(job);
