@@ -1261,10 +1261,9 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
 
     /*
-     * TikTok refused the access token (an init's 5xx is no refusal: it
-     * may have posted, see job_inited): the post is backed off and the
-     * token expired in the same transaction, so the next attempt
-     * refreshes it.
+     * TikTok refused the access token (an init's 5xx may have posted: see
+     * job_inited): the post is backed off and the token expired in the
+     * same transaction, so the next attempt refreshes it.
      */
     if (kind == NGX_HTTP_TIKTOK_API_TOKEN_INVALID
         && (job->state != NGX_HTTP_TIKTOK_JOB_INIT
