@@ -274,7 +274,7 @@ ngx_http_tiktok_call_answer(ngx_http_request_t *r,
         /* one refresh, then one retry, never more */
         call->retried = 1;
 
-        if (ngx_http_tiktok_token_invalidate(r) != NGX_OK) {
+        if (ngx_http_tiktok_lease_invalidate(ctx->token) != NGX_OK) {
             ngx_http_tiktok_call_flight_end(call);
             ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         }

@@ -59,20 +59,22 @@ typedef struct {
 static void ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_job_state_e state);
-static ngx_int_t ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
+static void ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
     const char *sql, ngx_uint_t n, ngx_str_t *params,
     ngx_http_tiktok_pg_handler_pt handler);
 static void ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data);
 static void ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job,
     json_t *creator);
 static void ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data);
 static void ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
@@ -84,7 +86,8 @@ static void ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_paused(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data);
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data);
 static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
     json_t *data, ngx_str_t *status);
 static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
@@ -93,14 +96,10 @@ static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req);
 static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, json_t **data);
-static ngx_uint_t ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job,
-    ngx_uint_t kind);
 static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
     const char *why);
 static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
     const char *status, ngx_str_t *reason, ngx_str_t *share_url);
-static void ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job,
-    const char *sql, ngx_uint_t n, ngx_str_t *params);
 static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
 static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_pg_query_t *q);
@@ -357,14 +356,16 @@ ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
 
 
 /*
- * One transaction under the post's user: the statement (sql, if any;
+ * One transaction under the post's user: the statement (sql, if any, its
+ * params[0] the post and params[n - 1] the claim's token, both set here;
  * job->fence names it for ngx_http_tiktok_job_lost), the failure that led
  * here (job->err: a retried call is still a failure worth a row in
  * tiktok.api_errors) and, when TikTok refused the access token, its
- * expiry, so that the next attempt refreshes it.
+ * expiry, so that the next attempt refreshes it.  A transaction that
+ * cannot start ends the job.
  */
 
-static ngx_int_t
+static void
 ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
     ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
 {
@@ -372,7 +373,7 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
 
     q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
     if (q == NULL) {
-        return NGX_ERROR;
+        goto failed;
     }
 
     q->user_id = job->user;
@@ -382,10 +383,15 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
     if (job->invalid && job->lease.expires_at.len
         && ngx_http_tiktok_lease_invalidate_add(q, &job->lease) != NGX_OK)
     {
-        return NGX_ERROR;
+        goto failed;
     }
 
     job->fence = q->nstmts;
+
+    if (sql) {
+        params[0] = job->id;
+        params[n - 1] = job->claim_token;
+    }
 
     if ((sql && ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK)
         || (job->err.endpoint
@@ -393,12 +399,16 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
                != NGX_OK)
         || ngx_http_tiktok_pg_run(job->tmcf->pg_pool, q) != NGX_OK)
     {
-        return NGX_ERROR;
+        goto failed;
     }
 
     ngx_memzero(&job->err, sizeof(ngx_http_tiktok_api_error_t));
 
-    return NGX_OK;
+    return;
+
+failed:
+
+    ngx_http_tiktok_job_done(job);
 }
 
 
@@ -428,12 +438,6 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
     ngx_http_tiktok_job_t  *job;
 
     job = lease->data;
-
-    if (lease->aborted) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
     job->err = lease->err;
 
     switch (lease->status) {
@@ -456,7 +460,7 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
 
     default:
         if (lease->why == NULL) {
-            /* nothing could be started: the lease runs out by itself */
+            /* nothing started, or the worker exits: the lease runs out */
             ngx_http_tiktok_job_done(job);
             return;
         }
@@ -489,18 +493,11 @@ ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job)
 
 static void
 ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data)
 {
-    ngx_uint_t  kind;
-
-    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
-
     if (kind == NGX_HTTP_TIKTOK_API_OK) {
         ngx_http_tiktok_job_check(job, data);
-        return;
-    }
-
-    if (ngx_http_tiktok_job_token_refused(job, kind)) {
         return;
     }
 
@@ -611,8 +608,6 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
         return;
     }
 
-    params[0] = job->id;
-
     if (job->upload) {
         ngx_str_set(&params[1], "uploading");
 
@@ -620,14 +615,8 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
         ngx_str_set(&params[1], "processing");
     }
 
-    params[2] = job->claim_token;
-
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_init_sql, 3, params,
-                                ngx_http_tiktok_job_init)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_init_sql, 3, params,
+                            ngx_http_tiktok_job_init);
 }
 
 
@@ -635,7 +624,7 @@ static void
 ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
 {
     off_t                   count;
-    json_t                 *body, *source;
+    json_t                 *body;
     ngx_str_t               text;
     ngx_http_tiktok_job_t  *job;
 
@@ -651,44 +640,30 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    body = ngx_http_tiktok_json_own(job->pool, json_object());
-    source = json_object();
-
-    if (body == NULL || source == NULL
-        || json_object_set(body, "post_info", job->info) != 0
-        || json_object_set_new(body, "source_info", source) != 0)
-    {
-        ngx_http_tiktok_job_later(job, "no memory");
-        return;
-    }
-
     if (job->upload) {
         count = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
                 ? 1 : job->size / job->chunk;
 
-        if (json_object_set_new(source, "source", json_string("FILE_UPLOAD"))
-            || json_object_set_new(source, "video_size",
-                                   json_integer(job->size))
-            || json_object_set_new(source, "chunk_size",
-                                   json_integer(job->chunk))
-            || json_object_set_new(source, "total_chunk_count",
-                                   json_integer(count)))
-        {
-            ngx_http_tiktok_job_later(job, "no memory");
-            return;
-        }
+        body = json_pack("{s:O, s:{s:s, s:I, s:I, s:I}}",
+                         "post_info", job->info, "source_info",
+                         "source", "FILE_UPLOAD",
+                         "video_size", (json_int_t) job->size,
+                         "chunk_size", (json_int_t) job->chunk,
+                         "total_chunk_count", (json_int_t) count);
 
-    } else if (json_object_set_new(source, "source",
-                                   json_string("PULL_FROM_URL"))
-               || json_object_set_new(source, "video_url",
-                      json_stringn((char *) job->video_url.data,
-                                   job->video_url.len)))
-    {
-        ngx_http_tiktok_job_later(job, "no memory");
-        return;
+    } else {
+        body = json_pack("{s:O, s:{s:s, s:s%}}",
+                         "post_info", job->info, "source_info",
+                         "source", "PULL_FROM_URL",
+                         "video_url", (char *) job->video_url.data,
+                         job->video_url.len);
     }
 
-    if (ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK) {
+    body = ngx_http_tiktok_json_own(job->pool, body);
+
+    if (body == NULL
+        || ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK)
+    {
         ngx_http_tiktok_job_later(job, "no memory");
         return;
     }
@@ -699,10 +674,10 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
 
 static void
 ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data)
 {
-    ngx_str_t   params[4], reason, *code;
-    ngx_uint_t  kind;
+    ngx_str_t  params[4], reason, *code;
 
     code = &job->err.code;
 
@@ -713,7 +688,6 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
         (void) ngx_http_tiktok_json_get_str(job->pool, data, "upload_url",
                                             &job->upload_url);
 
-        params[0] = job->id;
         params[1] = job->publish_id;
         params[2] = job->upload_url;
 
@@ -721,19 +695,10 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
             ngx_str_set(&params[2], "");
         }
 
-        params[3] = job->claim_token;
-
-        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 4,
-                                    params, ngx_http_tiktok_job_written)
-            != NGX_OK)
-        {
-            ngx_http_tiktok_job_done(job);
-        }
-
+        ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_inited_sql, 4,
+                                params, ngx_http_tiktok_job_written);
         return;
     }
-
-    kind = ngx_http_tiktok_api_classify(rc, req->status, code);
 
     /*
      * An answer that does not say TikTok refused: none (a timeout, a
@@ -760,11 +725,6 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
                       &job->id);
         ngx_str_set(&reason, "init_uncertain");
         ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
-        return;
-    }
-
-    /* refused before anything was created: refresh, then again */
-    if (ngx_http_tiktok_job_token_refused(job, kind)) {
         return;
     }
 
@@ -884,18 +844,11 @@ ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
             return;
         }
 
-        params[0] = job->id;
         params[1].data = p;
         params[1].len = ngx_sprintf(p, "%O", job->uploaded) - p;
-        params[2] = job->claim_token;
 
-        if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 3,
-                                    params, ngx_http_tiktok_job_written)
-            != NGX_OK)
-        {
-            ngx_http_tiktok_job_done(job);
-        }
-
+        ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_progress_sql, 3,
+                                params, ngx_http_tiktok_job_written);
         return;
     }
 
@@ -969,15 +922,8 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
         return;
     }
 
-    params[0] = job->id;
-    params[1] = job->claim_token;
-
-    if (ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 2,
-                                params, ngx_http_tiktok_job_renewed)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_renew_sql, 2, params,
+                            ngx_http_tiktok_job_renewed);
 }
 
 
@@ -1014,12 +960,7 @@ ngx_http_tiktok_job_pause(ngx_http_tiktok_job_t *job, ngx_msec_t ms)
         return;
     }
 
-    if (ngx_http_tiktok_job_sql(job, NULL, 0, NULL,
-                                ngx_http_tiktok_job_paused)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_sql(job, NULL, 0, NULL, ngx_http_tiktok_job_paused);
 }
 
 
@@ -1063,12 +1004,11 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
 
     job->polls++;
 
-    body = ngx_http_tiktok_json_own(job->pool, json_object());
+    body = ngx_http_tiktok_json_own(job->pool,
+               json_pack("{s:s%}", "publish_id",
+                         (char *) job->publish_id.data, job->publish_id.len));
 
     if (body == NULL
-        || ngx_http_tiktok_json_set(body, "publish_id",
-               ngx_http_tiktok_json_str(job->publish_id.data,
-                                        job->publish_id.len)) != NGX_OK
         || ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK)
     {
         ngx_http_tiktok_job_done(job);
@@ -1081,17 +1021,11 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
 
 static void
 ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, json_t *data)
+    ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
+    json_t *data)
 {
-    json_t      *n;
-    ngx_str_t    status;
-    ngx_uint_t   kind;
-
-    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
-
-    if (ngx_http_tiktok_job_token_refused(job, kind)) {
-        return;
-    }
+    json_t     *n;
+    ngx_str_t   status;
 
     if (kind == NGX_HTTP_TIKTOK_API_PUBLISH_GONE) {
         /* TikTok does not know this publish for this user: it is over */
@@ -1207,8 +1141,8 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
 
         params[1] = reason;
 
-        ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_again_sql, 3,
-                                   params);
+        ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_again_sql, 3, params,
+                                ngx_http_tiktok_job_finished);
         return;
     }
 
@@ -1307,6 +1241,7 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
 {
     json_t                 *data;
     ngx_int_t               rc;
+    ngx_uint_t              kind;
     ngx_http_tiktok_job_t  *job;
 
     job = req->data;
@@ -1323,19 +1258,34 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
 
     data = NULL;
     rc = ngx_http_tiktok_job_envelope(job, req, &data);
+    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
+
+    /*
+     * TikTok refused the access token (an init's 5xx may have posted: see
+     * job_inited): the post is backed off and the token expired in the
+     * same transaction, so the next attempt refreshes it.
+     */
+    if (kind == NGX_HTTP_TIKTOK_API_TOKEN_INVALID
+        && (job->state != NGX_HTTP_TIKTOK_JOB_INIT
+            || req->status < NGX_HTTP_INTERNAL_SERVER_ERROR))
+    {
+        job->invalid = 1;
+        ngx_http_tiktok_job_later(job, "TikTok refused the access token");
+        return;
+    }
 
     switch (job->state) {
 
     case NGX_HTTP_TIKTOK_JOB_CREATOR:
-        ngx_http_tiktok_job_creator_answered(job, req, rc, data);
+        ngx_http_tiktok_job_creator_answered(job, req, rc, kind, data);
         return;
 
     case NGX_HTTP_TIKTOK_JOB_INIT:
-        ngx_http_tiktok_job_inited(job, req, rc, data);
+        ngx_http_tiktok_job_inited(job, req, rc, kind, data);
         return;
 
     default:
-        ngx_http_tiktok_job_polled(job, req, rc, data);
+        ngx_http_tiktok_job_polled(job, req, rc, kind, data);
     }
 }
 
@@ -1414,25 +1364,6 @@ ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
 
 
 /*
- * TikTok refused the access token: the post is backed off and the token
- * expired in the same transaction, so the next attempt refreshes it.
- */
-
-static ngx_uint_t
-ngx_http_tiktok_job_token_refused(ngx_http_tiktok_job_t *job, ngx_uint_t kind)
-{
-    if (kind != NGX_HTTP_TIKTOK_API_TOKEN_INVALID) {
-        return 0;
-    }
-
-    job->invalid = 1;
-    ngx_http_tiktok_job_later(job, "TikTok refused the access token");
-
-    return 1;
-}
-
-
-/*
  * A transient failure: the post is released and claimed again after a
  * back-off; after NGX_HTTP_TIKTOK_ATTEMPTS_MAX of them (about 4.5 hours)
  * it fails rather than wait forever.
@@ -1458,7 +1389,8 @@ ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job, const char *why)
     params[1].data = (u_char *) why;
     params[1].len = ngx_strlen(why);
 
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_later_sql, 3, params);
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_later_sql, 3, params,
+                            ngx_http_tiktok_job_finished);
 }
 
 
@@ -1488,34 +1420,12 @@ ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job, const char *status,
     /* the spool file goes once the final state is ours and committed */
     job->final = 1;
 
-    ngx_http_tiktok_job_change(job, ngx_http_tiktok_job_finish_sql, 5,
-                               params);
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_finish_sql, 5, params,
+                            ngx_http_tiktok_job_finished);
 }
 
 
-/*
- * A state change: one committed transaction (job_sql) ending the job,
- * its statement naming the post (params[0]) and the claim's token
- * (params[n - 1]), both set here.
- */
-
-static void
-ngx_http_tiktok_job_change(ngx_http_tiktok_job_t *job, const char *sql,
-    ngx_uint_t n, ngx_str_t *params)
-{
-    job->state = NGX_HTTP_TIKTOK_JOB_DONE;
-
-    params[0] = job->id;
-    params[n - 1] = job->claim_token;
-
-    if (ngx_http_tiktok_job_sql(job, sql, n, params,
-                                ngx_http_tiktok_job_finished)
-        != NGX_OK)
-    {
-        ngx_http_tiktok_job_done(job);
-    }
-}
-
+/* the state change that ends the job (later, again, finish) is written */
 
 static void
 ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q)

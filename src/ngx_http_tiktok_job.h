@@ -28,7 +28,7 @@ typedef enum {
     NGX_HTTP_TIKTOK_JOB_INIT,           /* init_started_at, then init */
     NGX_HTTP_TIKTOK_JOB_UPLOAD,         /* the spool file's chunks */
     NGX_HTTP_TIKTOK_JOB_POLL,           /* status until final */
-    NGX_HTTP_TIKTOK_JOB_DONE            /* a state change is being written */
+    NGX_HTTP_TIKTOK_JOB_DONE            /* over */
 } ngx_http_tiktok_job_state_e;
 
 

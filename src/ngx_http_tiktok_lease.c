@@ -29,7 +29,6 @@ static void ngx_http_tiktok_lease_stored(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_lease_release(ngx_http_tiktok_lease_t *lease,
     ngx_uint_t status, const char *why);
 static void ngx_http_tiktok_lease_released(ngx_http_tiktok_pg_query_t *q);
-static void ngx_http_tiktok_lease_invalidated(ngx_http_tiktok_pg_query_t *q);
 static ngx_int_t ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease,
     const char *sql, ngx_uint_t n, ngx_str_t *params,
     ngx_http_tiktok_pg_handler_pt handler);
@@ -149,7 +148,7 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    res = q->res[0];
+    res = q->res[q->nstmts - 1];    /* after an invalidation's UPDATE */
 
     if (PQntuples(res) != 1) {
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_NOT_CONNECTED,
@@ -351,7 +350,6 @@ ngx_http_tiktok_lease_refreshed(ngx_http_tiktok_curl_req_t *req)
 
     if (req->aborted) {
         /* the worker is exiting: the lease runs out by itself */
-        lease->aborted = 1;
         lease->http_status = NGX_HTTP_BAD_GATEWAY;
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN,
                                    NULL);
@@ -545,34 +543,10 @@ ngx_http_tiktok_lease_released(ngx_http_tiktok_pg_query_t *q)
 ngx_int_t
 ngx_http_tiktok_lease_invalidate(ngx_http_tiktok_lease_t *lease)
 {
-    ngx_str_t  params[2];
+    /* the expiry goes in the same transaction as the next look */
+    lease->invalid = 1;
 
-    params[0] = lease->user;
-    params[1] = lease->expires_at;
-
-    return ngx_http_tiktok_lease_query(lease,
-                                       ngx_http_tiktok_lease_invalidate_sql,
-                                       2, params,
-                                       ngx_http_tiktok_lease_invalidated);
-}
-
-
-static void
-ngx_http_tiktok_lease_invalidated(ngx_http_tiktok_pg_query_t *q)
-{
-    ngx_http_tiktok_lease_t  *lease;
-
-    lease = q->data;
-
-    if (q->rc != NGX_OK) {
-        ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_UNAVAILABLE,
-                                   "database unavailable");
-        return;
-    }
-
-    if (ngx_http_tiktok_lease_start(lease) != NGX_OK) {
-        ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR, NULL);
-    }
+    return ngx_http_tiktok_lease_start(lease);
 }
 
 
@@ -606,6 +580,14 @@ ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease, const char *sql,
     q->user_id = lease->user;
     q->handler = handler;
     q->data = lease;
+
+    if (lease->invalid) {
+        lease->invalid = 0;
+
+        if (ngx_http_tiktok_lease_invalidate_add(q, lease) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
 
     if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
         || lease->tmcf->pg_pool == NULL

@@ -58,8 +58,6 @@
 #define NGX_HTTP_TIKTOK_TOKEN_ERROR          5
 
 
-typedef struct ngx_http_tiktok_lease_s  ngx_http_tiktok_lease_t;
-
 typedef void (*ngx_http_tiktok_lease_pt)(ngx_http_tiktok_lease_t *lease);
 
 
@@ -83,7 +81,7 @@ struct ngx_http_tiktok_lease_s {
     ngx_str_t                     expires_at;    /* as read, to invalidate */
     ngx_http_tiktok_api_error_t   err;           /* a failed refresh call */
     unsigned                      refreshed:1;
-    unsigned                      aborted:1;     /* the worker exits */
+    unsigned                      invalid:1;     /* expire it first */
 
     /* the lease's own */
     ngx_str_t                     owner;

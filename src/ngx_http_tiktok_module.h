@@ -72,7 +72,7 @@ typedef struct {
 
 typedef struct ngx_http_tiktok_ctx_s   ngx_http_tiktok_ctx_t;
 typedef struct ngx_http_tiktok_call_s  ngx_http_tiktok_call_t;
-typedef struct ngx_http_tiktok_token_s  ngx_http_tiktok_token_t;
+typedef struct ngx_http_tiktok_lease_s  ngx_http_tiktok_lease_t;
 
 typedef void (*ngx_http_tiktok_next_pt)(ngx_http_request_t *r);
 
@@ -98,7 +98,7 @@ struct ngx_http_tiktok_ctx_s {
     unsigned                     upstream_ms_set:1;
 
     void                        *data;           /* the endpoint's own */
-    ngx_http_tiktok_token_t     *token;
+    ngx_http_tiktok_lease_t     *token;
     ngx_http_tiktok_next_pt      next;           /* after an error row */
 
     /* the route's scope; the call in flight and the handler's resume */

@@ -181,12 +181,10 @@ static void
 ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
 {
     int                       i, n;
-    ngx_pool_t               *pool;
     ngx_http_tiktok_job_t    *job;
     ngx_http_tiktok_sched_t  *s;
 
     s = q->data;
-    pool = q->pool;
     s->claiming = 0;
 
     if (q->rc == NGX_OK) {
@@ -207,7 +205,7 @@ ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
         }
     }
 
-    ngx_destroy_pool(pool);
+    ngx_destroy_pool(q->pool);
 }
 
 

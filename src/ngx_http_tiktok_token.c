@@ -3,11 +3,11 @@
  * The caller's TikTok access token, for a request: the refresh lease
  * (ngx_http_tiktok_lease.c) with a request as its transport.  A request
  * waits for another's refresh on a timer of its own, looking again every
- * NGX_HTTP_TIKTOK_TOKEN_POLL ms; the outcome lands in ctx->token, a failed
- * refresh call is recorded in tiktok.api_errors, then next(r) runs.  A
- * refresh TikTok may have performed is stored even when the client has
- * gone: the request lives on, its caller holding r->main->count, until
- * next(r) finalizes it.
+ * NGX_HTTP_TIKTOK_TOKEN_POLL ms; the outcome lands in ctx->token (the lease
+ * itself), a failed refresh call is recorded in tiktok.api_errors, then
+ * next(r) runs.  A refresh TikTok may have performed is stored even when
+ * the client has gone: the request lives on, its caller holding
+ * r->main->count, until next(r) finalizes it.
  */
 
 
@@ -21,6 +21,13 @@
 
 
 #define NGX_HTTP_TIKTOK_TOKEN_POLL   100     /* ms between looks at a lease */
+
+
+typedef struct {
+    ngx_http_tiktok_lease_t      lease;          /* ctx->token */
+    ngx_event_t                  wait;           /* wait.data: the request */
+    ngx_http_tiktok_next_pt      next;
+} ngx_http_tiktok_token_t;
 
 
 static void ngx_http_tiktok_token_wait(ngx_http_tiktok_lease_t *lease);
@@ -39,39 +46,36 @@ ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
 {
     ngx_pool_cleanup_t       *cln;
     ngx_http_tiktok_ctx_t    *ctx;
-    ngx_http_tiktok_lease_t  *lease;
     ngx_http_tiktok_token_t  *tk;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
     tk = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_token_t));
-    lease = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_lease_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (tk == NULL || lease == NULL || cln == NULL) {
+    if (tk == NULL || cln == NULL) {
         return NGX_ERROR;
     }
 
     cln->handler = ngx_http_tiktok_token_cleanup;
     cln->data = tk;
 
-    lease->pool = r->pool;
-    lease->log = r->connection->log;
-    lease->tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
-    lease->user = ctx->user_id;
-    lease->request_id = ctx->request_id;
-    lease->wait = ngx_http_tiktok_token_wait;
-    lease->done = ngx_http_tiktok_token_done;
-    lease->data = r;
+    tk->lease.pool = r->pool;
+    tk->lease.log = r->connection->log;
+    tk->lease.tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    tk->lease.user = ctx->user_id;
+    tk->lease.request_id = ctx->request_id;
+    tk->lease.wait = ngx_http_tiktok_token_wait;
+    tk->lease.done = ngx_http_tiktok_token_done;
+    tk->lease.data = tk;
 
-    tk->lease = lease;
     tk->next = next;
     tk->wait.handler = ngx_http_tiktok_token_wait_handler;
     tk->wait.data = r;
     tk->wait.log = r->connection->log;
 
-    ctx->token = tk;
+    ctx->token = &tk->lease;
 
-    return ngx_http_tiktok_lease_start(lease);
+    return ngx_http_tiktok_lease_start(&tk->lease);
 }
 
 
@@ -80,30 +84,24 @@ ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
 static void
 ngx_http_tiktok_token_wait(ngx_http_tiktok_lease_t *lease)
 {
-    ngx_http_request_t     *r;
-    ngx_http_tiktok_ctx_t  *ctx;
+    ngx_http_tiktok_token_t  *tk = lease->data;
 
-    r = lease->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    ngx_add_timer(&ctx->token->wait, NGX_HTTP_TIKTOK_TOKEN_POLL);
+    ngx_add_timer(&tk->wait, NGX_HTTP_TIKTOK_TOKEN_POLL);
 }
 
 
 static void
 ngx_http_tiktok_token_wait_handler(ngx_event_t *ev)
 {
-    ngx_connection_t       *c;
     ngx_http_request_t     *r;
     ngx_http_tiktok_ctx_t  *ctx;
 
     r = ev->data;
-    c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    ngx_http_tiktok_lease_load(ctx->token->lease);
+    ngx_http_tiktok_lease_load(ctx->token);
 
-    ngx_http_run_posted_requests(c);
+    ngx_http_run_posted_requests(r->connection);
 }
 
 
@@ -113,17 +111,10 @@ static void
 ngx_http_tiktok_token_done(ngx_http_tiktok_lease_t *lease)
 {
     ngx_http_request_t       *r;
-    ngx_http_tiktok_ctx_t    *ctx;
     ngx_http_tiktok_token_t  *tk;
 
-    r = lease->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tk = ctx->token;
-
-    tk->status = lease->status;
-    tk->http_status = lease->http_status;
-    tk->access_token = lease->access_token;
-    tk->scopes = lease->scopes;
+    tk = lease->data;
+    r = tk->wait.data;
 
     if (lease->err.endpoint == NULL
         || ngx_http_tiktok_record_error(r, &lease->err, NGX_LOG_ERR, tk->next)
@@ -145,31 +136,13 @@ ngx_http_tiktok_token_cleanup(void *data)
 }
 
 
-/*
- * TikTok answered access_token_invalid for the token ngx_http_tiktok_token
- * gave: expire it and get a token again (which refreshes); next(r) runs as
- * after ngx_http_tiktok_token.  The caller retries its call once with the
- * new token, never more.
- */
-
-ngx_int_t
-ngx_http_tiktok_token_invalidate(ngx_http_request_t *r)
-{
-    ngx_http_tiktok_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-
-    return ngx_http_tiktok_lease_invalidate(ctx->token->lease);
-}
-
-
 /* the answer for a caller whose token could not be had */
 
 ngx_int_t
 ngx_http_tiktok_token_error(ngx_http_request_t *r)
 {
     ngx_http_tiktok_ctx_t    *ctx;
-    ngx_http_tiktok_token_t  *tk;
+    ngx_http_tiktok_lease_t  *lease;
 
     /* by NGX_HTTP_TIKTOK_TOKEN_ status; TIKTOK_DOWN with its own status */
     static struct {
@@ -191,13 +164,13 @@ ngx_http_tiktok_token_error(ngx_http_request_t *r)
     };
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
-    tk = ctx->token;
+    lease = ctx->token;
 
-    return ngx_http_tiktok_send_error(r, errors[tk->status].status
-                                         ? errors[tk->status].status
-                                         : tk->http_status,
-                                      errors[tk->status].code, NULL,
-                                      errors[tk->status].message);
+    return ngx_http_tiktok_send_error(r, errors[lease->status].status
+                                         ? errors[lease->status].status
+                                         : lease->http_status,
+                                      errors[lease->status].code, NULL,
+                                      errors[lease->status].message);
 }
 
 

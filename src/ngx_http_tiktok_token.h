@@ -1,7 +1,8 @@
 
 /*
  * The caller's TikTok access token, for a request (ngx_http_tiktok_token.c):
- * the refresh lease with a request as its transport.
+ * the refresh lease with a request as its transport.  ctx->token is the
+ * lease: a token TikTok refused goes by lease_invalidate(ctx->token).
  */
 
 
@@ -13,21 +14,9 @@
 #include "ngx_http_tiktok_lease.h"
 
 
-struct ngx_http_tiktok_token_s {
-    ngx_uint_t                   status;         /* NGX_HTTP_TIKTOK_TOKEN_ */
-    ngx_uint_t                   http_status;    /* with TIKTOK_DOWN */
-    ngx_str_t                    access_token;   /* with OK */
-    ngx_str_t                    scopes;         /* comma-separated */
-    ngx_event_t                  wait;
-    ngx_http_tiktok_next_pt      next;
-    ngx_http_tiktok_lease_t     *lease;
-};
-
-
 ngx_int_t ngx_http_tiktok_token(ngx_http_request_t *r,
     ngx_http_tiktok_next_pt next);
 ngx_int_t ngx_http_tiktok_token_error(ngx_http_request_t *r);
-ngx_int_t ngx_http_tiktok_token_invalidate(ngx_http_request_t *r);
 ngx_uint_t ngx_http_tiktok_token_has_scope(ngx_http_request_t *r,
     const char *scope);
 
