@@ -521,9 +521,8 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
         return NGX_OK;          /* no room for a marker, or waited enough */
     }
 
-    call->wait.handler = ngx_http_tiktok_call_flight_poll;
-    call->wait.data = r;
-    call->wait.log = r->connection->log;
+    ngx_http_tiktok_event_init(&call->wait, ngx_http_tiktok_call_flight_poll,
+                               r, r->connection->log);
 
     ngx_add_timer(&call->wait, NGX_HTTP_TIKTOK_FLIGHT_POLL);
 

@@ -192,19 +192,16 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
     ngx_queue_init(&curl->sockets);
     ngx_queue_init(&curl->active);
 
-    curl->timer.handler = ngx_http_tiktok_curl_timeout;
-    curl->timer.data = curl;
-    curl->timer.log = cycle->log;
+    ngx_http_tiktok_event_init(&curl->timer, ngx_http_tiktok_curl_timeout,
+                               curl, cycle->log);
     curl->timer.cancelable = 1;
 
-    curl->kick.handler = ngx_http_tiktok_curl_kick;
-    curl->kick.data = curl;
-    curl->kick.log = cycle->log;
+    ngx_http_tiktok_event_init(&curl->kick, ngx_http_tiktok_curl_kick, curl,
+                               cycle->log);
 
     /* not cancelable: holds a gracefully exiting worker for the grace */
-    curl->watch.handler = ngx_http_tiktok_curl_watch;
-    curl->watch.data = curl;
-    curl->watch.log = cycle->log;
+    ngx_http_tiktok_event_init(&curl->watch, ngx_http_tiktok_curl_watch,
+                               curl, cycle->log);
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
                    "tiktok curl: libcurl %s, %s", info->version,
@@ -270,18 +267,14 @@ ngx_http_tiktok_curl_req_create(ngx_pool_t *pool, ngx_log_t *log)
     ngx_pool_cleanup_t          *cln;
     ngx_http_tiktok_curl_req_t  *req;
 
-    req = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_curl_req_t));
-    if (req == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(pool, 0);
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_tiktok_curl_req_t));
     if (cln == NULL) {
         return NULL;
     }
 
+    req = cln->data;
+    ngx_memzero(req, sizeof(ngx_http_tiktok_curl_req_t));
     cln->handler = ngx_http_tiktok_curl_cleanup;
-    cln->data = req;
 
     req->pool = pool;
     req->log = log;

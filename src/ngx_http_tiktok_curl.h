@@ -143,6 +143,10 @@ ngx_http_tiktok_curl_req_t *ngx_http_tiktok_curl_req_create(ngx_pool_t *pool,
 ngx_int_t ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req);
 
+/* an event of our own (a timer, a posted event): its handler and data */
+#define ngx_http_tiktok_event_init(ev, h, d, l)                               \
+    (ev)->handler = h; (ev)->data = d; (ev)->log = l
+
 /* adds or deletes a level-triggered event; for libpq's socket too */
 ngx_int_t ngx_http_tiktok_event_want(ngx_event_t *ev, ngx_uint_t want);
 

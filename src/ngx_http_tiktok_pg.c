@@ -823,30 +823,23 @@ ngx_http_tiktok_pg_query_create(ngx_pool_t *pool, ngx_log_t *log)
     ngx_pool_cleanup_t          *cln;
     ngx_http_tiktok_pg_query_t  *q;
 
-    q = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_pg_query_t));
-    if (q == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(pool, 0);
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_tiktok_pg_query_t));
     if (cln == NULL) {
         return NULL;
     }
 
+    q = cln->data;
+    ngx_memzero(q, sizeof(ngx_http_tiktok_pg_query_t));
     cln->handler = ngx_http_tiktok_pg_query_cleanup;
-    cln->data = q;
 
     q->pool = pool;
     q->log = log;
     q->rc = NGX_ERROR;
 
-    q->timer.handler = ngx_http_tiktok_pg_query_timeout;
-    q->timer.data = q;
-    q->timer.log = log;
-
-    q->done.handler = ngx_http_tiktok_pg_done_handler;
-    q->done.data = q;
-    q->done.log = log;
+    ngx_http_tiktok_event_init(&q->timer, ngx_http_tiktok_pg_query_timeout,
+                               q, log);
+    ngx_http_tiktok_event_init(&q->done, ngx_http_tiktok_pg_done_handler, q,
+                               log);
 
     return q;
 }
