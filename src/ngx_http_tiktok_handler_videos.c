@@ -20,6 +20,7 @@
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
 #include "ngx_http_tiktok_reply.h"
+#include "ngx_http_tiktok_validate.h"
 
 
 #define NGX_HTTP_TIKTOK_MAX_IDS         20
@@ -244,7 +245,7 @@ static ngx_int_t
 ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v)
 {
-    u_char      *p, *last, *end;
+    u_char      *p, *last;
     ngx_str_t    s, id;
     ngx_uint_t   i;
 
@@ -257,15 +258,7 @@ ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
     p = s.data;
     last = s.data + s.len;
 
-    while (p <= last) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
-
-        id.data = p;
-        id.len = end - p;
-
+    while (ngx_http_tiktok_next_item(&p, last, ',', &id)) {
         /* decimal ids, which exceed 2^53: kept as text throughout */
         if (!ngx_http_tiktok_is_digits(&id, 20)) {
             return NGX_ERROR;
@@ -286,8 +279,6 @@ ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
 
             v->ids[v->nids++] = id;
         }
-
-        p = end + 1;
     }
 
     return NGX_OK;
