@@ -65,7 +65,6 @@ ngx_int_t
 ngx_http_tiktok_api_start(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call)
 {
-    u_char                       *p;
     ngx_str_t                     uri;
     ngx_http_request_t           *sr;
     ngx_http_tiktok_ctx_t        *ctx, *sctx;
@@ -87,9 +86,7 @@ ngx_http_tiktok_api_start(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(uri.data, tmcf->api_location.data,
-                   tmcf->api_location.len);
-    ngx_memcpy(p, call->path.data, call->path.len);
+    ngx_sprintf(uri.data, "%V%V", &tmcf->api_location, &call->path);
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -141,8 +138,7 @@ static ngx_int_t
 ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call)
 {
-    u_char     *p;
-    ngx_str_t   server, value;
+    ngx_str_t  server, value;
 
     server = sr->headers_in.server;
 
@@ -197,8 +193,7 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
             return NGX_ERROR;
         }
 
-        p = ngx_cpymem(value.data, "Bearer ", sizeof("Bearer ") - 1);
-        ngx_memcpy(p, call->bearer.data, call->bearer.len);
+        ngx_sprintf(value.data, "Bearer %V", &call->bearer);
 
         if (ngx_http_tiktok_api_add_header(sr, "Authorization", &value,
                                            &sr->headers_in.authorization)
