@@ -17,9 +17,6 @@
 #include "ngx_http_tiktok_module.h"
 
 
-#define NGX_HTTP_TIKTOK_API_INITIAL  4096
-
-
 static ngx_int_t ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call);
 static ngx_int_t ngx_http_tiktok_api_add_header(ngx_http_request_t *sr,
@@ -498,7 +495,6 @@ ngx_http_tiktok_api_append(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, ngx_buf_t *b)
 {
     off_t     size;
-    size_t    cap;
     u_char   *p;
     ssize_t   n;
 
@@ -513,28 +509,12 @@ ngx_http_tiktok_api_append(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* grow by doubling, within tiktok_api_max_response */
-
-    if (call->response.len + size > call->cap) {
-        cap = ngx_max(call->cap * 2, NGX_HTTP_TIKTOK_API_INITIAL);
-
-        while (cap < call->response.len + size) {
-            cap *= 2;
-        }
-
-        cap = ngx_min(cap, call->max);
-
-        p = ngx_pnalloc(r->pool, cap);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (call->response.len) {
-            ngx_memcpy(p, call->response.data, call->response.len);
-        }
-
-        call->response.data = p;
-        call->cap = cap;
+    if (ngx_http_tiktok_buf_room(r->pool, &call->response, &call->cap,
+                                 call->response.len + (size_t) size,
+                                 call->max)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     p = call->response.data + call->response.len;
@@ -626,30 +606,18 @@ ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
     const char *key, ngx_str_t *value)
 {
     u_char  *p;
-    size_t   klen, need, cap;
+    size_t   klen, need;
 
     klen = ngx_strlen(key);
     need = form->body.len + 1 + klen + 1 + value->len
            + 2 * ngx_escape_uri(NULL, value->data, value->len,
                                 NGX_ESCAPE_URI_COMPONENT);
 
-    if (need > form->cap) {
-        cap = ngx_max(need, 2 * form->cap);
-
-        p = ngx_pnalloc(pool, cap);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (form->body.len) {
-            ngx_memcpy(p, form->body.data, form->body.len);
-
-            /* the old copy may hold the client secret */
-            ngx_http_tiktok_cleanse(form->body.data, form->body.len);
-        }
-
-        form->body.data = p;
-        form->cap = cap;
+    if (ngx_http_tiktok_buf_room(pool, &form->body, &form->cap, need,
+                                 (size_t) -1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     p = form->body.data + form->body.len;

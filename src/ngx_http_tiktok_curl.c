@@ -811,6 +811,46 @@ ngx_http_tiktok_event_want(ngx_event_t *ev, ngx_uint_t want)
 }
 
 
+/*
+ * A buffer that doubles, from 4 KB: an answer (here and in a subrequest),
+ * a form.  The old copy may hold a secret (a token, the client secret): it
+ * is zeroed, then freed if it is a large block.
+ */
+
+ngx_int_t
+ngx_http_tiktok_buf_room(ngx_pool_t *pool, ngx_str_t *buf, size_t *cap,
+    size_t need, size_t max)
+{
+    u_char  *p;
+    size_t   n;
+
+    if (need <= *cap) {
+        return NGX_OK;
+    }
+
+    n = ngx_min(ngx_max(ngx_max(*cap * 2, need), 4096), max);
+
+    p = ngx_pnalloc(pool, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (buf->len) {
+        ngx_memcpy(p, buf->data, buf->len);
+        ngx_explicit_memzero(buf->data, buf->len);
+    }
+
+    if (buf->data) {
+        (void) ngx_pfree(pool, buf->data);
+    }
+
+    buf->data = p;
+    *cap = n;
+
+    return NGX_OK;
+}
+
+
 /* the descriptor is still open: its events go before the connection */
 
 static void
@@ -1205,8 +1245,7 @@ ngx_http_tiktok_curl_write(char *ptr, size_t size, size_t nmemb, void *data)
 {
     ngx_http_tiktok_curl_req_t  *req = data;
 
-    u_char  *p;
-    size_t   n, need, cap;
+    size_t  n, need;
 
     n = size * nmemb;
     need = req->response.len + n;
@@ -1216,27 +1255,12 @@ ngx_http_tiktok_curl_write(char *ptr, size_t size, size_t nmemb, void *data)
         return 0;
     }
 
-    if (need > req->size) {
-        cap = ngx_max(ngx_max(req->size * 2, need), (size_t) 4096);
-        cap = ngx_min(cap, req->max_response);
-
-        p = ngx_pnalloc(req->pool, cap);
-        if (p == NULL) {
-            req->failed = "out of memory";
-            return 0;
-        }
-
-        if (req->response.len) {
-            ngx_memcpy(p, req->response.data, req->response.len);
-        }
-
-        if (req->response.data) {
-            /* frees a large block, a no-op for small ones */
-            (void) ngx_pfree(req->pool, req->response.data);
-        }
-
-        req->response.data = p;
-        req->size = cap;
+    if (ngx_http_tiktok_buf_room(req->pool, &req->response, &req->size, need,
+                                 req->max_response)
+        != NGX_OK)
+    {
+        req->failed = "out of memory";
+        return 0;
     }
 
     ngx_memcpy(req->response.data + req->response.len, ptr, n);
