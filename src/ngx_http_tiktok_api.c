@@ -620,14 +620,8 @@ ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
         return NGX_ERROR;
     }
 
-    p = form->body.data + form->body.len;
-
-    if (form->body.len) {
-        *p++ = '&';
-    }
-
-    p = ngx_cpymem(p, key, klen);
-    *p++ = '=';
+    p = ngx_sprintf(form->body.data + form->body.len, "%s%s=",
+                    form->body.len ? "&" : "", key);
     p = (u_char *) ngx_escape_uri(p, value->data, value->len,
                                   NGX_ESCAPE_URI_COMPONENT);
 

@@ -583,7 +583,7 @@ static ngx_int_t
 ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
     const char *name, ngx_str_t *value)
 {
-    u_char             *line, *p;
+    u_char             *line;
     size_t              len, i;
     struct curl_slist  *list;
 
@@ -608,10 +608,7 @@ ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(line, name, len);
-    p = ngx_cpymem(p, value->data, value->len);
-    *p = '\0';
-    len = p - line;
+    len = ngx_sprintf(line, "%s%V%Z", name, value) - line - 1;
 
     list = curl_slist_append(req->headers, (char *) line);
 

@@ -442,10 +442,7 @@ ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
         return;
     }
 
-    p = ngx_cpymem(line, method->data, method->len);
-    *p++ = ' ';
-    p = ngx_cpymem(p, uri->data, uri->len);
-    *p++ = '?';
+    p = ngx_sprintf(line, "%V %V?", method, uri);
 
     a = p;
     last = args->data + args->len;
@@ -476,8 +473,7 @@ ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
     r->unparsed_uri.len = p - r->unparsed_uri.data;
 
     if (r->http_protocol.len) {
-        *p++ = ' ';
-        p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+        p = ngx_sprintf(p, " %V", &r->http_protocol);
     }
 
     r->request_line.data = line;

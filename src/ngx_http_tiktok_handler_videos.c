@@ -654,8 +654,7 @@ ngx_http_tiktok_videos_send(ngx_http_request_t *r, ngx_str_t *page,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(body.data, page->data, page->len);
-    p = ngx_sprintf(p, "%s,\"fetched_at\":\"", cached);
+    p = ngx_sprintf(body.data, "%V%s,\"fetched_at\":\"", page, cached);
     p = ngx_http_tiktok_rfc3339(p, fetched);
     *p++ = '"';
     *p++ = '}';
@@ -677,13 +676,14 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_str_t    body;
     ngx_uint_t   i;
 
-    static const char  unavailable[] = "{\"error\":\"Metrics unavailable\"";
+    static ngx_str_t  unavailable =
+        ngx_string("{\"error\":\"Metrics unavailable\"");
 
     len = sizeof("{\"metrics\":{},\"cached\":false}");
 
     for (i = 0; i < v->nids; i++) {
         len += v->ids[i].len + sizeof("\"\":},")
-               + ngx_max(v->values[i].len, sizeof(unavailable));
+               + ngx_max(v->values[i].len, unavailable.len);
     }
 
     body.data = ngx_pnalloc(r->pool, len);
@@ -693,25 +693,11 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
 
     p = ngx_cpymem(body.data, "{\"metrics\":{", sizeof("{\"metrics\":{") - 1);
 
+    /* ids are digits: nothing to escape */
+
     for (i = 0; i < v->nids; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-
-        /* ids are digits: nothing to escape */
-        *p++ = '"';
-        p = ngx_cpymem(p, v->ids[i].data, v->ids[i].len);
-        *p++ = '"';
-        *p++ = ':';
-
-        if (v->values[i].len) {
-            p = ngx_cpymem(p, v->values[i].data, v->values[i].len);
-
-        } else {
-            p = ngx_cpymem(p, unavailable, sizeof(unavailable) - 1);
-        }
-
-        *p++ = '}';
+        p = ngx_sprintf(p, "%s\"%V\":%V}", i ? "," : "", &v->ids[i],
+                        v->values[i].len ? &v->values[i] : &unavailable);
     }
 
     p = ngx_sprintf(p, "},\"cached\":%s}", cached ? "true" : "false");
