@@ -421,8 +421,6 @@ ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
 }
 
 
-/* the first header of a list with this name, or NULL */
-
 ngx_table_elt_t *
 ngx_http_tiktok_header(ngx_list_t *headers, const char *name)
 {

@@ -540,11 +540,7 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
     }
 
     /* spool files no post needs any more */
-    if (ngx_http_tiktok_janitor_init(cycle, tmcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_janitor_init(cycle, tmcf);
 }
 
 
