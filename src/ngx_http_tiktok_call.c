@@ -613,15 +613,13 @@ ngx_http_tiktok_creator_check(json_t *data)
 
     options = json_object_get(data, "privacy_level_options");
 
-    if (!json_is_array(options) || json_array_size(options) == 0) {
-        return "creator info without a list of privacy_level_options";
-    }
-
+    /* not an array: no element, i stays 0 */
     json_array_foreach(options, i, o) {
         if (!json_is_string(o)) {
-            return "creator info without a list of privacy_level_options";
+            break;
         }
     }
 
-    return NULL;
+    return (i == 0 || i < json_array_size(options))
+           ? "creator info without a list of privacy_level_options" : NULL;
 }
