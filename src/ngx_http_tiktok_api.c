@@ -17,9 +17,6 @@
 #include "ngx_http_tiktok_module.h"
 
 
-#define NGX_HTTP_TIKTOK_API_INITIAL  4096
-
-
 static ngx_int_t ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call);
 static ngx_int_t ngx_http_tiktok_api_add_header(ngx_http_request_t *sr,
@@ -65,7 +62,6 @@ ngx_int_t
 ngx_http_tiktok_api_start(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call)
 {
-    u_char                       *p;
     ngx_str_t                     uri;
     ngx_http_request_t           *sr;
     ngx_http_tiktok_ctx_t        *ctx, *sctx;
@@ -87,9 +83,7 @@ ngx_http_tiktok_api_start(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(uri.data, tmcf->api_location.data,
-                   tmcf->api_location.len);
-    ngx_memcpy(p, call->path.data, call->path.len);
+    ngx_sprintf(uri.data, "%V%V", &tmcf->api_location, &call->path);
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -141,8 +135,7 @@ static ngx_int_t
 ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call)
 {
-    u_char     *p;
-    ngx_str_t   server, value;
+    ngx_str_t  server, value;
 
     server = sr->headers_in.server;
 
@@ -197,8 +190,7 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
             return NGX_ERROR;
         }
 
-        p = ngx_cpymem(value.data, "Bearer ", sizeof("Bearer ") - 1);
-        ngx_memcpy(p, call->bearer.data, call->bearer.len);
+        ngx_sprintf(value.data, "Bearer %V", &call->bearer);
 
         if (ngx_http_tiktok_api_add_header(sr, "Authorization", &value,
                                            &sr->headers_in.authorization)
@@ -429,8 +421,6 @@ ngx_http_tiktok_api_header_filter(ngx_http_request_t *r)
 }
 
 
-/* the first header of a list with this name, or NULL */
-
 ngx_table_elt_t *
 ngx_http_tiktok_header(ngx_list_t *headers, const char *name)
 {
@@ -503,7 +493,6 @@ ngx_http_tiktok_api_append(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, ngx_buf_t *b)
 {
     off_t     size;
-    size_t    cap;
     u_char   *p;
     ssize_t   n;
 
@@ -518,28 +507,12 @@ ngx_http_tiktok_api_append(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* grow by doubling, within tiktok_api_max_response */
-
-    if (call->response.len + size > call->cap) {
-        cap = ngx_max(call->cap * 2, NGX_HTTP_TIKTOK_API_INITIAL);
-
-        while (cap < call->response.len + size) {
-            cap *= 2;
-        }
-
-        cap = ngx_min(cap, call->max);
-
-        p = ngx_pnalloc(r->pool, cap);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (call->response.len) {
-            ngx_memcpy(p, call->response.data, call->response.len);
-        }
-
-        call->response.data = p;
-        call->cap = cap;
+    if (ngx_http_tiktok_buf_room(r->pool, &call->response, &call->cap,
+                                 call->response.len + (size_t) size,
+                                 call->max)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     p = call->response.data + call->response.len;
@@ -631,40 +604,22 @@ ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
     const char *key, ngx_str_t *value)
 {
     u_char  *p;
-    size_t   klen, need, cap;
+    size_t   klen, need;
 
     klen = ngx_strlen(key);
     need = form->body.len + 1 + klen + 1 + value->len
            + 2 * ngx_escape_uri(NULL, value->data, value->len,
                                 NGX_ESCAPE_URI_COMPONENT);
 
-    if (need > form->cap) {
-        cap = ngx_max(need, 2 * form->cap);
-
-        p = ngx_pnalloc(pool, cap);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (form->body.len) {
-            ngx_memcpy(p, form->body.data, form->body.len);
-
-            /* the old copy may hold the client secret */
-            ngx_http_tiktok_cleanse(form->body.data, form->body.len);
-        }
-
-        form->body.data = p;
-        form->cap = cap;
+    if (ngx_http_tiktok_buf_room(pool, &form->body, &form->cap, need,
+                                 (size_t) -1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    p = form->body.data + form->body.len;
-
-    if (form->body.len) {
-        *p++ = '&';
-    }
-
-    p = ngx_cpymem(p, key, klen);
-    *p++ = '=';
+    p = ngx_sprintf(form->body.data + form->body.len, "%s%s=",
+                    form->body.len ? "&" : "", key);
     p = (u_char *) ngx_escape_uri(p, value->data, value->len,
                                   NGX_ESCAPE_URI_COMPONENT);
 

@@ -521,9 +521,8 @@ ngx_http_tiktok_call_flight(ngx_http_request_t *r,
         return NGX_OK;          /* no room for a marker, or waited enough */
     }
 
-    call->wait.handler = ngx_http_tiktok_call_flight_poll;
-    call->wait.data = r;
-    call->wait.log = r->connection->log;
+    ngx_http_tiktok_event_init(&call->wait, ngx_http_tiktok_call_flight_poll,
+                               r, r->connection->log);
 
     ngx_add_timer(&call->wait, NGX_HTTP_TIKTOK_FLIGHT_POLL);
 
@@ -614,15 +613,13 @@ ngx_http_tiktok_creator_check(json_t *data)
 
     options = json_object_get(data, "privacy_level_options");
 
-    if (!json_is_array(options) || json_array_size(options) == 0) {
-        return "creator info without a list of privacy_level_options";
-    }
-
+    /* not an array: no element, i stays 0 */
     json_array_foreach(options, i, o) {
         if (!json_is_string(o)) {
-            return "creator info without a list of privacy_level_options";
+            break;
         }
     }
 
-    return NULL;
+    return (i == 0 || i < json_array_size(options))
+           ? "creator info without a list of privacy_level_options" : NULL;
 }

@@ -192,19 +192,16 @@ ngx_http_tiktok_curl_init(ngx_cycle_t *cycle, ngx_str_t *ca_file)
     ngx_queue_init(&curl->sockets);
     ngx_queue_init(&curl->active);
 
-    curl->timer.handler = ngx_http_tiktok_curl_timeout;
-    curl->timer.data = curl;
-    curl->timer.log = cycle->log;
+    ngx_http_tiktok_event_init(&curl->timer, ngx_http_tiktok_curl_timeout,
+                               curl, cycle->log);
     curl->timer.cancelable = 1;
 
-    curl->kick.handler = ngx_http_tiktok_curl_kick;
-    curl->kick.data = curl;
-    curl->kick.log = cycle->log;
+    ngx_http_tiktok_event_init(&curl->kick, ngx_http_tiktok_curl_kick, curl,
+                               cycle->log);
 
     /* not cancelable: holds a gracefully exiting worker for the grace */
-    curl->watch.handler = ngx_http_tiktok_curl_watch;
-    curl->watch.data = curl;
-    curl->watch.log = cycle->log;
+    ngx_http_tiktok_event_init(&curl->watch, ngx_http_tiktok_curl_watch,
+                               curl, cycle->log);
 
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, cycle->log, 0,
                    "tiktok curl: libcurl %s, %s", info->version,
@@ -270,18 +267,14 @@ ngx_http_tiktok_curl_req_create(ngx_pool_t *pool, ngx_log_t *log)
     ngx_pool_cleanup_t          *cln;
     ngx_http_tiktok_curl_req_t  *req;
 
-    req = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_curl_req_t));
-    if (req == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(pool, 0);
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_tiktok_curl_req_t));
     if (cln == NULL) {
         return NULL;
     }
 
+    req = cln->data;
+    ngx_memzero(req, sizeof(ngx_http_tiktok_curl_req_t));
     cln->handler = ngx_http_tiktok_curl_cleanup;
-    cln->data = req;
 
     req->pool = pool;
     req->log = log;
@@ -590,7 +583,7 @@ static ngx_int_t
 ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
     const char *name, ngx_str_t *value)
 {
-    u_char             *line, *p;
+    u_char             *line;
     size_t              len, i;
     struct curl_slist  *list;
 
@@ -615,10 +608,7 @@ ngx_http_tiktok_curl_header_add(ngx_http_tiktok_curl_req_t *req,
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(line, name, len);
-    p = ngx_cpymem(p, value->data, value->len);
-    *p = '\0';
-    len = p - line;
+    len = ngx_sprintf(line, "%s%V%Z", name, value) - line - 1;
 
     list = curl_slist_append(req->headers, (char *) line);
 
@@ -813,6 +803,46 @@ ngx_http_tiktok_event_want(ngx_event_t *ev, ngx_uint_t want)
     if (!want && ev->active) {
         return ngx_del_event(ev, event, 0);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A buffer that doubles, from 4 KB: an answer (here and in a subrequest),
+ * a form.  The old copy may hold a secret (a token, the client secret): it
+ * is zeroed, then freed if it is a large block.
+ */
+
+ngx_int_t
+ngx_http_tiktok_buf_room(ngx_pool_t *pool, ngx_str_t *buf, size_t *cap,
+    size_t need, size_t max)
+{
+    u_char  *p;
+    size_t   n;
+
+    if (need <= *cap) {
+        return NGX_OK;
+    }
+
+    n = ngx_min(ngx_max(ngx_max(*cap * 2, need), 4096), max);
+
+    p = ngx_pnalloc(pool, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (buf->len) {
+        ngx_memcpy(p, buf->data, buf->len);
+        ngx_explicit_memzero(buf->data, buf->len);
+    }
+
+    if (buf->data) {
+        (void) ngx_pfree(pool, buf->data);
+    }
+
+    buf->data = p;
+    *cap = n;
 
     return NGX_OK;
 }
@@ -1212,8 +1242,7 @@ ngx_http_tiktok_curl_write(char *ptr, size_t size, size_t nmemb, void *data)
 {
     ngx_http_tiktok_curl_req_t  *req = data;
 
-    u_char  *p;
-    size_t   n, need, cap;
+    size_t  n, need;
 
     n = size * nmemb;
     need = req->response.len + n;
@@ -1223,27 +1252,12 @@ ngx_http_tiktok_curl_write(char *ptr, size_t size, size_t nmemb, void *data)
         return 0;
     }
 
-    if (need > req->size) {
-        cap = ngx_max(ngx_max(req->size * 2, need), (size_t) 4096);
-        cap = ngx_min(cap, req->max_response);
-
-        p = ngx_pnalloc(req->pool, cap);
-        if (p == NULL) {
-            req->failed = "out of memory";
-            return 0;
-        }
-
-        if (req->response.len) {
-            ngx_memcpy(p, req->response.data, req->response.len);
-        }
-
-        if (req->response.data) {
-            /* frees a large block, a no-op for small ones */
-            (void) ngx_pfree(req->pool, req->response.data);
-        }
-
-        req->response.data = p;
-        req->size = cap;
+    if (ngx_http_tiktok_buf_room(req->pool, &req->response, &req->size, need,
+                                 req->max_response)
+        != NGX_OK)
+    {
+        req->failed = "out of memory";
+        return 0;
     }
 
     ngx_memcpy(req->response.data + req->response.len, ptr, n);

@@ -143,8 +143,16 @@ ngx_http_tiktok_curl_req_t *ngx_http_tiktok_curl_req_create(ngx_pool_t *pool,
 ngx_int_t ngx_http_tiktok_curl_start(ngx_http_tiktok_curl_t *curl,
     ngx_http_tiktok_curl_req_t *req);
 
+/* an event of our own (a timer, a posted event): its handler and data */
+#define ngx_http_tiktok_event_init(ev, h, d, l)                               \
+    (ev)->handler = h; (ev)->data = d; (ev)->log = l
+
 /* adds or deletes a level-triggered event; for libpq's socket too */
 ngx_int_t ngx_http_tiktok_event_want(ngx_event_t *ev, ngx_uint_t want);
+
+/* room for need (at most max) bytes in buf, *cap bytes of pool memory */
+ngx_int_t ngx_http_tiktok_buf_room(ngx_pool_t *pool, ngx_str_t *buf,
+    size_t *cap, size_t need, size_t max);
 
 
 #endif /* _NGX_HTTP_TIKTOK_CURL_H_INCLUDED_ */

@@ -499,12 +499,8 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
             continue;
         }
 
-        if (p != allow.data) {
-            p = ngx_cpymem(p, ", ", 2);
-        }
-
-        p = ngx_cpymem(p, ngx_http_tiktok_methods[i].name.data,
-                       ngx_http_tiktok_methods[i].name.len);
+        p = ngx_sprintf(p, "%s%V", p != allow.data ? ", " : "",
+                        &ngx_http_tiktok_methods[i].name);
     }
 
     allow.len = p - allow.data;

@@ -41,7 +41,6 @@ ngx_int_t
 ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
 {
-    u_char                       *p;
     ngx_str_t                     state, verifier, challenge, code, s256;
     ngx_str_t                     params[3];
     ngx_pool_t                   *pool;
@@ -118,10 +117,7 @@ ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(ctx->location.data, tmcf->authorize_url.data,
-                   tmcf->authorize_url.len);
-    *p++ = '?';
-    ngx_memcpy(p, form.body.data, form.body.len);
+    ngx_sprintf(ctx->location.data, "%V?%V", &tmcf->authorize_url, &form.body);
 
     q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_connect_done);
 
@@ -446,10 +442,7 @@ ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
         return;
     }
 
-    p = ngx_cpymem(line, method->data, method->len);
-    *p++ = ' ';
-    p = ngx_cpymem(p, uri->data, uri->len);
-    *p++ = '?';
+    p = ngx_sprintf(line, "%V %V?", method, uri);
 
     a = p;
     last = args->data + args->len;
@@ -480,8 +473,7 @@ ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
     r->unparsed_uri.len = p - r->unparsed_uri.data;
 
     if (r->http_protocol.len) {
-        *p++ = ' ';
-        p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+        p = ngx_sprintf(p, " %V", &r->http_protocol);
     }
 
     r->request_line.data = line;

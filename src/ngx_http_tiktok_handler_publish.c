@@ -503,7 +503,7 @@ static const char *
 ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     const char **message)
 {
-    u_char                         *p, *last, *amp, *eq;
+    u_char                         *p, *last, *eq;
     uint32_t                        seen;
     ngx_str_t                       raw, name, value;
     ngx_http_tiktok_post_option_t  *o;
@@ -513,16 +513,7 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     p = r->args.data;
     last = p + r->args.len;
 
-    while (p < last) {
-
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        raw.data = p;
-        raw.len = amp - p;
-        p = amp + 1;
+    while (p < last && ngx_http_tiktok_next_item(&p, last, '&', &raw)) {
 
         if (raw.len == 0) {
             continue;

@@ -13,6 +13,7 @@
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_reply.h"
+#include "ngx_http_tiktok_validate.h"
 
 
 static void ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q);
@@ -44,11 +45,11 @@ ngx_http_tiktok_status_handler(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
 {
-    u_char              *p, *last, *end;
+    u_char              *p, *last;
     json_t              *root, *scopes;
     PGresult            *res;
     ngx_int_t            rc;
-    ngx_str_t            body;
+    ngx_str_t            body, s;
     ngx_http_request_t  *r;
 
 #define ngx_http_tiktok_col(n)                                                \
@@ -75,15 +76,10 @@ ngx_http_tiktok_status_done(ngx_http_tiktok_pg_query_t *q)
         p = (u_char *) PQgetvalue(res, 0, 3);
         last = p + PQgetlength(res, 0, 3);
 
-        for ( /* void */ ; p < last; p = end + 1) {
-            end = ngx_strlchr(p, last, ',');
-            if (end == NULL) {
-                end = last;
-            }
-
-            if (end > p
+        while (p < last && ngx_http_tiktok_next_item(&p, last, ',', &s)) {
+            if (s.len
                 && json_array_append_new(scopes,
-                       ngx_http_tiktok_json_str(p, end - p)) != 0)
+                       ngx_http_tiktok_json_str(s.data, s.len)) != 0)
             {
                 rc = NGX_ERROR;
             }

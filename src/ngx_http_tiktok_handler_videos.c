@@ -20,6 +20,7 @@
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
 #include "ngx_http_tiktok_reply.h"
+#include "ngx_http_tiktok_validate.h"
 
 
 #define NGX_HTTP_TIKTOK_MAX_IDS         20
@@ -244,7 +245,7 @@ static ngx_int_t
 ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v)
 {
-    u_char      *p, *last, *end;
+    u_char      *p, *last;
     ngx_str_t    s, id;
     ngx_uint_t   i;
 
@@ -257,15 +258,7 @@ ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
     p = s.data;
     last = s.data + s.len;
 
-    while (p <= last) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
-
-        id.data = p;
-        id.len = end - p;
-
+    while (ngx_http_tiktok_next_item(&p, last, ',', &id)) {
         /* decimal ids, which exceed 2^53: kept as text throughout */
         if (!ngx_http_tiktok_is_digits(&id, 20)) {
             return NGX_ERROR;
@@ -286,8 +279,6 @@ ngx_http_tiktok_metrics_args(ngx_http_request_t *r,
 
             v->ids[v->nids++] = id;
         }
-
-        p = end + 1;
     }
 
     return NGX_OK;
@@ -663,8 +654,7 @@ ngx_http_tiktok_videos_send(ngx_http_request_t *r, ngx_str_t *page,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(body.data, page->data, page->len);
-    p = ngx_sprintf(p, "%s,\"fetched_at\":\"", cached);
+    p = ngx_sprintf(body.data, "%V%s,\"fetched_at\":\"", page, cached);
     p = ngx_http_tiktok_rfc3339(p, fetched);
     *p++ = '"';
     *p++ = '}';
@@ -686,13 +676,14 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
     ngx_str_t    body;
     ngx_uint_t   i;
 
-    static const char  unavailable[] = "{\"error\":\"Metrics unavailable\"";
+    static ngx_str_t  unavailable =
+        ngx_string("{\"error\":\"Metrics unavailable\"");
 
     len = sizeof("{\"metrics\":{},\"cached\":false}");
 
     for (i = 0; i < v->nids; i++) {
         len += v->ids[i].len + sizeof("\"\":},")
-               + ngx_max(v->values[i].len, sizeof(unavailable));
+               + ngx_max(v->values[i].len, unavailable.len);
     }
 
     body.data = ngx_pnalloc(r->pool, len);
@@ -702,25 +693,11 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
 
     p = ngx_cpymem(body.data, "{\"metrics\":{", sizeof("{\"metrics\":{") - 1);
 
+    /* ids are digits: nothing to escape */
+
     for (i = 0; i < v->nids; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-
-        /* ids are digits: nothing to escape */
-        *p++ = '"';
-        p = ngx_cpymem(p, v->ids[i].data, v->ids[i].len);
-        *p++ = '"';
-        *p++ = ':';
-
-        if (v->values[i].len) {
-            p = ngx_cpymem(p, v->values[i].data, v->values[i].len);
-
-        } else {
-            p = ngx_cpymem(p, unavailable, sizeof(unavailable) - 1);
-        }
-
-        *p++ = '}';
+        p = ngx_sprintf(p, "%s\"%V\":%V}", i ? "," : "", &v->ids[i],
+                        v->values[i].len ? &v->values[i] : &unavailable);
     }
 
     p = ngx_sprintf(p, "},\"cached\":%s}", cached ? "true" : "false");

@@ -127,14 +127,12 @@ ngx_http_tiktok_listen_start(ngx_cycle_t *cycle, void *conf)
     l->tmcf = tmcf;
     l->backoff = NGX_HTTP_TIKTOK_LISTEN_BACKOFF;
 
-    l->timer.handler = ngx_http_tiktok_listen_timer_handler;
-    l->timer.data = l;
-    l->timer.log = cycle->log;
+    ngx_http_tiktok_event_init(&l->timer, ngx_http_tiktok_listen_timer_handler,
+                               l, cycle->log);
     l->timer.cancelable = 1;
 
-    l->probe.handler = ngx_http_tiktok_listen_probe_handler;
-    l->probe.data = l;
-    l->probe.log = cycle->log;
+    ngx_http_tiktok_event_init(&l->probe, ngx_http_tiktok_listen_probe_handler,
+                               l, cycle->log);
     l->probe.cancelable = 1;
 
     ngx_http_tiktok_pg_conn_init(&l->conn,

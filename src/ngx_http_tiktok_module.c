@@ -13,6 +13,7 @@
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_janitor.h"
 #include "ngx_http_tiktok_scheduler.h"
+#include "ngx_http_tiktok_validate.h"
 
 
 static void *ngx_http_tiktok_create_main_conf(ngx_conf_t *cf);
@@ -539,11 +540,7 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
     }
 
     /* spool files no post needs any more */
-    if (ngx_http_tiktok_janitor_init(cycle, tmcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_janitor_init(cycle, tmcf);
 }
 
 
@@ -786,7 +783,7 @@ ngx_http_tiktok_scopes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tiktok_main_conf_t *tmcf = conf;
 
-    u_char     *p, *last, *end;
+    u_char     *p, *last;
     ngx_str_t  *value, s, *known;
 
     if (tmcf->scopes.data) {
@@ -797,15 +794,7 @@ ngx_http_tiktok_scopes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = value[1].data;
     last = p + value[1].len;
 
-    while (p <= last) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
-
-        s.data = p;
-        s.len = end - p;
-
+    while (ngx_http_tiktok_next_item(&p, last, ',', &s)) {
         for (known = ngx_http_tiktok_scopes_known; known->len; known++) {
             if (known->len == s.len
                 && ngx_strncmp(known->data, s.data, s.len) == 0)
@@ -819,8 +808,6 @@ ngx_http_tiktok_scopes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "\"tiktok_scopes\": unknown scope \"%V\"", &s);
             return NGX_CONF_ERROR;
         }
-
-        p = end + 1;
     }
 
     tmcf->scopes = value[1];

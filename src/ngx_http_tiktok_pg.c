@@ -20,6 +20,7 @@
 
 #include "ngx_http_tiktok_pg.h"
 #include "ngx_http_tiktok_curl.h"
+#include "ngx_http_tiktok_validate.h"
 
 
 /* a pool's connection, and the query it runs */
@@ -239,30 +240,22 @@ ngx_http_tiktok_pg_resolve(ngx_conf_t *cf, PQconninfoOption *opts,
     hostaddr->data = a;
     need = 0;
 
-    for ( /* void */ ; p < last; p = end + 1) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
-
-        if (p > (u_char *) host->val) {
+    while (p < last && ngx_http_tiktok_next_item(&p, last, ',', &name)) {
+        if (name.data > (u_char *) host->val) {
             *a++ = ',';
         }
 
-        name.data = p;
-        name.len = end - p;
-
-        if (name.len == 0 || *p == '/' || *p == '@') {
+        if (name.len == 0 || name.data[0] == '/' || name.data[0] == '@') {
             continue;
         }
 
-        if (ngx_inet_addr(p, name.len) != INADDR_NONE
+        if (ngx_inet_addr(name.data, name.len) != INADDR_NONE
 #if (NGX_HAVE_INET6)
-            || ngx_strlchr(p, end, ':') != NULL
+            || ngx_strlchr(name.data, name.data + name.len, ':') != NULL
 #endif
             )
         {
-            a = ngx_cpymem(a, p, name.len);
+            a = ngx_cpymem(a, name.data, name.len);
             continue;
         }
 
@@ -823,30 +816,23 @@ ngx_http_tiktok_pg_query_create(ngx_pool_t *pool, ngx_log_t *log)
     ngx_pool_cleanup_t          *cln;
     ngx_http_tiktok_pg_query_t  *q;
 
-    q = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_pg_query_t));
-    if (q == NULL) {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(pool, 0);
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_tiktok_pg_query_t));
     if (cln == NULL) {
         return NULL;
     }
 
+    q = cln->data;
+    ngx_memzero(q, sizeof(ngx_http_tiktok_pg_query_t));
     cln->handler = ngx_http_tiktok_pg_query_cleanup;
-    cln->data = q;
 
     q->pool = pool;
     q->log = log;
     q->rc = NGX_ERROR;
 
-    q->timer.handler = ngx_http_tiktok_pg_query_timeout;
-    q->timer.data = q;
-    q->timer.log = log;
-
-    q->done.handler = ngx_http_tiktok_pg_done_handler;
-    q->done.data = q;
-    q->done.log = log;
+    ngx_http_tiktok_event_init(&q->timer, ngx_http_tiktok_pg_query_timeout,
+                               q, log);
+    ngx_http_tiktok_event_init(&q->done, ngx_http_tiktok_pg_done_handler, q,
+                               log);
 
     return q;
 }

@@ -18,6 +18,7 @@
 #include "ngx_http_tiktok_lease.h"
 #include "ngx_http_tiktok_token.h"
 #include "ngx_http_tiktok_reply.h"
+#include "ngx_http_tiktok_validate.h"
 
 
 #define NGX_HTTP_TIKTOK_TOKEN_POLL   100     /* ms between looks at a lease */
@@ -179,8 +180,9 @@ ngx_http_tiktok_token_error(ngx_http_request_t *r)
 ngx_uint_t
 ngx_http_tiktok_token_has_scope(ngx_http_request_t *r, const char *scope)
 {
-    u_char                 *p, *last, *end;
+    u_char                 *p, *last;
     size_t                  len;
+    ngx_str_t               s;
     ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
@@ -189,17 +191,10 @@ ngx_http_tiktok_token_has_scope(ngx_http_request_t *r, const char *scope)
     p = ctx->token->scopes.data;
     last = p + ctx->token->scopes.len;
 
-    while (p && p < last) {
-        end = ngx_strlchr(p, last, ',');
-        if (end == NULL) {
-            end = last;
-        }
-
-        if ((size_t) (end - p) == len && ngx_strncmp(p, scope, len) == 0) {
+    while (p && p < last && ngx_http_tiktok_next_item(&p, last, ',', &s)) {
+        if (s.len == len && ngx_strncmp(s.data, scope, len) == 0) {
             return 1;
         }
-
-        p = end + 1;
     }
 
     return 0;

@@ -1,11 +1,11 @@
 
 /*
- * Validation of what a caller asks to post, before anything reaches
- * TikTok: titles (strict UTF-8, counted in characters and in TikTok's
- * UTF-16 units), RFC 3339 times, and pull URLs.  Pure functions over
- * buffers: hostile input is the normal case here.  Like the crypto code
- * they use nginx's types but none of its functions, so unit tests and a
- * fuzzer build them alone.
+ * Validation of what a caller sends, before anything reaches TikTok:
+ * titles (strict UTF-8, counted in characters and in TikTok's UTF-16
+ * units), RFC 3339 times, pull URLs, and the items of a list.  Pure
+ * functions over buffers: hostile input is the normal case here.  Like
+ * the crypto code they use nginx's types but none of its functions
+ * (ngx_strlchr is inline), so unit tests and a fuzzer build them alone.
  */
 
 
@@ -329,6 +329,33 @@ ngx_http_tiktok_is_uuid(ngx_str_t *s)
             return 0;
         }
     }
+
+    return 1;
+}
+
+
+/*
+ * The next item of a list separated by sep, an empty one included, and
+ * *pos past it; 0 once the list is done.  An empty list has one empty
+ * item: a walk that wants none tests *pos < last first.
+ */
+
+ngx_uint_t
+ngx_http_tiktok_next_item(u_char **pos, u_char *last, u_char sep,
+    ngx_str_t *item)
+{
+    u_char  *end;
+
+    if (*pos > last) {
+        return 0;
+    }
+
+    end = ngx_strlchr(*pos, last, sep);
+
+    item->data = *pos;
+    item->len = (end ? end : last) - *pos;
+
+    *pos += item->len + 1;
 
     return 1;
 }

@@ -281,29 +281,35 @@ is(calls($creator_path) - $creator, 1, '... from one creator-info call');
 
 # ---- a malformed creator-info answer is TikTok's fault: 502 ----
 
-my $stub = TikTokTest::Nginx->new(name => 'stub', api_location => <<'CONF',
+TikTokTest::connect_account('mal');
+
+for my $options ('"SELF_ONLY"', '[]', '["SELF_ONLY",1]') {
+    my $stub = TikTokTest::Nginx->new(name => 'stub',
+        api_location => <<"CONF",
     location /_tiktok_api/ {
         internal;
         default_type application/json;
-        return 200 '{"data":{"privacy_level_options":"SELF_ONLY","creator_username":"x"},"error":{"code":"ok","message":"","log_id":"l1"}}';
+        return 200 '{"data":{"privacy_level_options":$options,"creator_username":"x"},"error":{"code":"ok","message":"","log_id":"l1"}}';
     }
 CONF
-    server => <<'CONF')->start;
+        server => <<'CONF')->start;
         location /api/tiktok/ {
             tiktok_user_id $http_x_user_id;
             tiktok_api;
         }
 CONF
-TikTokTest::connect_account('mal');
-($st, $h, $body, $j) = raw($stub, "POST /api/tiktok/post HTTP/1.1\r\n"
-    . "Host: localhost\r\nConnection: close\r\nX-User-ID: mal\r\n"
-    . "Content-Type: application/json\r\nContent-Length: " . length($json)
-    . "\r\n\r\n", $json);
-is($st, 502, 'creator info whose privacy_level_options is not a list: 502');
-isnt($j && $j->{error}{field}, 'privacy_level', '... not blamed on the user');
-is($psql->("SELECT count(*) FROM tiktok.posts WHERE user_id = 'mal'"), 0,
-   '... nothing stored');
-$stub->stop;
+    ($st, $h, $body, $j) = raw($stub, "POST /api/tiktok/post HTTP/1.1\r\n"
+        . "Host: localhost\r\nConnection: close\r\nX-User-ID: mal\r\n"
+        . "Content-Type: application/json\r\nContent-Length: "
+        . length($json) . "\r\n\r\n", $json);
+    is($st, 502, "creator info whose privacy_level_options is $options, "
+                 . 'not a list of strings: 502');
+    isnt($j && $j->{error}{field}, 'privacy_level',
+         '... not blamed on the user');
+    is($psql->("SELECT count(*) FROM tiktok.posts WHERE user_id = 'mal'"), 0,
+       '... nothing stored');
+    $stub->stop;
+}
 
 unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]|signal \d+/,
        'no alert, no crashed worker');
