@@ -178,18 +178,6 @@ static const char  ngx_http_tiktok_job_finish_sql[] =
     " WHERE id = $1::uuid AND claim_token = $5::uuid";
 
 
-
-#define ngx_http_tiktok_job_col(job, res, row, col, str)                      \
-    if (!PQgetisnull(res, row, col)) {                                        \
-        (str)->len = PQgetlength(res, row, col);                              \
-        (str)->data = ngx_pnalloc((job)->pool, (str)->len + 1);               \
-        if ((str)->data == NULL) {                                            \
-            goto failed;                                                      \
-        }                                                                     \
-        ngx_memcpy((str)->data, PQgetvalue(res, row, col), (str)->len + 1);   \
-    }
-
-
 ngx_http_tiktok_job_t *
 ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     PGresult *res, int row, ngx_http_tiktok_job_pt ended, void *data)
@@ -225,19 +213,28 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
      */
     job->wait.cancelable = 1;
 
-    ngx_str_null(&source);
-
-    ngx_http_tiktok_job_col(job, res, row, 0, &job->id);
-    ngx_http_tiktok_job_col(job, res, row, 1, &job->user);
-    ngx_http_tiktok_job_col(job, res, row, 2, &source);
-    ngx_http_tiktok_job_col(job, res, row, 3, &job->video_url);
-    ngx_http_tiktok_job_col(job, res, row, 4, &job->spool_path);
-    ngx_http_tiktok_job_col(job, res, row, 6, &job->content_type);
-    ngx_http_tiktok_job_col(job, res, row, 7, &job->post_info);
-    ngx_http_tiktok_job_col(job, res, row, 8, &job->publish_id);
-    ngx_http_tiktok_job_col(job, res, row, 9, &job->upload_url);
-    ngx_http_tiktok_job_col(job, res, row, 13, &job->username);
-    ngx_http_tiktok_job_col(job, res, row, 14, &job->claim_token);
+    if (ngx_http_tiktok_pg_copy(pool, res, row, 0, &job->id) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 1, &job->user) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 2, &source) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 3, &job->video_url)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 4, &job->spool_path)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 6, &job->content_type)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 7, &job->post_info)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 8, &job->publish_id)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 9, &job->upload_url)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 13, &job->username)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 14, &job->claim_token)
+           != NGX_OK)
+    {
+        goto failed;
+    }
 
     job->size = PQgetisnull(res, row, 5)
                 ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 5),

@@ -162,9 +162,9 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    if (ngx_http_tiktok_pg_copy(lease->pool, res, 4, &lease->scopes)
+    if (ngx_http_tiktok_pg_copy(lease->pool, res, 0, 4, &lease->scopes)
         != NGX_OK
-        || ngx_http_tiktok_pg_copy(lease->pool, res, 5, &lease->expires_at)
+        || ngx_http_tiktok_pg_copy(lease->pool, res, 0, 5, &lease->expires_at)
            != NGX_OK)
     {
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR,
