@@ -368,18 +368,8 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
 {
     ngx_http_tiktok_pg_query_t  *q;
 
-    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
+    q = ngx_http_tiktok_lease_query(&job->lease, handler, job);
     if (q == NULL) {
-        goto failed;
-    }
-
-    q->user_id = job->user;
-    q->handler = handler;
-    q->data = job;
-
-    if (job->invalid && job->lease.expires_at.len
-        && ngx_http_tiktok_lease_invalidate_add(q, &job->lease) != NGX_OK)
-    {
         goto failed;
     }
 
@@ -1266,7 +1256,7 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
         && (job->state != NGX_HTTP_TIKTOK_JOB_INIT
             || req->status < NGX_HTTP_INTERNAL_SERVER_ERROR))
     {
-        job->invalid = 1;
+        job->lease.invalid = 1;
         ngx_http_tiktok_job_later(job, "TikTok refused the access token");
         return;
     }

@@ -102,12 +102,15 @@ void ngx_http_tiktok_lease_load(ngx_http_tiktok_lease_t *lease);
 /*
  * TikTok refused the token the lease gave: expire it (unless someone
  * refreshed it meanwhile) and start again, which refreshes; done() runs
- * as after ngx_http_tiktok_lease_start.  The _add form is the same
- * statement as part of the caller's own transaction.
+ * as after ngx_http_tiktok_lease_start.  A caller that sets
+ * lease->invalid itself has the expiry in its next lease_query.
  */
 ngx_int_t ngx_http_tiktok_lease_invalidate(ngx_http_tiktok_lease_t *lease);
-ngx_int_t ngx_http_tiktok_lease_invalidate_add(ngx_http_tiktok_pg_query_t *q,
-    ngx_http_tiktok_lease_t *lease);
+
+/* a transaction under the user, the expiry first if lease->invalid */
+ngx_http_tiktok_pg_query_t *ngx_http_tiktok_lease_query(
+    ngx_http_tiktok_lease_t *lease, ngx_http_tiktok_pg_handler_pt handler,
+    void *data);
 
 /* the account row's sealed columns, as hex */
 ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
