@@ -153,5 +153,10 @@ ngx_table_elt_t *ngx_http_tiktok_header(ngx_list_t *headers,
  */
 ngx_int_t ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret);
 
+/* the v2 envelope of an answer another client (libcurl) received */
+ngx_int_t ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_uint_t status, ngx_str_t *response, json_t **data,
+    ngx_http_tiktok_api_error_t *err);
+
 
 #endif /* _NGX_HTTP_TIKTOK_API_H_INCLUDED_ */

@@ -1287,66 +1287,38 @@ static ngx_int_t
 ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, json_t **data)
 {
-    char                         *endpoint;
-    json_t                       *root, *error;
-    json_error_t                  jerr;
+    ngx_int_t                     rc;
     ngx_http_tiktok_api_error_t  *err;
 
     err = &job->err;
-    endpoint = ngx_http_tiktok_job_api[job->state].path;
 
     ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
-    err->endpoint = endpoint;
+    err->endpoint = ngx_http_tiktok_job_api[job->state].path;
     err->status = req->status;
 
     if (req->rc != NGX_OK) {
         err->message = req->timed_out ? "TikTok did not answer in time"
                                       : "TikTok could not be reached";
         ngx_log_error(NGX_LOG_WARN, job->log, 0,
-                      "tiktok: post %V: %s: %s: %s", &job->id, endpoint,
+                      "tiktok: post %V: %s: %s: %s", &job->id, err->endpoint,
                       err->message, req->error);
         return NGX_ERROR;
     }
 
-    root = ngx_http_tiktok_json_own(job->pool,
-               json_loadb((char *) req->response.data, req->response.len,
-                          JSON_REJECT_DUPLICATES, &jerr));
+    rc = ngx_http_tiktok_api_answer(job->pool, job->log, req->status,
+                                    &req->response, data, err);
 
-    error = json_object_get(root, "error");
-
-    if (!json_is_object(error)
-        || ngx_http_tiktok_json_get_str(job->pool, error, "code", &err->code)
-           != NGX_OK)
-    {
-        err->message = "malformed answer from TikTok";
-        ngx_log_error(NGX_LOG_ERR, job->log, 0,
-                      "tiktok: post %V: %s: TikTok answered %l with "
-                      "malformed JSON", &job->id, endpoint, req->status);
-        return NGX_ERROR;
+    if (rc == NGX_OK) {
+        ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+        return NGX_OK;
     }
 
-    (void) ngx_http_tiktok_json_get_str(job->pool, error, "log_id",
-                                        &err->log_id);
+    ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                  "tiktok: post %V: %s: %s, status %ui, code \"%V\", "
+                  "log_id \"%V\"", &job->id, err->endpoint, err->message,
+                  err->status, &err->code, &err->log_id);
 
-    if (!ngx_http_tiktok_str_is(&err->code, "ok")) {
-        err->message = "TikTok returned an error";
-        ngx_log_error(NGX_LOG_ERR, job->log, 0,
-                      "tiktok: post %V: %s: TikTok answered %l \"%V\", "
-                      "log_id \"%V\"", &job->id, endpoint, req->status,
-                      &err->code, &err->log_id);
-        return NGX_DECLINED;
-    }
-
-    *data = json_object_get(root, "data");
-
-    if (!json_is_object(*data)) {
-        err->message = "answer from TikTok without data";
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
-
-    return NGX_OK;
+    return rc;
 }
 
 
