@@ -21,6 +21,10 @@
 #include "ngx_http_tiktok_json.h"
 
 
+/* asked by GET /creator and by the publisher before each init */
+#define NGX_HTTP_TIKTOK_CREATOR_PATH   "/v2/post/publish/creator_info/query/"
+
+
 typedef struct ngx_http_tiktok_api_call_s  ngx_http_tiktok_api_call_t;
 
 typedef void (*ngx_http_tiktok_api_done_pt)(ngx_http_request_t *r,

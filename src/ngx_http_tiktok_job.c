@@ -111,7 +111,7 @@ static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
  */
 static ngx_http_tiktok_job_api_t  ngx_http_tiktok_job_api[] = {
     { NULL, 0 },                                        /* TOKEN */
-    { "/v2/post/publish/creator_info/query/", 20 },     /* CREATOR */
+    { NGX_HTTP_TIKTOK_CREATOR_PATH, 20 },               /* CREATOR */
     { "/v2/post/publish/video/init/", 6 },              /* INIT */
     { NULL, 0 },                                        /* UPLOAD */
     { "/v2/post/publish/status/fetch/", 30 }            /* POLL */
