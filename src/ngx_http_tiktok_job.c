@@ -62,7 +62,6 @@ static void ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
     const char *sql, ngx_uint_t n, ngx_str_t *params,
     ngx_http_tiktok_pg_handler_pt handler);
-static void ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
@@ -276,7 +275,8 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     job->lease.tmcf = tmcf;
     job->lease.user = job->user;
     job->lease.request_id = job->id;
-    job->lease.wait = ngx_http_tiktok_job_token_wait;
+    job->lease.timer = &job->wait;
+    job->lease.poll = 1000;
     job->lease.done = ngx_http_tiktok_job_token;
     job->lease.data = job;
 
@@ -396,19 +396,6 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
 failed:
 
     ngx_http_tiktok_job_done(job);
-}
-
-
-/* another's refresh of the user's token: look again in a second */
-
-static void
-ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease)
-{
-    ngx_http_tiktok_job_t  *job;
-
-    job = lease->data;
-
-    ngx_add_timer(&job->wait, 1000);
 }
 
 

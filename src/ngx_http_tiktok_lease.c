@@ -258,7 +258,7 @@ ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
             return;
         }
 
-        lease->wait(lease);
+        ngx_add_timer(lease->timer, lease->poll);
         return;
     }
 

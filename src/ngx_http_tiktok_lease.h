@@ -16,8 +16,9 @@
  * The lease runs its own statements (the PostgreSQL pool) and its own
  * OAuth POST (libcurl) in the pool it is given, and reports one outcome
  * through done().  What differs between callers is the transport's other
- * half: how a caller waits for another's refresh (wait(), after which it
- * calls ngx_http_tiktok_lease_load) and what it does with the outcome.
+ * half: how a caller waits for another's refresh (the lease arms the
+ * caller's timer, whose handler calls ngx_http_tiktok_lease_load) and what
+ * it does with the outcome.
  */
 
 
@@ -68,7 +69,8 @@ struct ngx_http_tiktok_lease_s {
     ngx_http_tiktok_main_conf_t  *tmcf;
     ngx_str_t                     user;
     ngx_str_t                     request_id;    /* for the log, the call */
-    ngx_http_tiktok_lease_pt      wait;          /* then _lease_load */
+    ngx_event_t                  *timer;         /* then _lease_load */
+    ngx_msec_t                    poll;          /* timer's, ms */
     ngx_http_tiktok_lease_pt      done;
     void                         *data;
 
@@ -96,7 +98,7 @@ struct ngx_http_tiktok_lease_s {
  */
 ngx_int_t ngx_http_tiktok_lease_start(ngx_http_tiktok_lease_t *lease);
 
-/* after wait(): look at the account row again (done() runs on failure) */
+/* after the timer: look at the row again (done() runs on failure) */
 void ngx_http_tiktok_lease_load(ngx_http_tiktok_lease_t *lease);
 
 /*
