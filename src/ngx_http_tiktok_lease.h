@@ -9,9 +9,7 @@
  * UPDATE (any worker, any nginx node sharing the database), refreshes, and
  * stores the new tokens and clears the lease in one UPDATE; every other
  * caller looks at the row again shortly and reuses the new token.  The
- * lease expires by itself should its holder die, and outlives the refresh
- * call (NGX_HTTP_TIKTOK_REFRESH_TIMEOUT, connecting included, below
- * NGX_HTTP_TIKTOK_REFRESH_LEASE).
+ * lease expires by itself should its holder die (see below).
  *
  * The lease runs its own statements (the PostgreSQL pool) and its own
  * OAuth POST (libcurl) in the pool it is given, and reports one outcome
