@@ -93,8 +93,6 @@ static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
     ngx_str_t *body);
 static void ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req);
-static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, json_t **data);
 static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
     const char *why);
 static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
@@ -1208,17 +1206,24 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, ngx_str_t *body)
 }
 
 
-/* every call's answer, for the step that made it */
+/*
+ * Every call's answer, for the step that made it, with job->err describing
+ * any failure: rc is NGX_OK with data when TikTok's error.code is "ok",
+ * NGX_DECLINED for a TikTok error code, NGX_ERROR for no answer or not
+ * the documented JSON.
+ */
 
 static void
 ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
 {
-    json_t                 *data;
-    ngx_int_t               rc;
-    ngx_uint_t              kind;
-    ngx_http_tiktok_job_t  *job;
+    json_t                       *data;
+    ngx_int_t                     rc;
+    ngx_uint_t                    kind;
+    ngx_http_tiktok_job_t        *job;
+    ngx_http_tiktok_api_error_t  *err;
 
     job = req->data;
+    err = &job->err;
 
     if (req->aborted) {
         ngx_http_tiktok_job_done(job);
@@ -1231,8 +1236,37 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     }
 
     data = NULL;
-    rc = ngx_http_tiktok_job_envelope(job, req, &data);
-    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
+
+    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+    err->endpoint = ngx_http_tiktok_job_api[job->state].path;
+    err->status = req->status;
+
+    if (req->rc != NGX_OK) {
+        err->message = req->timed_out ? "TikTok did not answer in time"
+                                      : "TikTok could not be reached";
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: %s: %s: %s", &job->id, err->endpoint,
+                      err->message, req->error);
+        rc = NGX_ERROR;
+
+    } else {
+        rc = ngx_http_tiktok_api_answer(job->pool, job->log, req->status,
+                                        &req->response, &data, err);
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                          "tiktok: post %V: %s: %s, status %ui, code \"%V\", "
+                          "log_id \"%V\"", &job->id, err->endpoint,
+                          err->message, err->status, &err->code,
+                          &err->log_id);
+        }
+    }
+
+    kind = ngx_http_tiktok_api_classify(rc, req->status, &err->code);
+
+    if (kind == NGX_HTTP_TIKTOK_API_OK) {
+        ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+    }
 
     /*
      * TikTok refused the access token (an init's 5xx may have posted: see
@@ -1261,51 +1295,6 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     default:
         ngx_http_tiktok_job_polled(job, req, rc, kind, data);
     }
-}
-
-
-/*
- * TikTok's v2 envelope, with job->err describing any failure: NGX_OK and
- * data when error.code is "ok", NGX_DECLINED for a TikTok error code,
- * NGX_ERROR for no answer or not the documented JSON.
- */
-
-static ngx_int_t
-ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, json_t **data)
-{
-    ngx_int_t                     rc;
-    ngx_http_tiktok_api_error_t  *err;
-
-    err = &job->err;
-
-    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
-    err->endpoint = ngx_http_tiktok_job_api[job->state].path;
-    err->status = req->status;
-
-    if (req->rc != NGX_OK) {
-        err->message = req->timed_out ? "TikTok did not answer in time"
-                                      : "TikTok could not be reached";
-        ngx_log_error(NGX_LOG_WARN, job->log, 0,
-                      "tiktok: post %V: %s: %s: %s", &job->id, err->endpoint,
-                      err->message, req->error);
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_tiktok_api_answer(job->pool, job->log, req->status,
-                                    &req->response, data, err);
-
-    if (rc == NGX_OK) {
-        ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, job->log, 0,
-                  "tiktok: post %V: %s: %s, status %ui, code \"%V\", "
-                  "log_id \"%V\"", &job->id, err->endpoint, err->message,
-                  err->status, &err->code, &err->log_id);
-
-    return rc;
 }
 
 
