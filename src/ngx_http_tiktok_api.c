@@ -891,10 +891,7 @@ ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret)
 }
 
 
-/*
- * TikTok's v2 envelope in response, whoever made the call (the publisher's
- * libcurl): as ngx_http_tiktok_api_envelope for an answer that came.
- */
+/* the v2 envelope in response, whoever made the call */
 
 ngx_int_t
 ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
