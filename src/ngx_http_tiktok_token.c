@@ -15,7 +15,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tiktok_lease.h"
 #include "ngx_http_tiktok_token.h"
 #include "ngx_http_tiktok_reply.h"
 
