@@ -844,3 +844,50 @@ ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret)
 
     return NGX_OK;
 }
+
+
+/* the v2 envelope in response, whoever made the call */
+
+ngx_int_t
+ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_uint_t status, ngx_str_t *response, json_t **data,
+    ngx_http_tiktok_api_error_t *err)
+{
+    json_t  *root, *error;
+
+    err->status = status;
+
+    if (ngx_http_tiktok_api_parse(pool, log, status, response, err->endpoint,
+                                  &root)
+        != NGX_OK)
+    {
+        err->message = "malformed answer from TikTok";
+        return NGX_ERROR;
+    }
+
+    error = json_object_get(root, "error");
+
+    if (!json_is_object(error)
+        || ngx_http_tiktok_json_get_str(pool, error, "code", &err->code)
+           != NGX_OK)
+    {
+        err->message = "answer from TikTok without error.code";
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_tiktok_json_get_str(pool, error, "log_id", &err->log_id);
+
+    if (err->code.len != 2 || ngx_strncmp(err->code.data, "ok", 2) != 0) {
+        err->message = "TikTok returned an error";
+        return NGX_DECLINED;
+    }
+
+    *data = json_object_get(root, "data");
+
+    if (!json_is_object(*data)) {
+        err->message = "answer from TikTok without data";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -21,6 +21,10 @@
 #include "ngx_http_tiktok_json.h"
 
 
+/* asked by GET /creator and by the publisher before each init */
+#define NGX_HTTP_TIKTOK_CREATOR_PATH   "/v2/post/publish/creator_info/query/"
+
+
 typedef struct ngx_http_tiktok_api_call_s  ngx_http_tiktok_api_call_t;
 
 typedef void (*ngx_http_tiktok_api_done_pt)(ngx_http_request_t *r,
@@ -152,6 +156,11 @@ ngx_table_elt_t *ngx_http_tiktok_header(ngx_list_t *headers,
  * it must live as long as the pool (in the pool, never on the stack)
  */
 ngx_int_t ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret);
+
+/* the v2 envelope of an answer another client (libcurl) received */
+ngx_int_t ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_uint_t status, ngx_str_t *response, json_t **data,
+    ngx_http_tiktok_api_error_t *err);
 
 
 #endif /* _NGX_HTTP_TIKTOK_API_H_INCLUDED_ */

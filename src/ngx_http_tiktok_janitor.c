@@ -17,7 +17,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_janitor.h"
 
 
@@ -71,14 +70,8 @@ ngx_http_tiktok_janitor_init(ngx_cycle_t *cycle,
 
     j->tmcf = tmcf;
 
-    j->spool.len = tmcf->upload_spool.len;
-    j->spool.data = ngx_pnalloc(cycle->pool, j->spool.len + 1);
-    if (j->spool.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(j->spool.data, tmcf->upload_spool.data, j->spool.len);
-    j->spool.data[j->spool.len] = '\0';
+    /* a path from the configuration: ngx_conf_full_name ends it in NUL */
+    j->spool = tmcf->upload_spool;
 
     j->timer.handler = ngx_http_tiktok_janitor_tick;
     j->timer.data = j;

@@ -62,7 +62,6 @@ static void ngx_http_tiktok_job_step(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job,
     const char *sql, ngx_uint_t n, ngx_str_t *params,
     ngx_http_tiktok_pg_handler_pt handler);
-static void ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_job_creator(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
@@ -94,8 +93,6 @@ static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
     ngx_str_t *body);
 static void ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req);
-static ngx_int_t ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, json_t **data);
 static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
     const char *why);
 static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
@@ -111,7 +108,7 @@ static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
  */
 static ngx_http_tiktok_job_api_t  ngx_http_tiktok_job_api[] = {
     { NULL, 0 },                                        /* TOKEN */
-    { "/v2/post/publish/creator_info/query/", 20 },     /* CREATOR */
+    { NGX_HTTP_TIKTOK_CREATOR_PATH, 20 },               /* CREATOR */
     { "/v2/post/publish/video/init/", 6 },              /* INIT */
     { NULL, 0 },                                        /* UPLOAD */
     { "/v2/post/publish/status/fetch/", 30 }            /* POLL */
@@ -178,18 +175,6 @@ static const char  ngx_http_tiktok_job_finish_sql[] =
     " WHERE id = $1::uuid AND claim_token = $5::uuid";
 
 
-
-#define ngx_http_tiktok_job_col(job, res, row, col, str)                      \
-    if (!PQgetisnull(res, row, col)) {                                        \
-        (str)->len = PQgetlength(res, row, col);                              \
-        (str)->data = ngx_pnalloc((job)->pool, (str)->len + 1);               \
-        if ((str)->data == NULL) {                                            \
-            goto failed;                                                      \
-        }                                                                     \
-        ngx_memcpy((str)->data, PQgetvalue(res, row, col), (str)->len + 1);   \
-    }
-
-
 ngx_http_tiktok_job_t *
 ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     PGresult *res, int row, ngx_http_tiktok_job_pt ended, void *data)
@@ -225,19 +210,28 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
      */
     job->wait.cancelable = 1;
 
-    ngx_str_null(&source);
-
-    ngx_http_tiktok_job_col(job, res, row, 0, &job->id);
-    ngx_http_tiktok_job_col(job, res, row, 1, &job->user);
-    ngx_http_tiktok_job_col(job, res, row, 2, &source);
-    ngx_http_tiktok_job_col(job, res, row, 3, &job->video_url);
-    ngx_http_tiktok_job_col(job, res, row, 4, &job->spool_path);
-    ngx_http_tiktok_job_col(job, res, row, 6, &job->content_type);
-    ngx_http_tiktok_job_col(job, res, row, 7, &job->post_info);
-    ngx_http_tiktok_job_col(job, res, row, 8, &job->publish_id);
-    ngx_http_tiktok_job_col(job, res, row, 9, &job->upload_url);
-    ngx_http_tiktok_job_col(job, res, row, 13, &job->username);
-    ngx_http_tiktok_job_col(job, res, row, 14, &job->claim_token);
+    if (ngx_http_tiktok_pg_copy(pool, res, row, 0, &job->id) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 1, &job->user) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 2, &source) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 3, &job->video_url)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 4, &job->spool_path)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 6, &job->content_type)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 7, &job->post_info)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 8, &job->publish_id)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 9, &job->upload_url)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 13, &job->username)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 14, &job->claim_token)
+           != NGX_OK)
+    {
+        goto failed;
+    }
 
     job->size = PQgetisnull(res, row, 5)
                 ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 5),
@@ -279,7 +273,8 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     job->lease.tmcf = tmcf;
     job->lease.user = job->user;
     job->lease.request_id = job->id;
-    job->lease.wait = ngx_http_tiktok_job_token_wait;
+    job->lease.timer = &job->wait;
+    job->lease.poll = 1000;
     job->lease.done = ngx_http_tiktok_job_token;
     job->lease.data = job;
 
@@ -371,18 +366,8 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
 {
     ngx_http_tiktok_pg_query_t  *q;
 
-    q = ngx_http_tiktok_pg_query_create(job->pool, job->log);
+    q = ngx_http_tiktok_lease_query(&job->lease, handler, job);
     if (q == NULL) {
-        goto failed;
-    }
-
-    q->user_id = job->user;
-    q->handler = handler;
-    q->data = job;
-
-    if (job->invalid && job->lease.expires_at.len
-        && ngx_http_tiktok_lease_invalidate_add(q, &job->lease) != NGX_OK)
-    {
         goto failed;
     }
 
@@ -409,19 +394,6 @@ ngx_http_tiktok_job_sql(ngx_http_tiktok_job_t *job, const char *sql,
 failed:
 
     ngx_http_tiktok_job_done(job);
-}
-
-
-/* another's refresh of the user's token: look again in a second */
-
-static void
-ngx_http_tiktok_job_token_wait(ngx_http_tiktok_lease_t *lease)
-{
-    ngx_http_tiktok_job_t  *job;
-
-    job = lease->data;
-
-    ngx_add_timer(&job->wait, 1000);
 }
 
 
@@ -1234,17 +1206,24 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, ngx_str_t *body)
 }
 
 
-/* every call's answer, for the step that made it */
+/*
+ * Every call's answer, for the step that made it, with job->err describing
+ * any failure: rc is NGX_OK with data when TikTok's error.code is "ok",
+ * NGX_DECLINED for a TikTok error code, NGX_ERROR for no answer or not
+ * the documented JSON.
+ */
 
 static void
 ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
 {
-    json_t                 *data;
-    ngx_int_t               rc;
-    ngx_uint_t              kind;
-    ngx_http_tiktok_job_t  *job;
+    json_t                       *data;
+    ngx_int_t                     rc;
+    ngx_uint_t                    kind;
+    ngx_http_tiktok_job_t        *job;
+    ngx_http_tiktok_api_error_t  *err;
 
     job = req->data;
+    err = &job->err;
 
     if (req->aborted) {
         ngx_http_tiktok_job_done(job);
@@ -1257,8 +1236,37 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     }
 
     data = NULL;
-    rc = ngx_http_tiktok_job_envelope(job, req, &data);
-    kind = ngx_http_tiktok_api_classify(rc, req->status, &job->err.code);
+
+    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+    err->endpoint = ngx_http_tiktok_job_api[job->state].path;
+    err->status = req->status;
+
+    if (req->rc != NGX_OK) {
+        err->message = req->timed_out ? "TikTok did not answer in time"
+                                      : "TikTok could not be reached";
+        ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                      "tiktok: post %V: %s: %s: %s", &job->id, err->endpoint,
+                      err->message, req->error);
+        rc = NGX_ERROR;
+
+    } else {
+        rc = ngx_http_tiktok_api_answer(job->pool, job->log, req->status,
+                                        &req->response, &data, err);
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                          "tiktok: post %V: %s: %s, status %ui, code \"%V\", "
+                          "log_id \"%V\"", &job->id, err->endpoint,
+                          err->message, err->status, &err->code,
+                          &err->log_id);
+        }
+    }
+
+    kind = ngx_http_tiktok_api_classify(rc, req->status, &err->code);
+
+    if (kind == NGX_HTTP_TIKTOK_API_OK) {
+        ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
+    }
 
     /*
      * TikTok refused the access token (an init's 5xx may have posted: see
@@ -1269,7 +1277,7 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
         && (job->state != NGX_HTTP_TIKTOK_JOB_INIT
             || req->status < NGX_HTTP_INTERNAL_SERVER_ERROR))
     {
-        job->invalid = 1;
+        job->lease.invalid = 1;
         ngx_http_tiktok_job_later(job, "TikTok refused the access token");
         return;
     }
@@ -1287,79 +1295,6 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     default:
         ngx_http_tiktok_job_polled(job, req, rc, kind, data);
     }
-}
-
-
-/*
- * TikTok's v2 envelope, with job->err describing any failure: NGX_OK and
- * data when error.code is "ok", NGX_DECLINED for a TikTok error code,
- * NGX_ERROR for no answer or not the documented JSON.
- */
-
-static ngx_int_t
-ngx_http_tiktok_job_envelope(ngx_http_tiktok_job_t *job,
-    ngx_http_tiktok_curl_req_t *req, json_t **data)
-{
-    char                         *endpoint;
-    json_t                       *root, *error;
-    json_error_t                  jerr;
-    ngx_http_tiktok_api_error_t  *err;
-
-    err = &job->err;
-    endpoint = ngx_http_tiktok_job_api[job->state].path;
-
-    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
-    err->endpoint = endpoint;
-    err->status = req->status;
-
-    if (req->rc != NGX_OK) {
-        err->message = req->timed_out ? "TikTok did not answer in time"
-                                      : "TikTok could not be reached";
-        ngx_log_error(NGX_LOG_WARN, job->log, 0,
-                      "tiktok: post %V: %s: %s: %s", &job->id, endpoint,
-                      err->message, req->error);
-        return NGX_ERROR;
-    }
-
-    root = ngx_http_tiktok_json_own(job->pool,
-               json_loadb((char *) req->response.data, req->response.len,
-                          JSON_REJECT_DUPLICATES, &jerr));
-
-    error = json_object_get(root, "error");
-
-    if (!json_is_object(error)
-        || ngx_http_tiktok_json_get_str(job->pool, error, "code", &err->code)
-           != NGX_OK)
-    {
-        err->message = "malformed answer from TikTok";
-        ngx_log_error(NGX_LOG_ERR, job->log, 0,
-                      "tiktok: post %V: %s: TikTok answered %l with "
-                      "malformed JSON", &job->id, endpoint, req->status);
-        return NGX_ERROR;
-    }
-
-    (void) ngx_http_tiktok_json_get_str(job->pool, error, "log_id",
-                                        &err->log_id);
-
-    if (!ngx_http_tiktok_str_is(&err->code, "ok")) {
-        err->message = "TikTok returned an error";
-        ngx_log_error(NGX_LOG_ERR, job->log, 0,
-                      "tiktok: post %V: %s: TikTok answered %l \"%V\", "
-                      "log_id \"%V\"", &job->id, endpoint, req->status,
-                      &err->code, &err->log_id);
-        return NGX_DECLINED;
-    }
-
-    *data = json_object_get(root, "data");
-
-    if (!json_is_object(*data)) {
-        err->message = "answer from TikTok without data";
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
-
-    return NGX_OK;
 }
 
 

@@ -82,7 +82,6 @@ struct ngx_http_tiktok_job_s {
     unsigned                      upload:1;     /* FILE_UPLOAD, not a URL */
     unsigned                      init_started:1;
     unsigned                      resync:1;     /* a poll for progress */
-    unsigned                      invalid:1;    /* TikTok refused the token */
     unsigned                      final:1;      /* published, failed */
 };
 

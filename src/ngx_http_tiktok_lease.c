@@ -29,7 +29,7 @@ static void ngx_http_tiktok_lease_stored(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_lease_release(ngx_http_tiktok_lease_t *lease,
     ngx_uint_t status, const char *why);
 static void ngx_http_tiktok_lease_released(ngx_http_tiktok_pg_query_t *q);
-static ngx_int_t ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease,
+static ngx_int_t ngx_http_tiktok_lease_run(ngx_http_tiktok_lease_t *lease,
     const char *sql, ngx_uint_t n, ngx_str_t *params,
     ngx_http_tiktok_pg_handler_pt handler);
 static void ngx_http_tiktok_lease_done(ngx_http_tiktok_lease_t *lease,
@@ -113,18 +113,17 @@ ngx_http_tiktok_lease_start(ngx_http_tiktok_lease_t *lease)
     lease->refreshed = 0;
     ngx_memzero(&lease->err, sizeof(ngx_http_tiktok_api_error_t));
 
-    return ngx_http_tiktok_lease_query(lease, ngx_http_tiktok_lease_load_sql,
-                                       1, &lease->user,
-                                       ngx_http_tiktok_lease_loaded);
+    return ngx_http_tiktok_lease_run(lease, ngx_http_tiktok_lease_load_sql, 1,
+                                     &lease->user,
+                                     ngx_http_tiktok_lease_loaded);
 }
 
 
 void
 ngx_http_tiktok_lease_load(ngx_http_tiktok_lease_t *lease)
 {
-    if (ngx_http_tiktok_lease_query(lease, ngx_http_tiktok_lease_load_sql, 1,
-                                    &lease->user,
-                                    ngx_http_tiktok_lease_loaded)
+    if (ngx_http_tiktok_lease_run(lease, ngx_http_tiktok_lease_load_sql, 1,
+                                  &lease->user, ngx_http_tiktok_lease_loaded)
         != NGX_OK)
     {
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR, NULL);
@@ -162,9 +161,9 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    if (ngx_http_tiktok_pg_copy(lease->pool, res, 4, &lease->scopes)
+    if (ngx_http_tiktok_pg_copy(lease->pool, res, 0, 4, &lease->scopes)
         != NGX_OK
-        || ngx_http_tiktok_pg_copy(lease->pool, res, 5, &lease->expires_at)
+        || ngx_http_tiktok_pg_copy(lease->pool, res, 0, 5, &lease->expires_at)
            != NGX_OK)
     {
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR,
@@ -204,10 +203,10 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
         lease->status = NGX_HTTP_TIKTOK_TOKEN_RECONNECT;
         lease->why = "the refresh token expired";
 
-        if (ngx_http_tiktok_lease_query(lease,
-                                        ngx_http_tiktok_lease_reconnect_sql,
-                                        1, &lease->user,
-                                        ngx_http_tiktok_lease_released)
+        if (ngx_http_tiktok_lease_run(lease,
+                                      ngx_http_tiktok_lease_reconnect_sql, 1,
+                                      &lease->user,
+                                      ngx_http_tiktok_lease_released)
             != NGX_OK)
         {
             ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR,
@@ -220,8 +219,8 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
     params[0] = lease->user;
     params[1] = lease->owner;
 
-    if (ngx_http_tiktok_lease_query(lease, ngx_http_tiktok_lease_claim_sql, 2,
-                                    params, ngx_http_tiktok_lease_claimed)
+    if (ngx_http_tiktok_lease_run(lease, ngx_http_tiktok_lease_claim_sql, 2,
+                                  params, ngx_http_tiktok_lease_claimed)
         != NGX_OK)
     {
         ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_ERROR, NULL);
@@ -259,7 +258,7 @@ ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
             return;
         }
 
-        lease->wait(lease);
+        ngx_add_timer(lease->timer, lease->poll);
         return;
     }
 
@@ -460,9 +459,8 @@ ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
                                         NGX_HTTP_TIKTOK_KEY_ID_LEN)
                     - params[7].data;
 
-    return ngx_http_tiktok_lease_query(lease, ngx_http_tiktok_lease_store_sql,
-                                       8, params,
-                                       ngx_http_tiktok_lease_stored);
+    return ngx_http_tiktok_lease_run(lease, ngx_http_tiktok_lease_store_sql,
+                                     8, params, ngx_http_tiktok_lease_stored);
 }
 
 
@@ -517,9 +515,8 @@ ngx_http_tiktok_lease_release(ngx_http_tiktok_lease_t *lease,
         lease->err.message = "the token refresh failed";
     }
 
-    if (ngx_http_tiktok_lease_query(lease, ngx_http_tiktok_lease_release_sql,
-                                    3, params,
-                                    ngx_http_tiktok_lease_released)
+    if (ngx_http_tiktok_lease_run(lease, ngx_http_tiktok_lease_release_sql,
+                                  3, params, ngx_http_tiktok_lease_released)
         != NGX_OK)
     {
         ngx_http_tiktok_lease_done(lease, status, why);
@@ -550,46 +547,57 @@ ngx_http_tiktok_lease_invalidate(ngx_http_tiktok_lease_t *lease)
 }
 
 
-ngx_int_t
-ngx_http_tiktok_lease_invalidate_add(ngx_http_tiktok_pg_query_t *q,
-    ngx_http_tiktok_lease_t *lease)
+/*
+ * A transaction under the lease's user (row-level security), for the
+ * lease's statements or a caller's own: the expiry of a token TikTok
+ * refused goes first.
+ */
+
+ngx_http_tiktok_pg_query_t *
+ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease,
+    ngx_http_tiktok_pg_handler_pt handler, void *data)
 {
-    ngx_str_t  params[2];
-
-    params[0] = lease->user;
-    params[1] = lease->expires_at;
-
-    return ngx_http_tiktok_pg_add(q, ngx_http_tiktok_lease_invalidate_sql, 2,
-                                  params);
-}
-
-
-/* one statement under the user's id (row-level security) */
-
-static ngx_int_t
-ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease, const char *sql,
-    ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
-{
+    ngx_str_t                    params[2];
     ngx_http_tiktok_pg_query_t  *q;
 
     q = ngx_http_tiktok_pg_query_create(lease->pool, lease->log);
     if (q == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     q->user_id = lease->user;
     q->handler = handler;
-    q->data = lease;
+    q->data = data;
 
     if (lease->invalid) {
         lease->invalid = 0;
 
-        if (ngx_http_tiktok_lease_invalidate_add(q, lease) != NGX_OK) {
-            return NGX_ERROR;
+        params[0] = lease->user;
+        params[1] = lease->expires_at;
+
+        if (params[1].len
+            && ngx_http_tiktok_pg_add(q, ngx_http_tiktok_lease_invalidate_sql,
+                                      2, params)
+               != NGX_OK)
+        {
+            return NULL;
         }
     }
 
-    if (ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
+    return q;
+}
+
+
+static ngx_int_t
+ngx_http_tiktok_lease_run(ngx_http_tiktok_lease_t *lease, const char *sql,
+    ngx_uint_t n, ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
+{
+    ngx_http_tiktok_pg_query_t  *q;
+
+    q = ngx_http_tiktok_lease_query(lease, handler, lease);
+
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, sql, n, params) != NGX_OK
         || lease->tmcf->pg_pool == NULL
         || ngx_http_tiktok_pg_run(lease->tmcf->pg_pool, q) != NGX_OK)
     {

@@ -9,15 +9,14 @@
  * UPDATE (any worker, any nginx node sharing the database), refreshes, and
  * stores the new tokens and clears the lease in one UPDATE; every other
  * caller looks at the row again shortly and reuses the new token.  The
- * lease expires by itself should its holder die, and outlives the refresh
- * call (NGX_HTTP_TIKTOK_REFRESH_TIMEOUT, connecting included, below
- * NGX_HTTP_TIKTOK_REFRESH_LEASE).
+ * lease expires by itself should its holder die (see below).
  *
  * The lease runs its own statements (the PostgreSQL pool) and its own
  * OAuth POST (libcurl) in the pool it is given, and reports one outcome
  * through done().  What differs between callers is the transport's other
- * half: how a caller waits for another's refresh (wait(), after which it
- * calls ngx_http_tiktok_lease_load) and what it does with the outcome.
+ * half: how a caller waits for another's refresh (the lease arms the
+ * caller's timer, whose handler calls ngx_http_tiktok_lease_load) and what
+ * it does with the outcome.
  */
 
 
@@ -68,7 +67,8 @@ struct ngx_http_tiktok_lease_s {
     ngx_http_tiktok_main_conf_t  *tmcf;
     ngx_str_t                     user;
     ngx_str_t                     request_id;    /* for the log, the call */
-    ngx_http_tiktok_lease_pt      wait;          /* then _lease_load */
+    ngx_event_t                  *timer;         /* then _lease_load */
+    ngx_msec_t                    poll;          /* timer's, ms */
     ngx_http_tiktok_lease_pt      done;
     void                         *data;
 
@@ -96,18 +96,21 @@ struct ngx_http_tiktok_lease_s {
  */
 ngx_int_t ngx_http_tiktok_lease_start(ngx_http_tiktok_lease_t *lease);
 
-/* after wait(): look at the account row again (done() runs on failure) */
+/* after the timer: look at the row again (done() runs on failure) */
 void ngx_http_tiktok_lease_load(ngx_http_tiktok_lease_t *lease);
 
 /*
  * TikTok refused the token the lease gave: expire it (unless someone
  * refreshed it meanwhile) and start again, which refreshes; done() runs
- * as after ngx_http_tiktok_lease_start.  The _add form is the same
- * statement as part of the caller's own transaction.
+ * as after ngx_http_tiktok_lease_start.  A caller that sets
+ * lease->invalid itself has the expiry in its next lease_query.
  */
 ngx_int_t ngx_http_tiktok_lease_invalidate(ngx_http_tiktok_lease_t *lease);
-ngx_int_t ngx_http_tiktok_lease_invalidate_add(ngx_http_tiktok_pg_query_t *q,
-    ngx_http_tiktok_lease_t *lease);
+
+/* a transaction under the user, the expiry first if lease->invalid */
+ngx_http_tiktok_pg_query_t *ngx_http_tiktok_lease_query(
+    ngx_http_tiktok_lease_t *lease, ngx_http_tiktok_pg_handler_pt handler,
+    void *data);
 
 /* the account row's sealed columns, as hex */
 ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,

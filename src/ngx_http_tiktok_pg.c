@@ -1321,27 +1321,26 @@ ngx_http_tiktok_pg_query_cleanup(void *data)
 }
 
 
-
 ngx_int_t
-ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res, int col,
+ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res, int row, int col,
     ngx_str_t *value)
 {
     size_t  len;
 
     ngx_str_null(value);
 
-    if (PQntuples(res) < 1 || PQgetisnull(res, 0, col)) {
+    if (PQntuples(res) <= row || PQgetisnull(res, row, col)) {
         return NGX_OK;
     }
 
-    len = PQgetlength(res, 0, col);
+    len = PQgetlength(res, row, col);
 
     value->data = ngx_pnalloc(pool, len + 1);
     if (value->data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(value->data, PQgetvalue(res, 0, col), len);
+    ngx_memcpy(value->data, PQgetvalue(res, row, col), len);
     value->data[len] = '\0';
     value->len = len;
 

@@ -145,9 +145,9 @@ ngx_http_tiktok_pg_query_t *ngx_http_tiktok_pg_query_create(ngx_pool_t *pool,
     ngx_log_t *log);
 ngx_int_t ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q,
     const char *sql, ngx_uint_t nparams, ngx_str_t *params);
-/* row 0, column col copied into the pool; NULL stays a null string */
+/* a value copied into the pool with a NUL; NULL stays a null string */
 ngx_int_t ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res,
-    int col, ngx_str_t *value);
+    int row, int col, ngx_str_t *value);
 
 /* NGX_OK: see above; NGX_ERROR: nothing started, the handler will not run */
 ngx_int_t ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,

@@ -15,7 +15,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tiktok_lease.h"
 #include "ngx_http_tiktok_token.h"
 #include "ngx_http_tiktok_reply.h"
 #include "ngx_http_tiktok_validate.h"
@@ -31,7 +30,6 @@ typedef struct {
 } ngx_http_tiktok_token_t;
 
 
-static void ngx_http_tiktok_token_wait(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_token_wait_handler(ngx_event_t *ev);
 static void ngx_http_tiktok_token_done(ngx_http_tiktok_lease_t *lease);
 static void ngx_http_tiktok_token_cleanup(void *data);
@@ -65,7 +63,8 @@ ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
     tk->lease.tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
     tk->lease.user = ctx->user_id;
     tk->lease.request_id = ctx->request_id;
-    tk->lease.wait = ngx_http_tiktok_token_wait;
+    tk->lease.timer = &tk->wait;
+    tk->lease.poll = NGX_HTTP_TIKTOK_TOKEN_POLL;
     tk->lease.done = ngx_http_tiktok_token_done;
     tk->lease.data = tk;
 
@@ -77,17 +76,6 @@ ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
     ctx->token = &tk->lease;
 
     return ngx_http_tiktok_lease_start(&tk->lease);
-}
-
-
-/* someone else refreshes: look again shortly */
-
-static void
-ngx_http_tiktok_token_wait(ngx_http_tiktok_lease_t *lease)
-{
-    ngx_http_tiktok_token_t  *tk = lease->data;
-
-    ngx_add_timer(&tk->wait, NGX_HTTP_TIKTOK_TOKEN_POLL);
 }
 
 
