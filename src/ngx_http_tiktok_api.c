@@ -659,49 +659,15 @@ ngx_http_tiktok_api_envelope(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call, json_t **data,
     ngx_http_tiktok_api_error_t *err)
 {
-    json_t  *root, *error;
-
-    err->status = call->status;
-
     if (call->rc != NGX_OK) {
+        err->status = call->status;
         err->message = "TikTok could not be reached";
         return NGX_ERROR;
     }
 
-    if (ngx_http_tiktok_api_parse(r->pool, r->connection->log, call->status,
-                                  &call->response, err->endpoint, &root)
-        != NGX_OK)
-    {
-        err->message = "malformed answer from TikTok";
-        return NGX_ERROR;
-    }
-
-    error = json_object_get(root, "error");
-
-    if (!json_is_object(error)
-        || ngx_http_tiktok_json_get_str(r->pool, error, "code", &err->code)
-           != NGX_OK)
-    {
-        err->message = "answer from TikTok without error.code";
-        return NGX_ERROR;
-    }
-
-    (void) ngx_http_tiktok_json_get_str(r->pool, error, "log_id",
-                                        &err->log_id);
-
-    if (err->code.len != 2 || ngx_strncmp(err->code.data, "ok", 2) != 0) {
-        err->message = "TikTok returned an error";
-        return NGX_DECLINED;
-    }
-
-    *data = json_object_get(root, "data");
-
-    if (!json_is_object(*data)) {
-        err->message = "answer from TikTok without data";
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_tiktok_api_answer(r->pool, r->connection->log,
+                                      call->status, &call->response, data,
+                                      err);
 }
 
 

@@ -21,7 +21,6 @@
 #include "ngx_http_tiktok_reply.h"
 
 
-#define NGX_HTTP_TIKTOK_CREATOR_PATH   "/v2/post/publish/creator_info/query/"
 #define NGX_HTTP_TIKTOK_CREATOR_TTL    300
 
 /* single flight: the marker's life, the followers' poll */
