@@ -216,7 +216,7 @@ deb:
 	tar -C $(CURDIR) --exclude=./.git --exclude=./build \
 	    --exclude=./build-asan --exclude=./demo/run --exclude='./t/servroot*' \
 	    -cf - . | tar -C $(DEB_SRC) -xf -
-	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b -jauto
 	rm -rf $(DEB_SRC)
 	lintian --fail-on error $(DEB_DIR)/*.changes
 	@ls $(DEB_DIR)/libnginx-mod-http-tiktok_*.deb
