@@ -9,6 +9,9 @@
 #                 the TikTok sandbox for a person to use
 #   make asan     the same suites with the module built under AddressSanitizer
 #   make bench    the benchmark (not part of make test)
+#   make deb      build/deb/libnginx-mod-http-tiktok_<version>_<arch>.deb,
+#                 built as Debian builds its nginx modules; fails on any
+#                 lintian error
 #
 # TESTS='t/120-status.t t/140-pg-restart.t' limits test, test-only and asan
 # to those suites (run one at a time); TEST_JOBS=1 runs every suite alone.
@@ -35,7 +38,7 @@ UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
               -I$(NGX_BUILD)/src/os/unix
 
 .PHONY: all deps module unit compat test test-only asan fuzz bench demo \
-        demo-stop clean
+        demo-stop deb clean
 
 all: module unit
 
@@ -197,6 +200,27 @@ fuzz: deps module
 bench: deps all
 	@sh scripts/deps.sh wrk
 	bench/run
+
+# The Debian package, built as Debian builds its out-of-tree nginx modules:
+# debian/ with nginx-dev's debhelper sequence (dh_nginx, the nginx_mod
+# buildsystem, which configures the module alone, without t/modules).  It is
+# built from a copy of the work tree in build/deb, so the tree stays clean
+# and the .deb, .buildinfo and .changes land in build/deb; then lintian,
+# which fails the target on any error (warnings are listed in the README).
+DEB_DIR = $(BUILD)/deb
+DEB_SRC = $(DEB_DIR)/libnginx-mod-http-tiktok
+
+deb:
+	@sh scripts/deps.sh dpkg-dev debhelper lintian
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_SRC)
+	tar -C $(CURDIR) --exclude=./.git --exclude=./build \
+	    --exclude=./build-asan --exclude=./demo/run --exclude='./t/servroot*' \
+	    -cf - . | tar -C $(DEB_SRC) -xf -
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b -jauto
+	rm -rf $(DEB_SRC)
+	lintian --fail-on error $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/libnginx-mod-http-tiktok_*.deb
 
 demo: deps all
 	scripts/demo.sh start
