@@ -50,12 +50,11 @@ open my $fh, '>', "$dir/garbage.json" or die;
 print $fh "{\"keys\": [";
 close $fh;
 
-my $now = time;
 my $iss = 'https://proj.supabase.co/auth/v1';
 
 # the claims of a good token, changed by the arguments (undef: left out)
 sub claims {
-    my %c = (sub => 'user-1', exp => $now + 600, @_);
+    my %c = (sub => 'user-1', exp => time + 3600, @_);
 
     return { map { defined $c{$_} ? ($_ => $c{$_}) : () } keys %c };
 }
@@ -68,10 +67,11 @@ our %T = (
                              claims => claims(sub => 'user-es')),
     rs          => $j->token(alg => 'RS256', key => 'rsa2', kid => 'rsa-2',
                              claims => claims(sub => 'user-rs')),
-    expired     => hs(exp => $now - 60),
-    in_leeway   => hs(exp => $now - 10),
-    not_yet     => hs(nbf => $now + 120),
-    nbf_leeway  => hs(nbf => $now + 10),
+    expired     => hs(exp => time - 60),
+    # made when their block runs: they must be 10 s off the clock then
+    in_leeway   => sub { hs(exp => time - 10) },
+    not_yet     => sub { hs(nbf => time + 120) },
+    nbf_leeway  => sub { hs(nbf => time + 10) },
     no_exp      => $j->token(alg => 'HS256', secret => $secret,
                              claims => { sub => 'user-1' }),
     wrong_secret => $j->token(alg => 'HS256', secret => 'y' x 64,
@@ -124,6 +124,14 @@ our %T = (
 );
 
 $T{hs_cookie} = hs(aud => 'authenticated', iss => $iss, sub => 'user-cookie');
+
+sub token {
+    my ($name) = @_;
+
+    my $t = $T{$name} // die "no token $name\n";
+
+    return ref $t ? $t->() : $t;
+}
 
 # a signature part no log line may carry
 sub signature_of { my ($t) = @_; return (split /\./, $t, -1)[2] // '' }
@@ -183,13 +191,12 @@ add_block_preprocessor(sub {
     my @tokens;
 
     if (defined $block->bearer) {
-        push @tokens, $T{ $block->bearer } // die "no token " . $block->bearer;
+        push @tokens, token($block->bearer);
         push @headers, "Authorization: Bearer $tokens[-1]";
     }
 
     if (defined $block->cookie_token) {
-        push @tokens, $T{ $block->cookie_token }
-                      // die "no token " . $block->cookie_token;
+        push @tokens, token($block->cookie_token);
         push @headers, "Cookie: theme=dark; sb-access-token=$tokens[-1]";
     }
 
