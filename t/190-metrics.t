@@ -1,0 +1,394 @@
+# Operator metrics (DESIGN 8.5, issue 11): known traffic over two workers,
+# then a scrape whose counters are checked to the unit and whose whole text
+# goes through Prometheus's own parser (python3-prometheus-client); posts by
+# status through the SECURITY DEFINER aggregate, cached a few seconds; the
+# loopback-only location refused elsewhere; nothing secret or per user in
+# it; counters that go on across a reload and a crashed worker; the
+# directives it needs.
+
+use strict;
+use warnings;
+
+use TikTokTest;
+use Test::More;
+use IO::Socket::INET;
+use JSON::PP;
+use Time::HiRes qw(sleep time);
+
+my $sb = $TikTokTest::Sandbox;
+my $psql = \&TikTokTest::psql;
+my $python = '/usr/bin/python3';
+
+my $metrics = <<'CONF';
+        location = /tiktok_metrics {
+            tiktok_metrics;
+            allow 127.0.0.1;
+            deny all;
+        }
+        location /api/tiktok/ {
+            tiktok_user_id $http_x_user_id;
+            tiktok_api;
+        }
+CONF
+
+# a TikTok call slower than 2 s is a timeout here
+(my $api = $TikTokTest::ApiLocation)
+    =~ s/proxy_ssl_verify on;/proxy_ssl_verify on;\n        proxy_read_timeout 2s;/;
+
+my $http = $TikTokTest::HttpConfig
+    . "    log_format pids '\$pid \$request \$status';\n"
+    . "    access_log logs/pids.log pids;\n";
+
+my $ngx = TikTokTest::Nginx->new(name => 'metrics', workers => 2,
+    http => $http, server => $metrics, api_location => $api)->start;
+
+sub get {
+    my ($path, $user, $n) = @_;
+    return $n->request(GET => $path,
+                       headers => defined $user ? { 'X-User-ID' => $user }
+                                                : {})
+        if $n;
+    return $ngx->request(GET => $path,
+                         headers => defined $user ? { 'X-User-ID' => $user }
+                                                  : {});
+}
+
+sub calls { $sb->calls->{$_[0]} // 0 }
+
+# the whole text through prometheus_client's parser: name => {type, help,
+# samples => [[name, {labels}, value]]}; dies on a parse error
+sub parse {
+    my ($text) = @_;
+
+    my $dir = $TikTokTest::Tmp;
+    open my $fh, '>', "$dir/scrape.txt" or die $!;
+    print $fh $text;
+    close $fh;
+
+    my $out = `$python - "$dir/scrape.txt" 2>&1 <<'PY'
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {}
+for f in text_string_to_metric_families(open(sys.argv[1]).read()):
+    families[f.name] = {"type": f.type, "help": f.documentation,
+                        "samples": [[s.name, s.labels, s.value]
+                                    for s in f.samples]}
+print(json.dumps(families))
+PY
+`;
+    die "the Prometheus parser refused the scrape:\n$out" if $? != 0;
+
+    return decode_json($out);
+}
+
+# one sample's value: value($families, 'tiktok_requests_total',
+# endpoint => 'videos', status => 200); 0 when there is no such sample
+sub value {
+    my ($fam, $name, %labels) = @_;
+
+    for my $f (values %$fam) {
+        for my $s (@{ $f->{samples} }) {
+            next unless $s->[0] eq $name;
+            next unless keys %{ $s->[1] } == keys %labels;
+            next if grep { ($s->[1]{$_} // '') ne $labels{$_} } keys %labels;
+            return $s->[2];
+        }
+    }
+
+    return 0;
+}
+
+sub scrape {
+    my ($n) = @_;
+    my $r = get('/tiktok_metrics', undef, $n);
+    is($r->{status}, 200, 'scrape: 200') or diag $r->{content};
+    return ($r, parse($r->{content}));
+}
+
+# posts of two users in several states, before the first scrape reads them
+$psql->(<<'SQL');
+INSERT INTO tiktok.posts (user_id, status, source, video_url)
+VALUES ('olga', 'queued', 'PULL_FROM_URL', 'https://media.example.com/a.mp4'),
+       ('olga', 'queued', 'PULL_FROM_URL', 'https://media.example.com/b.mp4'),
+       ('olga', 'published', 'PULL_FROM_URL', 'https://media.example.com/c.mp4'),
+       ('pete', 'failed', 'PULL_FROM_URL', 'https://media.example.com/d.mp4'),
+       ('pete', 'cancelled', 'PULL_FROM_URL', 'https://media.example.com/e.mp4');
+SQL
+
+# 1. known traffic
+my $mia = TikTokTest::connect_account('mia');
+my $list = calls('/v2/video/list/');
+my $refresh = calls('/v2/oauth/token/');
+
+is(get('/api/tiktok/videos', 'mia')->{status}, 200, 'a miss: 200');
+is(get('/api/tiktok/videos', 'mia')->{status}, 200, 'a hit: 200');
+is(get('/api/tiktok/videos', 'mia')->{status}, 200, 'another hit: 200');
+is(get('/api/tiktok/nope', 'mia')->{status}, 404, 'no such route: 404');
+is(get('/api/tiktok/status')->{status}, 401, 'no user: 401');
+is(get('/api/tiktok/videos?max_count=abc', 'mia')->{status}, 400,
+   'a bad parameter: 400, before TikTok');
+
+$sb->fault({ endpoint => '/v2/video/list/', type => 'status',
+             status => 500 });
+is(get('/api/tiktok/videos?max_count=5', 'mia')->{status}, 502,
+   'TikTok answering 500: 502');
+
+$sb->fault({ endpoint => '/v2/video/list/', type => 'delay', ms => 3000 });
+is(get('/api/tiktok/videos?max_count=6', 'mia')->{status}, 504,
+   'TikTok slower than proxy_read_timeout: 504');
+$sb->clear_faults;
+
+# a token due for refresh: refreshed (libcurl), then the list
+TikTokTest::connect_account('rex', access => '1 minute');
+is(get('/api/tiktok/videos', 'rex')->{status}, 200,
+   'a token due for refresh: refreshed, 200');
+
+# a refresh TikTok rejects (in a 200, as OAuth errors come)
+TikTokTest::connect_account('una', access => '1 minute');
+$sb->fault({ endpoint => '/v2/oauth/token/', type => 'error_code',
+             code => 'invalid_grant' });
+is(get('/api/tiktok/videos', 'una')->{status}, 401,
+   'a refresh TikTok rejects: 401');
+$sb->clear_faults;
+
+# rate limited: 429, no stale copy of this page
+$sb->fault({ endpoint => '/v2/video/list/', type => 'rate_limit',
+             retry_after => 60 });
+is(get('/api/tiktok/videos?max_count=7', 'mia')->{status}, 429,
+   'TikTok rate-limiting: 429');
+$sb->clear_faults;
+
+# every status request on both workers: the sum must not depend on which
+my $statuses = 0;
+for (1 .. 40) {
+    get('/api/tiktok/status', 'mia');
+    $statuses++;
+}
+
+is(calls('/v2/video/list/') - $list, 5,
+   'TikTok saw 5 list calls (miss, 500, slow, rex, rate limit)')
+    or diag explain $sb->calls;
+is(calls('/v2/oauth/token/') - $refresh, 2,
+   '... and 2 token calls (rex refreshed, una refused)');
+
+open my $pl, '<', $ngx->dir . '/logs/pids.log' or die $!;
+my %pids;
+while (<$pl>) {
+    $pids{$1}++ if m{^(\d+) GET /api/tiktok/};
+}
+close $pl;
+is(scalar keys %pids, 2, 'both workers answered API requests')
+    or diag explain \%pids;
+
+# the other worker copies its pool's state every second
+sleep 1.5;
+
+# 2. the scrape
+my ($r, $m) = scrape();
+is($r->{headers}{'content-type'}, 'text/plain; version=0.0.4',
+   'Content-Type of the text exposition format');
+
+my %want = (
+    'tiktok_requests_total{endpoint="videos",status="200"}' => 4,
+    'tiktok_requests_total{endpoint="videos",status="400"}' => 1,
+    'tiktok_requests_total{endpoint="videos",status="502"}' => 1,
+    'tiktok_requests_total{endpoint="videos",status="504"}' => 1,
+    'tiktok_requests_total{endpoint="videos",status="401"}' => 1,
+    'tiktok_requests_total{endpoint="videos",status="429"}' => 1,
+    'tiktok_requests_total{endpoint="unknown",status="404"}' => 1,
+    'tiktok_requests_total{endpoint="status",status="401"}' => 1,
+    'tiktok_requests_total{endpoint="status",status="200"}' => $statuses,
+    'tiktok_cache_hits_total' => 2,
+    'tiktok_cache_misses_total' => 6,
+    'tiktok_cache_stale_total' => 0,
+    'tiktok_cache_evictions_total' => 0,
+    'tiktok_api_calls_total{endpoint="/v2/video/list/",outcome="ok"}' => 2,
+    'tiktok_api_calls_total{endpoint="/v2/video/list/",outcome="server_error"}'
+        => 1,
+    'tiktok_api_calls_total{endpoint="/v2/video/list/",outcome="timeout"}'
+        => 1,
+    'tiktok_api_calls_total{endpoint="/v2/video/list/",outcome="rate_limited"}'
+        => 1,
+    'tiktok_api_calls_total{endpoint="/v2/oauth/token/",outcome="ok"}' => 2,
+    'tiktok_token_refreshes_total{outcome="ok"}' => 1,
+    'tiktok_token_refreshes_total{outcome="rejected"}' => 1,
+    'tiktok_token_refreshes_total{outcome="failed"}' => 0,
+    'tiktok_workers' => 2,
+    'tiktok_pg_connections{state="busy"}' => 0,
+    'tiktok_pg_queries_waiting' => 0,
+    'tiktok_publisher_jobs_in_flight' => 0,
+    'tiktok_posts{status="queued"}' => 2,
+    'tiktok_posts{status="published"}' => 1,
+    'tiktok_posts{status="failed"}' => 1,
+    'tiktok_posts{status="cancelled"}' => 1,
+    'tiktok_posts{status="scheduled"}' => 0,
+    'tiktok_metrics_dropped_total' => 0,
+);
+
+for my $k (sort keys %want) {
+    my ($name, $labels) = $k =~ /^(\w+)(?:\{(.*)\})?$/;
+    my %l = map { /^(\w+)="(.*)"$/ } split /,/, $labels // '';
+    is(value($m, $name, %l), $want{$k}, "$k $want{$k}");
+}
+
+# exactly these request and call series: nothing unexpected counted
+my @req = grep { $_->[0] eq 'tiktok_requests_total' }
+          @{ $m->{tiktok_requests}{samples} };
+is(scalar @req, 9, 'nine request series') or diag explain \@req;
+my @calls = @{ $m->{tiktok_api_calls}{samples} };
+is(scalar @calls, 5, 'five call series') or diag explain \@calls;
+
+# the text itself: HELP and TYPE before each family, counters in _total
+my $text = $r->{content};
+my (%type, %help);
+for my $line (split /\n/, $text) {
+    if ($line =~ /^# TYPE (\S+) (\S+)$/) {
+        $type{$1} = $2;
+    } elsif ($line =~ /^# HELP (\S+) \S/) {
+        $help{$1} = 1;
+    } elsif ($line =~ /^(\w+)[{ ]/) {
+        ok($type{$1} && $help{$1}, "$1: HELP and TYPE come first")
+            or last;
+    }
+}
+for my $name (sort keys %type) {
+    like($name, qr/^tiktok_/, "$name: tiktok_ prefix");
+    like($name, qr/_total$/, "$name: a counter ends in _total")
+        if $type{$name} eq 'counter';
+    ok($help{$name}, "$name: has HELP");
+}
+is($type{tiktok_webhook_deliveries_total}, 'counter',
+   'webhook deliveries: declared');
+unlike($text, qr/^tiktok_webhook_deliveries_total/m,
+       '... without samples (no webhooks yet)');
+for my $g (qw(tiktok_pg_connections tiktok_pg_queries_waiting
+              tiktok_publisher_jobs_in_flight tiktok_posts tiktok_workers
+              tiktok_cache_zone_used_bytes tiktok_cache_zone_size_bytes)) {
+    is($type{$g}, 'gauge', "$g is a gauge");
+}
+cmp_ok(value($m, 'tiktok_cache_zone_size_bytes'), '==', 1024 * 1024,
+       'zone size: tiktok_cache_zone 1m');
+cmp_ok(value($m, 'tiktok_cache_zone_used_bytes'), '>', 0, 'zone used > 0');
+cmp_ok(value($m, 'tiktok_cache_zone_used_bytes'), '<', 1024 * 1024,
+       '... and below its size');
+
+# the pools of both workers: as PostgreSQL sees them (each worker also has
+# its listener connection)
+my $backends = $psql->("SELECT count(*) FROM pg_stat_activity"
+                       . " WHERE usename = 'tiktok_app'");
+chomp $backends;
+is(value($m, 'tiktok_pg_connections', state => 'idle'), $backends - 2,
+   "idle pool connections: PostgreSQL's count less the 2 listeners")
+    or diag $psql->("SELECT pid, state, query FROM pg_stat_activity"
+                    . " WHERE usename = 'tiktok_app'");
+
+# nothing secret, nothing per user
+for my $secret ($ENV{TIKTOK_CLIENT_SECRET}, $ENV{TIKTOK_TOKEN_KEY},
+                $mia->{access_token}, $mia->{refresh_token},
+                $mia->{open_id}) {
+    unlike($text, qr/\Q$secret\E/, 'no secret or open_id in the scrape');
+}
+for my $user (qw(mia rex una olga pete)) {
+    unlike($text, qr/\b\Q$user\E\b/, "no user id ($user) in the scrape");
+}
+
+# 3. posts by status are read at most every 5 seconds
+$psql->("INSERT INTO tiktok.posts (user_id, status, source, video_url)"
+        . " VALUES ('olga', 'queued', 'PULL_FROM_URL',"
+        . " 'https://media.example.com/f.mp4')");
+(undef, $m) = scrape();
+is(value($m, 'tiktok_posts', status => 'queued'), 2,
+   'a new post is not read at once (cached)');
+sleep 5.2;
+(undef, $m) = scrape();
+is(value($m, 'tiktok_posts', status => 'queued'), 3,
+   '... but within 5 seconds');
+
+# the aggregate: SECURITY DEFINER, for tiktok_app, counts only
+is($psql->("SELECT prosecdef FROM pg_proc WHERE proname = 'post_counts'"),
+   't', 'tiktok.post_counts() is SECURITY DEFINER');
+is($psql->("SET ROLE tiktok_app; SELECT count(*) FROM tiktok.posts"),
+   '0', 'tiktok_app alone sees no post');
+is($psql->("SET ROLE tiktok_app;"
+           . " SELECT posts FROM tiktok.post_counts()"
+           . " WHERE status = 'queued'"),
+   '3', '... the aggregate counts them all');
+
+# 4. the location is for the loopback only
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                              PeerPort => $ngx->port,
+                              LocalAddr => '127.0.0.2', Proto => 'tcp');
+SKIP: {
+    skip 'cannot connect from 127.0.0.2', 1 unless $s;
+    print $s "GET /tiktok_metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    my $resp = <$s> // '';
+    like($resp, qr{^HTTP/1\.1 403 }, 'from 127.0.0.2: 403');
+}
+
+is(get('/tiktok_metrics', undef)->{status}, 200, 'from 127.0.0.1: 200');
+my $post = $ngx->request(POST => '/tiktok_metrics', body => 'x');
+is($post->{status}, 405, 'POST: 405');
+
+# 5. a reload keeps the zone, and the counters go on
+my $before = value($m, 'tiktok_requests_total', endpoint => 'status',
+                   status => 200);
+$ngx->reload;
+sleep 1;
+is(get('/api/tiktok/status', 'mia')->{status}, 200, 'after a reload');
+(undef, $m) = scrape();
+is(value($m, 'tiktok_requests_total', endpoint => 'status', status => 200),
+   $before + 1, '... the counters went on counting');
+
+# wait for the old workers to be gone
+my $deadline = time + 10;
+while (time < $deadline) {
+    (undef, $m) = scrape();
+    last if value($m, 'tiktok_workers') == 2;
+    sleep 0.5;
+}
+is(value($m, 'tiktok_workers'), 2, '... and 2 workers again once the old '
+   . 'ones left');
+
+# 6. a worker killed: its gauges leave the sum, the counters stay
+my @workers = grep { /^\d+$/ }
+    split /\s+/, `pgrep -P @{[ $ngx->pid ]}`;
+is(scalar @workers, 2, 'two workers') or diag "@workers";
+kill 'KILL', $workers[0];
+sleep 1.5;
+(undef, $m) = scrape();
+is(value($m, 'tiktok_workers'), 2, 'a worker killed: its replacement '
+   . 'counts, the dead one does not');
+is(value($m, 'tiktok_requests_total', endpoint => 'status', status => 200),
+   $before + 1, '... and no count was lost');
+
+# 7. what it needs, said by nginx -t
+sub conf_test {
+    my ($name, $http_conf) = @_;
+    my $n = TikTokTest::Nginx->new(name => $name, http => $http_conf,
+                                   server => $metrics);
+    $n->write_conf;
+    my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+    my $dir = $n->dir;
+    return scalar `$bin -t -p $dir/ -c conf/nginx.conf 2>&1`;
+}
+
+(my $no_zone = $TikTokTest::HttpConfig) =~ s/^\s*tiktok_cache_zone[^\n]*\n//m;
+like(conf_test('nozone', $no_zone),
+     qr/"tiktok_metrics" is used but "tiktok_cache_zone" is not set in the http block/,
+     'tiktok_metrics without tiktok_cache_zone: nginx -t says so');
+
+my $dup = $metrics;
+$dup =~ s/tiktok_metrics;/tiktok_metrics; tiktok_metrics;/;
+my $n = TikTokTest::Nginx->new(name => 'dup', server => $dup);
+$n->write_conf;
+my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+like(scalar `$bin -t -p @{[ $n->dir ]}/ -c conf/nginx.conf 2>&1`,
+     qr/"tiktok_metrics" directive is duplicate/, 'twice in a location');
+
+my @alerts = grep { /\[(alert|emerg)\]/ && !/exited on signal 9/ }
+             split /\n/, $ngx->error_log;
+is(scalar @alerts, 0, 'no alert in the error log but the SIGKILL')
+    or diag explain \@alerts;
+
+done_testing();
