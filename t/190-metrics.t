@@ -362,7 +362,45 @@ is(value($m, 'tiktok_workers'), 2, 'a worker killed: its replacement '
 is(value($m, 'tiktok_requests_total', endpoint => 'status', status => 200),
    $before + 1, '... and no count was lost');
 
-# 7. what it needs, said by nginx -t
+# 7. stale answers and evictions, in a small zone whose entries expire in
+# a second (a zone of its own: its own counters)
+(my $small_http = $TikTokTest::HttpConfig)
+    =~ s/tiktok_cache_zone [^;]+;/tiktok_cache_zone small:128k ttl=1s;/;
+my $small = TikTokTest::Nginx->new(name => 'small', http => $small_http,
+    server => $metrics)->start;
+
+TikTokTest::connect_account('sam');
+is(get('/api/tiktok/videos', 'sam', $small)->{status}, 200, 'small: a miss');
+sleep 1.2;
+$sb->fault({ endpoint => '/v2/video/list/', type => 'rate_limit',
+             retry_after => 60 });
+my $stale = get('/api/tiktok/videos', 'sam', $small);
+is($stale->{status}, 200, 'expired and rate-limited: the stale page');
+like($stale->{content}, qr/"stale":true/, '... marked stale');
+$sb->clear_faults;
+
+(undef, $m) = scrape($small);
+is(value($m, 'tiktok_cache_stale_total'), 1, 'one stale answer');
+is(value($m, 'tiktok_cache_misses_total'), 1, 'one miss');
+is(value($m, 'tiktok_cache_evictions_total'), 0, 'no eviction yet');
+is(value($m, 'tiktok_cache_zone_size_bytes'), 128 * 1024, 'a 128k zone');
+is(value($m, 'tiktok_api_calls_total', endpoint => '/v2/video/list/',
+         outcome => 'rate_limited'), 1, 'the 429 that made it stale');
+
+# pages of 10 kB and their metrics entries for users one after the other
+for my $i (1 .. 12) {
+    TikTokTest::connect_account("fill$i");
+    get('/api/tiktok/videos', "fill$i", $small);
+}
+(undef, $m) = scrape($small);
+is(value($m, 'tiktok_cache_misses_total'), 13, '12 more misses');
+cmp_ok(value($m, 'tiktok_cache_evictions_total'), '>', 0,
+       'a full zone evicted entries');
+cmp_ok(value($m, 'tiktok_cache_zone_used_bytes'), '>', 64 * 1024,
+       '... and is mostly used');
+$small->stop;
+
+# 8. what it needs, said by nginx -t
 sub conf_test {
     my ($name, $http_conf) = @_;
     my $n = TikTokTest::Nginx->new(name => $name, http => $http_conf,
