@@ -781,6 +781,7 @@ static void
 ngx_http_tiktok_metrics_posts_read(ngx_http_tiktok_pg_query_t *q)
 {
     int                               i, n, len;
+    off_t                             count;
     PGresult                         *res;
     ngx_connection_t                 *c;
     ngx_http_request_t               *r;
@@ -803,16 +804,19 @@ ngx_http_tiktok_metrics_posts_read(ngx_http_tiktok_pg_query_t *q)
              i++)
         {
             len = PQgetlength(res, i, 0);
+            count = ngx_atoof((u_char *) PQgetvalue(res, i, 1),
+                              PQgetlength(res, i, 1));
 
-            if (len == 0 || len > NGX_HTTP_TIKTOK_METRICS_STATUS_LEN) {
+            if (len == 0 || len > NGX_HTTP_TIKTOK_METRICS_STATUS_LEN
+                || count == NGX_ERROR)
+            {
                 continue;
             }
 
             ps = &sh->posts[sh->nposts++];
             ngx_memcpy(ps->name, PQgetvalue(res, i, 0), len);
             ps->len = len;
-            ps->count = (uint64_t) ngx_atoof((u_char *) PQgetvalue(res, i, 1),
-                                             PQgetlength(res, i, 1));
+            ps->count = (uint64_t) count;
         }
 
         ngx_shmtx_unlock(&ngx_http_tiktok_metrics_shpool->mutex);
