@@ -86,10 +86,13 @@ for my $s (@subst) {
 }
 
 # nginx's compiled-in temporary directories, which -t creates, under $dir
-$conf =~ s/^http \{\n/http {\n    client_body_temp_path $dir\/body;\n    proxy_temp_path $dir\/proxy;\n    fastcgi_temp_path $dir\/fastcgi;\n    uwsgi_temp_path $dir\/uwsgi;\n    scgi_temp_path $dir\/scgi;\n/m
+my $temp = join '', map { "    ${_}_temp_path $dir/$_;\n" }
+                   qw(client_body proxy fastcgi uwsgi scgi);
+$conf =~ s/^http \{\n/http {\n$temp/m
     or fail('conf.example has an http block');
 
-like($conf, qr/location = \/tiktok_metrics \{\s*tiktok_metrics;\s*allow 127\.0\.0\.1;\s*deny all;\s*\}/,
+like($conf, qr/location\ =\ \/tiktok_metrics\ \{\s*tiktok_metrics;
+               \s*allow\ 127\.0\.0\.1;\s*deny\ all;\s*\}/x,
      'conf.example has the metrics location, loopback only');
 
 open my $fh, '>', "$dir/nginx.conf" or die $!;

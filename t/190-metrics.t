@@ -33,7 +33,7 @@ CONF
 
 # a TikTok call slower than 2 s is a timeout here
 (my $api = $TikTokTest::ApiLocation)
-    =~ s/proxy_ssl_verify on;/proxy_ssl_verify on;\n        proxy_read_timeout 2s;/;
+    =~ s/(proxy_ssl_verify on;)/$1\n        proxy_read_timeout 2s;/;
 
 my $http = $TikTokTest::HttpConfig
     . "    log_format pids '\$pid \$request \$status';\n"
@@ -111,11 +111,10 @@ sub scrape {
 # posts of two users in several states, before the first scrape reads them
 $psql->(<<'SQL');
 INSERT INTO tiktok.posts (user_id, status, source, video_url)
-VALUES ('olga', 'queued', 'PULL_FROM_URL', 'https://media.example.com/a.mp4'),
-       ('olga', 'queued', 'PULL_FROM_URL', 'https://media.example.com/b.mp4'),
-       ('olga', 'published', 'PULL_FROM_URL', 'https://media.example.com/c.mp4'),
-       ('pete', 'failed', 'PULL_FROM_URL', 'https://media.example.com/d.mp4'),
-       ('pete', 'cancelled', 'PULL_FROM_URL', 'https://media.example.com/e.mp4');
+SELECT u, s, 'PULL_FROM_URL', 'https://media.example.com/' || n || '.mp4'
+FROM (VALUES ('olga', 'queued', 1), ('olga', 'queued', 2),
+             ('olga', 'published', 3), ('pete', 'failed', 4),
+             ('pete', 'cancelled', 5)) AS p (u, s, n);
 SQL
 
 # 1. known traffic
@@ -316,8 +315,11 @@ is($psql->("SET ROLE tiktok_app;"
            . " SELECT posts FROM tiktok.post_counts()"
            . " WHERE status = 'queued'"),
    '3', '... the aggregate counts them all');
+is($psql->("SELECT has_function_privilege('public', 'tiktok.post_counts()',"
+           . " 'EXECUTE')"), 'f', '... and is not for PUBLIC');
 
 # 4. the location is for the loopback only
+my $deadline;
 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                               PeerPort => $ngx->port,
                               LocalAddr => '127.0.0.2', Proto => 'tcp');
@@ -344,7 +346,7 @@ is(value($m, 'tiktok_requests_total', endpoint => 'status', status => 200),
    $before + 1, '... the counters went on counting');
 
 # wait for the old workers to be gone
-my $deadline = time + 10;
+$deadline = time + 10;
 while (time < $deadline) {
     (undef, $m) = scrape();
     last if value($m, 'tiktok_workers') == 2;
@@ -404,6 +406,67 @@ cmp_ok(value($m, 'tiktok_cache_zone_used_bytes'), '>', 64 * 1024,
        '... and is mostly used');
 $small->stop;
 
+# 9. the publisher: a job in flight while TikTok is slow to answer its
+# init; every call it and the request made counted as TikTok saw them
+$psql->("UPDATE tiktok.posts SET status = 'cancelled'"
+        . " WHERE status = 'queued'");
+(my $pub_http = $TikTokTest::HttpConfig)
+    =~ s/tiktok_scheduler\s+off;/tiktok_scheduler on interval=500ms batch=5;/
+    or die;
+my $pub = TikTokTest::Nginx->new(name => 'pub', workers => 2,
+    http => $pub_http, server => $metrics)->start;
+$sb->set_config({ daily_post_cap => 1000 });
+TikTokTest::connect_account('pia');
+my %seen = %{ $sb->calls };
+
+$sb->fault({ endpoint => '/v2/post/publish/video/init/', type => 'delay',
+             ms => 3000 });
+my $p = $pub->post_as(pia => { video_url => 'https://media.example.com/a.mp4',
+                               title => 'metrics',
+                               privacy_level => 'PUBLIC_TO_EVERYONE' });
+is($p->{status}, 'queued', 'a post queued');
+
+my $jobs = 0;
+$deadline = time + 3;
+while (time < $deadline && !$jobs) {
+    (undef, $m) = scrape($pub);
+    $jobs = value($m, 'tiktok_publisher_jobs_in_flight');
+}
+is($jobs, 1, 'one publisher job in flight while its init waits');
+
+my $status = '';
+$deadline = time + 20;
+while (time < $deadline && $status !~ /^(published|failed)$/) {
+    my $g = $pub->request(GET => "/api/tiktok/posts/$p->{post_id}",
+                          headers => { 'X-User-ID' => 'pia' });
+    $status = eval { decode_json($g->{content})->{status} } // '';
+    sleep 0.25;
+}
+is($status, 'published', '... published');
+sleep 0.5;
+(undef, $m) = scrape($pub);
+is(value($m, 'tiktok_publisher_jobs_in_flight'), 0, '... and no job after');
+
+my $now = $sb->calls;
+for my $ep (qw(/v2/post/publish/creator_info/query/
+               /v2/post/publish/video/init/
+               /v2/post/publish/status/fetch/)) {
+    my $sum = 0;
+    $sum += value($m, 'tiktok_api_calls_total', endpoint => $ep,
+                  outcome => $_)
+        for qw(ok rate_limited client_error server_error timeout);
+    is($sum, ($now->{$ep} // 0) - ($seen{$ep} // 0),
+       "$ep: counted as often as TikTok saw it");
+}
+is(value($m, 'tiktok_api_calls_total',
+         endpoint => '/v2/post/publish/creator_info/query/',
+         outcome => 'ok'), 2,
+   'creator info twice, ok: the request (subrequest), the publisher (libcurl)');
+is(value($m, 'tiktok_api_calls_total',
+         endpoint => '/v2/post/publish/video/init/', outcome => 'ok'), 1,
+   'one init, ok');
+$pub->stop;
+
 # 8. what it needs, said by nginx -t
 sub conf_test {
     my ($name, $http_conf) = @_;
@@ -417,7 +480,7 @@ sub conf_test {
 
 (my $no_zone = $TikTokTest::HttpConfig) =~ s/^\s*tiktok_cache_zone[^\n]*\n//m;
 like(conf_test('nozone', $no_zone),
-     qr/"tiktok_metrics" is used but "tiktok_cache_zone" is not set in the http block/,
+     qr/"tiktok_metrics" is used but "tiktok_cache_zone" is not set in the/,
      'tiktok_metrics without tiktok_cache_zone: nginx -t says so');
 
 my $dup = $metrics;
