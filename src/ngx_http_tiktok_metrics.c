@@ -91,18 +91,20 @@ typedef struct {
 
 
 typedef struct {
-    ngx_atomic_t                  counters[NGX_HTTP_TIKTOK_METRICS_COUNTERS];
+    ngx_atomic_t                      counters[
+                                          NGX_HTTP_TIKTOK_METRICS_COUNTERS];
 
     /* posts by status: the counts under the zone's mutex */
-    ngx_atomic_t                  posts_at;        /* read then; 0: never */
-    ngx_atomic_t                  posts_reading;   /* since then; 0: no */
-    ngx_uint_t                    nposts;
-    ngx_http_tiktok_metrics_posts_t  posts[NGX_HTTP_TIKTOK_METRICS_STATUSES];
+    ngx_atomic_t                      posts_at;       /* read; 0: never */
+    ngx_atomic_t                      posts_reading;  /* since; 0: no */
+    ngx_uint_t                        nposts;
+    ngx_http_tiktok_metrics_posts_t   posts[
+                                          NGX_HTTP_TIKTOK_METRICS_STATUSES];
 
-    ngx_http_tiktok_metrics_slot_t   slots[NGX_HTTP_TIKTOK_METRICS_SLOTS];
+    ngx_http_tiktok_metrics_slot_t    slots[NGX_HTTP_TIKTOK_METRICS_SLOTS];
 
-    ngx_uint_t                    nworkers;
-    ngx_http_tiktok_metrics_worker_t  workers[1];
+    ngx_uint_t                        nworkers;
+    ngx_http_tiktok_metrics_worker_t  workers[1];     /* nworkers */
 } ngx_http_tiktok_metrics_sh_t;
 
 
