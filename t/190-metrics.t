@@ -1,16 +1,19 @@
-# Operator metrics (DESIGN 8.5, issue 11): known traffic over two workers,
-# then a scrape whose counters are checked to the unit and whose whole text
-# goes through Prometheus's own parser (python3-prometheus-client); posts by
-# status through the SECURITY DEFINER aggregate, cached a few seconds; the
-# loopback-only location refused elsewhere; nothing secret or per user in
-# it; counters that go on across a reload and a crashed worker; the
-# directives it needs.
+# Operator metrics (DESIGN 8.5, issue 11).  Blocks (below __DATA__): the
+# format and headers of one scrape, HEAD, POST, a refused address, and
+# the directives it needs.  Then, in Perl because each takes several
+# steps: known traffic over two workers, then a scrape whose counters are
+# checked to the unit and whose whole text goes through Prometheus's own
+# parser (python3-prometheus-client); posts by status through the
+# SECURITY DEFINER aggregate, cached a few seconds; the loopback-only
+# location refused from another address; nothing secret or per user in
+# it; counters that go on across a reload and a crashed worker; stale
+# answers and evictions; the publisher's jobs and calls.
 
 use strict;
 use warnings;
 
 use TikTokTest;
-use Test::More;
+use Test::Nginx::Socket 'no_plan';
 use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
@@ -30,6 +33,10 @@ my $metrics = <<'CONF';
             tiktok_api;
         }
 CONF
+
+TikTokTest::defaults(config => $metrics);
+no_shuffle();
+run_tests();
 
 # a TikTok call slower than 2 s is a timeout here
 (my $api = $TikTokTest::ApiLocation)
@@ -169,7 +176,7 @@ for (1 .. 40) {
 
 is(calls('/v2/video/list/') - $list, 5,
    'TikTok saw 5 list calls (miss, 500, slow, rex, rate limit)')
-    or diag explain $sb->calls;
+    or diag Test::More::explain $sb->calls;
 is(calls('/v2/oauth/token/') - $refresh, 2,
    '... and 2 token calls (rex refreshed, una refused)');
 
@@ -180,7 +187,7 @@ while (<$pl>) {
 }
 close $pl;
 is(scalar keys %pids, 2, 'both workers answered API requests')
-    or diag explain \%pids;
+    or diag Test::More::explain \%pids;
 
 # the other worker copies its pool's state every second
 sleep 1.5;
@@ -236,9 +243,9 @@ for my $k (sort keys %want) {
 # exactly these request and call series: nothing unexpected counted
 my @req = grep { $_->[0] eq 'tiktok_requests_total' }
           @{ $m->{tiktok_requests}{samples} };
-is(scalar @req, 9, 'nine request series') or diag explain \@req;
+is(scalar @req, 9, 'nine request series') or diag Test::More::explain \@req;
 my @calls = @{ $m->{tiktok_api_calls}{samples} };
-is(scalar @calls, 5, 'five call series') or diag explain \@calls;
+is(scalar @calls, 5, 'five call series') or diag Test::More::explain \@calls;
 
 # the text itself: HELP and TYPE before each family, counters in _total
 my $text = $r->{content};
@@ -318,7 +325,8 @@ is($psql->("SET ROLE tiktok_app;"
 is($psql->("SELECT has_function_privilege('public', 'tiktok.post_counts()',"
            . " 'EXECUTE')"), 'f', '... and is not for PUBLIC');
 
-# 4. the location is for the loopback only
+# 4. the location is for the loopback only (a block cannot choose the
+# address it connects from)
 my $deadline;
 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                               PeerPort => $ngx->port,
@@ -332,8 +340,6 @@ SKIP: {
 }
 
 is(get('/tiktok_metrics', undef)->{status}, 200, 'from 127.0.0.1: 200');
-my $post = $ngx->request(POST => '/tiktok_metrics', body => 'x');
-is($post->{status}, 405, 'POST: 405');
 
 # 5. a reload keeps the zone, and the counters go on
 my $before = value($m, 'tiktok_requests_total', endpoint => 'status',
@@ -467,33 +473,88 @@ is(value($m, 'tiktok_api_calls_total',
    'one init, ok');
 $pub->stop;
 
-# 8. what it needs, said by nginx -t
-sub conf_test {
-    my ($name, $http_conf) = @_;
-    my $n = TikTokTest::Nginx->new(name => $name, http => $http_conf,
-                                   server => $metrics);
-    $n->write_conf;
-    my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
-    my $dir = $n->dir;
-    return scalar `$bin -t -p $dir/ -c conf/nginx.conf 2>&1`;
-}
-
-(my $no_zone = $TikTokTest::HttpConfig) =~ s/^\s*tiktok_cache_zone[^\n]*\n//m;
-like(conf_test('nozone', $no_zone),
-     qr/"tiktok_metrics" is used but "tiktok_cache_zone" is not set in the/,
-     'tiktok_metrics without tiktok_cache_zone: nginx -t says so');
-
-my $dup = $metrics;
-$dup =~ s/tiktok_metrics;/tiktok_metrics; tiktok_metrics;/;
-my $n = TikTokTest::Nginx->new(name => 'dup', server => $dup);
-$n->write_conf;
-my $bin = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
-like(scalar `$bin -t -p @{[ $n->dir ]}/ -c conf/nginx.conf 2>&1`,
-     qr/"tiktok_metrics" directive is duplicate/, 'twice in a location');
-
 my @alerts = grep { /\[(alert|emerg)\]/ && !/exited on signal 9/ }
              split /\n/, $ngx->error_log;
 is(scalar @alerts, 0, 'no alert in the error log but the SIGKILL')
-    or diag explain \@alerts;
+    or diag Test::More::explain \@alerts;
 
-done_testing();
+
+__DATA__
+
+=== TEST 1: a scrape: Prometheus's text format, HELP and TYPE first
+--- request
+GET /tiktok_metrics
+--- error_code: 200
+--- response_headers
+Content-Type: text/plain; version=0.0.4
+--- response_body_like chomp
+\A# HELP tiktok_requests_total API requests answered, by route and HTTP status\.\n# TYPE tiktok_requests_total counter\n# HELP tiktok_cache_hits_total
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: HEAD: the headers only
+--- request
+HEAD /tiktok_metrics
+--- error_code: 200
+--- response_headers
+Content-Type: text/plain; version=0.0.4
+--- response_body
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 3: another method: 405
+--- request
+POST /tiktok_metrics
+x
+--- error_code: 405
+
+
+
+=== TEST 4: a client the location does not allow: 403
+--- config
+    location = /tiktok_metrics {
+        tiktok_metrics;
+        allow 127.0.0.2;
+        deny all;
+    }
+--- request
+GET /tiktok_metrics
+--- error_code: 403
+--- error_log
+access forbidden by rule
+
+
+
+=== TEST 5: without tiktok_cache_zone, where the counters live
+--- http_config
+    tiktok_postgres "host=127.0.0.1 dbname=app user=tiktok_app";
+--- must_die
+--- error_log
+"tiktok_metrics" is used but "tiktok_cache_zone" is not set in the http block
+
+
+
+=== TEST 6: without tiktok_postgres, which counts the posts
+--- http_config
+    tiktok_cache_zone metrics_only:1m;
+--- must_die
+--- error_log
+"tiktok_metrics" is used but "tiktok_postgres" is not set in the http block
+
+
+
+=== TEST 7: twice in one location
+--- config
+    location = /tiktok_metrics {
+        tiktok_metrics;
+        tiktok_metrics;
+    }
+--- must_die
+--- error_log
+"tiktok_metrics" directive is duplicate
