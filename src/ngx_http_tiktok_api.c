@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_metrics.h"
 
 
 static ngx_int_t ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
@@ -372,6 +373,8 @@ ngx_http_tiktok_api_wake(ngx_http_request_t *r)
     ctx->upstream_ms_set = 1;
 
     r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_tiktok_metrics_api(call);
 
     call->handler(r, call);
 }

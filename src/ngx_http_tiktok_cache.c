@@ -11,6 +11,7 @@
 
 #include "ngx_http_tiktok_cache.h"
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_metrics.h"
 
 
 typedef struct {
@@ -196,6 +197,7 @@ ngx_http_tiktok_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_queue_init(&cache->sh->lru);
 
     cache->sh->purge_applied = 0;
+    cache->sh->metrics = NULL;
     ngx_memzero(cache->sh->generations, sizeof(cache->sh->generations));
 
     len = sizeof(" in tiktok_cache_zone \"\"") + shm_zone->shm.name.len;
@@ -470,6 +472,8 @@ ngx_http_tiktok_cache_set_since(ngx_http_tiktok_cache_t *cache,
             ngx_shmtx_unlock(&cache->shpool->mutex);
             return NGX_ERROR;
         }
+
+        ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_EVICTIONS);
     }
 
     node->key = hash;

@@ -31,6 +31,8 @@ typedef struct {
     int64_t                      purge_applied;
     uint32_t                     generations[
                                      NGX_HTTP_TIKTOK_CACHE_GENERATIONS];
+
+    void                        *metrics;   /* ngx_http_tiktok_metrics.c */
 } ngx_http_tiktok_cache_sh_t;
 
 

@@ -132,6 +132,8 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
                                           NULL, "Unknown endpoint");
     }
 
+    ctx->route = &route->path;
+
     /* a handler that reads a body reads it itself */
     if (!route->body) {
         rc = ngx_http_discard_request_body(r);

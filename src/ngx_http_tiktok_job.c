@@ -23,6 +23,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_job.h"
+#include "ngx_http_tiktok_metrics.h"
 #include "ngx_http_tiktok_ratelimit.h"
 #include "ngx_http_tiktok_reply.h"
 
@@ -1229,6 +1230,8 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
         ngx_http_tiktok_job_done(job);
         return;
     }
+
+    ngx_http_tiktok_metrics_curl(ngx_http_tiktok_job_api[job->state].path, req);
 
     if (job->state == NGX_HTTP_TIKTOK_JOB_UPLOAD) {
         ngx_http_tiktok_job_chunked(job, req);

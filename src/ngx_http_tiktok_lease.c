@@ -16,6 +16,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_tiktok_lease.h"
+#include "ngx_http_tiktok_metrics.h"
 
 
 static void ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q);
@@ -357,6 +358,8 @@ ngx_http_tiktok_lease_refreshed(ngx_http_tiktok_curl_req_t *req)
 
     lease->err.endpoint = "/v2/oauth/token/";
 
+    ngx_http_tiktok_metrics_curl("/v2/oauth/token/", req);
+
     if (req->rc != NGX_OK) {
         lease->err.status = 0;
         lease->err.message = req->timed_out ? "TikTok did not answer in time"
@@ -372,6 +375,7 @@ ngx_http_tiktok_lease_refreshed(ngx_http_tiktok_curl_req_t *req)
     if (rc == NGX_OK) {
         rc = ngx_http_tiktok_lease_store(lease, root);
         if (rc == NGX_OK) {
+            ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_REFRESH_OK);
             return;
         }
 
@@ -382,12 +386,14 @@ ngx_http_tiktok_lease_refreshed(ngx_http_tiktok_curl_req_t *req)
         == NGX_HTTP_TIKTOK_API_GRANT_GONE)
     {
         /* TikTok refused the refresh token: the user must reconnect */
+        ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_REFRESH_REJECTED);
         ngx_http_tiktok_lease_release(lease, NGX_HTTP_TIKTOK_TOKEN_RECONNECT,
                                       "the token refresh failed");
         return;
     }
 
     /* a server error or a limit is no verdict on the token */
+    ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_REFRESH_FAILED);
     lease->http_status = req->timed_out ? NGX_HTTP_GATEWAY_TIME_OUT
                                         : NGX_HTTP_BAD_GATEWAY;
     ngx_http_tiktok_lease_release(lease, NGX_HTTP_TIKTOK_TOKEN_TIKTOK_DOWN,

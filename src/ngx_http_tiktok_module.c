@@ -12,6 +12,7 @@
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_janitor.h"
+#include "ngx_http_tiktok_metrics.h"
 #include "ngx_http_tiktok_scheduler.h"
 #include "ngx_http_tiktok_validate.h"
 
@@ -228,6 +229,13 @@ static ngx_command_t  ngx_http_tiktok_commands[] = {
     { ngx_string("tiktok_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_tiktok_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tiktok_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tiktok_metrics,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -475,6 +483,10 @@ ngx_http_tiktok_postconfiguration(ngx_conf_t *cf)
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tiktok_module);
 
+    if (ngx_http_tiktok_metrics_postconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (!tmcf->configured) {
         return NGX_OK;
     }
@@ -556,7 +568,11 @@ ngx_http_tiktok_init_process(ngx_cycle_t *cycle)
     }
 
     /* spool files no post needs any more */
-    return ngx_http_tiktok_janitor_init(cycle, tmcf);
+    if (ngx_http_tiktok_janitor_init(cycle, tmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_tiktok_metrics_init_process(cycle);
 }
 
 
@@ -586,6 +602,8 @@ ngx_http_tiktok_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_tiktok_pg_pool_destroy(tmcf->pg_pool);
     tmcf->pg_pool = NULL;
+
+    ngx_http_tiktok_metrics_exit_process(cycle);
 }
 
 

@@ -63,6 +63,7 @@ typedef struct ngx_http_tiktok_main_conf_s {
     ngx_http_tiktok_listen_t    *listener;
 
     ngx_uint_t                   configured;        /* tiktok_api is used */
+    ngx_uint_t                   metrics;           /* tiktok_metrics is used */
 } ngx_http_tiktok_main_conf_t;
 
 
@@ -88,6 +89,7 @@ struct ngx_http_tiktok_ctx_s {
     ngx_str_t                    request_id;
     ngx_str_t                    user_id;
     ngx_str_t                    path;           /* after the location */
+    ngx_str_t                   *route;          /* its name, for metrics */
     ngx_str_t                    location;       /* a redirect target */
 
     /* a subrequest's context names the call it carries; the request's

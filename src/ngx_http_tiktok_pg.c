@@ -1346,3 +1346,42 @@ ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res, int row, int col,
 
     return NGX_OK;
 }
+
+
+/* for the operator metrics (ngx_http_tiktok_metrics.c) */
+
+void
+ngx_http_tiktok_pg_pool_stats(ngx_http_tiktok_pg_pool_t *pg,
+    ngx_uint_t *busy, ngx_uint_t *idle, ngx_uint_t *waiting)
+{
+    ngx_uint_t    i;
+    ngx_queue_t  *qu;
+
+    *busy = 0;
+    *idle = 0;
+    *waiting = 0;
+
+    for (i = 0; i < pg->conf->size; i++) {
+        switch (pg->slots[i].conn.state) {
+
+        case NGX_HTTP_TIKTOK_PG_BUSY:
+            (*busy)++;
+            break;
+
+        case NGX_HTTP_TIKTOK_PG_IDLE:
+            (*idle)++;
+            break;
+
+        default:
+            /* closed, or still connecting */
+            break;
+        }
+    }
+
+    for (qu = ngx_queue_head(&pg->waiting);
+         qu != ngx_queue_sentinel(&pg->waiting);
+         qu = ngx_queue_next(qu))
+    {
+        (*waiting)++;
+    }
+}

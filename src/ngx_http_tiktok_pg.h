@@ -153,6 +153,10 @@ ngx_int_t ngx_http_tiktok_pg_copy(ngx_pool_t *pool, PGresult *res,
 ngx_int_t ngx_http_tiktok_pg_run(ngx_http_tiktok_pg_pool_t *pg,
     ngx_http_tiktok_pg_query_t *q);
 
+/* the pool now: connections running a query, open and free; queries queued */
+void ngx_http_tiktok_pg_pool_stats(ngx_http_tiktok_pg_pool_t *pg,
+    ngx_uint_t *busy, ngx_uint_t *idle, ngx_uint_t *waiting);
+
 void ngx_http_tiktok_pg_conn_init(ngx_http_tiktok_pg_conn_t *pc,
     ngx_http_tiktok_pg_conf_t *conf, ngx_log_t *log, const char *name);
 ngx_int_t ngx_http_tiktok_pg_conn_connect(ngx_http_tiktok_pg_conn_t *pc);

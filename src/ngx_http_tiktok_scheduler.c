@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_tiktok_job.h"
+#include "ngx_http_tiktok_metrics.h"
 #include "ngx_http_tiktok_scheduler.h"
 
 
@@ -199,6 +200,7 @@ ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
             }
 
             s->running++;
+            ngx_http_tiktok_metrics_jobs(1);
             ngx_queue_insert_tail(&s->jobs, &job->queue);
 
             ngx_http_tiktok_job_start(job);
@@ -217,5 +219,6 @@ ngx_http_tiktok_sched_ended(ngx_http_tiktok_job_t *job)
     ngx_http_tiktok_sched_t  *s = job->data;
 
     s->running--;
+    ngx_http_tiktok_metrics_jobs(-1);
     ngx_queue_remove(&job->queue);
 }
