@@ -6,7 +6,7 @@ set -eu
 PKGS="nginx-core nginx-dev libpq-dev libcurl4-openssl-dev libssl-dev
       libjansson-dev postgresql-15 python3 openssl gcc make
       libtest-base-perl libtext-diff-perl libio-socket-ssl-perl
-      libhttp-daemon-perl libwww-perl libjson-pp-perl pgbouncer"
+      libhttp-daemon-perl libwww-perl libjson-pp-perl pgbouncer chromium"
 
 [ "$#" -gt 0 ] && PKGS="$PKGS $*"
 
