@@ -142,6 +142,11 @@ ngx_http_tiktok_handler(ngx_http_request_t *r)
 
     rc = ngx_http_tiktok_user_id(r, &ctx->user_id);
 
+    /* the identity was to come from a JWT: no token, no caller */
+    if (rc == NGX_DECLINED && ngx_http_tiktok_jwt_refused(r)) {
+        return ngx_http_tiktok_jwt_unauthenticated(r);
+    }
+
     if (rc == NGX_DECLINED) {
         return ngx_http_tiktok_send_error(r, NGX_HTTP_UNAUTHORIZED,
                                           "not_connected", NULL,

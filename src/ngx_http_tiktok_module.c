@@ -217,6 +217,13 @@ static ngx_command_t  ngx_http_tiktok_commands[] = {
       offsetof(ngx_http_tiktok_loc_conf_t, user_id),
       NULL },
 
+    { ngx_string("tiktok_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_tiktok_jwt,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tiktok_loc_conf_t, jwt),
+      NULL },
+
     { ngx_string("tiktok_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_tiktok_api,
@@ -396,6 +403,7 @@ ngx_http_tiktok_create_loc_conf(ngx_conf_t *cf)
     }
 
     tlcf->user_id = NGX_CONF_UNSET_PTR;
+    tlcf->jwt = NGX_CONF_UNSET_PTR;
 
     return tlcf;
 }
@@ -409,6 +417,7 @@ ngx_http_tiktok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* api is not merged: tiktok_api is a location's own handler */
     ngx_conf_merge_ptr_value(conf->user_id, prev->user_id, NULL);
+    ngx_conf_merge_ptr_value(conf->jwt, prev->jwt, NULL);
 
     if (conf->api && conf->user_id == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -442,7 +451,7 @@ ngx_http_tiktok_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_tiktok_jwt_add_variable(cf);
 }
 
 

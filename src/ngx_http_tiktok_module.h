@@ -20,6 +20,7 @@
 #include "ngx_http_tiktok_api.h"
 #include "ngx_http_tiktok_curl.h"
 #include "ngx_http_tiktok_listen.h"
+#include "ngx_http_tiktok_jwt.h"
 
 
 #define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
@@ -53,6 +54,7 @@ typedef struct ngx_http_tiktok_main_conf_s {
     ngx_flag_t                   pkce;
 
     ngx_int_t                    request_id_index;  /* $request_id */
+    ngx_int_t                    jwt_sub_index;     /* $tiktok_jwt_sub */
 
     /* per worker, set in init_process */
     ngx_http_tiktok_pg_pool_t   *pg_pool;
@@ -67,6 +69,7 @@ typedef struct ngx_http_tiktok_main_conf_s {
 typedef struct {
     ngx_http_complex_value_t    *user_id;
     ngx_flag_t                   api;
+    ngx_http_tiktok_jwt_conf_t  *jwt;
 } ngx_http_tiktok_loc_conf_t;
 
 
