@@ -8,9 +8,6 @@ seed) does for the module, and nothing more.
   POST /demo/signout  the cookie cleared, 303 to /
   GET  /demo/session  200 {"user": sub} for a valid cookie, else 401
                       {"user": null}; the page asks it who is signed in
-  GET  /demo/verify   204 with X-Demo-Sub: sub for a valid cookie, else 204
-                      without it: nginx's auth_request, until the module's
-                      own tiktok_jwt checks the token (scripts/demo.sh)
 
 The token has the claims a Supabase session has: sub, aud "authenticated",
 iat and exp (8 hours).  nginx checks it, not this script: the demo's
@@ -102,12 +99,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return ""
 
     def do_GET(self):
-        user = subject(self.secret, self.cookie())
-        if self.path == "/demo/verify":
-            return self.reply(204, headers=[("X-Demo-Sub", user)]
-                              if user else [])
         if self.path != "/demo/session":
             return self.reply(404, {"error": "not found"})
+        user = subject(self.secret, self.cookie())
         if user is None:
             return self.reply(401, {"user": None})
         return self.reply(200, {"user": user})

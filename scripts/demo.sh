@@ -528,8 +528,14 @@ http {
         }
 
         # the API; the caller is the "sub" of the app's JWT, which the
-        # browser sends in the demo_session cookie (also to /callback)
-$(identity_conf)
+        # browser sends in the demo_session cookie, to /callback too (the
+        # secret is the one demo/signin.py signs with)
+        location /api/tiktok/ {
+            tiktok_jwt     secret_env=DEMO_JWT_SECRET audience=authenticated
+                           cookie=demo_session;
+            tiktok_user_id \$tiktok_jwt_sub;
+            tiktok_api;
+        }
 
         # the demo's sign-in (demo/signin.py): mints that JWT
         location /demo/ {
@@ -545,27 +551,6 @@ $(identity_conf)
         }
     }
 }
-EOF
-}
-
-# How nginx knows the caller.
-# FALLBACK until tiktok_jwt is merged: demo/signin.py checks its own JWT
-# through auth_request and hands the sub over in a header.
-identity_conf() {
-    cat <<EOF
-        location /api/tiktok/ {
-            auth_request /_demo_verify;
-            auth_request_set \$demo_sub \$upstream_http_x_demo_sub;
-            tiktok_user_id \$demo_sub;
-            tiktok_api;
-        }
-
-        location = /_demo_verify {
-            internal;
-            proxy_pass http://demo_signin/demo/verify;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-        }
 EOF
 }
 

@@ -15,7 +15,7 @@
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { chromium, request } = require("playwright-core");
 
 const ORIGIN = process.env.DEMO_ORIGIN;
 const CONTROL = process.env.DEMO_CONTROL;
@@ -88,6 +88,23 @@ async function main() {
             assert.ok(c, "demo_session cookie");
             assert.match(c.value, /^[\w-]+\.[\w-]+\.[\w-]+$/, "a JWT");
             assert.ok(c.httpOnly && c.secure, "HttpOnly, Secure");
+
+            // nginx (tiktok_jwt) takes the caller from that cookie ...
+            let r = await page.request.get(ORIGIN + "/api/tiktok/status");
+            assert.equal(r.status(), 200);
+            assert.equal((await r.json()).connected, false);
+            // ... and nobody without it, nor with a forged one
+            const stranger = await request.newContext(
+                { ignoreHTTPSErrors: true });
+            for (const cookie of ["", "demo_session="
+                                  + c.value.replace(/\.[\w-]+$/, ".AAAA")]) {
+                r = await stranger.get(ORIGIN + "/api/tiktok/status",
+                                       { headers: { Cookie: cookie } });
+                assert.equal(r.status(), 401, `401 for "${cookie}"`);
+                assert.equal((await r.json()).error.code, "unauthenticated");
+                assert.match(r.headers()["www-authenticate"], /^Bearer /);
+            }
+            await stranger.dispose();
             await page.locator("#connect", { hasText: "Connect TikTok" })
                 .waitFor();
             await shot(page, "01-signed-in.png");
