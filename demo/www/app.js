@@ -428,6 +428,8 @@ function returnedFromTikTok() {
 
   if (q.get("tiktok") === "connected") {
     banner("TikTok connected");
+  } else if (q.get("reason") === "access_denied") {
+    banner("TikTok was not connected: you cancelled on TikTok's page.", true);
   } else if (q.get("tiktok") === "error") {
     banner("Connection failed. Try reconnecting. ("
            + (q.get("reason") || "unknown") + ")", true);

@@ -111,6 +111,15 @@ async function main() {
         });
 
         await step("Connect TikTok: the sandbox's consent page", async () => {
+            // Cancel first: back, told so, still not connected
+            await page.click("#connect");
+            await page.click("button[value=cancel]");
+            await page.waitForURL(ORIGIN + "/#settings");
+            await page.locator("#banner", { hasText: "you cancelled" })
+                .waitFor();
+            await page.locator("#connect", { hasText: "Connect TikTok" })
+                .waitFor();
+
             await page.click("#connect");
             await page.locator("#consent-title").waitFor();
             const url = new URL(page.url());
