@@ -89,7 +89,8 @@ subtest 'Cancel: access_denied with the state' => sub {
 subtest 'the form is checked again' => sub {
     my $r = $sb->authorize(state => 'st-4');
     my $request = consent_form($r->{content});
-    (my $evil = $request) =~ s/redirect_uri=[^&]*/redirect_uri=https%3A%2F%2Fevil.example.com%2Fcb/;
+    (my $evil = $request)
+        =~ s/redirect_uri=[^&]*/redirect_uri=https%3A%2F%2Fevil.example.com/;
     my $back = decide($evil, 'authorize');
     is $back->{status}, 400, 'another redirect URI: 400';
     like $back->{content}, qr/not registered/, '... the error page says why';

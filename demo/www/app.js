@@ -58,7 +58,9 @@ function fmt(n) {
 function el(tag, attrs, text) {
   var e = document.createElement(tag);
 
-  Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+  Object.keys(attrs || {}).forEach(function (k) {
+    e.setAttribute(k, attrs[k]);
+  });
   if (text !== undefined) {
     e.textContent = text;
   }
@@ -66,7 +68,7 @@ function el(tag, attrs, text) {
 }
 
 
-/* --- views ---------------------------------------------------------------- */
+/* --- views -------------------------------------------------------------- */
 
 function show(view) {
   ["signin", "settings", "analytics", "export"].forEach(function (v) {
@@ -136,7 +138,7 @@ $("disconnect").onclick = function () {
 };
 
 
-/* --- Analytics -------------------------------------------------------------- */
+/* --- Analytics ---------------------------------------------------------- */
 
 function videoCard(v) {
   var card = el("article", { "class": "video", "data-id": v.id });
@@ -420,7 +422,7 @@ function loadPosts() {
 }
 
 
-/* --- start ---------------------------------------------------------------- */
+/* --- start -------------------------------------------------------------- */
 
 /* back from TikTok: tiktok_app_return_url?tiktok=connected|error&reason= */
 function returnedFromTikTok() {

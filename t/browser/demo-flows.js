@@ -236,7 +236,8 @@ async function main() {
             await page.locator("#share-link")
                 .waitFor({ timeout: PUBLISH_MS });
             const href = await page.getAttribute("#share-link", "href");
-            assert.match(href, /^https:\/\/www\.tiktok\.com\/@juniper\.bakes\/video\/\d{19}$/);
+            assert.match(href, new RegExp("^https://www\\.tiktok\\.com/"
+                                          + "@juniper\\.bakes/video/\\d{19}$"));
             assert.equal(await page.textContent("#post-status"), "published");
 
             // what reached "TikTok": the choices the person made
