@@ -395,7 +395,7 @@ signin_start() {
     mkdir -p "$SIDIR"
     rm -f "$SIDIR/signin.pid"
 
-    DEMO_JWT_SECRET=$DEMO_JWT_SECRET setsid "$PYTHON" "$SIGNIN" \
+    setsid "$PYTHON" "$SIGNIN" \
         "$SI_PORT" "$SIDIR/signin.pid" \
         < /dev/null >> "$SIDIR/signin.log" 2>&1 &
 
@@ -443,7 +443,6 @@ load_module $MODULE;
 env TIKTOK_CLIENT_SECRET;
 env TIKTOK_TOKEN_KEY;
 env TIKTOK_TOKEN_KEY_PREVIOUS;
-env DEMO_JWT_SECRET;
 
 $user_line
 worker_processes 2;
