@@ -81,6 +81,8 @@ static ngx_int_t ngx_http_tiktok_jwt_verify_key(ngx_http_tiktok_jwk_t *key,
 static const char *ngx_http_tiktok_jwt_claims(ngx_http_request_t *r,
     ngx_http_tiktok_jwt_conf_t *jcf, json_t *claims, ngx_str_t *sub);
 static ngx_uint_t ngx_http_tiktok_jwt_str_eq(json_t *json, ngx_str_t *s);
+static ngx_uint_t ngx_http_tiktok_jwt_uses(ngx_http_complex_value_t *cv,
+    ngx_int_t index);
 
 static char *ngx_http_tiktok_jwt_secret(ngx_conf_t *cf,
     ngx_http_tiktok_jwt_conf_t *jcf, ngx_str_t *name);
@@ -741,17 +743,64 @@ ngx_http_tiktok_jwt_variable(ngx_http_request_t *r,
 }
 
 
+char *
+ngx_http_tiktok_jwt_check(ngx_conf_t *cf, ngx_http_complex_value_t *user_id,
+    ngx_http_tiktok_jwt_conf_t *jcf)
+{
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tiktok_module);
+
+    if (jcf == NULL && ngx_http_tiktok_jwt_uses(user_id, tmcf->jwt_sub_index))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tiktok_user_id\" uses $tiktok_jwt_sub but no "
+                           "\"tiktok_jwt\" is set for this location");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_uint_t
 ngx_http_tiktok_jwt_refused(ngx_http_request_t *r)
 {
     ngx_http_variable_value_t    *v;
+    ngx_http_tiktok_loc_conf_t   *tlcf;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
+
+    if (!ngx_http_tiktok_jwt_uses(tlcf->user_id, tmcf->jwt_sub_index)) {
+        return 0;
+    }
 
     v = &r->variables[tmcf->jwt_sub_index];
 
     return v->not_found || (v->valid && v->len == 0);
+}
+
+
+/* a complex value's flushes are the indexes of the variables it names */
+
+static ngx_uint_t
+ngx_http_tiktok_jwt_uses(ngx_http_complex_value_t *cv, ngx_int_t index)
+{
+    ngx_uint_t  *i;
+
+    if (cv == NULL || cv->flushes == NULL) {
+        return 0;
+    }
+
+    for (i = cv->flushes; *i != (ngx_uint_t) -1; i++) {
+        if (*i == (ngx_uint_t) index) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

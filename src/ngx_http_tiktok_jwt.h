@@ -24,8 +24,16 @@ char *ngx_http_tiktok_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_tiktok_jwt_add_variable(ngx_conf_t *cf);
 
 /*
- * 1 when $tiktok_jwt_sub was evaluated for this request and accepted no
- * token; the caller answers with ngx_http_tiktok_jwt_unauthenticated().
+ * A tiktok_api location whose tiktok_user_id names $tiktok_jwt_sub needs a
+ * tiktok_jwt at its level or above: an [emerg] rather than a 401 for all.
+ */
+char *ngx_http_tiktok_jwt_check(ngx_conf_t *cf,
+    ngx_http_complex_value_t *user_id, ngx_http_tiktok_jwt_conf_t *jcf);
+
+/*
+ * 1 when the location's tiktok_user_id names $tiktok_jwt_sub and the
+ * request's token was not accepted; the caller answers with
+ * ngx_http_tiktok_jwt_unauthenticated().
  */
 ngx_uint_t ngx_http_tiktok_jwt_refused(ngx_http_request_t *r);
 

@@ -426,6 +426,13 @@ ngx_http_tiktok_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->api
+        && ngx_http_tiktok_jwt_check(cf, conf->user_id, conf->jwt)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     /* core's merge ran first: its error pages are final here */
     if (conf->api) {
         return ngx_http_tiktok_error_pages_conf(cf,

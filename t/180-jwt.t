@@ -675,7 +675,36 @@ GET /header/status
 
 
 
-=== TEST 50: the HS256 secret's variable unset: the error names it
+=== TEST 50: ... also where $tiktok_jwt_sub was read, but is not the user id
+--- config
+    location /api/tiktok/ {
+        set $app_jwt_user $tiktok_jwt_sub;
+        tiktok_user_id $http_x_user_id;
+        tiktok_api;
+    }
+--- request
+GET /api/tiktok/status
+--- bearer: expired
+--- error_code: 401
+--- response_body_like: "code":"not_connected"
+
+
+
+=== TEST 51: $tiktok_jwt_sub as the user id where no tiktok_jwt is set
+--- http_config eval
+$TikTokTest::HttpConfig
+--- config
+    location /api/tiktok/ {
+        tiktok_user_id $tiktok_jwt_sub;
+        tiktok_api;
+    }
+--- must_die
+--- error_log
+"tiktok_user_id" uses $tiktok_jwt_sub but no "tiktok_jwt" is set for this location
+
+
+
+=== TEST 52: the HS256 secret's variable unset: the error names it
 --- http_config eval
 $TikTokTest::HttpConfig
 . "    tiktok_jwt secret_env=TIKTOK_JWT_NOT_SET;\n"
@@ -686,7 +715,7 @@ $TikTokTest::HttpConfig
 
 
 
-=== TEST 51: an HS256 secret shorter than 32 bytes
+=== TEST 53: an HS256 secret shorter than 32 bytes
 --- http_config
     tiktok_jwt secret_env=TIKTOK_JWT_SHORT_SECRET;
 --- config
@@ -696,7 +725,7 @@ $TikTokTest::HttpConfig
 
 
 
-=== TEST 52: no key at all
+=== TEST 54: no key at all
 --- http_config
     tiktok_jwt audience=authenticated;
 --- config
@@ -706,7 +735,7 @@ $TikTokTest::HttpConfig
 
 
 
-=== TEST 53: an unknown parameter
+=== TEST 55: an unknown parameter
 --- http_config
     tiktok_jwt secret_env=TIKTOK_JWT_TEST_SECRET algorithms=none;
 --- config
@@ -716,7 +745,7 @@ $TikTokTest::HttpConfig
 
 
 
-=== TEST 54: a JWKS file that is not JSON
+=== TEST 56: a JWKS file that is not JSON
 --- http_config eval
 "    tiktok_jwt jwks=$TikTokTest::Tmp/jwt/garbage.json;\n"
 --- config
@@ -726,7 +755,7 @@ qr/"tiktok_jwt": cannot read the JWKS "[^"]+garbage.json"/
 
 
 
-=== TEST 55: a JWKS without an ES256 or RS256 key
+=== TEST 57: a JWKS without an ES256 or RS256 key
 --- http_config eval
 "    tiktok_jwt jwks=$TikTokTest::Tmp/jwt/none.json;\n"
 --- config
@@ -737,7 +766,7 @@ qr/"tiktok_jwt": cannot read the JWKS "[^"]+garbage.json"/
 
 
 
-=== TEST 56: an RSA key under 2048 bits
+=== TEST 58: an RSA key under 2048 bits
 --- http_config eval
 "    tiktok_jwt jwks=$TikTokTest::Tmp/jwt/small.json;\n"
 --- config
@@ -747,7 +776,7 @@ qr/key "small" of the JWKS "[^"]+small.json" is not a valid RS256 public key of 
 
 
 
-=== TEST 57: a P-256 point off the curve
+=== TEST 59: a P-256 point off the curve
 --- http_config eval
 "    tiktok_jwt jwks=$TikTokTest::Tmp/jwt/offcurve.json;\n"
 --- config
@@ -757,7 +786,7 @@ qr/key "bad" of the JWKS "[^"]+offcurve.json" is not a valid ES256 public key/
 
 
 
-=== TEST 58: a key without a kid
+=== TEST 60: a key without a kid
 --- http_config eval
 "    tiktok_jwt jwks=$TikTokTest::Tmp/jwt/nokid.json;\n"
 --- config
@@ -767,7 +796,7 @@ qr/key 0 of the JWKS "[^"]+nokid.json" has no "kid"/
 
 
 
-=== TEST 59: tiktok_jwt twice in a block
+=== TEST 61: tiktok_jwt twice in a block
 --- http_config
     tiktok_jwt secret_env=TIKTOK_JWT_TEST_SECRET;
     tiktok_jwt secret_env=TIKTOK_JWT_TEST_SECRET;
