@@ -80,7 +80,9 @@ async function main() {
         await step("sign in: the app's session cookie is a JWT", async () => {
             await page.goto(ORIGIN + "/");
             await page.locator("#view-signin").waitFor();
+            assert.ok(!(await page.isVisible("#nav")), "no app before");
             await page.fill("#signin-user", user);
+            await shot(page, "00-sign-in.png");
             await page.click("#signin-button");
             await page.locator("#whoami", { hasText: user }).waitFor();
             const cookies = await context.cookies(ORIGIN);
