@@ -107,8 +107,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.reply(200, {"user": user})
 
     def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        form = urllib.parse.parse_qs(self.rfile.read(min(length, 4096))
+        length = self.headers.get("Content-Length") or "0"
+        if not length.isdigit() or int(length) > 4096:
+            return self.reply(400, {"error": "a short form is expected"})
+        form = urllib.parse.parse_qs(self.rfile.read(int(length))
                                      .decode("utf-8", "replace"))
         if self.path == "/demo/signout":
             return self.reply(303, headers=[
