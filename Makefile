@@ -2,7 +2,10 @@
 #
 #   make          build build/ngx_http_tiktok_module.so against Debian's nginx
 #   make test     install what is missing, build, build against nginx 1.26
-#                 (make compat), run every suite
+#                 (make compat), run every suite, then the browser test
+#                 when /usr/bin/chromium is there
+#   make test-browser  the demo page's flows in headless Chromium
+#                 (screenshots in build/browser/)
 #   make compat   build the module against Debian trixie's nginx-dev (1.26)
 #                 with nginx's own warning flags, -Werror, no --with-debug
 #   make demo     install what is missing, build, start nginx + PostgreSQL +
@@ -37,8 +40,8 @@ UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
               -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
               -I$(NGX_BUILD)/src/os/unix
 
-.PHONY: all deps module unit compat test test-only asan fuzz bench demo \
-        demo-stop deb clean
+.PHONY: all deps module unit compat test test-only test-browser \
+        test-browser-only asan fuzz bench demo demo-stop deb clean
 
 all: module unit
 
@@ -127,9 +130,25 @@ $(COMPAT)/ngx_http_tiktok_module.so: $(COMPAT_NGX)/objs/Makefile $(SRCS)
 	    && { echo 'compat: built with debug'; exit 1; } || true
 	cp $(COMPAT_NGX)/objs/ngx_http_tiktok_module.so $@
 
+CHROMIUM ?= /usr/bin/chromium
+
 test: deps
 	$(MAKE) compat
 	$(MAKE) test-only
+ifeq ($(TESTS),t)
+	@if [ -x $(CHROMIUM) ]; then $(MAKE) test-browser-only; \
+	else echo "test: no $(CHROMIUM), so no browser test"; fi
+endif
+
+# The demo page driven by Debian's Chromium through playwright-core (npm ci
+# from t/browser/package-lock.json): sign in, connect through the sandbox's
+# consent page, analytics, export now and scheduled.  It starts and stops
+# its own demo on free loopback ports.
+test-browser: deps
+	$(MAKE) test-browser-only
+
+test-browser-only: all
+	CHROMIUM=$(CHROMIUM) scripts/test-browser.sh
 
 # With the default TESTS, the suites run TEST_JOBS at a time (each has its
 # own PostgreSQL, sandbox, nginx and ports), except those that measure a

@@ -1,51 +1,55 @@
 #!/usr/bin/env bash
-# scripts/demo.sh start|stop|status|connect [user-id] — the module running
-# for a person to try.
+# scripts/demo.sh start|stop|status — the module running for a person to
+# try in a browser.
 #
 # `make demo` (after `make deps` and the build) runs `scripts/demo.sh start`,
 # which starts, under demo/run/ in the repo:
 #
 #   - a PostgreSQL 15 cluster with database "tiktok", migrated with
 #     scripts/migrate.sh                                 127.0.0.1:55432
-#   - the TikTok sandbox (t/sandbox/tiktok_sandbox.py) with a CA and a
-#     localhost certificate made for it      API https://localhost:8443
+#   - the TikTok sandbox (t/sandbox/tiktok_sandbox.py --demo: a consent page
+#     and a creator with videos) with a CA and a localhost certificate made
+#     for it                                 API https://localhost:8443
 #                                            control  http://127.0.0.1:8444
-#   - /usr/sbin/nginx with build/ngx_http_tiktok_module.so and a
-#     configuration modelled on conf.example               127.0.0.1:8080
+#   - the demo's sign-in (demo/signin.py), which mints the app's JWT
+#                                                          127.0.0.1:8445
+#   - /usr/sbin/nginx with build/ngx_http_tiktok_module.so, a configuration
+#     modelled on conf.example and the page in demo/www
+#                                                  https://localhost:8080/
 #
-# Ports: DEMO_PORT, DEMO_SANDBOX_PORT, DEMO_SANDBOX_CONTROL_PORT, DEMO_PG_PORT.
-# Also: DEMO_NGINX_BINARY (/usr/sbin/nginx), DEMO_NGINX_USER (www-data, the
-# workers' user when run as root), TIKTOK_PG_BIN (/usr/lib/postgresql/15/bin).
+# nginx serves https with the sandbox CA's certificate: TikTok takes only an
+# https redirect URI, and the one registered here is the demo's real
+# callback, https://localhost:8080/api/tiktok/callback.
+#
+# Ports: DEMO_PORT, DEMO_SANDBOX_PORT, DEMO_SANDBOX_CONTROL_PORT,
+# DEMO_SIGNIN_PORT, DEMO_PG_PORT.  DEMO_RUN (demo/run) is where everything
+# lives.  Also: DEMO_NGINX_BINARY (/usr/sbin/nginx), DEMO_NGINX_USER
+# (www-data, the workers' user when run as root), TIKTOK_PG_BIN
+# (/usr/lib/postgresql/15/bin).
 # `start` starts whatever is not running yet and says so when all runs;
-# `stop` (make demo-stop) stops all three and may be run any number of times.
-# `connect` walks a user through OAuth with the sandbox's consenting user.
+# `stop` (make demo-stop) stops them all and may be run any number of times.
 # The database and the generated secrets stay in demo/run/ between runs;
 # `rm -rf demo/run` after a stop starts from nothing.
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RUN=$ROOT/demo/run
+RUN=${DEMO_RUN:-$ROOT/demo/run}
 
 PG_BIN=${TIKTOK_PG_BIN:-/usr/lib/postgresql/15/bin}
 NGINX=${DEMO_NGINX_BINARY:-/usr/sbin/nginx}
 PYTHON=/usr/bin/python3
 MODULE=$ROOT/build/ngx_http_tiktok_module.so
 SANDBOX=$ROOT/t/sandbox/tiktok_sandbox.py
+SIGNIN=$ROOT/demo/signin.py
+WWW=$ROOT/demo/www
 
 CLIENT_KEY=sbx_demo_client_key
-USER_ID=demo-user
-
-# TikTok insists on an https redirect URI, and a browser cannot add the
-# demo's X-User-ID header when it follows a redirect, so this one is only a
-# name the module and the sandbox agree on: `scripts/demo.sh connect` takes
-# the sandbox's redirect to it and replays its query string on the demo's
-# own /api/tiktok/callback.
-REDIRECT_URI=https://demo.invalid/api/tiktok/callback
 
 PGDIR=$RUN/pg
 PGDATA=$PGDIR/data
 SBDIR=$RUN/sandbox
+SIDIR=$RUN/signin
 NGDIR=$RUN/nginx
 PORTS_FILE=$RUN/ports
 SECRETS_FILE=$RUN/secrets.env
@@ -72,10 +76,17 @@ load_ports() {
         NGINX_PORT=${DEMO_PORT:-8080}
         SB_PORT=${DEMO_SANDBOX_PORT:-8443}
         SB_CONTROL_PORT=${DEMO_SANDBOX_CONTROL_PORT:-8444}
+        SI_PORT=${DEMO_SIGNIN_PORT:-8445}
         PG_PORT=${DEMO_PG_PORT:-55432}
     fi
 
-    for p in "$NGINX_PORT" "$SB_PORT" "$SB_CONTROL_PORT" "$PG_PORT"; do
+    # the page's origin: the cookie, the callback and the return all use it
+    ORIGIN=https://localhost:$NGINX_PORT
+    REDIRECT_URI=$ORIGIN/api/tiktok/callback
+
+    for p in "$NGINX_PORT" "$SB_PORT" "$SB_CONTROL_PORT" "$SI_PORT" \
+             "$PG_PORT"
+    do
         case $p in
             ''|*[!0-9]*) die "port \"$p\" is not a number" ;;
         esac
@@ -85,10 +96,11 @@ load_ports() {
     done
 
     if [ "$(printf '%s\n' "$NGINX_PORT" "$SB_PORT" "$SB_CONTROL_PORT" \
-            "$PG_PORT" | sort -u | wc -l)" != 4 ]
+            "$SI_PORT" "$PG_PORT" | sort -u | wc -l)" != 5 ]
     then
-        die "the four ports must differ: nginx $NGINX_PORT, sandbox" \
-            "$SB_PORT and $SB_CONTROL_PORT, PostgreSQL $PG_PORT"
+        die "the five ports must differ: nginx $NGINX_PORT, sandbox" \
+            "$SB_PORT and $SB_CONTROL_PORT, sign-in $SI_PORT," \
+            "PostgreSQL $PG_PORT"
     fi
 }
 
@@ -97,6 +109,7 @@ save_ports() {
 NGINX_PORT=$NGINX_PORT
 SB_PORT=$SB_PORT
 SB_CONTROL_PORT=$SB_CONTROL_PORT
+SI_PORT=$SI_PORT
 PG_PORT=$PG_PORT
 EOF
 }
@@ -213,7 +226,7 @@ check_access() {
     [ "$(id -u)" = 0 ] || return 0
 
     for user in postgres "$WORKER_USER"; do
-        if d=$(blocked_dir "$ROOT/demo" "$user"); then
+        if d=$(blocked_dir "$(dirname "$RUN")" "$user"); then
             die "the \"$user\" user cannot enter $d, so it cannot reach" \
                 "$RUN. Allow it with \"chmod o+x $d\" or clone the repo" \
                 "under a directory others can enter (e.g. /opt or /srv)."
@@ -327,7 +340,7 @@ sandbox_start() {
         --cert "$SBDIR/server.pem" --key "$SBDIR/server.key" \
         --client-key "$CLIENT_KEY" \
         --client-secret "$TIKTOK_CLIENT_SECRET" \
-        --redirect-uri "$REDIRECT_URI" \
+        --redirect-uri "$REDIRECT_URI" --demo \
         --ready-file "$SBDIR/ready" --log "$SBDIR/sandbox.log" \
         < /dev/null >> "$SBDIR/stdout.log" 2>&1 &
     echo $! > "$SBDIR/sandbox.pid"
@@ -365,6 +378,49 @@ sandbox_stop() {
 }
 
 
+# --- the demo's sign-in -------------------------------------------------------
+
+signin_pid() {
+    live_pid "$SIDIR/signin.pid" "$SIGNIN"
+}
+
+signin_start() {
+    local pid
+
+    if pid=$(signin_pid); then
+        say "the sign-in is already running (pid $pid)"
+        return 0
+    fi
+
+    mkdir -p "$SIDIR"
+    rm -f "$SIDIR/signin.pid"
+
+    setsid "$PYTHON" "$SIGNIN" \
+        "$SI_PORT" "$SIDIR/signin.pid" \
+        < /dev/null >> "$SIDIR/signin.log" 2>&1 &
+
+    wait_port "$SI_PORT" 50 && signin_pid > /dev/null \
+        || { tail -20 "$SIDIR/signin.log" >&2 2>/dev/null;
+             die "the sign-in did not start (see $SIDIR/signin.log)"; }
+
+    say "the sign-in is running on 127.0.0.1:$SI_PORT"
+}
+
+signin_stop() {
+    local pid
+
+    if ! pid=$(signin_pid); then
+        say "the sign-in is not running"
+        rm -f "$SIDIR/signin.pid"
+        return 0
+    fi
+
+    stop_pid "$pid" TERM
+    rm -f "$SIDIR/signin.pid"
+    say "the sign-in stopped"
+}
+
+
 # --- nginx ----------------------------------------------------------------------
 
 nginx_pid() {
@@ -399,7 +455,9 @@ events {
 
 http {
     types {
-        text/html  html;
+        text/html               html;
+        text/css                css;
+        application/javascript  js;
     }
     default_type application/octet-stream;
 
@@ -420,7 +478,7 @@ http {
     tiktok_client_secret_env  TIKTOK_CLIENT_SECRET;
     tiktok_token_key_env      TIKTOK_TOKEN_KEY TIKTOK_TOKEN_KEY_PREVIOUS;
     tiktok_redirect_uri       $REDIRECT_URI;
-    tiktok_app_return_url     http://127.0.0.1:$NGINX_PORT/;
+    tiktok_app_return_url     $ORIGIN/;
     tiktok_scopes             user.info.basic,video.list,video.publish;
     tiktok_postgres           "host=127.0.0.1 port=$PG_PORT dbname=tiktok user=tiktok_app"
                               pool=8 timeout=10s;
@@ -430,7 +488,7 @@ http {
     tiktok_api_base_url       https://localhost:$SB_PORT;
     tiktok_authorize_url      https://localhost:$SB_PORT/v2/auth/authorize/;
     tiktok_ca_certificate     $SBDIR/ca.pem;
-    tiktok_scheduler          on interval=5s batch=20;
+    tiktok_scheduler          on interval=2s batch=20;
     tiktok_title_max_chars    150;
     tiktok_upload_spool       $NGDIR/spool;
     tiktok_pull_url_prefixes  https://media.example.com/;
@@ -441,9 +499,17 @@ http {
         keepalive 16;
     }
 
+    upstream demo_signin {
+        server 127.0.0.1:$SI_PORT;
+    }
+
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        # https: TikTok redirects only to https, and this server is where
+        # it redirects to (the sandbox CA's certificate for localhost)
+        listen 127.0.0.1:$NGINX_PORT ssl;
         server_name localhost;
+        ssl_certificate     $SBDIR/server.pem;
+        ssl_certificate_key $SBDIR/server.key;
 
         # request-time calls to "TikTok" (the sandbox); internal only
         location /_tiktok_api/ {
@@ -460,23 +526,27 @@ http {
             proxy_read_timeout 30s;
         }
 
-        # the API; in the demo the caller names itself in X-User-ID (in
-        # production the app's auth layer sets the user id)
+        # the API; the caller is the "sub" of the app's JWT, which the
+        # browser sends in the demo_session cookie, to /callback too (the
+        # secret is the one demo/signin.py signs with)
         location /api/tiktok/ {
-            tiktok_user_id \$http_x_user_id;
+            tiktok_jwt     secret_env=DEMO_JWT_SECRET audience=authenticated
+                           cookie=demo_session;
+            tiktok_user_id \$tiktok_jwt_sub;
             tiktok_api;
         }
 
-        # the demo page
-        location = / {
-            root $ROOT/demo;
-            try_files /index.html =404;
-            default_type text/html;
-            add_header Cache-Control no-cache;
+        # the demo's sign-in (demo/signin.py): mints that JWT
+        location /demo/ {
+            proxy_pass http://demo_signin;
         }
 
+        # the page (a copy of demo/www: the workers may not be able to
+        # enter the repository, only $RUN)
         location / {
-            return 404;
+            root $NGDIR/www;
+            index index.html;
+            add_header Cache-Control no-cache;
         }
     }
 }
@@ -497,6 +567,10 @@ nginx_start() {
     fi
     chmod 700 "$NGDIR/spool"
 
+    rm -rf "$NGDIR/www"
+    cp -R "$WWW" "$NGDIR/www"
+    chmod -R a+rX "$NGDIR/www"
+
     nginx_conf
 
     if ! out=$("$NGINX" -t -q -p "$NGDIR/" -c conf/nginx.conf 2>&1); then
@@ -512,7 +586,7 @@ nginx_start() {
     wait_port "$NGINX_PORT" 50 \
         || die "nginx does not listen on $NGINX_PORT (see $NGDIR/logs/error.log)"
 
-    say "nginx is running on http://127.0.0.1:$NGINX_PORT/" \
+    say "nginx is running on $ORIGIN/" \
         "(pid $(nginx_pid || echo '?'))"
 }
 
@@ -543,10 +617,13 @@ load_secrets() {
                 "$(random_hex 16)" "$(random_hex 32)" > "$SECRETS_FILE"
         )
     fi
+    if ! grep -q '^DEMO_JWT_SECRET=' "$SECRETS_FILE"; then
+        printf 'DEMO_JWT_SECRET=%s\n' "$(random_hex 32)" >> "$SECRETS_FILE"
+    fi
 
     # shellcheck disable=SC1090
     . "$SECRETS_FILE"
-    export TIKTOK_CLIENT_SECRET TIKTOK_TOKEN_KEY
+    export TIKTOK_CLIENT_SECRET TIKTOK_TOKEN_KEY DEMO_JWT_SECRET
     unset TIKTOK_TOKEN_KEY_PREVIOUS
 }
 
@@ -554,11 +631,13 @@ load_secrets() {
 # --- commands -----------------------------------------------------------------
 
 anything_running() {
-    pg_running || sandbox_pid > /dev/null || nginx_pid > /dev/null
+    pg_running || sandbox_pid > /dev/null || signin_pid > /dev/null \
+        || nginx_pid > /dev/null
 }
 
 everything_running() {
-    pg_running && sandbox_pid > /dev/null && nginx_pid > /dev/null
+    pg_running && sandbox_pid > /dev/null && signin_pid > /dev/null \
+        && nginx_pid > /dev/null
 }
 
 summary() {
@@ -566,50 +645,39 @@ summary() {
 
 The demo runs (state, logs and generated config in $RUN):
 
-  nginx + module   http://127.0.0.1:$NGINX_PORT/   (demo page)
-                   http://127.0.0.1:$NGINX_PORT/api/tiktok/...
-                   config  $NGDIR/conf/nginx.conf
+  the page         $ORIGIN/
+                   (https with the demo's own CA: let the browser proceed,
+                   or trust $SBDIR/ca.pem)
+  nginx + module   config  $NGDIR/conf/nginx.conf
                    logs    $NGDIR/logs/error.log, access.log
-  TikTok sandbox   API      https://localhost:$SB_PORT  (CA: $SBDIR/ca.pem)
+  TikTok sandbox   API      https://localhost:$SB_PORT  (consent page, CDN)
                    control  http://127.0.0.1:$SB_CONTROL_PORT
-                            (POST /users, /authorize, /tokens, /faults; GET /calls)
+                            (GET /users, /calls, /posts; POST /faults)
                    log      $SBDIR/sandbox.log
+  sign-in          127.0.0.1:$SI_PORT (behind $ORIGIN/demo/)
   PostgreSQL 15    127.0.0.1:$PG_PORT, database tiktok
                    psql -h 127.0.0.1 -p $PG_PORT -U postgres tiktok
                    (trust authentication on the loopback: a demo only)
 
-Try it:
-
-  curl -H 'X-User-ID: $USER_ID' http://127.0.0.1:$NGINX_PORT/api/tiktok/status
-  curl -i -H 'X-User-ID: $USER_ID' http://127.0.0.1:$NGINX_PORT/api/tiktok/connect
-  curl -i -H 'X-User-ID: $USER_ID' http://127.0.0.1:$NGINX_PORT/api/tiktok/videos
-  curl -i -X POST -H 'X-User-ID: $USER_ID' http://127.0.0.1:$NGINX_PORT/api/tiktok/disconnect
-  curl -i http://127.0.0.1:$NGINX_PORT/api/tiktok/status          (no user: 401)
-  curl -s http://127.0.0.1:$SB_CONTROL_PORT/calls                   (what the sandbox saw)
-
-Connect $USER_ID (or any user id) to the sandbox's TikTok user, the way a
-browser would go through TikTok's consent page:
-
-  scripts/demo.sh connect $USER_ID
-
-Posts are published to the sandbox in the background; follow them with GET /api/tiktok/posts.
+Open $ORIGIN/ and sign in with any name; then Settings ->
+Integrations -> Connect TikTok, Analytics, Export to TikTok.
 
 Stop everything with:  make demo-stop      (state: scripts/demo.sh status)
 EOF
 }
 
-# One real request through nginx, the module and PostgreSQL.
+# One real request through nginx and the module: no identity, so 401.
 smoke() {
     local out
 
-    out=$(perl -MHTTP::Tiny -e '
-        my $r = HTTP::Tiny->new(timeout => 10)->get($ARGV[0],
-                    { headers => { "X-User-ID" => $ARGV[1] } });
+    out=$(perl -MHTTP::Tiny -MIO::Socket::SSL -e '
+        my $r = HTTP::Tiny->new(timeout => 10, verify_SSL => 1,
+                                SSL_options => { SSL_ca_file => $ARGV[1] })
+                    ->get($ARGV[0]);
         print "$r->{status} $r->{content}";' \
-        "http://127.0.0.1:$NGINX_PORT/api/tiktok/status" "$USER_ID" 2>&1) \
-        || true
+        "$ORIGIN/api/tiktok/status" "$SBDIR/ca.pem" 2>&1) || true
 
-    say "GET /api/tiktok/status as $USER_ID -> $out"
+    say "GET /api/tiktok/status, not signed in -> $out"
 }
 
 cmd_start() {
@@ -635,7 +703,8 @@ cmd_start() {
     [ -f "$SANDBOX" ] || die "$SANDBOX is missing"
     [ -x "$NGINX" ] || die "$NGINX not found: run make deps (nginx-core)"
     [ -f "$MODULE" ] || die "$MODULE is missing: run make"
-    [ -f "$ROOT/demo/index.html" ] || die "$ROOT/demo/index.html is missing"
+    [ -f "$WWW/index.html" ] || die "$WWW/index.html is missing"
+    [ -f "$SIGNIN" ] || die "$SIGNIN is missing"
 
     pg_running \
         || port_free "$PG_PORT" PostgreSQL DEMO_PG_PORT
@@ -644,6 +713,8 @@ cmd_start() {
         port_free "$SB_CONTROL_PORT" "sandbox control" \
             DEMO_SANDBOX_CONTROL_PORT
     fi
+    signin_pid > /dev/null \
+        || port_free "$SI_PORT" sign-in DEMO_SIGNIN_PORT
     nginx_pid > /dev/null \
         || port_free "$NGINX_PORT" nginx DEMO_PORT
 
@@ -658,6 +729,7 @@ cmd_start() {
 
     pg_start
     sandbox_start
+    signin_start
     nginx_start
 
     smoke
@@ -668,62 +740,9 @@ cmd_stop() {
     # the order matters: nginx's workers hold connections to both others
     load_ports
     nginx_stop
+    signin_stop
     sandbox_stop
     pg_stop
-}
-
-# The OAuth flow a browser would go through, with the sandbox's scripted
-# user consenting: connect -> TikTok's (the sandbox's) authorize page ->
-# the redirect back, replayed on /api/tiktok/callback -> status.  Codes and
-# tokens are not printed.
-cmd_connect() {
-    local user=${1:-$USER_ID}
-
-    load_ports
-
-    if ! nginx_pid > /dev/null || ! sandbox_pid > /dev/null; then
-        die "the demo is not running: make demo"
-    fi
-
-    perl -MHTTP::Tiny -MIO::Socket::SSL -e '
-        my ($port, $user, $ca, $redirect) = @ARGV;
-        my $api = "http://127.0.0.1:$port/api/tiktok";
-        my $ua = HTTP::Tiny->new(max_redirect => 0, timeout => 30);
-        my $tls = HTTP::Tiny->new(max_redirect => 0, timeout => 30,
-                                  verify_SSL => 1,
-                                  SSL_options => { SSL_ca_file => $ca });
-        my %as = (headers => { "X-User-ID" => $user });
-        my $short = sub { my $u = shift // ""; $u =~ s/\?.*/?…/; $u };
-
-        my $r = $ua->get("$api/connect", \%as);
-        print "1. GET /api/tiktok/connect as $user -> $r->{status}\n";
-        if ($r->{status} != 302) {
-            print "   $r->{content}\n";
-            exit 1;
-        }
-        my $authorize = $r->{headers}{location};
-        print "   to ", $short->($authorize), "\n";
-
-        $r = $tls->get($authorize);
-        my $back = $r->{headers}{location} // "";
-        print "2. the sandbox consents -> $r->{status} to ",
-              $short->($back), "\n";
-        if (index($back, "$redirect?") != 0) {
-            print "   $r->{content}\n";
-            exit 1;
-        }
-
-        $r = $ua->get("$api/callback?" . substr($back, length($redirect) + 1),
-                      \%as);
-        print "3. GET /api/tiktok/callback?code=…&state=… -> $r->{status}",
-              ($r->{headers}{location} ? " to $r->{headers}{location}" : ""),
-              "\n";
-        print "   $r->{content}\n" if $r->{status} != 302;
-
-        $r = $ua->get("$api/status", \%as);
-        print "4. GET /api/tiktok/status -> $r->{status} $r->{content}\n";
-        exit($r->{content} =~ /"connected":true/ ? 0 : 1);
-    ' "$NGINX_PORT" "$user" "$SBDIR/ca.pem" "$REDIRECT_URI"
 }
 
 cmd_status() {
@@ -732,7 +751,7 @@ cmd_status() {
     load_ports
 
     if pid=$(nginx_pid); then
-        say "nginx: running (pid $pid) on http://127.0.0.1:$NGINX_PORT/"
+        say "nginx: running (pid $pid) on $ORIGIN/"
     else
         say "nginx: stopped"; rc=3
     fi
@@ -742,6 +761,12 @@ cmd_status() {
             "control http://127.0.0.1:$SB_CONTROL_PORT"
     else
         say "sandbox: stopped"; rc=3
+    fi
+
+    if pid=$(signin_pid); then
+        say "sign-in: running (pid $pid) on 127.0.0.1:$SI_PORT"
+    else
+        say "sign-in: stopped"; rc=3
     fi
 
     if pg_running; then
@@ -758,7 +783,6 @@ case ${1:-} in
     start)   cmd_start ;;
     stop)    cmd_stop ;;
     status)  cmd_status ;;
-    connect) shift; cmd_connect "$@" ;;
-    *)       echo "usage: $0 start|stop|status|connect [user-id]" >&2
+    *)       echo "usage: $0 start|stop|status" >&2
              exit 2 ;;
 esac

@@ -20,7 +20,12 @@ Run:
   tiktok_sandbox.py --listen 127.0.0.1 --port 0 --control-port 0 \
       --cert server.pem --key server.key --client-key KEY \
       --client-secret SECRET --redirect-uri URI [--redirect-uri URI2 ...] \
-      [--ready-file PATH] [--log PATH] [--parent-pid PID]
+      [--ready-file PATH] [--log PATH] [--parent-pid PID] [--demo]
+
+--demo is for a person in a browser (make demo): the authorize page is a
+consent page with Authorize and Cancel buttons instead of a scripted user
+who decides at once, and the sandbox starts with DEMO_USER, a creator with
+videos, instead of DEFAULT_USER.
 """
 
 import argparse
@@ -179,6 +184,34 @@ DEFAULT_USER = {
     "video_count": 25,
 }
 
+# The creator a person meets in the demo: same open_id as DEFAULT_USER (so
+# control scripts still name it), videos a person can tell apart, and duets
+# switched off, so the export form has an interaction to grey out.
+DEMO_VIDEOS = (
+    ("Sourdough in 60 seconds", 184_302, 12_877, 341, 96),
+    ("Five-minute focaccia", 92_118, 7_450, 128, 41),
+    ("Why my croissants failed", 1_250_407, 88_213, 2_904, 1_377),
+    ("Cinnamon rolls, no mixer", 46_990, 3_102, 77, 12),
+    ("Proofing basket hacks", 23_561, 1_845, 39, 8),
+    ("Laminating dough, slowly", 310_774, 25_006, 611, 203),
+)
+DEMO_USER = {
+    "open_id": DEFAULT_OPEN_ID,
+    "union_id": DEFAULT_USER["union_id"],
+    "display_name": "Juniper Bakes",
+    "username": "juniper.bakes",
+    "bio_description": "Bread, slowly 🍞",
+    "follower_count": 48_211,
+    "following_count": 180,
+    "likes_count": 139_593,
+    "duet_disabled": True,
+    "videos": [
+        {"title": t, "video_description": t + " #baking",
+         "view_count": v, "like_count": l, "comment_count": c,
+         "share_count": sh, "duration": 30 + 7 * i}
+        for i, (t, v, l, c, sh) in enumerate(DEMO_VIDEOS)],
+}
+
 FIRST_VIDEO_ID = 7300000000000000001
 FIRST_UPLOAD_ID = 7310000000000000001
 FIRST_PUBLISH_ID = 7320000000000000001
@@ -261,9 +294,12 @@ def single_params(pairs):
 
 
 def png_bytes(width, height, rgb):
-    """A solid-colour PNG, so covers and avatars are real images."""
-    row = b"\x00" + bytes(rgb) * width
-    raw = row * height
+    """A PNG shading from rgb at the top to a darker rgb at the bottom, so
+    covers and avatars are real images a person can tell apart."""
+    raw = b""
+    for y in range(height):
+        shade = bytes(c * (height * 2 - y) // (height * 2) for c in rgb)
+        raw += b"\x00" + shade * width
 
     def chunk(tag, data):
         return (struct.pack(">I", len(data)) + tag + data +
@@ -935,8 +971,11 @@ class Sandbox:
         self.control_port = 0
         self.log = log
         self.cdn_key = secrets.token_bytes(32)
+        self.demo = args.demo
         self.routes = {
             "/v2/auth/authorize/": Route("GET", self.authorize, "page"),
+            "/v2/auth/authorize/consent/": Route("POST", self.consent,
+                                                 "page"),
             "/v2/oauth/token/": Route("POST", self.oauth_token, "oauth"),
             "/v2/oauth/revoke/": Route("POST", self.oauth_revoke, "oauth"),
             "/v2/user/info/": Route("GET", self.user_info, "api",
@@ -979,7 +1018,7 @@ class Sandbox:
         self.all_requests = collections.deque(maxlen=KEEP_REQUESTS)
         self.windows = collections.defaultdict(collections.deque)
         self.post_times = collections.defaultdict(collections.deque)
-        self.put_user(dict(DEFAULT_USER))
+        self.put_user(copy.deepcopy(DEMO_USER if self.demo else DEFAULT_USER))
 
     # ---- users and videos ----
 
@@ -1312,7 +1351,82 @@ class Sandbox:
     # ---- authorize page (www.tiktok.com) ----
 
     def authorize(self, req):
-        q = single_params(req.query_pairs)
+        redirect_uri, scopes, state, challenge = self.authorize_request(
+            req.query_pairs)
+        if self.demo:
+            return self.consent_page(req.query_string, redirect_uri, scopes)
+        return self.user_decides(redirect_uri, scopes, state, challenge)
+
+    def consent(self, req):
+        """The consent page's buttons: the authorize request travels back
+        whole in "request" and is checked again, like TikTok would."""
+        if not self.demo:
+            raise PageError("invalid_request", "there is no consent page: "
+                            "the sandbox runs without --demo")
+        form = single_params(urllib.parse.parse_qsl(
+            req.body_bytes.decode("utf-8", "replace"),
+            keep_blank_values=True))
+        if form is None or form.get("decision") not in ("authorize",
+                                                        "cancel"):
+            raise PageError("invalid_request", "decision must be authorize "
+                            "or cancel")
+        redirect_uri, scopes, state, challenge = self.authorize_request(
+            urllib.parse.parse_qsl(form.get("request", ""),
+                                   keep_blank_values=True))
+        if form["decision"] == "cancel":
+            return redirect(redirect_uri, [
+                ("error", "access_denied"),
+                ("error_description", "The user denied the request"),
+                ("state", state)])
+        return self.user_decides(redirect_uri, scopes, state, challenge)
+
+    def consent_page(self, query, redirect_uri, scopes):
+        user = self.users.get(DEFAULT_OPEN_ID) or \
+            next(iter(self.users.values()), None)
+        if user is None:
+            raise PageError("invalid_request", "the sandbox has no user")
+        e = html.escape
+        items = "".join("<li><code>%s</code></li>" % e(s) for s in scopes)
+        page = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Authorize %(app)s - TikTok (sandbox)</title>
+<style>
+ body { font: 15px/1.45 system-ui, sans-serif; background: #f1f1f2;
+        margin: 0; }
+ main { max-width: 26rem; margin: 3rem auto; background: #fff;
+        border-radius: 12px; padding: 1.5rem 2rem; }
+ .who { display: flex; gap: .75rem; align-items: center; }
+ .who img { width: 48px; height: 48px; border-radius: 50%%; }
+ .note { color: #666; font-size: 13px; }
+ button { font: inherit; padding: .6rem 1.2rem; border-radius: 6px;
+          border: 1px solid #ccc; background: #fff; cursor: pointer; }
+ button[value=authorize] { background: #fe2c55; color: #fff;
+                           border-color: #fe2c55; }
+</style></head><body><main>
+<p class="note">TikTok sandbox: not the real TikTok</p>
+<h1 id="consent-title">%(app)s would like to access your TikTok account</h1>
+<div class="who"><img alt="" src="%(avatar)s">
+<div><strong id="consent-user">%(name)s</strong><br>
+<span class="note">@%(username)s</span></div></div>
+<p>It asks for:</p><ul id="consent-scopes">%(items)s</ul>
+<p class="note">You will be sent back to <code>%(back)s</code>.</p>
+<form method="post" action="/v2/auth/authorize/consent/">
+<input type="hidden" name="request" value="%(query)s">
+<button name="decision" value="cancel">Cancel</button>
+<button name="decision" value="authorize" id="authorize">Authorize</button>
+</form></main></body></html>
+""" % {"app": e(self.client_key), "avatar": e(
+            self.user_field(user, "avatar_url")), "name": e(user.display_name),
+            "username": e(user.username or ""), "items": items,
+            "back": e(redirect_uri), "query": e(query)}
+        return Response(200, page.encode(), "text/html; charset=UTF-8",
+                        [("Cache-Control", "no-store")])
+
+    def authorize_request(self, pairs):
+        """Checks an authorize request's parameters as TikTok does; returns
+        (redirect_uri, scopes, state, challenge)."""
+        q = single_params(pairs)
         if q is None:
             raise PageError("invalid_request", "a parameter is repeated")
         if q.get("client_key") != self.client_key:
@@ -1339,7 +1453,7 @@ class Sandbox:
         if q.get("disable_auto_auth", "0") not in ("0", "1"):
             raise PageError("invalid_request", "disable_auto_auth must be "
                             "0 or 1")
-        return self.user_decides(redirect_uri, scopes, q["state"], challenge)
+        return redirect_uri, scopes, q["state"], challenge
 
     @staticmethod
     def requested_scopes(scope):
@@ -2380,6 +2494,8 @@ def parse_args(argv):
     p.add_argument("--log")
     p.add_argument("--parent-pid", type=int,
                    help="exit when this process is no longer our parent")
+    p.add_argument("--demo", action="store_true",
+                   help="a consent page for a person, and DEMO_USER")
     args = p.parse_args(argv)
     for uri in args.redirect_uri:
         problem = redirect_uri_problem(uri)
