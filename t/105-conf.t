@@ -149,7 +149,9 @@ for my $section (split /^### /m, $ref // '') {
 
     ok(!exists $doc{$name}, "$name documented once");
     my %d;
-    ($d{syntax}) = $section =~ /^\s+Syntax:\s+(.+)$/m;
+    # nginx's reference wraps a long Syntax onto indented lines
+    ($d{syntax}) = $section =~ /^\s+Syntax:\s+(.+?)\n\s+Default:/ms;
+    $d{syntax} =~ s/\s+/ /g if defined $d{syntax};
     ($d{default}) = $section =~ /^\s+Default:\s*(.+)$/m;
     ($d{context}) = $section =~ /^\s+Context:\s+(.+)$/m;
     $doc{$name} = \%d;
