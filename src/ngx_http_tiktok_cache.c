@@ -9,7 +9,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_tiktok_cache.h"
 #include "ngx_http_tiktok_module.h"
 
 
