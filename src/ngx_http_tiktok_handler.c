@@ -504,7 +504,10 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 
     allow.len = p - allow.data;
 
-    if (ngx_http_tiktok_set_header(r, "Allow", &allow) == NULL) {
+    if (ngx_http_tiktok_set_header(r->pool, &r->headers_out.headers, "Allow",
+                                   &allow)
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
