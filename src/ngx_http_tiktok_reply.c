@@ -210,29 +210,6 @@ ngx_http_tiktok_rfc3339(u_char *p, time_t t)
 }
 
 
-ngx_int_t
-ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
-{
-    ngx_str_t  value;
-
-    value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    value.len = ngx_sprintf(value.data, "%T", seconds) - value.data;
-
-    if (ngx_http_tiktok_set_header(r->pool, &r->headers_out.headers,
-                                   "Retry-After", &value)
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 static void ngx_http_tiktok_record_error_done(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_log_escape(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
