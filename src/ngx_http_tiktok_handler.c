@@ -312,8 +312,6 @@ ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id)
 static ngx_int_t
 ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
 {
-    size_t                       chars, utf16;
-    u_char                      *p, *last;
     ngx_http_tiktok_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
@@ -326,21 +324,9 @@ ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
         return NGX_DECLINED;
     }
 
-    if (user->len > NGX_HTTP_TIKTOK_USER_ID_MAX) {
-        return NGX_ABORT;
-    }
-
-    last = user->data + user->len;
-
-    for (p = user->data; p < last; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            return NGX_ABORT;
-        }
-    }
-
-    /* the database takes only valid UTF-8 text */
-
-    if (ngx_http_tiktok_utf8_count(user, &chars, &utf16) != NGX_OK) {
+    if (user->len > NGX_HTTP_TIKTOK_USER_ID_MAX
+        || !ngx_http_tiktok_is_printable(user))
+    {
         return NGX_ABORT;
     }
 

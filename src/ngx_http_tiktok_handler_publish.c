@@ -695,18 +695,10 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
 static const char *
 ngx_http_tiktok_post_field(ngx_str_t *name)
 {
-    size_t  i, chars, utf16;
-
     if (name->len == 0 || name->len > 64
-        || ngx_http_tiktok_utf8_count(name, &chars, &utf16) != NGX_OK)
+        || !ngx_http_tiktok_is_printable(name))
     {
         return "query";
-    }
-
-    for (i = 0; i < name->len; i++) {
-        if (name->data[i] < 0x20 || name->data[i] == 0x7f) {
-            return "query";
-        }
     }
 
     return (const char *) name->data;
