@@ -1120,8 +1120,6 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
 }
 
 
-/* a 400, logged at info */
-
 static ngx_int_t
 ngx_http_tiktok_post_error(ngx_http_request_t *r, const char *field,
     const char *message)

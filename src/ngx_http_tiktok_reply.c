@@ -419,8 +419,6 @@ ngx_http_tiktok_spool_remove(ngx_http_request_t *r, PGresult *res)
 }
 
 
-/* one statement */
-
 ngx_int_t
 ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql, ngx_uint_t n,
     ngx_str_t *params, ngx_http_tiktok_pg_handler_pt handler)
