@@ -21,7 +21,7 @@
 /* a route and its policy: the checks the dispatcher and the call make */
 typedef struct {
     ngx_str_t                     path;
-    ngx_uint_t                    method;
+    ngx_uint_t                    method;    /* NGX_HTTP_GET|..., a mask */
     const char                   *scope;     /* TikTok calls need it */
     ngx_uint_t                    body;      /* the handler reads one */
     ngx_http_tiktok_endpoint_pt   handler;
@@ -66,9 +66,7 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
       ngx_http_tiktok_creator_handler },
     { ngx_string("posts"), NGX_HTTP_GET, NULL, 0,
       ngx_http_tiktok_posts_handler },
-    { ngx_string("posts/{id}"), NGX_HTTP_GET, NULL, 0,
-      ngx_http_tiktok_post_item_handler },
-    { ngx_string("posts/{id}"), NGX_HTTP_DELETE, NULL, 0,
+    { ngx_string("posts/{id}"), NGX_HTTP_GET|NGX_HTTP_DELETE, NULL, 0,
       ngx_http_tiktok_post_item_handler },
     { ngx_null_string, 0, NULL, 0, NULL }
 };
@@ -185,7 +183,7 @@ ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
             continue;
         }
 
-        if (rt->method == method) {
+        if (rt->method & method) {
             return rt;
         }
 
