@@ -199,9 +199,8 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     job->ended = ended;
     job->data = data;
     job->fd = NGX_INVALID_FILE;
-    job->wait.handler = ngx_http_tiktok_job_wait_handler;
-    job->wait.data = job;
-    job->wait.log = log;
+    ngx_http_tiktok_event_init(&job->wait, ngx_http_tiktok_job_wait_handler,
+                               job, log);
 
     /*
      * A pause (pacing, a poll's interval) must not hold up a worker's

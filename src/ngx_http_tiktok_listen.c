@@ -483,7 +483,8 @@ ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l)
         return;
     }
 
-    q = ngx_http_tiktok_pg_query_create(pool, l->conn.log);
+    q = ngx_http_tiktok_pg_query_create(pool, l->conn.log, NULL,
+                                        ngx_http_tiktok_listen_probe_sent, l);
     if (q == NULL) {
         ngx_destroy_pool(pool);
         return;
@@ -493,9 +494,6 @@ ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l)
                    - l->token;
     token.data = l->token;
     token.len = l->token_len;
-
-    q->handler = ngx_http_tiktok_listen_probe_sent;
-    q->data = l;
 
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_listen_probe_sql, 1,
                                &token) != NGX_OK)
