@@ -135,7 +135,7 @@ static void
 ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 hex, params[2];
+    ngx_str_t                 params[2];
     PGresult                 *res;
     ngx_http_tiktok_lease_t  *lease;
 
@@ -174,13 +174,10 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
     if (PQgetvalue(res, 0, 1)[0] == 't') {
         /* fresh for five more minutes at least */
 
-        hex.data = (u_char *) PQgetvalue(res, 0, 0);
-        hex.len = PQgetlength(res, 0, 0);
-
         rc = ngx_http_tiktok_unseal_hex(lease->pool, lease->log,
                                         &lease->tmcf->keyring, &lease->user,
-                                        "access_token", &hex,
-                                        &lease->access_token, NULL);
+                                        "access_token", res, 0,
+                                        &lease->access_token);
 
         if (rc == NGX_OK) {
             ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_OK, NULL);
@@ -232,7 +229,6 @@ static void
 ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 hex;
     ngx_http_tiktok_lease_t  *lease;
 
     lease = q->data;
@@ -262,13 +258,10 @@ ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
-    hex.len = PQgetlength(q->res[0], 0, 0);
-
     rc = ngx_http_tiktok_unseal_hex(lease->pool, lease->log,
                                     &lease->tmcf->keyring, &lease->user,
-                                    "refresh_token", &hex,
-                                    &lease->refresh_token, NULL);
+                                    "refresh_token", q->res[0], 0,
+                                    &lease->refresh_token);
 
     if (rc == NGX_DECLINED) {
         /* a token we cannot read is as good as none */
@@ -560,14 +553,11 @@ ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease,
     ngx_str_t                    params[2];
     ngx_http_tiktok_pg_query_t  *q;
 
-    q = ngx_http_tiktok_pg_query_create(lease->pool, lease->log);
+    q = ngx_http_tiktok_pg_query_create(lease->pool, lease->log,
+                                        &lease->user, handler, data);
     if (q == NULL) {
         return NULL;
     }
-
-    q->user_id = lease->user;
-    q->handler = handler;
-    q->data = data;
 
     if (lease->invalid) {
         lease->invalid = 0;
@@ -654,22 +644,24 @@ ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
 
 
 /*
- * The hex of a sealed column back to plain text, which is zeroed when the
- * pool goes.  NGX_DECLINED: it does not decrypt for this user/column with
- * either key.
+ * The hex of a sealed column in a result's row 0 back to plain text, which
+ * is zeroed when the pool goes.  NGX_DECLINED: it does not decrypt for this
+ * user/column with either key.
  */
 
 ngx_int_t
 ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
-    ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous)
+    PGresult *res, int field, ngx_str_t *plain)
 {
     u_char     *sealed;
     size_t      len;
     ngx_int_t   rc;
-    ngx_str_t   col, in;
+    ngx_str_t   col, in, hex;
 
-    len = hex->len / 2;
+    hex.data = (u_char *) PQgetvalue(res, 0, field);
+    hex.len = PQgetlength(res, 0, field);
+    len = hex.len / 2;
 
     if (len < NGX_HTTP_TIKTOK_SEAL_OVERHEAD) {
         return NGX_DECLINED;
@@ -681,7 +673,7 @@ ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
         return NGX_ERROR;
     }
 
-    if (ngx_http_tiktok_unhex(sealed, hex->data, hex->len) != NGX_OK) {
+    if (ngx_http_tiktok_unhex(sealed, hex.data, hex.len) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -691,7 +683,7 @@ ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
     in.len = len;
 
     rc = ngx_http_tiktok_open(keyring, user, &col, &in, plain->data,
-                              &plain->len, used_previous);
+                              &plain->len, NULL);
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
