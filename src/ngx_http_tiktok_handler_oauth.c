@@ -681,13 +681,10 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     params[7] = oa->expires_in;
     params[8] = oa->refresh_expires_in;
 
-    params[9].data = ngx_pnalloc(r->pool, 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN);
-
-    if (params[9].data == NULL
-        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
-                                    &tmcf->keyring, &ctx->user_id,
-                                    "access_token", &oa->access_token,
-                                    &params[5]) != NGX_OK
+    if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                 &tmcf->keyring, &ctx->user_id,
+                                 "access_token", &oa->access_token,
+                                 &params[5]) != NGX_OK
         || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
                                     &tmcf->keyring, &ctx->user_id,
                                     "refresh_token", &oa->refresh_token,
@@ -697,10 +694,9 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
         return;
     }
 
-    params[9].len = ngx_http_tiktok_hex(params[9].data,
-                                        tmcf->keyring.current.id,
-                                        NGX_HTTP_TIKTOK_KEY_ID_LEN)
-                    - params[9].data;
+    /* a sealed token begins with its key's id (crypto.h) */
+    params[9].data = params[5].data;
+    params[9].len = 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN;
 
     if (ngx_http_tiktok_query(r, ngx_http_tiktok_callback_store_sql, 10,
                               params, ngx_http_tiktok_callback_stored)

@@ -432,13 +432,10 @@ ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
         ngx_str_set(&params[6], "");
     }
 
-    params[7].data = ngx_pnalloc(pool, 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN);
-
-    if (params[7].data == NULL
-        || ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
-                                    &params[0], "access_token", access,
-                                    &params[2])
-           != NGX_OK
+    if (ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
+                                 &params[0], "access_token", access,
+                                 &params[2])
+        != NGX_OK
         || ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
                                     &params[0], "refresh_token", refresh,
                                     &params[3])
@@ -447,10 +444,9 @@ ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
         return NGX_ERROR;
     }
 
-    params[7].len = ngx_http_tiktok_hex(params[7].data,
-                                        tmcf->keyring.current.id,
-                                        NGX_HTTP_TIKTOK_KEY_ID_LEN)
-                    - params[7].data;
+    /* a sealed token begins with its key's id (crypto.h) */
+    params[7].data = params[2].data;
+    params[7].len = 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN;
 
     return ngx_http_tiktok_lease_run(lease, ngx_http_tiktok_lease_store_sql,
                                      8, params, ngx_http_tiktok_lease_stored);
