@@ -240,14 +240,11 @@ ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j, ngx_pool_t *pool)
 
     q = ngx_http_tiktok_pg_query_create(pool, j->timer.log, NULL,
                                         ngx_http_tiktok_janitor_answer, j);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
     j->files = files;
 
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_janitor_sql, 1, &param)
-        != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_janitor_sql, 1, &param)
+           != NGX_OK
         || ngx_http_tiktok_pg_run(j->tmcf->pg_pool, q) != NGX_OK)
     {
         return NGX_ERROR;
