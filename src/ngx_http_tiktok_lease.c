@@ -283,6 +283,7 @@ ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
 static ngx_int_t
 ngx_http_tiktok_lease_refresh(ngx_http_tiktok_lease_t *lease)
 {
+    u_char                       *url;
     ngx_keyval_t                  fields[2];
     ngx_http_tiktok_curl_req_t   *req;
     ngx_http_tiktok_main_conf_t  *tmcf;
@@ -291,19 +292,15 @@ ngx_http_tiktok_lease_refresh(ngx_http_tiktok_lease_t *lease)
 
     /* in the caller's pool: its cleanup cancels the call */
     req = ngx_http_tiktok_curl_req_create(lease->pool, lease->log);
-    if (req == NULL) {
+    url = ngx_pnalloc(lease->pool, tmcf->api_base_url.len
+                                   + sizeof("/v2/oauth/token/"));
+    if (req == NULL || url == NULL) {
         return NGX_ERROR;
     }
 
-    req->url.data = ngx_pnalloc(lease->pool, tmcf->api_base_url.len
-                                             + sizeof("/v2/oauth/token/"));
-    if (req->url.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    req->url.len = ngx_sprintf(req->url.data, "%V/v2/oauth/token/%Z",
-                               &tmcf->api_base_url)
-                   - req->url.data - 1;
+    req->url.data = url;
+    req->url.len = ngx_sprintf(url, "%V/v2/oauth/token/%Z",
+                               &tmcf->api_base_url) - url - 1;
 
     ngx_str_set(&fields[0].key, "grant_type");
     ngx_str_set(&fields[0].value, "refresh_token");
