@@ -359,21 +359,12 @@ ngx_http_tiktok_pg_query_t *
 ngx_http_tiktok_query_new(ngx_http_request_t *r,
     ngx_http_tiktok_pg_handler_pt handler)
 {
-    ngx_http_tiktok_ctx_t       *ctx;
-    ngx_http_tiktok_pg_query_t  *q;
+    ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NULL;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = handler;
-    q->data = r;
-
-    return q;
+    return ngx_http_tiktok_pg_query_create(r->pool, r->connection->log,
+                                           &ctx->user_id, handler, r);
 }
 
 
