@@ -20,8 +20,6 @@
 
 static ngx_int_t ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call);
-static ngx_int_t ngx_http_tiktok_api_add_header(ngx_http_request_t *sr,
-    const char *key, ngx_str_t *value, ngx_table_elt_t **slot);
 static ngx_int_t ngx_http_tiktok_api_body(ngx_http_request_t *sr,
     ngx_http_tiktok_api_call_t *call);
 static ngx_int_t ngx_http_tiktok_api_post(ngx_http_request_t *sr, void *data,
@@ -178,8 +176,9 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
 #endif
 
     ngx_str_set(&value, "application/json");
-    if (ngx_http_tiktok_api_add_header(sr, "Accept", &value, NULL)
-        != NGX_OK)
+    if (ngx_http_tiktok_set_header(sr->pool, &sr->headers_in.headers,
+                                   "Accept", &value)
+        == NULL)
     {
         return NGX_ERROR;
     }
@@ -193,10 +192,10 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
 
         ngx_sprintf(value.data, "Bearer %V", &call->bearer);
 
-        if (ngx_http_tiktok_api_add_header(sr, "Authorization", &value,
-                                           &sr->headers_in.authorization)
-            != NGX_OK)
-        {
+        sr->headers_in.authorization = ngx_http_tiktok_set_header(sr->pool,
+                                           &sr->headers_in.headers,
+                                           "Authorization", &value);
+        if (sr->headers_in.authorization == NULL) {
             return NGX_ERROR;
         }
     }
@@ -205,44 +204,11 @@ ngx_http_tiktok_api_headers(ngx_http_request_t *sr,
         return NGX_OK;
     }
 
-    return ngx_http_tiktok_api_add_header(sr, "Content-Type",
-                                          &call->content_type,
-                                          &sr->headers_in.content_type);
-}
+    sr->headers_in.content_type = ngx_http_tiktok_set_header(sr->pool,
+                                      &sr->headers_in.headers, "Content-Type",
+                                      &call->content_type);
 
-
-static ngx_int_t
-ngx_http_tiktok_api_add_header(ngx_http_request_t *sr, const char *key,
-    ngx_str_t *value, ngx_table_elt_t **slot)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&sr->headers_in.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value = *value;
-    h->hash = ngx_hash_key_lc(h->key.data, h->key.len);
-
-    h->lowcase_key = ngx_pnalloc(sr->pool, h->key.len);
-    if (h->lowcase_key == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
-
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    if (slot) {
-        *slot = h;
-    }
-
-    return NGX_OK;
+    return sr->headers_in.content_type ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -457,6 +423,39 @@ ngx_http_tiktok_header(ngx_list_t *headers, const char *name)
 }
 
 
+/* hash and lowcase_key too: the proxy looks request headers up by them */
+
+ngx_table_elt_t *
+ngx_http_tiktok_set_header(ngx_pool_t *pool, ngx_list_t *headers,
+    const char *key, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+    h->hash = ngx_hash_key_lc(h->key.data, h->key.len);
+
+    h->lowcase_key = ngx_pnalloc(pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NULL;
+    }
+
+    ngx_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
+}
+
+
 static ngx_int_t
 ngx_http_tiktok_api_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
@@ -632,11 +631,16 @@ ngx_http_tiktok_form_add(ngx_pool_t *pool, ngx_http_tiktok_form_t *form,
 }
 
 
+/* the JSON object in response; err gets the status, and why it is not one */
+
 static ngx_int_t
 ngx_http_tiktok_api_parse(ngx_pool_t *pool, ngx_log_t *log, ngx_uint_t status,
-    ngx_str_t *response, const char *what, json_t **root)
+    ngx_str_t *response, ngx_http_tiktok_api_error_t *err, json_t **root)
 {
     json_error_t  jerr;
+
+    err->status = status;
+    err->message = "malformed answer from TikTok";
 
     if (response->len == 0) {
         return NGX_ERROR;
@@ -649,7 +653,8 @@ ngx_http_tiktok_api_parse(ngx_pool_t *pool, ngx_log_t *log, ngx_uint_t status,
     if (*root == NULL || !json_is_object(*root)) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "tiktok: TikTok answered %ui with malformed JSON "
-                      "for \"%s\"", status, what ? what : "?");
+                      "for \"%s\"", status,
+                      err->endpoint ? err->endpoint : "?");
         return NGX_ERROR;
     }
 
@@ -759,13 +764,9 @@ ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t status, ngx_str_t *response, json_t **root,
     ngx_http_tiktok_api_error_t *err)
 {
-    err->status = status;
-
-    if (ngx_http_tiktok_api_parse(pool, log, status, response, err->endpoint,
-                                  root)
+    if (ngx_http_tiktok_api_parse(pool, log, status, response, err, root)
         != NGX_OK)
     {
-        err->message = "malformed answer from TikTok";
         return NGX_ERROR;
     }
 
@@ -824,13 +825,9 @@ ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
 {
     json_t  *root, *error;
 
-    err->status = status;
-
-    if (ngx_http_tiktok_api_parse(pool, log, status, response, err->endpoint,
-                                  &root)
+    if (ngx_http_tiktok_api_parse(pool, log, status, response, err, &root)
         != NGX_OK)
     {
-        err->message = "malformed answer from TikTok";
         return NGX_ERROR;
     }
 

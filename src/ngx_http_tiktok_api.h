@@ -150,6 +150,9 @@ ngx_int_t ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
 /* the first header of a list (headers_in's, headers_out's) named name */
 ngx_table_elt_t *ngx_http_tiktok_header(ngx_list_t *headers,
     const char *name);
+/* a header added to such a list; key is a literal */
+ngx_table_elt_t *ngx_http_tiktok_set_header(ngx_pool_t *pool,
+    ngx_list_t *headers, const char *key, ngx_str_t *value);
 
 /*
  * zero a secret's bytes when the pool goes away; secret is read then, so

@@ -9,7 +9,6 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_tiktok_cache.h"
 #include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_metrics.h"
 
@@ -184,8 +183,9 @@ ngx_http_tiktok_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    cache->sh = ngx_slab_alloc(cache->shpool,
-                               sizeof(ngx_http_tiktok_cache_sh_t));
+    /* zeroed: no purge applied yet, every generation at 0 */
+    cache->sh = ngx_slab_calloc(cache->shpool,
+                                sizeof(ngx_http_tiktok_cache_sh_t));
     if (cache->sh == NULL) {
         return NGX_ERROR;
     }
@@ -195,10 +195,6 @@ ngx_http_tiktok_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     ngx_http_tiktok_cache_rbtree_insert);
     ngx_queue_init(&cache->sh->lru);
-
-    cache->sh->purge_applied = 0;
-    cache->sh->metrics = NULL;
-    ngx_memzero(cache->sh->generations, sizeof(cache->sh->generations));
 
     len = sizeof(" in tiktok_cache_zone \"\"") + shm_zone->shm.name.len;
 

@@ -383,10 +383,23 @@ ngx_http_tiktok_call_done(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_tiktok_call_error(ngx_http_request_t *r, ngx_http_tiktok_call_t *call)
 {
-    if (call->status == NGX_HTTP_TOO_MANY_REQUESTS && call->retry_after
-        && ngx_http_tiktok_set_retry_after(r, call->retry_after) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_str_t  value;
+
+    if (call->status == NGX_HTTP_TOO_MANY_REQUESTS && call->retry_after) {
+        value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        value.len = ngx_sprintf(value.data, "%T", call->retry_after)
+                    - value.data;
+
+        if (ngx_http_tiktok_set_header(r->pool, &r->headers_out.headers,
+                                       "Retry-After", &value)
+            == NULL)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     return ngx_http_tiktok_send_error(r, call->status, call->code, NULL,

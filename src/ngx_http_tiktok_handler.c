@@ -10,7 +10,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_validate.h"
 #include "ngx_http_tiktok_reply.h"
@@ -22,7 +21,7 @@
 /* a route and its policy: the checks the dispatcher and the call make */
 typedef struct {
     ngx_str_t                     path;
-    ngx_uint_t                    method;
+    ngx_uint_t                    method;    /* NGX_HTTP_GET|..., a mask */
     const char                   *scope;     /* TikTok calls need it */
     ngx_uint_t                    body;      /* the handler reads one */
     ngx_http_tiktok_endpoint_pt   handler;
@@ -67,9 +66,7 @@ static ngx_http_tiktok_route_t  ngx_http_tiktok_routes[] = {
       ngx_http_tiktok_creator_handler },
     { ngx_string("posts"), NGX_HTTP_GET, NULL, 0,
       ngx_http_tiktok_posts_handler },
-    { ngx_string("posts/{id}"), NGX_HTTP_GET, NULL, 0,
-      ngx_http_tiktok_post_item_handler },
-    { ngx_string("posts/{id}"), NGX_HTTP_DELETE, NULL, 0,
+    { ngx_string("posts/{id}"), NGX_HTTP_GET|NGX_HTTP_DELETE, NULL, 0,
       ngx_http_tiktok_post_item_handler },
     { ngx_null_string, 0, NULL, 0, NULL }
 };
@@ -193,7 +190,7 @@ ngx_http_tiktok_route(ngx_http_request_t *r, ngx_str_t *path,
             continue;
         }
 
-        if (rt->method == method) {
+        if (rt->method & method) {
             return rt;
         }
 
@@ -320,8 +317,6 @@ ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id)
 static ngx_int_t
 ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
 {
-    size_t                       chars, utf16;
-    u_char                      *p, *last;
     ngx_http_tiktok_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
@@ -334,21 +329,9 @@ ngx_http_tiktok_user_id(ngx_http_request_t *r, ngx_str_t *user)
         return NGX_DECLINED;
     }
 
-    if (user->len > NGX_HTTP_TIKTOK_USER_ID_MAX) {
-        return NGX_ABORT;
-    }
-
-    last = user->data + user->len;
-
-    for (p = user->data; p < last; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            return NGX_ABORT;
-        }
-    }
-
-    /* the database takes only valid UTF-8 text */
-
-    if (ngx_http_tiktok_utf8_count(user, &chars, &utf16) != NGX_OK) {
+    if (user->len > NGX_HTTP_TIKTOK_USER_ID_MAX
+        || !ngx_http_tiktok_is_printable(user))
+    {
         return NGX_ABORT;
     }
 
@@ -512,7 +495,10 @@ ngx_http_tiktok_send_405(ngx_http_request_t *r, ngx_uint_t allowed)
 
     allow.len = p - allow.data;
 
-    if (ngx_http_tiktok_set_header(r, "Allow", &allow) == NULL) {
+    if (ngx_http_tiktok_set_header(r->pool, &r->headers_out.headers, "Allow",
+                                   &allow)
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

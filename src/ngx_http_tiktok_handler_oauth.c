@@ -484,9 +484,7 @@ ngx_http_tiktok_redact(ngx_http_request_t *r, ngx_str_t *method,
 static void
 ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q)
 {
-    ngx_str_t                     hex;
     ngx_int_t                     rc;
-    ngx_uint_t                    prev;
     PGresult                     *res;
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
@@ -524,13 +522,10 @@ ngx_http_tiktok_callback_state(ngx_http_tiktok_pg_query_t *q)
     /* the PKCE verifier, sealed at /connect */
 
     if (!PQgetisnull(res, 0, 0) && PQgetlength(res, 0, 0) > 0) {
-        hex.data = (u_char *) PQgetvalue(res, 0, 0);
-        hex.len = PQgetlength(res, 0, 0);
-
         rc = ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
                                         &tmcf->keyring, &ctx->user_id,
-                                        "code_verifier", &hex, &oa->verifier,
-                                        &prev);
+                                        "code_verifier", res, 0,
+                                        &oa->verifier);
         if (rc == NGX_ERROR) {
             ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -686,13 +681,10 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     params[7] = oa->expires_in;
     params[8] = oa->refresh_expires_in;
 
-    params[9].data = ngx_pnalloc(r->pool, 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN);
-
-    if (params[9].data == NULL
-        || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
-                                    &tmcf->keyring, &ctx->user_id,
-                                    "access_token", &oa->access_token,
-                                    &params[5]) != NGX_OK
+    if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
+                                 &tmcf->keyring, &ctx->user_id,
+                                 "access_token", &oa->access_token,
+                                 &params[5]) != NGX_OK
         || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
                                     &tmcf->keyring, &ctx->user_id,
                                     "refresh_token", &oa->refresh_token,
@@ -702,10 +694,9 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
         return;
     }
 
-    params[9].len = ngx_http_tiktok_hex(params[9].data,
-                                        tmcf->keyring.current.id,
-                                        NGX_HTTP_TIKTOK_KEY_ID_LEN)
-                    - params[9].data;
+    /* a sealed token begins with its key's id (crypto.h) */
+    params[9].data = params[5].data;
+    params[9].len = 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN;
 
     if (ngx_http_tiktok_query(r, ngx_http_tiktok_callback_store_sql, 10,
                               params, ngx_http_tiktok_callback_stored)
@@ -875,8 +866,6 @@ ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
 static void
 ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
 {
-    ngx_str_t                     hex;
-    ngx_uint_t                    prev;
     ngx_keyval_t                  field;
     ngx_http_request_t           *r;
     ngx_http_tiktok_ctx_t        *ctx;
@@ -904,15 +893,12 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
     /* nothing to revoke: no account, or its token expired anyway */
 
     if (PQntuples(q->res[0]) == 1 && PQgetvalue(q->res[0], 0, 1)[0] == 't') {
-        hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
-        hex.len = PQgetlength(q->res[0], 0, 0);
-
         /* the token is forgotten with the pool: oa holds it, not the stack */
 
         if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
                                        &tmcf->keyring, &ctx->user_id,
-                                       "access_token", &hex, &oa->access_token,
-                                       &prev)
+                                       "access_token", q->res[0], 0,
+                                       &oa->access_token)
             == NGX_OK)
         {
             ngx_str_set(&field.key, "token");

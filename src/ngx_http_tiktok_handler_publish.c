@@ -19,7 +19,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
 #include "ngx_http_tiktok_reply.h"
@@ -696,18 +695,10 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
 static const char *
 ngx_http_tiktok_post_field(ngx_str_t *name)
 {
-    size_t  i, chars, utf16;
-
     if (name->len == 0 || name->len > 64
-        || ngx_http_tiktok_utf8_count(name, &chars, &utf16) != NGX_OK)
+        || !ngx_http_tiktok_is_printable(name))
     {
         return "query";
-    }
-
-    for (i = 0; i < name->len; i++) {
-        if (name->data[i] < 0x20 || name->data[i] == 0x7f) {
-            return "query";
-        }
     }
 
     return (const char *) name->data;
@@ -1128,8 +1119,6 @@ ngx_http_tiktok_post_inserted(ngx_http_tiktok_pg_query_t *q)
                                     NGX_HTTP_ACCEPTED, &body));
 }
 
-
-/* a 400, logged at info */
 
 static ngx_int_t
 ngx_http_tiktok_post_error(ngx_http_request_t *r, const char *field,

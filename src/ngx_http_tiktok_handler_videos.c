@@ -16,7 +16,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_tiktok_module.h"
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
 #include "ngx_http_tiktok_reply.h"

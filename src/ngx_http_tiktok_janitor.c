@@ -73,9 +73,8 @@ ngx_http_tiktok_janitor_init(ngx_cycle_t *cycle,
     /* a path from the configuration: ngx_conf_full_name ends it in NUL */
     j->spool = tmcf->upload_spool;
 
-    j->timer.handler = ngx_http_tiktok_janitor_tick;
-    j->timer.data = j;
-    j->timer.log = cycle->log;
+    ngx_http_tiktok_event_init(&j->timer, ngx_http_tiktok_janitor_tick, j,
+                               cycle->log);
     j->timer.cancelable = 1;
 
     ngx_add_timer(&j->timer, NGX_HTTP_TIKTOK_JANITOR_FIRST);
@@ -239,18 +238,13 @@ ngx_http_tiktok_janitor_step(ngx_http_tiktok_janitor_t *j, ngx_pool_t *pool)
     *p++ = '}';
     param.len = p - param.data;
 
-    q = ngx_http_tiktok_pg_query_create(pool, j->timer.log);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
+    q = ngx_http_tiktok_pg_query_create(pool, j->timer.log, NULL,
+                                        ngx_http_tiktok_janitor_answer, j);
     j->files = files;
 
-    q->handler = ngx_http_tiktok_janitor_answer;
-    q->data = j;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_janitor_sql, 1, &param)
-        != NGX_OK
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_janitor_sql, 1, &param)
+           != NGX_OK
         || ngx_http_tiktok_pg_run(j->tmcf->pg_pool, q) != NGX_OK)
     {
         return NGX_ERROR;

@@ -200,9 +200,8 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     job->ended = ended;
     job->data = data;
     job->fd = NGX_INVALID_FILE;
-    job->wait.handler = ngx_http_tiktok_job_wait_handler;
-    job->wait.data = job;
-    job->wait.log = log;
+    ngx_http_tiktok_event_init(&job->wait, ngx_http_tiktok_job_wait_handler,
+                               job, log);
 
     /*
      * A pause (pacing, a poll's interval) must not hold up a worker's
@@ -743,6 +742,7 @@ static void
 ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
 {
     off_t                        len;
+    u_char                      *range;
     ngx_str_t                    reason;
     ngx_http_tiktok_curl_req_t  *req;
 
@@ -765,7 +765,8 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
     }
 
     req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
-    if (req == NULL) {
+    range = ngx_pnalloc(job->pool, 3 * NGX_OFF_T_LEN + 16);
+    if (req == NULL || range == NULL) {
         ngx_http_tiktok_job_done(job);
         return;
     }
@@ -781,16 +782,11 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
     req->handler = ngx_http_tiktok_job_answered;
     req->data = job;
 
-    req->content_range.data = ngx_pnalloc(job->pool, 3 * NGX_OFF_T_LEN + 16);
-    if (req->content_range.data == NULL) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
-    req->content_range.len = ngx_sprintf(req->content_range.data,
-                                         "bytes %O-%O/%O", job->uploaded,
+    req->content_range.data = range;
+    req->content_range.len = ngx_sprintf(range, "bytes %O-%O/%O",
+                                         job->uploaded,
                                          job->uploaded + len - 1, job->size)
-                             - req->content_range.data;
+                             - range;
 
     if (ngx_http_tiktok_curl_start(job->tmcf->curl, req) != NGX_OK) {
         ngx_http_tiktok_job_done(job);
@@ -1160,6 +1156,7 @@ static void
 ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, ngx_str_t *body)
 {
     char                         *path;
+    u_char                       *url;
     ngx_uint_t                    init;
     ngx_http_tiktok_curl_req_t   *req;
     ngx_http_tiktok_main_conf_t  *tmcf;
@@ -1169,20 +1166,15 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, ngx_str_t *body)
     init = (job->state == NGX_HTTP_TIKTOK_JOB_INIT);
 
     req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
-    if (req == NULL) {
+    url = ngx_pnalloc(job->pool, tmcf->api_base_url.len + ngx_strlen(path) + 1);
+    if (req == NULL || url == NULL) {
         ngx_http_tiktok_job_done(job);
         return;
     }
 
-    req->url.data = ngx_pnalloc(job->pool,
-                                tmcf->api_base_url.len + ngx_strlen(path) + 1);
-    if (req->url.data == NULL) {
-        ngx_http_tiktok_job_done(job);
-        return;
-    }
-
-    req->url.len = ngx_sprintf(req->url.data, "%V%s%Z", &tmcf->api_base_url,
-                               path) - req->url.data - 1;
+    req->url.data = url;
+    req->url.len = ngx_sprintf(url, "%V%s%Z", &tmcf->api_base_url, path)
+                   - url - 1;
 
     req->method = "POST";
     req->bearer = job->lease.access_token;

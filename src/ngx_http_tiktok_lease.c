@@ -136,7 +136,7 @@ static void
 ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 hex, params[2];
+    ngx_str_t                 params[2];
     PGresult                 *res;
     ngx_http_tiktok_lease_t  *lease;
 
@@ -175,13 +175,10 @@ ngx_http_tiktok_lease_loaded(ngx_http_tiktok_pg_query_t *q)
     if (PQgetvalue(res, 0, 1)[0] == 't') {
         /* fresh for five more minutes at least */
 
-        hex.data = (u_char *) PQgetvalue(res, 0, 0);
-        hex.len = PQgetlength(res, 0, 0);
-
         rc = ngx_http_tiktok_unseal_hex(lease->pool, lease->log,
                                         &lease->tmcf->keyring, &lease->user,
-                                        "access_token", &hex,
-                                        &lease->access_token, NULL);
+                                        "access_token", res, 0,
+                                        &lease->access_token);
 
         if (rc == NGX_OK) {
             ngx_http_tiktok_lease_done(lease, NGX_HTTP_TIKTOK_TOKEN_OK, NULL);
@@ -233,7 +230,6 @@ static void
 ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
 {
     ngx_int_t                 rc;
-    ngx_str_t                 hex;
     ngx_http_tiktok_lease_t  *lease;
 
     lease = q->data;
@@ -263,13 +259,10 @@ ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    hex.data = (u_char *) PQgetvalue(q->res[0], 0, 0);
-    hex.len = PQgetlength(q->res[0], 0, 0);
-
     rc = ngx_http_tiktok_unseal_hex(lease->pool, lease->log,
                                     &lease->tmcf->keyring, &lease->user,
-                                    "refresh_token", &hex,
-                                    &lease->refresh_token, NULL);
+                                    "refresh_token", q->res[0], 0,
+                                    &lease->refresh_token);
 
     if (rc == NGX_DECLINED) {
         /* a token we cannot read is as good as none */
@@ -291,6 +284,7 @@ ngx_http_tiktok_lease_claimed(ngx_http_tiktok_pg_query_t *q)
 static ngx_int_t
 ngx_http_tiktok_lease_refresh(ngx_http_tiktok_lease_t *lease)
 {
+    u_char                       *url;
     ngx_keyval_t                  fields[2];
     ngx_http_tiktok_curl_req_t   *req;
     ngx_http_tiktok_main_conf_t  *tmcf;
@@ -299,19 +293,15 @@ ngx_http_tiktok_lease_refresh(ngx_http_tiktok_lease_t *lease)
 
     /* in the caller's pool: its cleanup cancels the call */
     req = ngx_http_tiktok_curl_req_create(lease->pool, lease->log);
-    if (req == NULL) {
+    url = ngx_pnalloc(lease->pool, tmcf->api_base_url.len
+                                   + sizeof("/v2/oauth/token/"));
+    if (req == NULL || url == NULL) {
         return NGX_ERROR;
     }
 
-    req->url.data = ngx_pnalloc(lease->pool, tmcf->api_base_url.len
-                                             + sizeof("/v2/oauth/token/"));
-    if (req->url.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    req->url.len = ngx_sprintf(req->url.data, "%V/v2/oauth/token/%Z",
-                               &tmcf->api_base_url)
-                   - req->url.data - 1;
+    req->url.data = url;
+    req->url.len = ngx_sprintf(url, "%V/v2/oauth/token/%Z",
+                               &tmcf->api_base_url) - url - 1;
 
     ngx_str_set(&fields[0].key, "grant_type");
     ngx_str_set(&fields[0].value, "refresh_token");
@@ -445,13 +435,10 @@ ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
         ngx_str_set(&params[6], "");
     }
 
-    params[7].data = ngx_pnalloc(pool, 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN);
-
-    if (params[7].data == NULL
-        || ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
-                                    &params[0], "access_token", access,
-                                    &params[2])
-           != NGX_OK
+    if (ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
+                                 &params[0], "access_token", access,
+                                 &params[2])
+        != NGX_OK
         || ngx_http_tiktok_seal_hex(pool, lease->log, &tmcf->keyring,
                                     &params[0], "refresh_token", refresh,
                                     &params[3])
@@ -460,10 +447,9 @@ ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
         return NGX_ERROR;
     }
 
-    params[7].len = ngx_http_tiktok_hex(params[7].data,
-                                        tmcf->keyring.current.id,
-                                        NGX_HTTP_TIKTOK_KEY_ID_LEN)
-                    - params[7].data;
+    /* a sealed token begins with its key's id (crypto.h) */
+    params[7].data = params[2].data;
+    params[7].len = 2 * NGX_HTTP_TIKTOK_KEY_ID_LEN;
 
     return ngx_http_tiktok_lease_run(lease, ngx_http_tiktok_lease_store_sql,
                                      8, params, ngx_http_tiktok_lease_stored);
@@ -566,14 +552,11 @@ ngx_http_tiktok_lease_query(ngx_http_tiktok_lease_t *lease,
     ngx_str_t                    params[2];
     ngx_http_tiktok_pg_query_t  *q;
 
-    q = ngx_http_tiktok_pg_query_create(lease->pool, lease->log);
+    q = ngx_http_tiktok_pg_query_create(lease->pool, lease->log,
+                                        &lease->user, handler, data);
     if (q == NULL) {
         return NULL;
     }
-
-    q->user_id = lease->user;
-    q->handler = handler;
-    q->data = data;
 
     if (lease->invalid) {
         lease->invalid = 0;
@@ -660,22 +643,24 @@ ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
 
 
 /*
- * The hex of a sealed column back to plain text, which is zeroed when the
- * pool goes.  NGX_DECLINED: it does not decrypt for this user/column with
- * either key.
+ * The hex of a sealed column in a result's row 0 back to plain text, which
+ * is zeroed when the pool goes.  NGX_DECLINED: it does not decrypt for this
+ * user/column with either key.
  */
 
 ngx_int_t
 ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
-    ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous)
+    PGresult *res, int field, ngx_str_t *plain)
 {
     u_char     *sealed;
     size_t      len;
     ngx_int_t   rc;
-    ngx_str_t   col, in;
+    ngx_str_t   col, in, hex;
 
-    len = hex->len / 2;
+    hex.data = (u_char *) PQgetvalue(res, 0, field);
+    hex.len = PQgetlength(res, 0, field);
+    len = hex.len / 2;
 
     if (len < NGX_HTTP_TIKTOK_SEAL_OVERHEAD) {
         return NGX_DECLINED;
@@ -687,7 +672,7 @@ ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
         return NGX_ERROR;
     }
 
-    if (ngx_http_tiktok_unhex(sealed, hex->data, hex->len) != NGX_OK) {
+    if (ngx_http_tiktok_unhex(sealed, hex.data, hex.len) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -697,7 +682,7 @@ ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
     in.len = len;
 
     rc = ngx_http_tiktok_open(keyring, user, &col, &in, plain->data,
-                              &plain->len, used_previous);
+                              &plain->len, NULL);
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, log, 0,

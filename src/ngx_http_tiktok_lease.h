@@ -118,7 +118,7 @@ ngx_int_t ngx_http_tiktok_seal_hex(ngx_pool_t *pool, ngx_log_t *log,
     ngx_str_t *plain, ngx_str_t *hex);
 ngx_int_t ngx_http_tiktok_unseal_hex(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_tiktok_keyring_t *keyring, ngx_str_t *user, const char *column,
-    ngx_str_t *hex, ngx_str_t *plain, ngx_uint_t *used_previous);
+    PGresult *res, int field, ngx_str_t *plain);
 
 
 #endif /* _NGX_HTTP_TIKTOK_LEASE_H_INCLUDED_ */

@@ -66,8 +66,8 @@ struct ngx_http_tiktok_listen_s {
     ngx_uint_t                     rows;       /* read by the replay */
     ngx_uint_t                     probes;
 
-    u_char                         token[NGX_INT64_LEN * 2 + 2];
-    size_t                         token_len;
+    u_char                         buf[NGX_INT64_LEN * 2 + 2];
+    ngx_str_t                      token;      /* the probe's, in buf */
 
     ngx_uint_t                     probes_back; /* on this connection */
 
@@ -421,8 +421,8 @@ ngx_http_tiktok_listen_notify(ngx_http_tiktok_pg_conn_t *pc, PGnotify *n)
         ngx_http_tiktok_scheduler_kick(l->tmcf);
 
     } else if (ngx_strcmp(n->relname, "tiktok_probe") == 0
-               && l->probing && len == l->token_len
-               && ngx_strncmp(n->extra, l->token, len) == 0)
+               && l->probing && len == l->token.len
+               && ngx_strncmp(n->extra, l->token.data, len) == 0)
     {
         l->probing = 0;
 
@@ -470,7 +470,6 @@ ngx_http_tiktok_listen_purge(ngx_http_tiktok_listen_t *l, u_char *user,
 static void
 ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l)
 {
-    ngx_str_t                    token;
     ngx_pool_t                  *pool;
     ngx_http_tiktok_pg_query_t  *q;
 
@@ -483,30 +482,19 @@ ngx_http_tiktok_listen_probe_start(ngx_http_tiktok_listen_t *l)
         return;
     }
 
-    q = ngx_http_tiktok_pg_query_create(pool, l->conn.log);
-    if (q == NULL) {
-        ngx_destroy_pool(pool);
-        return;
-    }
+    q = ngx_http_tiktok_pg_query_create(pool, l->conn.log, NULL,
+                                        ngx_http_tiktok_listen_probe_sent, l);
 
-    l->token_len = ngx_sprintf(l->token, "%P:%ui", ngx_pid, ++l->probes)
-                   - l->token;
-    token.data = l->token;
-    token.len = l->token_len;
-
-    q->handler = ngx_http_tiktok_listen_probe_sent;
-    q->data = l;
-
-    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_listen_probe_sql, 1,
-                               &token) != NGX_OK)
-    {
-        ngx_destroy_pool(pool);
-        return;
-    }
-
+    l->token.data = l->buf;
+    l->token.len = ngx_sprintf(l->buf, "%P:%ui", ngx_pid, ++l->probes)
+                   - l->buf;
     l->probing = 1;
 
-    if (ngx_http_tiktok_pg_run(l->tmcf->pg_pool, q) != NGX_OK) {
+    if (q == NULL
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_listen_probe_sql, 1,
+                                  &l->token) != NGX_OK
+        || ngx_http_tiktok_pg_run(l->tmcf->pg_pool, q) != NGX_OK)
+    {
         l->probing = 0;
         ngx_destroy_pool(pool);
     }

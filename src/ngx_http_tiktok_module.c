@@ -628,11 +628,11 @@ ngx_http_tiktok_getenv(ngx_conf_t *cf, ngx_command_t *cmd, ngx_str_t *name,
 
     v = getenv((char *) buf);
 
-    if ((v == NULL || v[0] == '\0') && optional) {
-        return NGX_DECLINED;
-    }
-
     if (v == NULL || v[0] == '\0') {
+        if (optional) {
+            return NGX_DECLINED;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": environment variable \"%V\" is not set "
                            "or empty", &cmd->name, name);

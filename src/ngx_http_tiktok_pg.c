@@ -300,9 +300,7 @@ ngx_http_tiktok_pg_conn_init(ngx_http_tiktok_pg_conn_t *pc,
     pc->log = log;
     pc->name = name;
 
-    pc->timer.handler = ngx_http_tiktok_pg_timeout;
-    pc->timer.data = pc;
-    pc->timer.log = log;
+    ngx_http_tiktok_event_init(&pc->timer, ngx_http_tiktok_pg_timeout, pc, log);
     pc->timer.cancelable = 1;
 }
 
@@ -811,7 +809,8 @@ ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg)
 
 
 ngx_http_tiktok_pg_query_t *
-ngx_http_tiktok_pg_query_create(ngx_pool_t *pool, ngx_log_t *log)
+ngx_http_tiktok_pg_query_create(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_str_t *user, ngx_http_tiktok_pg_handler_pt handler, void *data)
 {
     ngx_pool_cleanup_t          *cln;
     ngx_http_tiktok_pg_query_t  *q;
@@ -825,6 +824,12 @@ ngx_http_tiktok_pg_query_create(ngx_pool_t *pool, ngx_log_t *log)
     ngx_memzero(q, sizeof(ngx_http_tiktok_pg_query_t));
     cln->handler = ngx_http_tiktok_pg_query_cleanup;
 
+    if (user) {
+        q->user_id = *user;
+    }
+
+    q->handler = handler;
+    q->data = data;
     q->pool = pool;
     q->log = log;
     q->rc = NGX_ERROR;

@@ -141,8 +141,10 @@ ngx_http_tiktok_pg_pool_t *ngx_http_tiktok_pg_pool_create(ngx_cycle_t *cycle,
     ngx_http_tiktok_pg_conf_t *conf);
 void ngx_http_tiktok_pg_pool_destroy(ngx_http_tiktok_pg_pool_t *pg);
 
+/* under user (NULL: no RLS setting); the handler finds data in q->data */
 ngx_http_tiktok_pg_query_t *ngx_http_tiktok_pg_query_create(ngx_pool_t *pool,
-    ngx_log_t *log);
+    ngx_log_t *log, ngx_str_t *user, ngx_http_tiktok_pg_handler_pt handler,
+    void *data);
 ngx_int_t ngx_http_tiktok_pg_add(ngx_http_tiktok_pg_query_t *q,
     const char *sql, ngx_uint_t nparams, ngx_str_t *params);
 /* a value copied into the pool with a NUL; NULL stays a null string */

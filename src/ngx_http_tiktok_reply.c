@@ -13,31 +13,6 @@
 #include "ngx_http_tiktok_reply.h"
 
 
-/* a response header; key is a literal */
-
-ngx_table_elt_t *
-ngx_http_tiktok_set_header(ngx_http_request_t *r, const char *key,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NULL;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value = *value;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return h;
-}
-
-
 /* a 302 to url, whose body names it too, for an app that fetches */
 
 ngx_int_t
@@ -56,7 +31,8 @@ ngx_http_tiktok_send_redirect(ngx_http_request_t *r, const char *name,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r->headers_out.location = ngx_http_tiktok_set_header(r, "Location", url);
+    r->headers_out.location = ngx_http_tiktok_set_header(r->pool,
+                                  &r->headers_out.headers, "Location", url);
     if (r->headers_out.location == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -91,14 +67,18 @@ ngx_http_tiktok_send_json(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_lowcase = NULL;
 
     if (ctx && ctx->request_id.len
-        && ngx_http_tiktok_set_header(r, "X-Request-ID", &ctx->request_id)
+        && ngx_http_tiktok_set_header(r->pool, &r->headers_out.headers,
+                                      "X-Request-ID", &ctx->request_id)
            == NULL)
     {
         return NGX_ERROR;
     }
 
     /* answers are per user: no shared cache may keep them */
-    if (ngx_http_tiktok_set_header(r, "Cache-Control", &no_store) == NULL) {
+    if (ngx_http_tiktok_set_header(r->pool, &r->headers_out.headers,
+                                   "Cache-Control", &no_store)
+        == NULL)
+    {
         return NGX_ERROR;
     }
 
@@ -227,26 +207,6 @@ ngx_http_tiktok_rfc3339(u_char *p, time_t t)
     return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
                        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-}
-
-
-ngx_int_t
-ngx_http_tiktok_set_retry_after(ngx_http_request_t *r, time_t seconds)
-{
-    ngx_str_t  value;
-
-    value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    value.len = ngx_sprintf(value.data, "%T", seconds) - value.data;
-
-    if (ngx_http_tiktok_set_header(r, "Retry-After", &value) == NULL) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -399,21 +359,12 @@ ngx_http_tiktok_pg_query_t *
 ngx_http_tiktok_query_new(ngx_http_request_t *r,
     ngx_http_tiktok_pg_handler_pt handler)
 {
-    ngx_http_tiktok_ctx_t       *ctx;
-    ngx_http_tiktok_pg_query_t  *q;
+    ngx_http_tiktok_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
-    if (q == NULL) {
-        return NULL;
-    }
-
-    q->user_id = ctx->user_id;
-    q->handler = handler;
-    q->data = r;
-
-    return q;
+    return ngx_http_tiktok_pg_query_create(r->pool, r->connection->log,
+                                           &ctx->user_id, handler, r);
 }
 
 
@@ -458,8 +409,6 @@ ngx_http_tiktok_spool_remove(ngx_http_request_t *r, PGresult *res)
     }
 }
 
-
-/* one statement */
 
 ngx_int_t
 ngx_http_tiktok_query(ngx_http_request_t *r, const char *sql, ngx_uint_t n,

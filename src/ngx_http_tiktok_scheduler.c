@@ -63,9 +63,8 @@ ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
                     - s->worker.data;
 
     s->tmcf = tmcf;
-    s->timer.handler = ngx_http_tiktok_sched_tick;
-    s->timer.data = s;
-    s->timer.log = cycle->log;
+    ngx_http_tiktok_event_init(&s->timer, ngx_http_tiktok_sched_tick, s,
+                               cycle->log);
     s->timer.cancelable = 1;
 
     ngx_queue_init(&s->jobs);
@@ -151,7 +150,8 @@ ngx_http_tiktok_sched_tick(ngx_event_t *ev)
         return;
     }
 
-    q = ngx_http_tiktok_pg_query_create(pool, ev->log);
+    q = ngx_http_tiktok_pg_query_create(pool, ev->log, NULL,
+                                        ngx_http_tiktok_sched_claimed, s);
     p = ngx_pnalloc(pool, NGX_INT_T_LEN);
     if (q == NULL || p == NULL) {
         ngx_destroy_pool(pool);
@@ -162,9 +162,6 @@ ngx_http_tiktok_sched_tick(ngx_event_t *ev)
     params[1].data = p;
     params[1].len = ngx_sprintf(p, "%ui",
                                 s->tmcf->scheduler_batch - s->running) - p;
-
-    q->handler = ngx_http_tiktok_sched_claimed;
-    q->data = s;
 
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_claim_sql, 2, params)
         != NGX_OK

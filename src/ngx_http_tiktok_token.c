@@ -69,9 +69,8 @@ ngx_http_tiktok_token(ngx_http_request_t *r, ngx_http_tiktok_next_pt next)
     tk->lease.data = tk;
 
     tk->next = next;
-    tk->wait.handler = ngx_http_tiktok_token_wait_handler;
-    tk->wait.data = r;
-    tk->wait.log = r->connection->log;
+    ngx_http_tiktok_event_init(&tk->wait, ngx_http_tiktok_token_wait_handler,
+                               r, r->connection->log);
 
     ctx->token = &tk->lease;
 

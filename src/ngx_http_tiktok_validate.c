@@ -111,6 +111,26 @@ ngx_http_tiktok_utf8_count(ngx_str_t *s, size_t *chars, size_t *utf16)
 }
 
 
+/*
+ * Strict UTF-8 without control characters: safe as it is in SQL text
+ * parameters, JSON and log lines (a user id, an echoed field name).
+ */
+
+ngx_uint_t
+ngx_http_tiktok_is_printable(ngx_str_t *s)
+{
+    size_t  i, chars, utf16;
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return ngx_http_tiktok_utf8_count(s, &chars, &utf16) == NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_tiktok_digits(u_char *p, size_t n)
 {

@@ -14,6 +14,7 @@
 
 ngx_int_t ngx_http_tiktok_utf8_count(ngx_str_t *s, size_t *chars,
     size_t *utf16);
+ngx_uint_t ngx_http_tiktok_is_printable(ngx_str_t *s);
 ngx_int_t ngx_http_tiktok_parse_rfc3339(ngx_str_t *s, time_t *t);
 const char *ngx_http_tiktok_check_pull_url(ngx_str_t *url,
     ngx_array_t *prefixes);

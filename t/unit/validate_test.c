@@ -84,7 +84,7 @@ int
 main(void)
 {
     char         big[3000];
-    ngx_str_t    pf[2];
+    ngx_str_t    pf[2], v;
     ngx_array_t  prefixes;
 
     /* titles */
@@ -105,6 +105,16 @@ main(void)
     utf8("\x80", 1, NGX_ERROR, 0, 0, "lone continuation refused");
     utf8("\xff", 1, NGX_ERROR, 0, 0, "0xFF refused");
     utf8("\xc3\x28", 2, NGX_ERROR, 0, 0, "bad continuation refused");
+
+    /* user ids, echoed field names */
+    v = str("caf\xc3\xa9 ~", 7);
+    ok(ngx_http_tiktok_is_printable(&v), "printable: UTF-8 and a space");
+    v = str("a\tb", 3);
+    ok(!ngx_http_tiktok_is_printable(&v), "printable: a tab refused");
+    v = str("a\x7f", 2);
+    ok(!ngx_http_tiktok_is_printable(&v), "printable: DEL refused");
+    v = str("\xc3", 1);
+    ok(!ngx_http_tiktok_is_printable(&v), "printable: bad UTF-8 refused");
 
     /* times */
     rfc3339("1970-01-01T00:00:00Z", NGX_OK, 0, "the epoch");
