@@ -23,6 +23,7 @@
 #include <openssl/param_build.h>
 
 #include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_api.h"
 #include "ngx_http_tiktok_jwt.h"
 #include "ngx_http_tiktok_json.h"
 #include "ngx_http_tiktok_reply.h"
@@ -809,7 +810,9 @@ ngx_http_tiktok_jwt_unauthenticated(ngx_http_request_t *r)
 {
     static ngx_str_t  challenge = ngx_string("Bearer error=\"invalid_token\"");
 
-    if (ngx_http_tiktok_set_header(r, "WWW-Authenticate", &challenge) == NULL)
+    if (ngx_http_tiktok_set_header(r->pool, &r->headers_out.headers,
+                                   "WWW-Authenticate", &challenge)
+        == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -755,13 +755,11 @@ ngx_http_tiktok_metrics_read_posts(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log);
+    q = ngx_http_tiktok_pg_query_create(r->pool, r->connection->log, NULL,
+                                        ngx_http_tiktok_metrics_posts_read, r);
     if (q == NULL) {
         return NGX_ERROR;
     }
-
-    q->handler = ngx_http_tiktok_metrics_posts_read;
-    q->data = r;
 
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_metrics_posts_sql, 0, NULL)
         != NGX_OK)
