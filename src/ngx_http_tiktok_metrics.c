@@ -108,9 +108,27 @@ typedef struct {
 } ngx_http_tiktok_metrics_sh_t;
 
 
+/*
+ * Per worker process, made in init_process and held by the main conf
+ * (metrics_ctx): the worker's cycle never changes, so neither does this.
+ * NULL everywhere else (the master, nginx -t, a configuration without
+ * tiktok_metrics) and once the worker has exited: every hook is then a
+ * no-op.
+ */
+
+typedef struct {
+    ngx_http_tiktok_metrics_sh_t      *sh;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_tiktok_metrics_worker_t  *me;         /* NULL: no slot */
+    ngx_http_tiktok_main_conf_t       *tmcf;
+    ngx_event_t                        timer;      /* samples the pool */
+} ngx_http_tiktok_metrics_ctx_t;
+
+
+static ngx_http_tiktok_metrics_ctx_t *ngx_http_tiktok_metrics_get(void);
 static ngx_int_t ngx_http_tiktok_metrics_log(ngx_http_request_t *r);
-static void ngx_http_tiktok_metrics_add(ngx_uint_t family, u_char *label,
-    size_t len, ngx_uint_t code);
+static void ngx_http_tiktok_metrics_add(ngx_http_tiktok_metrics_ctx_t *ctx,
+    ngx_uint_t family, u_char *label, size_t len, ngx_uint_t code);
 static ngx_int_t ngx_http_tiktok_metrics_match(
     ngx_http_tiktok_metrics_slot_t *s, ngx_uint_t family, u_char *label,
     size_t len, ngx_uint_t code);
@@ -119,19 +137,26 @@ static ngx_http_tiktok_metrics_worker_t *ngx_http_tiktok_metrics_claim(
     ngx_http_tiktok_metrics_sh_t *sh);
 static ngx_uint_t ngx_http_tiktok_metrics_alive(ngx_pid_t pid);
 static void ngx_http_tiktok_metrics_sample(ngx_event_t *ev);
-static void ngx_http_tiktok_metrics_sample_pool(void);
+static void ngx_http_tiktok_metrics_sample_pool(
+    ngx_http_tiktok_metrics_ctx_t *ctx);
 
 static ngx_int_t ngx_http_tiktok_metrics_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_tiktok_metrics_read_posts(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_metrics_read_posts(ngx_http_request_t *r,
+    ngx_http_tiktok_metrics_ctx_t *ctx);
 static void ngx_http_tiktok_metrics_posts_read(ngx_http_tiktok_pg_query_t *q);
-static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r);
-static u_char *ngx_http_tiktok_metrics_render(u_char *p, u_char *last);
+static ngx_int_t ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
+    ngx_http_tiktok_metrics_ctx_t *ctx);
+static u_char *ngx_http_tiktok_metrics_render(
+    ngx_http_tiktok_metrics_ctx_t *ctx, u_char *p, u_char *last);
 static u_char *ngx_http_tiktok_metrics_family(u_char *p, u_char *last,
     const char *name, const char *type, const char *help);
-static u_char *ngx_http_tiktok_metrics_labelled(u_char *p, u_char *last,
+static u_char *ngx_http_tiktok_metrics_labelled(
+    ngx_http_tiktok_metrics_sh_t *sh, u_char *p, u_char *last,
     ngx_uint_t family);
-static u_char *ngx_http_tiktok_metrics_gauges(u_char *p, u_char *last);
-static u_char *ngx_http_tiktok_metrics_posts(u_char *p, u_char *last);
+static u_char *ngx_http_tiktok_metrics_gauges(
+    ngx_http_tiktok_metrics_sh_t *sh, u_char *p, u_char *last);
+static u_char *ngx_http_tiktok_metrics_posts(
+    ngx_http_tiktok_metrics_ctx_t *ctx, u_char *p, u_char *last);
 static u_char *ngx_http_tiktok_metrics_escape(u_char *p, u_char *last,
     u_char *s, size_t len);
 
@@ -161,18 +186,6 @@ static ngx_str_t  ngx_http_tiktok_metrics_statuses[] = {
 /* no row-level setting: a SECURITY DEFINER aggregate, counts only */
 static const char  ngx_http_tiktok_metrics_posts_sql[] =
     "SELECT status, posts FROM tiktok.post_counts()";
-
-
-/*
- * Per worker process, set in init_process: the worker's cycle never
- * changes, so neither do these.  NULL everywhere else (the master, nginx
- * -t, a configuration without tiktok_metrics): every hook is then a no-op.
- */
-static ngx_http_tiktok_metrics_sh_t      *ngx_http_tiktok_metrics_sh;
-static ngx_slab_pool_t                   *ngx_http_tiktok_metrics_shpool;
-static ngx_http_tiktok_metrics_worker_t  *ngx_http_tiktok_metrics_me;
-static ngx_http_tiktok_main_conf_t       *ngx_http_tiktok_metrics_conf;
-static ngx_event_t                        ngx_http_tiktok_metrics_timer;
 
 
 char *
@@ -237,12 +250,13 @@ ngx_http_tiktok_metrics_postconfiguration(ngx_conf_t *cf)
 ngx_int_t
 ngx_http_tiktok_metrics_init_process(ngx_cycle_t *cycle)
 {
-    size_t                         size;
-    ngx_uint_t                     n;
-    ngx_core_conf_t               *ccf;
-    ngx_slab_pool_t               *shpool;
-    ngx_http_tiktok_metrics_sh_t  *sh;
-    ngx_http_tiktok_main_conf_t   *tmcf;
+    size_t                          size;
+    ngx_uint_t                      n;
+    ngx_core_conf_t                *ccf;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_tiktok_metrics_sh_t   *sh;
+    ngx_http_tiktok_main_conf_t    *tmcf;
+    ngx_http_tiktok_metrics_ctx_t  *ctx;
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_tiktok_module);
 
@@ -285,30 +299,35 @@ ngx_http_tiktok_metrics_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_http_tiktok_metrics_sh = sh;
-    ngx_http_tiktok_metrics_shpool = shpool;
-    ngx_http_tiktok_metrics_conf = tmcf;
+    ctx = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tiktok_metrics_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
 
-    ngx_http_tiktok_metrics_me = ngx_http_tiktok_metrics_claim(sh);
+    ctx->sh = sh;
+    ctx->shpool = shpool;
+    ctx->tmcf = tmcf;
 
-    if (ngx_http_tiktok_metrics_me == NULL) {
+    tmcf->metrics_ctx = ctx;
+
+    ctx->me = ngx_http_tiktok_metrics_claim(sh);
+
+    if (ctx->me == NULL) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "tiktok: all %ui metrics slots for workers are taken; "
                       "this worker's gauges are not shown", sh->nworkers);
         return NGX_OK;
     }
 
-    ngx_http_tiktok_metrics_sample_pool();
+    ngx_http_tiktok_metrics_sample_pool(ctx);
 
-    ngx_http_tiktok_metrics_timer.handler = ngx_http_tiktok_metrics_sample;
-    ngx_http_tiktok_metrics_timer.log = cycle->log;
-    ngx_http_tiktok_metrics_timer.data = sh;
+    ngx_http_tiktok_event_init(&ctx->timer, ngx_http_tiktok_metrics_sample,
+                               ctx, cycle->log);
 
     /* nothing to finish: a graceful exit need not wait for it */
-    ngx_http_tiktok_metrics_timer.cancelable = 1;
+    ctx->timer.cancelable = 1;
 
-    ngx_add_timer(&ngx_http_tiktok_metrics_timer,
-                  NGX_HTTP_TIKTOK_METRICS_SAMPLE);
+    ngx_add_timer(&ctx->timer, NGX_HTTP_TIKTOK_METRICS_SAMPLE);
 
     return NGX_OK;
 }
@@ -317,16 +336,28 @@ ngx_http_tiktok_metrics_init_process(ngx_cycle_t *cycle)
 void
 ngx_http_tiktok_metrics_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_tiktok_main_conf_t       *tmcf;
+    ngx_http_tiktok_metrics_ctx_t     *ctx;
     ngx_http_tiktok_metrics_worker_t  *me;
 
-    me = ngx_http_tiktok_metrics_me;
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_tiktok_module);
+
+    if (tmcf == NULL || tmcf->metrics_ctx == NULL) {
+        return;
+    }
+
+    ctx = tmcf->metrics_ctx;
+    me = ctx->me;
+
+    /* from here on every hook is a no-op */
+    tmcf->metrics_ctx = NULL;
 
     if (me == NULL) {
         return;
     }
 
-    if (ngx_http_tiktok_metrics_timer.timer_set) {
-        ngx_del_timer(&ngx_http_tiktok_metrics_timer);
+    if (ctx->timer.timer_set) {
+        ngx_del_timer(&ctx->timer);
     }
 
     me->pg_busy = 0;
@@ -337,23 +368,48 @@ ngx_http_tiktok_metrics_exit_process(ngx_cycle_t *cycle)
     ngx_memory_barrier();
 
     me->pid = 0;
+}
 
-    ngx_http_tiktok_metrics_me = NULL;
-    ngx_http_tiktok_metrics_sh = NULL;
+
+/*
+ * The worker's state for the hooks other files call with no request at
+ * hand (job.c, lease.c, scheduler.c) or without passing it (api.c,
+ * cache.c): the main conf through the cycle.  nginx's exit cycle, which a
+ * worker runs on while its pools are destroyed, has no configuration.
+ */
+
+static ngx_http_tiktok_metrics_ctx_t *
+ngx_http_tiktok_metrics_get(void)
+{
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    if (ngx_cycle->conf_ctx == NULL) {
+        return NULL;
+    }
+
+    tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_tiktok_module);
+
+    return tmcf ? tmcf->metrics_ctx : NULL;
 }
 
 
 void
 ngx_http_tiktok_metrics_count(ngx_uint_t counter)
 {
-    if (ngx_http_tiktok_metrics_sh == NULL
-        || counter >= NGX_HTTP_TIKTOK_METRICS_COUNTERS)
-    {
+    ngx_http_tiktok_metrics_ctx_t  *ctx;
+
+    if (counter >= NGX_HTTP_TIKTOK_METRICS_COUNTERS) {
         return;
     }
 
-    (void) ngx_atomic_fetch_add(
-                         &ngx_http_tiktok_metrics_sh->counters[counter], 1);
+    ctx = ngx_http_tiktok_metrics_get();
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ctx->sh->counters[counter], 1);
 }
 
 
@@ -366,9 +422,12 @@ ngx_http_tiktok_metrics_count(ngx_uint_t counter)
 void
 ngx_http_tiktok_metrics_api(ngx_http_tiktok_api_call_t *call)
 {
-    ngx_uint_t  outcome;
+    ngx_uint_t                      outcome;
+    ngx_http_tiktok_metrics_ctx_t  *ctx;
 
-    if (ngx_http_tiktok_metrics_sh == NULL) {
+    ctx = ngx_http_tiktok_metrics_get();
+
+    if (ctx == NULL) {
         return;
     }
 
@@ -384,7 +443,7 @@ ngx_http_tiktok_metrics_api(ngx_http_tiktok_api_call_t *call)
         outcome = ngx_http_tiktok_metrics_outcome(call->status);
     }
 
-    ngx_http_tiktok_metrics_add(NGX_HTTP_TIKTOK_METRICS_CALLS,
+    ngx_http_tiktok_metrics_add(ctx, NGX_HTTP_TIKTOK_METRICS_CALLS,
                                 call->path.data, call->path.len, outcome);
 }
 
@@ -393,10 +452,17 @@ void
 ngx_http_tiktok_metrics_curl(const char *endpoint,
     ngx_http_tiktok_curl_req_t *req)
 {
-    ngx_uint_t  outcome;
+    ngx_uint_t                      outcome;
+    ngx_http_tiktok_metrics_ctx_t  *ctx;
 
     /* a worker's exit cancelled it: nothing was learnt */
-    if (ngx_http_tiktok_metrics_sh == NULL || req->aborted) {
+    if (req->aborted) {
+        return;
+    }
+
+    ctx = ngx_http_tiktok_metrics_get();
+
+    if (ctx == NULL) {
         return;
     }
 
@@ -413,7 +479,7 @@ ngx_http_tiktok_metrics_curl(const char *endpoint,
         endpoint = "upload";
     }
 
-    ngx_http_tiktok_metrics_add(NGX_HTTP_TIKTOK_METRICS_CALLS,
+    ngx_http_tiktok_metrics_add(ctx, NGX_HTTP_TIKTOK_METRICS_CALLS,
                                 (u_char *) endpoint, ngx_strlen(endpoint),
                                 outcome);
 }
@@ -422,13 +488,13 @@ ngx_http_tiktok_metrics_curl(const char *endpoint,
 void
 ngx_http_tiktok_metrics_jobs(ngx_int_t delta)
 {
-    ngx_http_tiktok_metrics_worker_t  *me;
+    ngx_http_tiktok_metrics_ctx_t  *ctx;
 
-    me = ngx_http_tiktok_metrics_me;
+    ctx = ngx_http_tiktok_metrics_get();
 
     /* the worker's own slot: only this process writes it */
-    if (me) {
-        me->jobs += delta;
+    if (ctx && ctx->me) {
+        ctx->me->jobs += delta;
     }
 }
 
@@ -461,12 +527,17 @@ ngx_http_tiktok_metrics_outcome(ngx_uint_t status)
 static ngx_int_t
 ngx_http_tiktok_metrics_log(ngx_http_request_t *r)
 {
-    ngx_str_t               unknown = ngx_string("unknown");
-    ngx_str_t              *route;
-    ngx_uint_t              status;
-    ngx_http_tiktok_ctx_t  *ctx;
+    ngx_str_t                       unknown = ngx_string("unknown");
+    ngx_str_t                      *route;
+    ngx_uint_t                      status, counter;
+    ngx_http_tiktok_ctx_t          *ctx;
+    ngx_http_tiktok_main_conf_t    *tmcf;
+    ngx_http_tiktok_metrics_ctx_t  *mctx;
 
-    if (ngx_http_tiktok_metrics_sh == NULL || r != r->main) {
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    mctx = tmcf->metrics_ctx;
+
+    if (mctx == NULL || r != r->main) {
         return NGX_OK;
     }
 
@@ -486,24 +557,29 @@ ngx_http_tiktok_metrics_log(ngx_http_request_t *r)
 
     route = ctx->route ? ctx->route : &unknown;
 
-    ngx_http_tiktok_metrics_add(NGX_HTTP_TIKTOK_METRICS_REQUESTS,
+    ngx_http_tiktok_metrics_add(mctx, NGX_HTTP_TIKTOK_METRICS_REQUESTS,
                                 route->data, route->len, status);
 
     if (ctx->cache_status.len == 3
         && ngx_strncmp(ctx->cache_status.data, "HIT", 3) == 0)
     {
-        ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_HITS);
+        counter = NGX_HTTP_TIKTOK_METRICS_HITS;
 
     } else if (ctx->cache_status.len == 4
                && ngx_strncmp(ctx->cache_status.data, "MISS", 4) == 0)
     {
-        ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_MISSES);
+        counter = NGX_HTTP_TIKTOK_METRICS_MISSES;
 
     } else if (ctx->cache_status.len == 5
                && ngx_strncmp(ctx->cache_status.data, "STALE", 5) == 0)
     {
-        ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_STALE);
+        counter = NGX_HTTP_TIKTOK_METRICS_STALE;
+
+    } else {
+        return NGX_OK;
     }
+
+    (void) ngx_atomic_fetch_add(&mctx->sh->counters[counter], 1);
 
     return NGX_OK;
 }
@@ -517,22 +593,21 @@ ngx_http_tiktok_metrics_log(ngx_http_request_t *r)
  */
 
 static void
-ngx_http_tiktok_metrics_add(ngx_uint_t family, u_char *label, size_t len,
-    ngx_uint_t code)
+ngx_http_tiktok_metrics_add(ngx_http_tiktok_metrics_ctx_t *ctx,
+    ngx_uint_t family, u_char *label, size_t len, ngx_uint_t code)
 {
     uint32_t                         hash;
     ngx_uint_t                       i, n, locked;
+    ngx_slab_pool_t                 *shpool;
     ngx_http_tiktok_metrics_sh_t    *sh;
     ngx_http_tiktok_metrics_slot_t  *s;
 
-    sh = ngx_http_tiktok_metrics_sh;
-
-    if (sh == NULL) {
-        return;
-    }
+    sh = ctx->sh;
+    shpool = ctx->shpool;
 
     if (len > NGX_HTTP_TIKTOK_METRICS_LABEL_LEN || code > 0xffff) {
-        ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_DROPPED);
+        (void) ngx_atomic_fetch_add(
+                          &sh->counters[NGX_HTTP_TIKTOK_METRICS_DROPPED], 1);
         return;
     }
 
@@ -545,7 +620,7 @@ ngx_http_tiktok_metrics_add(ngx_uint_t family, u_char *label, size_t len,
     for (locked = 0; locked < 2; locked++) {
 
         if (locked) {
-            ngx_shmtx_lock(&ngx_http_tiktok_metrics_shpool->mutex);
+            ngx_shmtx_lock(&shpool->mutex);
         }
 
         i = hash % NGX_HTTP_TIKTOK_METRICS_SLOTS;
@@ -564,7 +639,7 @@ ngx_http_tiktok_metrics_add(ngx_uint_t family, u_char *label, size_t len,
                 (void) ngx_atomic_fetch_add(&s->value, 1);
 
                 if (locked) {
-                    ngx_shmtx_unlock(&ngx_http_tiktok_metrics_shpool->mutex);
+                    ngx_shmtx_unlock(&shpool->mutex);
                 }
 
                 return;
@@ -584,12 +659,12 @@ ngx_http_tiktok_metrics_add(ngx_uint_t family, u_char *label, size_t len,
 
             s->ready = 1;
 
-            ngx_shmtx_unlock(&ngx_http_tiktok_metrics_shpool->mutex);
+            ngx_shmtx_unlock(&shpool->mutex);
             return;
         }
 
         if (locked) {
-            ngx_shmtx_unlock(&ngx_http_tiktok_metrics_shpool->mutex);
+            ngx_shmtx_unlock(&shpool->mutex);
         }
 
         if (n == NGX_HTTP_TIKTOK_METRICS_SLOTS) {
@@ -598,7 +673,8 @@ ngx_http_tiktok_metrics_add(ngx_uint_t family, u_char *label, size_t len,
     }
 
     /* the table is full: said by tiktok_metrics_dropped_total */
-    ngx_http_tiktok_metrics_count(NGX_HTTP_TIKTOK_METRICS_DROPPED);
+    (void) ngx_atomic_fetch_add(&sh->counters[NGX_HTTP_TIKTOK_METRICS_DROPPED],
+                                1);
 }
 
 
@@ -664,7 +740,7 @@ ngx_http_tiktok_metrics_alive(ngx_pid_t pid)
 static void
 ngx_http_tiktok_metrics_sample(ngx_event_t *ev)
 {
-    ngx_http_tiktok_metrics_sample_pool();
+    ngx_http_tiktok_metrics_sample_pool(ev->data);
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -677,19 +753,18 @@ ngx_http_tiktok_metrics_sample(ngx_event_t *ev)
 /* the worker's pool as it is now, into its slot */
 
 static void
-ngx_http_tiktok_metrics_sample_pool(void)
+ngx_http_tiktok_metrics_sample_pool(ngx_http_tiktok_metrics_ctx_t *ctx)
 {
     ngx_uint_t                         busy, idle, waiting;
     ngx_http_tiktok_metrics_worker_t  *me;
 
-    me = ngx_http_tiktok_metrics_me;
+    me = ctx->me;
 
-    if (me == NULL || ngx_http_tiktok_metrics_conf->pg_pool == NULL) {
+    if (me == NULL || ctx->tmcf->pg_pool == NULL) {
         return;
     }
 
-    ngx_http_tiktok_pg_pool_stats(ngx_http_tiktok_metrics_conf->pg_pool,
-                                  &busy, &idle, &waiting);
+    ngx_http_tiktok_pg_pool_stats(ctx->tmcf->pg_pool, &busy, &idle, &waiting);
 
     me->pg_busy = busy;
     me->pg_idle = idle;
@@ -700,9 +775,11 @@ ngx_http_tiktok_metrics_sample_pool(void)
 static ngx_int_t
 ngx_http_tiktok_metrics_handler(ngx_http_request_t *r)
 {
-    time_t                         now, at, reading;
-    ngx_int_t                      rc;
-    ngx_http_tiktok_metrics_sh_t  *sh;
+    time_t                          now, at, reading;
+    ngx_int_t                       rc;
+    ngx_http_tiktok_main_conf_t    *tmcf;
+    ngx_http_tiktok_metrics_sh_t   *sh;
+    ngx_http_tiktok_metrics_ctx_t  *ctx;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -713,15 +790,18 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    sh = ngx_http_tiktok_metrics_sh;
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    ctx = tmcf->metrics_ctx;
 
-    if (sh == NULL) {
+    if (ctx == NULL) {
         /* no room in the zone (logged at start), or not a worker */
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    sh = ctx->sh;
+
     /* this worker's gauges as they are now; the others' are at most 1 s old */
-    ngx_http_tiktok_metrics_sample_pool();
+    ngx_http_tiktok_metrics_sample_pool(ctx);
 
     now = ngx_time();
     at = (time_t) sh->posts_at;
@@ -734,7 +814,7 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r)
     {
         /* one scrape on one worker reads them; the others show the last */
 
-        if (ngx_http_tiktok_metrics_read_posts(r) == NGX_OK) {
+        if (ngx_http_tiktok_metrics_read_posts(r, ctx) == NGX_OK) {
             r->main->count++;
             return NGX_DONE;
         }
@@ -742,16 +822,17 @@ ngx_http_tiktok_metrics_handler(ngx_http_request_t *r)
         sh->posts_reading = 0;
     }
 
-    return ngx_http_tiktok_metrics_send(r);
+    return ngx_http_tiktok_metrics_send(r, ctx);
 }
 
 
 static ngx_int_t
-ngx_http_tiktok_metrics_read_posts(ngx_http_request_t *r)
+ngx_http_tiktok_metrics_read_posts(ngx_http_request_t *r,
+    ngx_http_tiktok_metrics_ctx_t *ctx)
 {
     ngx_http_tiktok_pg_query_t  *q;
 
-    if (ngx_http_tiktok_metrics_conf->pg_pool == NULL) {
+    if (ctx->tmcf->pg_pool == NULL) {
         return NGX_ERROR;
     }
 
@@ -767,7 +848,7 @@ ngx_http_tiktok_metrics_read_posts(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    return ngx_http_tiktok_pg_run(ngx_http_tiktok_metrics_conf->pg_pool, q);
+    return ngx_http_tiktok_pg_run(ctx->tmcf->pg_pool, q);
 }
 
 
@@ -785,18 +866,31 @@ ngx_http_tiktok_metrics_posts_read(ngx_http_tiktok_pg_query_t *q)
     PGresult                         *res;
     ngx_connection_t                 *c;
     ngx_http_request_t               *r;
+    ngx_http_tiktok_main_conf_t      *tmcf;
     ngx_http_tiktok_metrics_sh_t     *sh;
+    ngx_http_tiktok_metrics_ctx_t    *ctx;
     ngx_http_tiktok_metrics_posts_t  *ps;
 
     r = q->data;
     c = r->connection;
-    sh = ngx_http_tiktok_metrics_sh;
 
-    if (sh && q->rc == NGX_OK && q->res[0]) {
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+    ctx = tmcf->metrics_ctx;
+
+    if (ctx == NULL) {
+        /* the worker's metrics ended while the database was asked */
+        ngx_http_finalize_request(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    sh = ctx->sh;
+
+    if (q->rc == NGX_OK && q->res[0]) {
         res = q->res[0];
         n = PQntuples(res);
 
-        ngx_shmtx_lock(&ngx_http_tiktok_metrics_shpool->mutex);
+        ngx_shmtx_lock(&ctx->shpool->mutex);
 
         sh->nposts = 0;
 
@@ -819,22 +913,21 @@ ngx_http_tiktok_metrics_posts_read(ngx_http_tiktok_pg_query_t *q)
             ps->count = (uint64_t) count;
         }
 
-        ngx_shmtx_unlock(&ngx_http_tiktok_metrics_shpool->mutex);
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
 
         sh->posts_at = (ngx_atomic_uint_t) ngx_time();
     }
 
-    if (sh) {
-        sh->posts_reading = 0;
-    }
+    sh->posts_reading = 0;
 
-    ngx_http_finalize_request(r, ngx_http_tiktok_metrics_send(r));
+    ngx_http_finalize_request(r, ngx_http_tiktok_metrics_send(r, ctx));
     ngx_http_run_posted_requests(c);
 }
 
 
 static ngx_int_t
-ngx_http_tiktok_metrics_send(ngx_http_request_t *r)
+ngx_http_tiktok_metrics_send(ngx_http_request_t *r,
+    ngx_http_tiktok_metrics_ctx_t *ctx)
 {
     size_t        size;
     ngx_int_t     rc;
@@ -853,7 +946,7 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = ngx_http_tiktok_metrics_render(b->pos, b->end);
+    b->last = ngx_http_tiktok_metrics_render(ctx, b->pos, b->end);
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
@@ -878,20 +971,21 @@ ngx_http_tiktok_metrics_send(ngx_http_request_t *r)
 
 
 static u_char *
-ngx_http_tiktok_metrics_render(u_char *p, u_char *last)
+ngx_http_tiktok_metrics_render(ngx_http_tiktok_metrics_ctx_t *ctx, u_char *p,
+    u_char *last)
 {
     size_t                         total, used;
     ngx_atomic_t                  *cn;
     ngx_slab_pool_t               *shpool;
     ngx_http_tiktok_metrics_sh_t  *sh;
 
-    sh = ngx_http_tiktok_metrics_sh;
-    shpool = ngx_http_tiktok_metrics_shpool;
+    sh = ctx->sh;
+    shpool = ctx->shpool;
     cn = sh->counters;
 
     p = ngx_http_tiktok_metrics_family(p, last, "tiktok_requests_total",
             "counter", "API requests answered, by route and HTTP status.");
-    p = ngx_http_tiktok_metrics_labelled(p, last,
+    p = ngx_http_tiktok_metrics_labelled(sh, p, last,
                                          NGX_HTTP_TIKTOK_METRICS_REQUESTS);
 
     p = ngx_http_tiktok_metrics_family(p, last, "tiktok_cache_hits_total",
@@ -935,7 +1029,7 @@ ngx_http_tiktok_metrics_render(u_char *p, u_char *last)
 
     p = ngx_http_tiktok_metrics_family(p, last, "tiktok_api_calls_total",
             "counter", "Calls to TikTok's API, by endpoint and outcome.");
-    p = ngx_http_tiktok_metrics_labelled(p, last,
+    p = ngx_http_tiktok_metrics_labelled(sh, p, last,
                                          NGX_HTTP_TIKTOK_METRICS_CALLS);
 
     p = ngx_http_tiktok_metrics_family(p, last,
@@ -949,8 +1043,8 @@ ngx_http_tiktok_metrics_render(u_char *p, u_char *last)
             cn[NGX_HTTP_TIKTOK_METRICS_REFRESH_REJECTED],
             cn[NGX_HTTP_TIKTOK_METRICS_REFRESH_FAILED]);
 
-    p = ngx_http_tiktok_metrics_gauges(p, last);
-    p = ngx_http_tiktok_metrics_posts(p, last);
+    p = ngx_http_tiktok_metrics_gauges(sh, p, last);
+    p = ngx_http_tiktok_metrics_posts(ctx, p, last);
 
     p = ngx_http_tiktok_metrics_family(p, last,
             "tiktok_webhook_deliveries_total", "counter",
@@ -976,13 +1070,14 @@ ngx_http_tiktok_metrics_family(u_char *p, u_char *last, const char *name,
 
 
 static u_char *
-ngx_http_tiktok_metrics_labelled(u_char *p, u_char *last, ngx_uint_t family)
+ngx_http_tiktok_metrics_labelled(ngx_http_tiktok_metrics_sh_t *sh, u_char *p,
+    u_char *last, ngx_uint_t family)
 {
     ngx_uint_t                       i;
     ngx_http_tiktok_metrics_slot_t  *s;
 
     for (i = 0; i < NGX_HTTP_TIKTOK_METRICS_SLOTS; i++) {
-        s = &ngx_http_tiktok_metrics_sh->slots[i];
+        s = &sh->slots[i];
 
         if (!s->ready) {
             continue;
@@ -1022,14 +1117,12 @@ ngx_http_tiktok_metrics_labelled(u_char *p, u_char *last, ngx_uint_t family)
 /* the live workers' slots, summed */
 
 static u_char *
-ngx_http_tiktok_metrics_gauges(u_char *p, u_char *last)
+ngx_http_tiktok_metrics_gauges(ngx_http_tiktok_metrics_sh_t *sh, u_char *p,
+    u_char *last)
 {
     ngx_pid_t                          pid;
     ngx_uint_t                         i, n, busy, idle, waiting, jobs;
-    ngx_http_tiktok_metrics_sh_t      *sh;
     ngx_http_tiktok_metrics_worker_t  *w;
-
-    sh = ngx_http_tiktok_metrics_sh;
 
     n = 0;
     busy = 0;
@@ -1078,7 +1171,8 @@ ngx_http_tiktok_metrics_gauges(u_char *p, u_char *last)
 
 
 static u_char *
-ngx_http_tiktok_metrics_posts(u_char *p, u_char *last)
+ngx_http_tiktok_metrics_posts(ngx_http_tiktok_metrics_ctx_t *ctx, u_char *p,
+    u_char *last)
 {
     uint64_t                          count;
     ngx_str_t                        *st;
@@ -1086,7 +1180,7 @@ ngx_http_tiktok_metrics_posts(u_char *p, u_char *last)
     ngx_http_tiktok_metrics_sh_t     *sh;
     ngx_http_tiktok_metrics_posts_t   posts[NGX_HTTP_TIKTOK_METRICS_STATUSES];
 
-    sh = ngx_http_tiktok_metrics_sh;
+    sh = ctx->sh;
 
     p = ngx_http_tiktok_metrics_family(p, last, "tiktok_posts", "gauge",
             "Posts of every user by status, read at most 5 seconds ago.");
@@ -1098,10 +1192,10 @@ ngx_http_tiktok_metrics_posts(u_char *p, u_char *last)
 
     /* copied out under the mutex, written out after */
 
-    ngx_shmtx_lock(&ngx_http_tiktok_metrics_shpool->mutex);
+    ngx_shmtx_lock(&ctx->shpool->mutex);
     nposts = sh->nposts;
     ngx_memcpy(posts, sh->posts, nposts * sizeof(posts[0]));
-    ngx_shmtx_unlock(&ngx_http_tiktok_metrics_shpool->mutex);
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     for (st = ngx_http_tiktok_metrics_statuses; st->len; st++) {
         count = 0;

@@ -60,6 +60,7 @@ typedef struct ngx_http_tiktok_main_conf_s {
     ngx_http_tiktok_pg_pool_t   *pg_pool;
     ngx_http_tiktok_curl_t      *curl;
     void                        *scheduler_ctx;
+    void                        *metrics_ctx;
     ngx_http_tiktok_listen_t    *listener;
 
     ngx_uint_t                   configured;        /* tiktok_api is used */
