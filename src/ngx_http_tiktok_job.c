@@ -90,6 +90,7 @@ static void ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
     json_t *data);
 static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
     json_t *data, ngx_str_t *status);
+static void ngx_http_tiktok_job_safety_net(ngx_http_tiktok_job_t *job);
 static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
     ngx_str_t *body);
@@ -169,6 +170,18 @@ static const char  ngx_http_tiktok_job_again_sql[] =
     " init_started_at = NULL, status = 'queued',"
     " error = $2, claim_until = NULL, claim_token = NULL,"
     " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
+
+/*
+ * tiktok_webhooks on: TikTok's events tell the outcome, so the post is
+ * released and polled again only as a safety net, after 60 s and then
+ * after as long again as it has been in TikTok's hands (at most an hour).
+ */
+static const char  ngx_http_tiktok_job_safety_net_sql[] =
+    "UPDATE tiktok.posts SET next_attempt_at = now()"
+    " + least(greatest(interval '60 seconds',"
+    "     now() - coalesce(init_started_at, now())), interval '1 hour'),"
+    " claim_until = NULL, claim_token = NULL, updated_at = now()"
+    " WHERE id = $1::uuid AND claim_token = $2::uuid";
 
 static const char  ngx_http_tiktok_job_finish_sql[] =
     "UPDATE tiktok.posts SET status = $2, fail_reason = $3, share_url = $4,"
@@ -954,6 +967,14 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
     json_t     *body;
     ngx_str_t   text;
 
+    /* just handed to TikTok: its webhook comes first, the poll later */
+    if (job->tmcf->webhooks && job->polls == 0 && !job->resync
+        && job->row != NGX_HTTP_TIKTOK_JOB_POLL)
+    {
+        ngx_http_tiktok_job_safety_net(job);
+        return;
+    }
+
     if (job->polls == 0 && !job->resync) {
         /* TikTok needs a moment before there is anything to see */
         job->polls = 1;
@@ -1054,8 +1075,27 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
         return;
     }
 
+    if (job->tmcf->webhooks) {
+        ngx_http_tiktok_job_safety_net(job);
+        return;
+    }
+
     /* processing takes long: the wait renews the lease as it goes */
     ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
+}
+
+
+static void
+ngx_http_tiktok_job_safety_net(ngx_http_tiktok_job_t *job)
+{
+    ngx_str_t  params[2];
+
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "tiktok: post %V: processing at TikTok; waiting for its "
+                  "webhook", &job->id);
+
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_safety_net_sql, 2,
+                            params, ngx_http_tiktok_job_finished);
 }
 
 
@@ -1416,7 +1456,7 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_log_error(NGX_LOG_WARN, job->log, 0,
                   "tiktok: post %V is no longer this job's (its lease ran "
                   "out and another worker claimed it, or it was "
-                  "cancelled): stopping", &job->id);
+                  "cancelled, or a webhook ended it): stopping", &job->id);
 
     ngx_http_tiktok_job_done(job);
 

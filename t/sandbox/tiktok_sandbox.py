@@ -924,6 +924,194 @@ class Fault:
                 "used": self.used}
 
 
+# --- webhooks (TIKTOK_API.md: Webhooks, Webhook details) ---------------------
+
+WEBHOOK_DEFAULTS = {
+    "url": "",              # the callback URL registered in the portal
+    "process_ms": 300,      # media ready -> the post's events
+    "retry_ms": 500,        # back-off: retry_ms, 2x, 4x, ... while not 200
+    "max_tries": 5,
+    "duplicates": 0,        # each delivery sent this many more times
+    "reverse": False,       # a post's events in the opposite order
+}
+
+
+class Webhooks:
+    """TikTok's side of webhooks: with a URL configured, a post's media
+    being ready leads to its events after process_ms (instead of waiting
+    for status polls), each signed as TikTok signs them and POSTed until
+    answered 200, with back-off.  Tests also send single deliveries with
+    any flaw (Control: /webhooks/send)."""
+
+    def __init__(self, sandbox):
+        self.sb = sandbox
+        self.reset()
+
+    def reset(self):
+        self.config = dict(WEBHOOK_DEFAULTS)
+        self.deliveries = []        # automatic ones, for GET /webhooks
+
+    @property
+    def on(self):
+        return bool(self.config["url"])
+
+    def body(self, event, open_id, content, client_key=None,
+             create_time=None):
+        # content is itself a JSON string (TikTok's shape)
+        return json.dumps({
+            "client_key": self.sb.client_key if client_key is None
+            else client_key,
+            "event": event,
+            "create_time": int(time.time()) if create_time is None
+            else create_time,
+            "user_openid": open_id,
+            "content": content if isinstance(content, str)
+            else json.dumps(content, separators=(",", ":")),
+        }, separators=(",", ":")).encode()
+
+    def signature(self, body, t, secret=None):
+        key = (self.sb.client_secret if secret is None else secret).encode()
+        mac = hmac.new(key, str(t).encode() + b"." + body, hashlib.sha256)
+        return "t=%d,s=%s" % (t, mac.hexdigest())
+
+    async def post(self, url, body, signature):
+        """One delivery: (status, body text), status 0 when no answer."""
+        u = urllib.parse.urlsplit(url)
+        tls = None
+        if u.scheme == "https":
+            tls = ssl.create_default_context()
+            tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        head = ["POST %s HTTP/1.1" % (u.path or "/"),
+                "Host: %s" % u.netloc,
+                "Content-Type: application/json",
+                "Content-Length: %d" % len(body),
+                "Connection: close"]
+        if signature is not None:
+            head.append("TikTok-Signature: " + signature)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                u.hostname, u.port or (443 if tls else 80), ssl=tls), 5)
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            raw = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+        except (OSError, asyncio.TimeoutError) as e:
+            self.sb.log.write("webhook %s: %r" % (url, e))
+            return 0, ""
+        status_line, _, rest = raw.partition(b"\r\n")
+        parts = status_line.split()
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() \
+            else 0
+        return status, rest.partition(b"\r\n\r\n")[2].decode("utf-8",
+                                                               "replace")
+
+    async def deliver(self, event, open_id, content, url=None):
+        """Until answered 200 or max_tries, with back-off."""
+        body = self.body(event, open_id, content)
+        entry = {"event": event, "user_openid": open_id,
+                 "content": content, "attempts": [], "delivered": False}
+        self.deliveries.append(entry)
+        cfg = dict(self.config, url=url or self.config["url"])
+        for attempt in range(cfg["max_tries"]):
+            if attempt:
+                await asyncio.sleep(cfg["retry_ms"] * 2 ** (attempt - 1)
+                                    / 1000)
+            t = int(time.time())
+            status, _ = await self.post(cfg["url"], body,
+                                        self.signature(body, t))
+            entry["attempts"].append(status)
+            self.sb.log.write("webhook %s -> %d" % (event, status))
+            if status == 200:
+                entry["delivered"] = True
+                break
+        return entry
+
+    async def send_all(self, events):
+        if self.config["reverse"]:
+            events = list(reversed(events))
+        for event, open_id, content in events:
+            for _ in range(1 + self.config["duplicates"]):
+                await self.deliver(event, open_id, content)
+
+    def media_ready(self, post):
+        """The media is all there: TikTok processes it, then tells."""
+        if not self.on:
+            return
+        post.timed = True
+        asyncio.get_running_loop().call_later(
+            self.config["process_ms"] / 1000, self.processed, post)
+
+    def processed(self, post):
+        sb, kind = self.sb, "DIRECT_PUBLISH"
+        if post.status in ("PUBLISH_COMPLETE", "FAILED"):
+            return
+        if post.source == "PULL_FROM_URL":
+            post.downloaded_bytes = sb.config["pull_video_size"]
+        reason = post.fail_reason
+        if reason is None and post.upload is not None and \
+                sb.config["check_media_format"] and \
+                not looks_like_video(post.upload.head):
+            reason = "file_format_check_failed"
+        ids = {"publish_id": post.publish_id, "publish_type": kind}
+        if reason:
+            post.status, post.final_fail_reason = "FAILED", reason
+            events = [("post.publish.failed", post.open_id,
+                       dict(ids, reason=reason))]
+        else:
+            sb.publish(post)
+            events = [("post.publish.complete", post.open_id, ids)]
+            if post.public:
+                events.append(("post.publish.publicly_available",
+                               post.open_id, dict(ids,
+                                                  post_id=int(post.post_id))))
+        asyncio.get_running_loop().create_task(self.send_all(events))
+
+    def user_removed(self, open_id, reason=1):
+        if self.on:
+            asyncio.get_running_loop().create_task(self.send_all(
+                [("authorization.removed", open_id, {"reason": reason})]))
+
+    async def send(self, d):
+        """One delivery as the test asks for it, flaws included; answered
+        with what the callback URL said."""
+        url = d.get("url", self.config["url"])
+        if not url:
+            raise ControlError(400, "no url: set one with POST "
+                               "/webhooks/config or in this request")
+        if d.get("retry"):
+            # as TikTok delivers on its own: signed now, retried
+            entry = await self.deliver(d.get("event", "post.publish.complete"),
+                                       d.get("user_openid", DEFAULT_OPEN_ID),
+                                       d.get("content", {}), url)
+            return entry
+        if "raw_body" in d:
+            body = d["raw_body"].encode()
+        else:
+            body = self.body(d.get("event", "post.publish.complete"),
+                             d.get("user_openid", DEFAULT_OPEN_ID),
+                             d.get("content", {}), d.get("client_key"),
+                             d.get("create_time"))
+        if d.get("pad"):
+            body = body[:-1] + b',"pad":"' + b"x" * d["pad"] + b'"}'
+        t = int(time.time()) + d.get("timestamp_offset", 0)
+        sig = self.signature(body, t, d.get("secret"))
+        flaw = d.get("signature")
+        if flaw == "none":
+            sig = None
+        elif flaw == "bad":
+            sig = sig[:-1] + ("0" if sig[-1] != "0" else "1")
+        elif flaw == "malformed":
+            sig = "s=" + sig.partition(",s=")[2]
+        elif flaw is not None:
+            raise ControlError(400, "signature must be none, bad or "
+                               "malformed")
+        answers = []
+        for _ in range(1 + d.get("duplicates", 0)):
+            status, text = await self.post(url, body, sig)
+            answers.append({"status": status, "body": text})
+        return {"answers": answers, "status": answers[0]["status"],
+                "body": answers[0]["body"]}
+
+
 # --- the request log (--log) -------------------------------------------------
 
 class LineLog:
@@ -972,6 +1160,7 @@ class Sandbox:
         self.log = log
         self.cdn_key = secrets.token_bytes(32)
         self.demo = args.demo
+        self.webhooks = Webhooks(self)
         self.routes = {
             "/v2/auth/authorize/": Route("GET", self.authorize, "page"),
             "/v2/auth/authorize/consent/": Route("POST", self.consent,
@@ -1018,6 +1207,8 @@ class Sandbox:
         self.all_requests = collections.deque(maxlen=KEEP_REQUESTS)
         self.windows = collections.defaultdict(collections.deque)
         self.post_times = collections.defaultdict(collections.deque)
+        if hasattr(self, "webhooks"):
+            self.webhooks.reset()
         self.put_user(copy.deepcopy(DEMO_USER if self.demo else DEFAULT_USER))
 
     # ---- users and videos ----
@@ -1907,6 +2098,8 @@ class Sandbox:
             data["upload_url"] = \
                 "https://%s:%d/upload/?upload_id=%s&upload_token=%s" % (
                     self.upload_host, self.port, upload_id, up.token)
+        else:
+            self.webhooks.media_ready(post)
         return data
 
     def next_outcome(self, source):
@@ -1958,6 +2151,8 @@ class Sandbox:
             return
         if post.upload is not None and not post.upload.complete:
             return
+        if getattr(post, "timed", False):
+            return      # webhooks on: processing ends on its own timer
         needed = self.config["status_polls_to_complete"]
         if post.ready_polls < needed:
             post.ready_polls += 1
@@ -2094,6 +2289,10 @@ class Sandbox:
         up.bytes_received += n
         up.chunks_received += 1
         entry["status"] = 201 if up.complete else 206
+        if up.complete:
+            post = self.posts.get(up.publish_id)
+            if post is not None:
+                self.webhooks.media_ready(post)
         return Response(entry["status"], b"", headers=[
             ("Range", "bytes=0-%d" % (up.bytes_received - 1))])
 
@@ -2222,12 +2421,19 @@ class Control:
             ("POST", r"/posts/(.+)", self.script_post),
             ("POST", r"/outcomes", self.add_outcome),
             ("DELETE", r"/outcomes", self.clear_outcomes),
+            ("GET", r"/webhooks", self.list_webhooks),
+            ("DELETE", r"/webhooks", self.clear_webhooks),
+            ("GET", r"/webhooks/config", self.get_webhook_config),
+            ("POST", r"/webhooks/config", self.set_webhook_config),
+            ("POST", r"/webhooks/send", self.send_webhook),
         ]
 
     async def handle(self, req):
         try:
             body = await req.body.read_all(MAX_CONTROL_BODY)
             status, obj = self.dispatch(req, body)
+            if asyncio.iscoroutine(obj):
+                obj = await obj
         except HttpError as e:
             status, obj = e.status, {"error": e.message}
         except ControlError as e:
@@ -2358,6 +2564,9 @@ class Control:
         _, grants = self.find_grants(self.obj(data))
         for g in grants:
             self.sb.revoke_user(g.open_id)
+        # the user removed the app in TikTok: reason 1
+        for open_id in sorted({g.open_id for g in grants}):
+            self.sb.webhooks.user_removed(open_id)
         return {"revoked": len(grants)}
 
     def get_config(self, req, data):
@@ -2476,6 +2685,39 @@ class Control:
     def clear_outcomes(self, req, data):
         self.sb.outcomes.clear()
         return {"outcomes": []}
+
+    def list_webhooks(self, req, data):
+        return {"deliveries": self.sb.webhooks.deliveries}
+
+    def clear_webhooks(self, req, data):
+        self.sb.webhooks.deliveries.clear()
+        return {"deliveries": []}
+
+    def get_webhook_config(self, req, data):
+        return self.sb.webhooks.config
+
+    def set_webhook_config(self, req, data):
+        d = self.obj(data)
+        cfg = dict(self.sb.webhooks.config)
+        for key, value in d.items():
+            if key not in WEBHOOK_DEFAULTS:
+                raise ControlError(400, "unknown webhook config key: " + key)
+            if type(value) is not type(WEBHOOK_DEFAULTS[key]) or \
+                    (is_int(value) and value < 0):
+                raise ControlError(400, "%s must be a %s" % (
+                    key, type(WEBHOOK_DEFAULTS[key]).__name__))
+            cfg[key] = value
+        if cfg["url"] and not re.match(r"https?://[^/]+/", cfg["url"]):
+            raise ControlError(400, "url must be an http(s) URL with a path")
+        self.sb.webhooks.config = cfg
+        return cfg
+
+    def send_webhook(self, req, data):
+        d = self.obj(data)
+        for key in ("timestamp_offset", "duplicates", "pad"):
+            if key in d and not is_int(d[key]):
+                raise ControlError(400, key + " must be an integer")
+        return self.sb.webhooks.send(d)
 
 
 # --- start-up ----------------------------------------------------------------
