@@ -422,3 +422,33 @@ webhook post.publish.complete: unknown_post
 --- body: not json
 --- error_code: 400
 --- response_body_like: "field":"body"
+
+
+
+=== TEST 13: tiktok_webhook needs the client secret it verifies with
+--- http_config
+    tiktok_client_key sbx_client_key_123;
+    tiktok_postgres "host=127.0.0.1 dbname=app user=tiktok_app";
+--- config
+    location = /api/tiktok/webhook { tiktok_webhook; }
+--- must_die
+--- error_log
+"tiktok_webhook" is used but "tiktok_client_secret_env" is not set in the http block
+
+
+
+=== TEST 14: twice in one location
+--- config
+    location = /api/tiktok/webhook { tiktok_webhook; tiktok_webhook; }
+--- must_die
+--- error_log
+"tiktok_webhook" directive is duplicate
+
+
+
+=== TEST 15: tiktok_webhooks is on or off
+--- http_config
+    tiktok_webhooks sometimes;
+--- must_die
+--- error_log
+invalid value "sometimes" in "tiktok_webhooks" directive, it must be "on" or "off"
