@@ -1,8 +1,11 @@
 
 /*
- * POST /post: a JSON body posts from a URL (PULL_FROM_URL); a video/mp4,
- * video/quicktime or video/webm body is spooled and uploaded
- * (FILE_UPLOAD), with the options in the query string.
+ * POST /post: a JSON body posts from a URL (PULL_FROM_URL), or photos
+ * ("media_type":"PHOTO", photo_urls); a video/mp4, video/quicktime or
+ * video/webm body is spooled and uploaded (FILE_UPLOAD), with the options
+ * in the query string.  "mode":"draft" (mode=draft) sends either to the
+ * creator's inbox instead: no post options, no creator info, the
+ * video.upload scope.
  *
  * Everything is checked before TikTok is asked to do anything: the
  * options, the title, the URL or the container and its duration, the

@@ -9,7 +9,9 @@
  * and another worker claimed it, or the user cancelled it) matches no row
  * and stops without calling TikTok again.  A URL post whose init may have
  * reached TikTok without its publish_id being stored is failed
- * (init_uncertain) rather than initialised twice.
+ * (init_uncertain) rather than initialised twice.  A draft skips creator
+ * info and goes through the inbox init (photos: the content init) to
+ * sent_to_inbox.
  *
  * job->state names the step; every wait (pacing, a pause, a poll's
  * interval, another's token refresh) ends in ngx_http_tiktok_job_run,
