@@ -19,7 +19,7 @@ sub json_with {
     my ($base, %change) = @_;
     my %body = (%$base, %change);
     delete $body{$_} for grep { !defined $body{$_} } keys %body;
-    return JSON::PP->new->canonical->encode(\%body);
+    return JSON::PP->new->utf8->canonical->encode(\%body);
 }
 
 sub photo {
