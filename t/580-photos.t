@@ -48,7 +48,10 @@ sub wait_post {
 my $content = '/v2/post/publish/content/init/';
 
 sub calls { $sb->calls->{$_[0]} // 0 }
-sub last_body { decode_json($sb->requests($content, 1)->[0]{body}) }
+# the control API's JSON is decoded already: the body is characters
+sub last_body {
+    JSON::PP->new->decode($sb->requests($content, 1)->[0]{body});
+}
 sub urls { [ map { "https://media.example.com/p/$_.jpg" } 1 .. $_[0] ] }
 
 my ($true, $false) = (JSON::PP::true, JSON::PP::false);
