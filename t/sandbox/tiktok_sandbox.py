@@ -96,6 +96,7 @@ ERROR_STATUS = {
     "rate_limit_exceeded": 429,
     "internal_error": 500,
     "spam_risk_too_many_posts": 403,
+    "spam_risk_too_many_pending_share": 403,
     "spam_risk_user_banned_from_posting": 403,
     "reached_active_user_cap": 403,
     "unaudited_client_can_only_post_to_private_accounts": 403,
@@ -113,7 +114,8 @@ CAN_POST_VALUES = ("ok", "spam_risk_too_many_posts",
                    "reached_active_user_cap",
                    "unaudited_client_can_only_post_to_private_accounts")
 
-FAIL_REASONS = ("internal", "video_pull_failed", "file_format_check_failed",
+FAIL_REASONS = ("internal", "video_pull_failed", "photo_pull_failed",
+                "file_format_check_failed",
                 "duration_check_failed", "frame_rate_check_failed",
                 "picture_size_check_failed", "publish_cancelled",
                 "auth_removed", "spam_risk_too_many_posts",
@@ -134,6 +136,17 @@ MAX_TITLE_UTF16 = 2200
 UPLOAD_TYPES = ("video/mp4", "video/quicktime", "video/webm")
 MAX_PUBLISH_ID = 64
 
+# Photo posts (the content init) and the inbox (drafts).
+MAX_PHOTOS = 35
+MAX_PHOTO_TITLE_UTF16 = 90
+MAX_DESCRIPTION_UTF16 = 4000
+PHOTO_POST_INFO = {"title": str, "description": str, "privacy_level": str,
+                   "disable_comment": bool, "auto_add_music": bool,
+                   "brand_content_toggle": bool,
+                   "brand_organic_toggle": bool}
+PHOTO_POST_MODES = {"DIRECT_POST": "video.publish",
+                    "MEDIA_UPLOAD": "video.upload"}
+
 VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 CHALLENGE_RE = re.compile(r"[0-9a-f]{64}")
 CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
@@ -145,10 +158,14 @@ DEFAULT_RATE_LIMITS = {
     "/v2/video/list/": 600,
     "/v2/video/query/": 600,
     "/v2/post/publish/video/init/": 6,
+    "/v2/post/publish/inbox/video/init/": 6,
+    "/v2/post/publish/content/init/": 6,
     "/v2/post/publish/creator_info/query/": 20,
     "/v2/post/publish/status/fetch/": 30,
 }
 PER_TOKEN_LIMITS = ("/v2/post/publish/video/init/",
+                    "/v2/post/publish/inbox/video/init/",
+                    "/v2/post/publish/content/init/",
                     "/v2/post/publish/creator_info/query/",
                     "/v2/post/publish/status/fetch/")
 RATE_WINDOW = 60.0
@@ -164,6 +181,7 @@ DEFAULT_CONFIG = {
     "upload_url_ttl": 3600,
     "cover_url_ttl": 21600,          # cover_image_url expires after 6 h
     "daily_post_cap": 15,
+    "pending_share_cap": 5,          # inbox shares pending per 24 h
     "unaudited": False,
     "check_media_format": True,
     "pull_video_size": 10_485_760,   # what a PULL_FROM_URL "downloads"
@@ -837,8 +855,10 @@ class Upload:
 
 class Post:
     def __init__(self, publish_id, open_id, access_token, source, post_info,
-                 source_info):
+                 source_info, inbox=False, media_type="VIDEO"):
         self.publish_id = publish_id
+        self.inbox = inbox          # a share to the creator's inbox
+        self.media_type = media_type
         self.open_id = open_id
         self.access_token = access_token
         self.source = source
@@ -862,6 +882,7 @@ class Post:
     def to_json(self):
         return {"publish_id": self.publish_id, "open_id": self.open_id,
                 "source": self.source, "status": self.status,
+                "inbox": self.inbox, "media_type": self.media_type,
                 "post_info": self.post_info, "source_info": self.source_info,
                 "polls": self.polls, "ready_polls": self.ready_polls,
                 "scripted_fail_reason": self.fail_reason,
@@ -1177,6 +1198,12 @@ class Sandbox:
                 "POST", self.creator_info, "api", ("video.publish",)),
             "/v2/post/publish/video/init/": Route(
                 "POST", self.video_init, "api", ("video.publish",)),
+            "/v2/post/publish/inbox/video/init/": Route(
+                "POST", self.inbox_init, "api", ("video.upload",)),
+            # the post_mode says which of the two scopes it needs
+            "/v2/post/publish/content/init/": Route(
+                "POST", self.content_init, "api",
+                ("video.publish", "video.upload")),
             "/v2/post/publish/status/fetch/": Route(
                 "POST", self.status_fetch, "api",
                 ("video.publish", "video.upload")),
@@ -1986,15 +2013,23 @@ class Sandbox:
             "max_video_post_duration_sec": user.max_video_post_duration_sec,
         }
 
-    def video_init(self, req, tok):
+    def init_body(self, req):
         ctype, params = media_type(req.header("content-type"))
         if ctype != "application/json" or \
                 params.get("charset", "utf-8").lower() != "utf-8":
             raise invalid_param("Content-Type must be application/json; "
                                 "charset=UTF-8")
-        body = self.json_object(req, invalid_param)
+        return self.json_object(req, invalid_param)
+
+    def video_init(self, req, tok):
+        body = self.init_body(req)
         user = self.users[tok.open_id]
         post_info = self.check_post_info(body.get("post_info"), user)
+        source_info, source = self.check_video_source(body)
+        self.check_may_post(user)
+        return self.create_post(tok, user, source, post_info, source_info)
+
+    def check_video_source(self, body):
         source_info = body.get("source_info")
         if not isinstance(source_info, dict):
             raise invalid_param("source_info must be an object")
@@ -2010,8 +2045,126 @@ class Sandbox:
         else:
             raise invalid_param("source_info.source must be PULL_FROM_URL "
                                 "or FILE_UPLOAD")
-        self.check_may_post(user)
-        return self.create_post(tok, user, source, post_info, source_info)
+        return source_info, source
+
+    # ---- Upload to inbox (drafts) ----
+
+    def inbox_init(self, req, tok):
+        """source_info only: the creator writes the caption and chooses the
+        privacy in the TikTok app."""
+        body = self.init_body(req)
+        user = self.users[tok.open_id]
+        unknown = sorted(set(body) - {"source_info"})
+        if unknown:
+            raise invalid_param("the inbox init takes source_info only, not "
+                                + ", ".join(unknown))
+        source_info, source = self.check_video_source(body)
+        self.check_may_share(user)
+        return self.create_post(tok, user, source, {}, source_info,
+                                inbox=True)
+
+    def pending_shares(self, open_id):
+        now = time.time()
+        return sum(1 for p in self.posts.values()
+                   if p.inbox and p.open_id == open_id
+                   and p.created > now - DAY
+                   and p.status not in ("PUBLISH_COMPLETE", "FAILED"))
+
+    def check_may_share(self, user):
+        if user.can_post == "spam_risk_user_banned_from_posting":
+            raise ApiError(user.can_post, "The creator cannot post now: "
+                           + user.can_post)
+        if self.pending_shares(user.open_id) >= \
+                self.config["pending_share_cap"]:
+            raise ApiError("spam_risk_too_many_pending_share",
+                           "The creator has %d pending shares in the last "
+                           "24 hours" % self.config["pending_share_cap"])
+
+    # ---- Photo posts (the content init) ----
+
+    def content_init(self, req, tok):
+        body = self.init_body(req)
+        user = self.users[tok.open_id]
+        if body.get("media_type") != "PHOTO":
+            raise invalid_param("media_type must be PHOTO")
+        mode = body.get("post_mode")
+        if mode not in PHOTO_POST_MODES:
+            raise invalid_param("post_mode must be DIRECT_POST or "
+                                "MEDIA_UPLOAD")
+        if PHOTO_POST_MODES[mode] not in tok.scopes:
+            raise ApiError("scope_not_authorized", "%s needs the scope %s"
+                           % (mode, PHOTO_POST_MODES[mode]))
+        unknown = sorted(set(body) - {"post_info", "source_info",
+                                      "post_mode", "media_type"})
+        if unknown:
+            raise invalid_param("unknown fields: " + ", ".join(unknown))
+        direct = mode == "DIRECT_POST"
+        post_info = self.check_photo_post_info(body.get("post_info"), user,
+                                               direct)
+        source_info = self.check_photo_source(body.get("source_info"))
+        if direct:
+            self.check_may_post(user)
+        else:
+            self.check_may_share(user)
+        return self.create_post(tok, user, "PULL_FROM_URL", post_info,
+                                source_info, inbox=not direct,
+                                media="PHOTO")
+
+    def check_photo_post_info(self, post_info, user, direct):
+        if post_info is None and not direct:
+            return {}
+        if not isinstance(post_info, dict):
+            raise invalid_param("post_info must be an object")
+        for name, value in post_info.items():
+            want = PHOTO_POST_INFO.get(name)
+            if want is None:
+                # no duet, stitch, AI label or cover frame for photos
+                raise invalid_param("post_info.%s is not a field of a "
+                                    "photo post" % name)
+            if not isinstance(value, want):
+                raise invalid_param("post_info.%s must be a %s"
+                                    % (name, want.__name__))
+        if utf16_len(post_info.get("title", "")) > MAX_PHOTO_TITLE_UTF16:
+            raise invalid_param("post_info.title is longer than %d UTF-16 "
+                                "code units" % MAX_PHOTO_TITLE_UTF16)
+        if utf16_len(post_info.get("description", "")) > \
+                MAX_DESCRIPTION_UTF16:
+            raise invalid_param("post_info.description is longer than %d "
+                                "UTF-16 code units" % MAX_DESCRIPTION_UTF16)
+        privacy = post_info.get("privacy_level")
+        if direct:
+            if not privacy:
+                raise invalid_param("post_info.privacy_level is required")
+            if privacy not in self.privacy_options(user):
+                raise ApiError("privacy_level_option_mismatch",
+                               "privacy_level %s is not among the creator's "
+                               "privacy_level_options" % privacy)
+        if post_info.get("brand_content_toggle") and privacy == "SELF_ONLY":
+            raise invalid_param("branded content cannot be SELF_ONLY")
+        return post_info
+
+    def check_photo_source(self, source_info):
+        if not isinstance(source_info, dict):
+            raise invalid_param("source_info must be an object")
+        if source_info.get("source") != "PULL_FROM_URL":
+            raise invalid_param("photos are PULL_FROM_URL only")
+        unknown = sorted(set(source_info) - {"source", "photo_images",
+                                             "photo_cover_index"})
+        if unknown:
+            raise invalid_param("unknown source_info fields: "
+                                + ", ".join(unknown))
+        images = source_info.get("photo_images")
+        if not isinstance(images, list) or \
+                not 1 <= len(images) <= MAX_PHOTOS:
+            raise invalid_param("source_info.photo_images must list 1 to %d "
+                                "image URLs" % MAX_PHOTOS)
+        for url in images:
+            self.check_pull_url(url, "photo_images")
+        cover = source_info.get("photo_cover_index")
+        if not is_int(cover) or not 0 <= cover < len(images):
+            raise invalid_param("source_info.photo_cover_index must be an "
+                                "index into photo_images")
+        return source_info
 
     def check_post_info(self, post_info, user):
         if not isinstance(post_info, dict):
@@ -2044,23 +2197,23 @@ class Sandbox:
                                 "an integer >= 0")
         return post_info
 
-    def check_pull_url(self, url):
+    def check_pull_url(self, url, name="video_url"):
         if not isinstance(url, str) or not url:
-            raise invalid_param("source_info.video_url is required")
+            raise invalid_param("source_info.%s is required" % name)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
-            raise invalid_param("video_url must be an https URL")
+            raise invalid_param("%s must be an https URL" % name)
         try:
             ipaddress.ip_address(parts.hostname)
-            raise invalid_param("video_url host must be a domain, not an IP")
+            raise invalid_param("%s host must be a domain, not an IP" % name)
         except ValueError:
             pass
         if not any(prefix_verified(url, parts.hostname, p)
                    for p in self.config["verified_prefixes"]):
             # quirk: seen with HTTP 200
             raise ApiError("url_ownership_unverified", "The domain or URL "
-                           "prefix of video_url is not verified for this "
-                           "app", status=200)
+                           "prefix of %s is not verified for this "
+                           "app" % name, status=200)
 
     def check_may_post(self, user):
         block = self.posting_block(user)
@@ -2077,15 +2230,21 @@ class Sandbox:
                 raise ApiError("reached_active_user_cap", "The app reached "
                                "its daily cap of active posting users")
 
-    def create_post(self, tok, user, source, post_info, source_info):
+    def create_post(self, tok, user, source, post_info, source_info,
+                    inbox=False, media="VIDEO"):
         kind = "file" if source == "FILE_UPLOAD" else "url"
-        publish_id = "v_pub_%s~v2-1.%d" % (kind, next(self.publish_ids))
+        prefix = "p" if media == "PHOTO" else "v"
+        how = "inbox" if inbox and media == "VIDEO" else "pub"
+        publish_id = "%s_%s_%s~v2-1.%d" % (prefix, how, kind,
+                                          next(self.publish_ids))
         assert len(publish_id) <= MAX_PUBLISH_ID
         post = Post(publish_id, user.open_id, tok.token, source,
-                    copy.deepcopy(post_info), copy.deepcopy(source_info))
+                    copy.deepcopy(post_info), copy.deepcopy(source_info),
+                    inbox, media)
         post.fail_reason = self.next_outcome(source)
         self.posts[publish_id] = post
-        self.post_times[user.open_id].append(time.time())
+        if not inbox:
+            self.post_times[user.open_id].append(time.time())
         data = {"publish_id": publish_id}
         if source == "FILE_UPLOAD":
             upload_id = str(next(self.upload_ids))
@@ -2147,7 +2306,8 @@ class Sandbox:
         bytes; then (or from the start for PULL_FROM_URL) the next
         status_polls_to_complete polls still see PROCESSING_*, and the one
         after that sees the end: PUBLISH_COMPLETE or FAILED."""
-        if post.status in ("PUBLISH_COMPLETE", "FAILED"):
+        if post.status in ("PUBLISH_COMPLETE", "FAILED",
+                           "SEND_TO_USER_INBOX"):
             return
         if post.upload is not None and not post.upload.complete:
             return
@@ -2173,6 +2333,10 @@ class Sandbox:
         self.publish(post)
 
     def publish(self, post):
+        if post.inbox:
+            # the creator was notified; posting it is the creator's, later
+            post.status = "SEND_TO_USER_INBOX"
+            return
         post.status = "PUBLISH_COMPLETE"
         post.post_id = str(next(self.video_ids))
         user = self.users.get(post.open_id)
