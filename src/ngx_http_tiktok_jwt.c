@@ -93,6 +93,8 @@ static char *ngx_http_tiktok_jwt_jwk(ngx_conf_t *cf, ngx_str_t *file,
     size_t i, json_t *jwk, ngx_http_tiktok_jwk_t *key);
 static EVP_PKEY *ngx_http_tiktok_jwt_ec_key(ngx_conf_t *cf, json_t *jwk);
 static EVP_PKEY *ngx_http_tiktok_jwt_rsa_key(ngx_conf_t *cf, json_t *jwk);
+static EVP_PKEY *ngx_http_tiktok_jwt_pkey(OSSL_PARAM_BLD *bld,
+    const char *type);
 static ngx_int_t ngx_http_tiktok_jwt_member(ngx_pool_t *pool, json_t *jwk,
     const char *name, ngx_str_t *out);
 static void ngx_http_tiktok_jwt_keys_cleanup(void *data);
@@ -513,8 +515,6 @@ ngx_http_tiktok_jwt_ec_key(ngx_conf_t *cf, json_t *jwk)
     u_char           pub[65];
     ngx_str_t        x, y;
     EVP_PKEY        *pkey;
-    OSSL_PARAM      *params;
-    EVP_PKEY_CTX    *ctx;
     OSSL_PARAM_BLD  *bld;
 
     if (ngx_http_tiktok_jwt_member(cf->pool, jwk, "x", &x) != NGX_OK
@@ -531,34 +531,17 @@ ngx_http_tiktok_jwt_ec_key(ngx_conf_t *cf, json_t *jwk)
     ngx_memcpy(pub + 33, y.data, 32);
 
     pkey = NULL;
-    params = NULL;
-    ctx = NULL;
-
     bld = OSSL_PARAM_BLD_new();
 
-    if (bld == NULL
-        || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                            "prime256v1", 0)
-        || !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                             pub, sizeof(pub)))
+    if (bld != NULL
+        && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                           "prime256v1", 0)
+        && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+                                            pub, sizeof(pub)))
     {
-        goto done;
+        pkey = ngx_http_tiktok_jwt_pkey(bld, "EC");
     }
 
-    params = OSSL_PARAM_BLD_to_param(bld);
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-
-    if (params == NULL || ctx == NULL
-        || EVP_PKEY_fromdata_init(ctx) <= 0
-        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-    {
-        pkey = NULL;
-    }
-
-done:
-
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
 
     return pkey;
@@ -571,8 +554,6 @@ ngx_http_tiktok_jwt_rsa_key(ngx_conf_t *cf, json_t *jwk)
     BIGNUM          *n, *e;
     ngx_str_t        ns, es;
     EVP_PKEY        *pkey;
-    OSSL_PARAM      *params;
-    EVP_PKEY_CTX    *ctx;
     OSSL_PARAM_BLD  *bld;
 
     if (ngx_http_tiktok_jwt_member(cf->pool, jwk, "n", &ns) != NGX_OK
@@ -582,45 +563,57 @@ ngx_http_tiktok_jwt_rsa_key(ngx_conf_t *cf, json_t *jwk)
     }
 
     pkey = NULL;
-    params = NULL;
-    ctx = NULL;
 
     n = BN_bin2bn(ns.data, (int) ns.len, NULL);
     e = BN_bin2bn(es.data, (int) es.len, NULL);
     bld = OSSL_PARAM_BLD_new();
 
-    if (n == NULL || e == NULL || bld == NULL
-        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
-        || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+    if (n != NULL && e != NULL && bld != NULL
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
     {
-        goto done;
+        pkey = ngx_http_tiktok_jwt_pkey(bld, "RSA");
     }
 
+    /* a short modulus can be factored: such a key proves nothing */
+
+    if (pkey != NULL
+        && EVP_PKEY_get_bits(pkey) < NGX_HTTP_TIKTOK_JWT_RSA_MIN)
+    {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+
+    return pkey;
+}
+
+
+/* a public key of that OpenSSL type from the parameters bld holds */
+
+static EVP_PKEY *
+ngx_http_tiktok_jwt_pkey(OSSL_PARAM_BLD *bld, const char *type)
+{
+    EVP_PKEY      *pkey;
+    OSSL_PARAM    *params;
+    EVP_PKEY_CTX  *ctx;
+
+    pkey = NULL;
     params = OSSL_PARAM_BLD_to_param(bld);
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
 
     if (params == NULL || ctx == NULL
         || EVP_PKEY_fromdata_init(ctx) <= 0
         || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
     {
         pkey = NULL;
-        goto done;
     }
-
-    /* a short modulus can be factored: such a key proves nothing */
-
-    if (EVP_PKEY_get_bits(pkey) < NGX_HTTP_TIKTOK_JWT_RSA_MIN) {
-        EVP_PKEY_free(pkey);
-        pkey = NULL;
-    }
-
-done:
 
     EVP_PKEY_CTX_free(ctx);
     OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(n);
-    BN_free(e);
 
     return pkey;
 }
