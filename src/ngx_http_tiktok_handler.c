@@ -34,8 +34,6 @@ static void ngx_http_tiktok_endpoint_path(ngx_http_request_t *r,
     ngx_str_t *path);
 static ngx_int_t ngx_http_tiktok_path_match(ngx_str_t *route,
     ngx_str_t *path);
-static void ngx_http_tiktok_request_id(ngx_http_request_t *r,
-    ngx_str_t *id);
 static ngx_int_t ngx_http_tiktok_user_id(ngx_http_request_t *r,
     ngx_str_t *user);
 static ngx_int_t ngx_http_tiktok_send_405(ngx_http_request_t *r,
@@ -266,7 +264,7 @@ ngx_http_tiktok_endpoint_path(ngx_http_request_t *r, ngx_str_t *path)
  * followed through the app's logs and ours; else nginx's $request_id.
  */
 
-static void
+void
 ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
     u_char                       *p, *last;

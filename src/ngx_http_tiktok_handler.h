@@ -12,6 +12,8 @@
 
 
 ngx_int_t ngx_http_tiktok_handler(ngx_http_request_t *r);
+/* the caller's sane X-Request-ID, else $request_id (the webhook's too) */
+void ngx_http_tiktok_request_id(ngx_http_request_t *r, ngx_str_t *id);
 char *ngx_http_tiktok_error_pages_conf(ngx_conf_t *cf,
     ngx_http_core_loc_conf_t *clcf);
 

@@ -30,6 +30,7 @@ static ngx_uint_t ngx_http_tiktok_post_id(ngx_http_tiktok_ctx_t *ctx,
 /* one post as the API shows it */
 #define NGX_HTTP_TIKTOK_POST_JSON                                             \
     "json_build_object('post_id', id, 'status', status, 'source', source,"   \
+    " 'mode', mode, 'media_type', media_type, 'photo_urls', photo_urls,"      \
     " 'title', post_info->>'title',"                                          \
     " 'privacy_level', post_info->>'privacy_level',"                          \
     " 'video_url', video_url,"                                                \

@@ -1,8 +1,11 @@
 
 /*
- * POST /post: a JSON body posts from a URL (PULL_FROM_URL); a video/mp4,
- * video/quicktime or video/webm body is spooled and uploaded
- * (FILE_UPLOAD), with the options in the query string.
+ * POST /post: a JSON body posts from a URL (PULL_FROM_URL), or photos
+ * ("media_type":"PHOTO", photo_urls); a video/mp4, video/quicktime or
+ * video/webm body is spooled and uploaded (FILE_UPLOAD), with the options
+ * in the query string.  "mode":"draft" (mode=draft) sends either to the
+ * creator's inbox instead: no post options, no creator info, the
+ * video.upload scope.
  *
  * Everything is checked before TikTok is asked to do anything: the
  * options, the title, the URL or the container and its duration, the
@@ -21,6 +24,7 @@
 
 #include "ngx_http_tiktok_handler.h"
 #include "ngx_http_tiktok_call.h"
+#include "ngx_http_tiktok_token.h"
 #include "ngx_http_tiktok_reply.h"
 #include "ngx_http_tiktok_validate.h"
 #include "ngx_http_tiktok_media.h"
@@ -33,6 +37,16 @@
 #define NGX_HTTP_TIKTOK_SCHEDULE_MAX     (30 * 86400)
 
 #define NGX_HTTP_TIKTOK_UNSET            -1
+
+/* TikTok's photo posts (TIKTOK_API.md) */
+#define NGX_HTTP_TIKTOK_PHOTOS_MAX       35
+#define NGX_HTTP_TIKTOK_PHOTO_TITLE_MAX  90
+#define NGX_HTTP_TIKTOK_DESCRIPTION_MAX  4000
+
+/* what an option is for: ngx_http_tiktok_post_option_t's kinds */
+#define NGX_HTTP_TIKTOK_FOR_VIDEO        0x01
+#define NGX_HTTP_TIKTOK_FOR_PHOTO        0x02
+#define NGX_HTTP_TIKTOK_FOR_DRAFT        0x04    /* accepted in a draft */
 
 /* free space below which a failed body write means "the disk is full" */
 #define NGX_HTTP_TIKTOK_SPOOL_FULL       (1024 * 1024)
@@ -50,6 +64,13 @@ typedef struct {
     ngx_int_t                     is_aigc;
     int64_t                       video_cover_timestamp_ms;
     ngx_str_t                     schedule_at;    /* as given, validated */
+    ngx_str_t                     mode;           /* direct, draft */
+    ngx_str_t                     media_type;     /* VIDEO, PHOTO */
+    json_t                       *photo_urls;
+    int64_t                       photo_cover_index;
+    ngx_str_t                     description;
+    ngx_int_t                     auto_add_music;
+    uint32_t                      given;          /* options, by index */
 
     off_t                         size;
     ngx_file_t                   *temp;
@@ -59,6 +80,10 @@ typedef struct {
     ngx_http_tiktok_call_t        call;           /* creator info */
     ngx_str_t                     post_info;
     ngx_str_t                     username;       /* for the share URL */
+    ngx_str_t                     photos;         /* photo_urls, as JSON */
+
+    unsigned                      draft:1;
+    unsigned                      photo:1;
 
     unsigned                      inserting:1;    /* the INSERT was sent */
     unsigned                      rolled_back:1;  /* ... and refused */
@@ -71,6 +96,7 @@ typedef struct {
     ngx_uint_t                    type;           /* 's', 'b', 'i' */
     size_t                        offset;
     const char                   *disabled;       /* by the creator */
+    ngx_uint_t                    kinds;          /* FOR_VIDEO, ... */
 } ngx_http_tiktok_post_option_t;
 
 
@@ -84,6 +110,13 @@ static const char *ngx_http_tiktok_post_query(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
 static const char *ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     ngx_http_tiktok_post_t *pt, const char **message);
+static const char *ngx_http_tiktok_post_kind(ngx_http_tiktok_post_t *pt,
+    const char **message);
+static const char *ngx_http_tiktok_post_photos(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt, const char **message);
+static void ngx_http_tiktok_post_draft(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tiktok_post_store(ngx_http_request_t *r,
+    ngx_http_tiktok_post_t *pt);
 static const char *ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
     ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s);
 static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
@@ -103,24 +136,44 @@ static ngx_int_t ngx_http_tiktok_post_error(ngx_http_request_t *r,
     const char *field, const char *message);
 
 
-#define ngx_http_tiktok_post_option(name, type, disabled)                     \
+#define ngx_http_tiktok_post_option(name, type, disabled, kinds)              \
     { ngx_string(#name), type, offsetof(ngx_http_tiktok_post_t, name),        \
-      disabled }
+      disabled, kinds }
 
+#define V  NGX_HTTP_TIKTOK_FOR_VIDEO
+#define P  NGX_HTTP_TIKTOK_FOR_PHOTO
+#define D  NGX_HTTP_TIKTOK_FOR_DRAFT
+
+/*
+ * A draft takes only the source, the media and schedule_at (the creator
+ * chooses the rest in the TikTok app); a photo post has no duet, stitch,
+ * AI label or cover frame (DESIGN 8.2, 8.3).
+ */
 static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
-    ngx_http_tiktok_post_option(video_url, 's', NULL),
-    ngx_http_tiktok_post_option(title, 's', NULL),
-    ngx_http_tiktok_post_option(privacy_level, 's', NULL),
-    ngx_http_tiktok_post_option(disable_comment, 'b', "comment_disabled"),
-    ngx_http_tiktok_post_option(disable_duet, 'b', "duet_disabled"),
-    ngx_http_tiktok_post_option(disable_stitch, 'b', "stitch_disabled"),
-    ngx_http_tiktok_post_option(brand_content_toggle, 'b', NULL),
-    ngx_http_tiktok_post_option(brand_organic_toggle, 'b', NULL),
-    ngx_http_tiktok_post_option(is_aigc, 'b', NULL),
-    ngx_http_tiktok_post_option(video_cover_timestamp_ms, 'i', NULL),
-    ngx_http_tiktok_post_option(schedule_at, 's', NULL),
-    { ngx_null_string, 0, 0, NULL }
+    ngx_http_tiktok_post_option(video_url, 's', NULL, V|D),
+    ngx_http_tiktok_post_option(title, 's', NULL, V|P),
+    ngx_http_tiktok_post_option(privacy_level, 's', NULL, V|P),
+    ngx_http_tiktok_post_option(disable_comment, 'b', "comment_disabled",
+                                V|P),
+    ngx_http_tiktok_post_option(disable_duet, 'b', "duet_disabled", V),
+    ngx_http_tiktok_post_option(disable_stitch, 'b', "stitch_disabled", V),
+    ngx_http_tiktok_post_option(brand_content_toggle, 'b', NULL, V|P),
+    ngx_http_tiktok_post_option(brand_organic_toggle, 'b', NULL, V|P),
+    ngx_http_tiktok_post_option(is_aigc, 'b', NULL, V),
+    ngx_http_tiktok_post_option(video_cover_timestamp_ms, 'i', NULL, V),
+    ngx_http_tiktok_post_option(schedule_at, 's', NULL, V|P|D),
+    ngx_http_tiktok_post_option(mode, 's', NULL, V|P|D),
+    ngx_http_tiktok_post_option(media_type, 's', NULL, V|P|D),
+    ngx_http_tiktok_post_option(photo_urls, 'a', NULL, P|D),
+    ngx_http_tiktok_post_option(photo_cover_index, 'i', NULL, P|D),
+    ngx_http_tiktok_post_option(description, 's', NULL, P),
+    ngx_http_tiktok_post_option(auto_add_music, 'b', NULL, P),
+    { ngx_null_string, 0, 0, NULL, 0 }
 };
+
+#undef V
+#undef P
+#undef D
 
 #undef ngx_http_tiktok_post_option
 
@@ -128,9 +181,11 @@ static ngx_http_tiktok_post_option_t  ngx_http_tiktok_post_options[] = {
 static const char  ngx_http_tiktok_post_insert_sql[] =
     "INSERT INTO tiktok.posts (user_id, status, source, video_url,"
     " spool_path, video_size, content_type, post_info, schedule_at,"
-    " next_attempt_at, creator_username)"
+    " next_attempt_at, creator_username, mode, media_type, photo_urls,"
+    " photo_cover_index)"
     " VALUES ($1, $2, $3, $4, $5, $6::bigint, $7, $8::jsonb,"
-    " $9::timestamptz, coalesce($9::timestamptz, now()), $10)"
+    " $9::timestamptz, coalesce($9::timestamptz, now()), $10, $11, $12,"
+    " $13::jsonb, $14::integer)"
     " RETURNING id";
 
 /* the publisher picks a post up at once, not at its next tick */
@@ -231,6 +286,8 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     pt->brand_organic_toggle = NGX_HTTP_TIKTOK_UNSET;
     pt->is_aigc = NGX_HTTP_TIKTOK_UNSET;
     pt->video_cover_timestamp_ms = NGX_HTTP_TIKTOK_UNSET;
+    pt->photo_cover_index = NGX_HTTP_TIKTOK_UNSET;
+    pt->auto_add_music = NGX_HTTP_TIKTOK_UNSET;
 
     ngx_str_null(&ct);
 
@@ -362,6 +419,15 @@ ngx_http_tiktok_post_parse(ngx_http_request_t *r)
         return ngx_http_tiktok_post_error(r, field, message);
     }
 
+    if (pt->draft) {
+        /* no creator info: the token and its video.upload scope only */
+        if (ngx_http_tiktok_token(r, ngx_http_tiktok_post_draft) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_tiktok_wait(r);
+    }
+
     ctx->resume = ngx_http_tiktok_post_check;
 
     return ngx_http_tiktok_call_creator_info(r, &pt->call);
@@ -482,11 +548,6 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
         }
     }
 
-    if (pt->video_url.len == 0) {
-        *message = "A JSON post needs the video_url TikTok pulls from";
-        return "video_url";
-    }
-
     return NULL;
 }
 
@@ -589,7 +650,21 @@ ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
 
     field = (u_char *) pt + o->offset;
 
+    pt->given |= 1 << (o - ngx_http_tiktok_post_options);
+
     switch (o->type) {
+
+    case 'a':
+        if (s) {
+            return "A list of URLs needs a JSON body";
+        }
+
+        if (!json_is_array(v)) {
+            return "Must be an array of URLs";
+        }
+
+        *(json_t **) field = v;
+        return NULL;
 
     case 's':
         if (s) {
@@ -636,7 +711,10 @@ ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
               ? json_integer_value(v) : NGX_ERROR;
 
         if (n == NGX_ERROR) {
-            return "Must be a whole number of milliseconds";
+            return (o->offset == offsetof(ngx_http_tiktok_post_t,
+                                          photo_cover_index))
+                   ? "Must be a whole number from 0"
+                   : "Must be a whole number of milliseconds";
         }
 
         *(int64_t *) field = n;
@@ -714,30 +792,48 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
     u_char                       *buf;
     size_t                        chars, utf16;
     time_t                        at, now;
+    ngx_uint_t                    max;
     const char                   *why;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    why = ngx_http_tiktok_post_kind(pt, message);
+    if (why) {
+        return why;
+    }
+
+    if (pt->photo) {
+        why = ngx_http_tiktok_post_photos(r, pt, message);
+        if (why) {
+            return why;
+        }
+    }
 
     if (ngx_http_tiktok_utf8_count(&pt->title, &chars, &utf16) != NGX_OK) {
         *message = "The title is not valid UTF-8 text";
         return "title";
     }
 
-    if (chars > tmcf->title_max_chars || utf16 > 2200) {
+    /* TikTok counts UTF-16 code units: 2200 for a video, 90 for photos */
+
+    max = pt->photo ? NGX_HTTP_TIKTOK_PHOTO_TITLE_MAX : tmcf->title_max_chars;
+
+    if (chars > max
+        || utf16 > (pt->photo ? NGX_HTTP_TIKTOK_PHOTO_TITLE_MAX : 2200))
+    {
         buf = ngx_pnalloc(r->pool, 64);
         if (buf) {
-            ngx_sprintf(buf, "Title is longer than %ui characters%Z",
-                        tmcf->title_max_chars);
+            ngx_sprintf(buf, "Title is longer than %ui characters%Z", max);
         }
 
         *message = buf ? (char *) buf : "Title is too long";
         return "title";
     }
 
-    /* privacy is the user's choice: there is no default */
+    /* privacy is the user's choice: there is no default (a draft: later) */
 
-    if (pt->privacy_level.len == 0) {
+    if (pt->privacy_level.len == 0 && !pt->draft) {
         *message = "Choose who can see the video: privacy_level is required";
         return "privacy_level";
     }
@@ -796,6 +892,184 @@ ngx_http_tiktok_post_validate(ngx_http_request_t *r,
 }
 
 
+/*
+ * What is posted (a video, or photos) and how (directly, or as a draft to
+ * the creator's inbox), and the options that go with it: an option the
+ * kind of post does not take is refused, naming it, rather than dropped.
+ */
+
+static const char *
+ngx_http_tiktok_post_kind(ngx_http_tiktok_post_t *pt, const char **message)
+{
+    ngx_uint_t                      i, kind;
+    ngx_http_tiktok_post_option_t  *o;
+
+#define ngx_http_tiktok_given_is(s, lit)                                      \
+    ((s)->len == sizeof(lit) - 1 && ngx_strncmp((s)->data, lit, (s)->len) == 0)
+
+    if (pt->mode.data && !ngx_http_tiktok_given_is(&pt->mode, "direct")
+        && !ngx_http_tiktok_given_is(&pt->mode, "draft"))
+    {
+        *message = "mode must be \"direct\" or \"draft\"";
+        return "mode";
+    }
+
+    if (pt->media_type.data
+        && !ngx_http_tiktok_given_is(&pt->media_type, "VIDEO")
+        && !ngx_http_tiktok_given_is(&pt->media_type, "PHOTO"))
+    {
+        *message = "media_type must be \"VIDEO\" or \"PHOTO\"";
+        return "media_type";
+    }
+
+    pt->draft = pt->mode.data
+                && ngx_http_tiktok_given_is(&pt->mode, "draft");
+    pt->photo = pt->media_type.data
+                && ngx_http_tiktok_given_is(&pt->media_type, "PHOTO");
+
+#undef ngx_http_tiktok_given_is
+
+    if (pt->photo && pt->file) {
+        *message = "TikTok pulls photos from photo_urls: send JSON, not an "
+                   "upload";
+        return "media_type";
+    }
+
+    kind = pt->photo ? NGX_HTTP_TIKTOK_FOR_PHOTO : NGX_HTTP_TIKTOK_FOR_VIDEO;
+
+    for (i = 0, o = ngx_http_tiktok_post_options; o->name.len; i++, o++) {
+
+        if (!(pt->given & (1 << i))) {
+            continue;
+        }
+
+        if (!(o->kinds & kind)) {
+            *message = pt->photo ? "A photo post does not take this option"
+                                 : "Only a photo post (media_type PHOTO) "
+                                   "takes this option";
+            return (char *) o->name.data;
+        }
+
+        if (pt->draft && !(o->kinds & NGX_HTTP_TIKTOK_FOR_DRAFT)) {
+            *message = "A draft does not take this option: the creator "
+                       "chooses it in the TikTok app";
+            return (char *) o->name.data;
+        }
+    }
+
+    if (!pt->photo && !pt->file && pt->video_url.len == 0) {
+        *message = "A JSON post needs the video_url TikTok pulls from";
+        return "video_url";
+    }
+
+    return NULL;
+}
+
+
+/* 1 to 35 images under the verified prefixes, a cover among them */
+
+static const char *
+ngx_http_tiktok_post_photos(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
+    const char **message)
+{
+    size_t                        i, n, chars, utf16;
+    json_t                       *v;
+    ngx_str_t                     url;
+    const char                   *why;
+    ngx_http_tiktok_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tiktok_module);
+
+    n = json_array_size(pt->photo_urls);
+
+    if (n == 0 || n > NGX_HTTP_TIKTOK_PHOTOS_MAX) {
+        *message = "A photo post has 1 to 35 photo_urls";
+        return "photo_urls";
+    }
+
+    json_array_foreach(pt->photo_urls, i, v) {
+        if (!json_is_string(v)) {
+            *message = "Each of photo_urls must be a URL string";
+            return "photo_urls";
+        }
+
+        url.data = (u_char *) json_string_value(v);
+        url.len = json_string_length(v);
+
+        why = ngx_http_tiktok_check_pull_url(&url, tmcf->pull_url_prefixes);
+        if (why) {
+            *message = why;
+            return "photo_urls";
+        }
+    }
+
+    if (pt->photo_cover_index == NGX_HTTP_TIKTOK_UNSET) {
+        pt->photo_cover_index = 0;
+
+    } else if ((size_t) pt->photo_cover_index >= n) {
+        *message = "photo_cover_index must be the index of one of "
+                   "photo_urls, from 0";
+        return "photo_cover_index";
+    }
+
+    if (ngx_http_tiktok_utf8_count(&pt->description, &chars, &utf16)
+        != NGX_OK)
+    {
+        *message = "The description is not valid UTF-8 text";
+        return "description";
+    }
+
+    if (chars > NGX_HTTP_TIKTOK_DESCRIPTION_MAX
+        || utf16 > NGX_HTTP_TIKTOK_DESCRIPTION_MAX)
+    {
+        *message = "Description is longer than 4000 characters";
+        return "description";
+    }
+
+    if (ngx_http_tiktok_json_encode(r->pool, pt->photo_urls, &pt->photos)
+        != NGX_OK)
+    {
+        *message = "Internal error";
+        return "photo_urls";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A draft: the caller's token, then its video.upload scope (TikTok's
+ * inbox needs it; video.publish is not asked for), then the row.
+ */
+
+static void
+ngx_http_tiktok_post_draft(ngx_http_request_t *r)
+{
+    ngx_http_tiktok_ctx_t   *ctx;
+    ngx_http_tiktok_post_t  *pt;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tiktok_module);
+    pt = ctx->data;
+
+    if (ctx->token->status != NGX_HTTP_TIKTOK_TOKEN_OK) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_token_error(r));
+        return;
+    }
+
+    if (!ngx_http_tiktok_token_has_scope(r, "video.upload")) {
+        ngx_http_tiktok_finalize(r, ngx_http_tiktok_send_error(r,
+            NGX_HTTP_FORBIDDEN, "scope_missing", NULL,
+            "Posting failed. Check permissions or try again."));
+        return;
+    }
+
+    /* the caption, privacy and interactions are the creator's, later */
+    ngx_str_set(&pt->post_info, "{}");
+
+    ngx_http_tiktok_finalize(r, ngx_http_tiktok_post_store(r, pt));
+}
+
+
 /* the checks against the creator's current options, then the row */
 
 static ngx_int_t
@@ -805,7 +1079,7 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
     size_t                          i, len;
     json_t                         *data, *options, *o, *info, *max;
     ngx_int_t                       rc, *flag;
-    ngx_uint_t                      found;
+    ngx_uint_t                      found, kind;
     ngx_http_tiktok_post_t         *pt;
     ngx_http_tiktok_post_option_t  *opt;
 
@@ -877,6 +1151,16 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
                          "title", pt->title.data ? (char *) pt->title.data
                                                  : "", pt->title.len));
 
+    if (info && pt->photo
+        && ngx_http_tiktok_json_set(info, "description",
+               json_stringn(pt->description.data
+                            ? (char *) pt->description.data : "",
+                            pt->description.len))
+           != NGX_OK)
+    {
+        info = NULL;
+    }
+
     rc = (info == NULL) ? NGX_ERROR : NGX_OK;
 
     /*
@@ -885,8 +1169,10 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
      * has turned them off.
      */
 
+    kind = pt->photo ? NGX_HTTP_TIKTOK_FOR_PHOTO : NGX_HTTP_TIKTOK_FOR_VIDEO;
+
     for (opt = ngx_http_tiktok_post_options; opt->name.len; opt++) {
-        if (opt->type != 'b') {
+        if (opt->type != 'b' || !(opt->kinds & kind)) {
             continue;
         }
 
@@ -916,6 +1202,15 @@ ngx_http_tiktok_post_check(ngx_http_request_t *r, ngx_http_tiktok_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    return ngx_http_tiktok_post_store(r, pt);
+}
+
+
+/* the upload into the spool, then the row: what finalizes the request */
+
+static ngx_int_t
+ngx_http_tiktok_post_store(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
+{
     if ((pt->file && ngx_http_tiktok_post_spool(r, pt) != NGX_OK)
         || ngx_http_tiktok_post_insert(r, pt) != NGX_OK)
     {
@@ -1011,7 +1306,7 @@ static ngx_int_t
 ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
 {
     u_char                      *p;
-    ngx_str_t                    params[10];
+    ngx_str_t                    params[14];
     ngx_http_tiktok_ctx_t       *ctx;
     ngx_http_tiktok_pg_query_t  *q;
 
@@ -1051,10 +1346,33 @@ ngx_http_tiktok_post_insert(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt)
     params[7] = pt->post_info;
     params[9] = pt->username;
 
+    if (pt->draft) {
+        ngx_str_set(&params[10], "draft");
+
+    } else {
+        ngx_str_set(&params[10], "direct");
+    }
+
+    if (pt->photo) {
+        ngx_str_set(&params[11], "PHOTO");
+        params[12] = pt->photos;
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        params[13].data = p;
+        params[13].len = ngx_sprintf(p, "%L", pt->photo_cover_index) - p;
+
+    } else {
+        ngx_str_set(&params[11], "VIDEO");
+    }
+
     q = ngx_http_tiktok_query_new(r, ngx_http_tiktok_post_inserted);
 
     if (q == NULL
-        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 10,
+        || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_insert_sql, 14,
                                   params) != NGX_OK
         || ngx_http_tiktok_pg_add(q, ngx_http_tiktok_post_notify_sql, 1,
                                   &ctx->user_id) != NGX_OK)

@@ -9,7 +9,9 @@
  * and another worker claimed it, or the user cancelled it) matches no row
  * and stops without calling TikTok again.  A URL post whose init may have
  * reached TikTok without its publish_id being stored is failed
- * (init_uncertain) rather than initialised twice.
+ * (init_uncertain) rather than initialised twice.  A draft skips creator
+ * info and goes through the inbox init (photos: the content init) to
+ * sent_to_inbox.
  *
  * job->state names the step; every wait (pacing, a pause, a poll's
  * interval, another's token refresh) ends in ngx_http_tiktok_job_run,
@@ -90,7 +92,10 @@ static void ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
     json_t *data);
 static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
     json_t *data, ngx_str_t *status);
+static void ngx_http_tiktok_job_safety_net(ngx_http_tiktok_job_t *job);
 static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
+static char *ngx_http_tiktok_job_path(ngx_http_tiktok_job_t *job);
+static json_t *ngx_http_tiktok_job_init_body(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
     ngx_str_t *body);
 static void ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req);
@@ -170,6 +175,18 @@ static const char  ngx_http_tiktok_job_again_sql[] =
     " error = $2, claim_until = NULL, claim_token = NULL,"
     " updated_at = now() WHERE id = $1::uuid AND claim_token = $3::uuid";
 
+/*
+ * tiktok_webhooks on: TikTok's events tell the outcome, so the post is
+ * released and polled again only as a safety net, after 60 s and then
+ * after as long again as it has been in TikTok's hands (at most an hour).
+ */
+static const char  ngx_http_tiktok_job_safety_net_sql[] =
+    "UPDATE tiktok.posts SET next_attempt_at = now()"
+    " + least(greatest(interval '60 seconds',"
+    "     now() - coalesce(init_started_at, now())), interval '1 hour'),"
+    " claim_until = NULL, claim_token = NULL, updated_at = now()"
+    " WHERE id = $1::uuid AND claim_token = $2::uuid";
+
 static const char  ngx_http_tiktok_job_finish_sql[] =
     "UPDATE tiktok.posts SET status = $2, fail_reason = $3, share_url = $4,"
     " claim_until = NULL, claim_token = NULL, updated_at = now()"
@@ -180,7 +197,7 @@ ngx_http_tiktok_job_t *
 ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
     PGresult *res, int row, ngx_http_tiktok_job_pt ended, void *data)
 {
-    ngx_str_t               source;
+    ngx_str_t               source, mode, media;
     ngx_pool_t             *pool;
     ngx_http_tiktok_job_t  *job;
 
@@ -228,10 +245,20 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
         || ngx_http_tiktok_pg_copy(pool, res, row, 13, &job->username)
            != NGX_OK
         || ngx_http_tiktok_pg_copy(pool, res, row, 14, &job->claim_token)
+           != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 15, &mode) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 16, &media) != NGX_OK
+        || ngx_http_tiktok_pg_copy(pool, res, row, 17, &job->photo_urls)
            != NGX_OK)
     {
         goto failed;
     }
+
+    job->draft = ngx_http_tiktok_str_is(&mode, "draft");
+    job->photo = ngx_http_tiktok_str_is(&media, "PHOTO");
+    job->cover = PQgetisnull(res, row, 18)
+                 ? 0 : ngx_atoi((u_char *) PQgetvalue(res, row, 18),
+                                PQgetlength(res, row, 18));
 
     job->size = PQgetisnull(res, row, 5)
                 ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 5),
@@ -263,6 +290,14 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
 
     } else if (job->init_started && !job->upload) {
         job->row = NGX_HTTP_TIKTOK_JOB_INIT;    /* it fails init_uncertain */
+
+    } else if (job->draft) {
+        /*
+         * A draft has no post_info to check against the creator's
+         * options: the creator chooses them in the TikTok app (and
+         * creator info needs video.publish, which a draft does not).
+         */
+        job->row = NGX_HTTP_TIKTOK_JOB_INIT;
 
     } else {
         job->row = NGX_HTTP_TIKTOK_JOB_CREATOR;
@@ -534,7 +569,11 @@ ngx_http_tiktok_job_check(ngx_http_tiktok_job_t *job, json_t *creator)
         return;
     }
 
-    for (i = 0; i < sizeof(interactions) / sizeof(interactions[0]); i++) {
+    /* a photo post has comments only: no duet, no stitch */
+
+    for (i = 0; i < (job->photo ? 1 : sizeof(interactions)
+                                      / sizeof(interactions[0])); i++)
+    {
         if (json_is_true(json_object_get(creator, interactions[i][0]))
             && !json_is_true(json_object_get(info, interactions[i][1])))
         {
@@ -595,7 +634,6 @@ ngx_http_tiktok_job_begin(ngx_http_tiktok_job_t *job)
 static void
 ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
 {
-    off_t                   count;
     json_t                 *body;
     ngx_str_t               text;
     ngx_http_tiktok_job_t  *job;
@@ -612,26 +650,8 @@ ngx_http_tiktok_job_init(ngx_http_tiktok_pg_query_t *q)
         return;
     }
 
-    if (job->upload) {
-        count = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
-                ? 1 : job->size / job->chunk;
-
-        body = json_pack("{s:O, s:{s:s, s:I, s:I, s:I}}",
-                         "post_info", job->info, "source_info",
-                         "source", "FILE_UPLOAD",
-                         "video_size", (json_int_t) job->size,
-                         "chunk_size", (json_int_t) job->chunk,
-                         "total_chunk_count", (json_int_t) count);
-
-    } else {
-        body = json_pack("{s:O, s:{s:s, s:s%}}",
-                         "post_info", job->info, "source_info",
-                         "source", "PULL_FROM_URL",
-                         "video_url", (char *) job->video_url.data,
-                         job->video_url.len);
-    }
-
-    body = ngx_http_tiktok_json_own(job->pool, body);
+    body = ngx_http_tiktok_json_own(job->pool,
+                                    ngx_http_tiktok_job_init_body(job));
 
     if (body == NULL
         || ngx_http_tiktok_json_encode(job->pool, body, &text) != NGX_OK)
@@ -711,6 +731,76 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
     }
 
     ngx_http_tiktok_job_finish(job, "failed", code, NULL);
+}
+
+
+/*
+ * The init's body, as TIKTOK_API.md has it for each kind of post: a video
+ * (post_info and source_info; a draft, to the inbox, source_info only)
+ * or photos (the content init: post_info, source_info with the images
+ * and the cover, post_mode and media_type; a draft's post_info is empty,
+ * the creator writes it in the app).  NULL: no memory.
+ */
+
+static json_t *
+ngx_http_tiktok_job_init_body(ngx_http_tiktok_job_t *job)
+{
+    off_t          count;
+    json_t        *source, *photos;
+    json_error_t   jerr;
+
+    if (job->photo) {
+        photos = json_loadb((char *) job->photo_urls.data,
+                            job->photo_urls.len, 0, &jerr);
+
+        if (!json_is_array(photos)) {
+            json_decref(photos);
+            return NULL;
+        }
+
+        if (job->draft) {
+            return json_pack("{s:{}, s:{s:s, s:I, s:o}, s:s, s:s}",
+                             "post_info", "source_info",
+                             "source", "PULL_FROM_URL",
+                             "photo_cover_index", (json_int_t) job->cover,
+                             "photo_images", photos,
+                             "post_mode", "MEDIA_UPLOAD",
+                             "media_type", "PHOTO");
+        }
+
+        return json_pack("{s:O, s:{s:s, s:I, s:o}, s:s, s:s}",
+                         "post_info", job->info, "source_info",
+                         "source", "PULL_FROM_URL",
+                         "photo_cover_index", (json_int_t) job->cover,
+                         "photo_images", photos,
+                         "post_mode", "DIRECT_POST",
+                         "media_type", "PHOTO");
+    }
+
+    if (job->upload) {
+        count = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
+                ? 1 : job->size / job->chunk;
+
+        source = json_pack("{s:s, s:I, s:I, s:I}",
+                           "source", "FILE_UPLOAD",
+                           "video_size", (json_int_t) job->size,
+                           "chunk_size", (json_int_t) job->chunk,
+                           "total_chunk_count", (json_int_t) count);
+
+    } else {
+        source = json_pack("{s:s, s:s%}",
+                           "source", "PULL_FROM_URL",
+                           "video_url", (char *) job->video_url.data,
+                           job->video_url.len);
+    }
+
+    if (job->draft) {
+        /* the inbox init: no post_info */
+        return json_pack("{s:o}", "source_info", source);
+    }
+
+    return json_pack("{s:O, s:o}", "post_info", job->info,
+                     "source_info", source);
 }
 
 
@@ -954,6 +1044,14 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
     json_t     *body;
     ngx_str_t   text;
 
+    /* just handed to TikTok: its webhook comes first, the poll later */
+    if (job->tmcf->webhooks && job->polls == 0 && !job->resync
+        && job->row != NGX_HTTP_TIKTOK_JOB_POLL)
+    {
+        ngx_http_tiktok_job_safety_net(job);
+        return;
+    }
+
     if (job->polls == 0 && !job->resync) {
         /* TikTok needs a moment before there is anything to see */
         job->polls = 1;
@@ -1054,8 +1152,36 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
         return;
     }
 
+    if (job->draft && ngx_http_tiktok_str_is(&status, "SEND_TO_USER_INBOX")) {
+        /*
+         * The draft is in the creator's inbox: the rest (and whether it
+         * is ever posted) is the creator's, in the TikTok app.
+         */
+        ngx_http_tiktok_job_finish(job, "sent_to_inbox", NULL, NULL);
+        return;
+    }
+
+    if (job->tmcf->webhooks) {
+        ngx_http_tiktok_job_safety_net(job);
+        return;
+    }
+
     /* processing takes long: the wait renews the lease as it goes */
     ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL);
+}
+
+
+static void
+ngx_http_tiktok_job_safety_net(ngx_http_tiktok_job_t *job)
+{
+    ngx_str_t  params[2];
+
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "tiktok: post %V: processing at TikTok; waiting for its "
+                  "webhook", &job->id);
+
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_safety_net_sql, 2,
+                            params, ngx_http_tiktok_job_finished);
 }
 
 
@@ -1100,7 +1226,8 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
     }
 
     if ((ngx_http_tiktok_str_is(&reason, "internal")
-         || ngx_http_tiktok_str_is(&reason, "video_pull_failed"))
+         || ngx_http_tiktok_str_is(&reason, "video_pull_failed")
+         || ngx_http_tiktok_str_is(&reason, "photo_pull_failed"))
         && job->attempts + 1 < NGX_HTTP_TIKTOK_ATTEMPTS_MAX)
     {
         /* TikTok says another try may work: a new publish, from init */
@@ -1134,7 +1261,9 @@ ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job)
     api = &ngx_http_tiktok_job_api[job->state];
 
     left = ngx_http_tiktok_ratelimit_pace(job->tmcf->cache, job->log,
-                                          &job->user, api->path, api->limit);
+                                          &job->user,
+                                          ngx_http_tiktok_job_path(job),
+                                          api->limit);
     if (left == 0) {
         return 0;
     }
@@ -1142,6 +1271,29 @@ ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job)
     ngx_add_timer(&job->wait, (ngx_msec_t) left * 1000);
 
     return 1;
+}
+
+
+/*
+ * The step's endpoint: the init is the inbox's for a video draft and the
+ * content init for photos (direct or draft); TikTok's limit of each is
+ * the init's 6 a minute, paced apart (TIKTOK_API.md).
+ */
+
+static char *
+ngx_http_tiktok_job_path(ngx_http_tiktok_job_t *job)
+{
+    if (job->state == NGX_HTTP_TIKTOK_JOB_INIT) {
+        if (job->photo) {
+            return "/v2/post/publish/content/init/";
+        }
+
+        if (job->draft) {
+            return "/v2/post/publish/inbox/video/init/";
+        }
+    }
+
+    return ngx_http_tiktok_job_api[job->state].path;
 }
 
 
@@ -1162,7 +1314,7 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, ngx_str_t *body)
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     tmcf = job->tmcf;
-    path = ngx_http_tiktok_job_api[job->state].path;
+    path = ngx_http_tiktok_job_path(job);
     init = (job->state == NGX_HTTP_TIKTOK_JOB_INIT);
 
     req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
@@ -1223,7 +1375,7 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
         return;
     }
 
-    ngx_http_tiktok_metrics_curl(ngx_http_tiktok_job_api[job->state].path, req);
+    ngx_http_tiktok_metrics_curl(ngx_http_tiktok_job_path(job), req);
 
     if (job->state == NGX_HTTP_TIKTOK_JOB_UPLOAD) {
         ngx_http_tiktok_job_chunked(job, req);
@@ -1233,7 +1385,7 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     data = NULL;
 
     ngx_memzero(err, sizeof(ngx_http_tiktok_api_error_t));
-    err->endpoint = ngx_http_tiktok_job_api[job->state].path;
+    err->endpoint = ngx_http_tiktok_job_path(job);
     err->status = req->status;
 
     if (req->rc != NGX_OK) {
@@ -1416,7 +1568,7 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_log_error(NGX_LOG_WARN, job->log, 0,
                   "tiktok: post %V is no longer this job's (its lease ran "
                   "out and another worker claimed it, or it was "
-                  "cancelled): stopping", &job->id);
+                  "cancelled, or a webhook ended it): stopping", &job->id);
 
     ngx_http_tiktok_job_done(job);
 

@@ -63,6 +63,8 @@ struct ngx_http_tiktok_job_s {
     ngx_uint_t                    attempts;
     ngx_str_t                     username;
     ngx_str_t                     claim_token;  /* fences our writes */
+    ngx_str_t                     photo_urls;   /* a JSON array, photos */
+    ngx_int_t                     cover;        /* photo_cover_index */
     ngx_msec_t                    leased;       /* the lease last renewed */
 
     ngx_http_tiktok_lease_t       lease;        /* the user's token */
@@ -82,12 +84,15 @@ struct ngx_http_tiktok_job_s {
     unsigned                      upload:1;     /* FILE_UPLOAD, not a URL */
     unsigned                      init_started:1;
     unsigned                      resync:1;     /* a poll for progress */
-    unsigned                      final:1;      /* published, failed */
+    unsigned                      final:1;      /* published, failed,
+                                                   sent_to_inbox */
+    unsigned                      draft:1;      /* to the creator's inbox */
+    unsigned                      photo:1;      /* media_type PHOTO */
 };
 
 
 /*
- * A job for row `row' of a claim's result (tiktok.claim_posts_fenced's
+ * A job for row `row' of a claim's result (tiktok.claim_posts_media's
  * columns); ended(job) runs when it is over, before its pool goes.  NULL:
  * no memory (the post's lease runs out by itself).
  */

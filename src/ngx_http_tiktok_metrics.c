@@ -55,6 +55,7 @@
 /* the labelled families */
 #define NGX_HTTP_TIKTOK_METRICS_REQUESTS     1
 #define NGX_HTTP_TIKTOK_METRICS_CALLS        2
+#define NGX_HTTP_TIKTOK_METRICS_WEBHOOKS     3
 
 /* a TikTok call's outcome: the index into ngx_http_tiktok_metrics_outcomes */
 #define NGX_HTTP_TIKTOK_METRICS_OK           0
@@ -170,6 +171,20 @@ static ngx_str_t  ngx_http_tiktok_metrics_outcomes[] = {
 };
 
 
+/* a webhook delivery's outcome: the code of its slot */
+static ngx_str_t  ngx_http_tiktok_metrics_webhook_outcomes[] = {
+    ngx_string("applied"),
+    ngx_string("duplicate"),
+    ngx_string("ignored"),
+    ngx_string("unknown_post"),
+    ngx_string("unknown_account"),
+    ngx_string("unknown_event"),
+    ngx_string("rejected"),
+    ngx_string("error"),
+    ngx_null_string
+};
+
+
 /* always shown, 0 when no post has it; others the database has too */
 static ngx_str_t  ngx_http_tiktok_metrics_statuses[] = {
     ngx_string("queued"),
@@ -179,6 +194,7 @@ static ngx_str_t  ngx_http_tiktok_metrics_statuses[] = {
     ngx_string("published"),
     ngx_string("failed"),
     ngx_string("cancelled"),
+    ngx_string("sent_to_inbox"),
     ngx_null_string
 };
 
@@ -482,6 +498,31 @@ ngx_http_tiktok_metrics_curl(const char *endpoint,
     ngx_http_tiktok_metrics_add(ctx, NGX_HTTP_TIKTOK_METRICS_CALLS,
                                 (u_char *) endpoint, ngx_strlen(endpoint),
                                 outcome);
+}
+
+
+void
+ngx_http_tiktok_metrics_webhook(ngx_str_t *event, const char *outcome)
+{
+    ngx_uint_t                      i;
+    ngx_http_tiktok_metrics_ctx_t  *ctx;
+
+    ctx = ngx_http_tiktok_metrics_get();
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    for (i = 0; ngx_http_tiktok_metrics_webhook_outcomes[i].len; i++) {
+        if (ngx_strcmp(ngx_http_tiktok_metrics_webhook_outcomes[i].data,
+                       outcome)
+            == 0)
+        {
+            ngx_http_tiktok_metrics_add(ctx, NGX_HTTP_TIKTOK_METRICS_WEBHOOKS,
+                                        event->data, event->len, i);
+            return;
+        }
+    }
 }
 
 
@@ -1049,6 +1090,8 @@ ngx_http_tiktok_metrics_render(ngx_http_tiktok_metrics_ctx_t *ctx, u_char *p,
     p = ngx_http_tiktok_metrics_family(p, last,
             "tiktok_webhook_deliveries_total", "counter",
             "Webhook deliveries from TikTok, by event and outcome.");
+    p = ngx_http_tiktok_metrics_labelled(sh, p, last,
+                                         NGX_HTTP_TIKTOK_METRICS_WEBHOOKS);
 
     p = ngx_http_tiktok_metrics_family(p, last,
             "tiktok_metrics_dropped_total", "counter",
@@ -1094,6 +1137,16 @@ ngx_http_tiktok_metrics_labelled(ngx_http_tiktok_metrics_sh_t *sh, u_char *p,
             p = ngx_http_tiktok_metrics_escape(p, last, s->label, s->len);
             p = ngx_slprintf(p, last, "\",status=\"%ui\"} %uA\n",
                              (ngx_uint_t) s->code, s->value);
+            continue;
+        }
+
+        if (family == NGX_HTTP_TIKTOK_METRICS_WEBHOOKS) {
+            p = ngx_slprintf(p, last,
+                             "tiktok_webhook_deliveries_total{event=\"");
+            p = ngx_http_tiktok_metrics_escape(p, last, s->label, s->len);
+            p = ngx_slprintf(p, last, "\",outcome=\"%V\"} %uA\n",
+                          &ngx_http_tiktok_metrics_webhook_outcomes[s->code],
+                          s->value);
             continue;
         }
 

@@ -51,6 +51,13 @@ void ngx_http_tiktok_metrics_api(ngx_http_tiktok_api_call_t *call);
 void ngx_http_tiktok_metrics_curl(const char *endpoint,
     ngx_http_tiktok_curl_req_t *req);
 
+/*
+ * A webhook delivery's outcome: event is a known event's name, "other" or
+ * "unverified"; outcome one of ngx_http_tiktok_metrics_webhook_outcomes
+ * (tiktok.webhook_apply()'s, "rejected", "error"); others are not counted.
+ */
+void ngx_http_tiktok_metrics_webhook(ngx_str_t *event, const char *outcome);
+
 /* publisher jobs in flight in this worker: +1 started, -1 ended */
 void ngx_http_tiktok_metrics_jobs(ngx_int_t delta);
 

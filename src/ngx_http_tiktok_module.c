@@ -15,6 +15,7 @@
 #include "ngx_http_tiktok_metrics.h"
 #include "ngx_http_tiktok_scheduler.h"
 #include "ngx_http_tiktok_validate.h"
+#include "ngx_http_tiktok_webhook.h"
 
 
 static void *ngx_http_tiktok_create_main_conf(ngx_conf_t *cf);
@@ -212,6 +213,13 @@ static ngx_command_t  ngx_http_tiktok_commands[] = {
       offsetof(ngx_http_tiktok_main_conf_t, pkce),
       NULL },
 
+    { ngx_string("tiktok_webhooks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tiktok_main_conf_t, webhooks),
+      NULL },
+
     { ngx_string("tiktok_user_id"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_set_complex_value_slot,
@@ -236,6 +244,13 @@ static ngx_command_t  ngx_http_tiktok_commands[] = {
     { ngx_string("tiktok_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_tiktok_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tiktok_webhook"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tiktok_webhook,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -303,6 +318,7 @@ ngx_http_tiktok_create_main_conf(ngx_conf_t *cf)
     tmcf->scheduler_batch = NGX_CONF_UNSET_UINT;
     tmcf->title_max_chars = NGX_CONF_UNSET_UINT;
     tmcf->pkce = NGX_CONF_UNSET;
+    tmcf->webhooks = NGX_CONF_UNSET;
 
     return tmcf;
 }
@@ -360,6 +376,7 @@ ngx_http_tiktok_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(tmcf->scheduler_batch, 20);
     ngx_conf_init_uint_value(tmcf->title_max_chars, 150);
     ngx_conf_init_value(tmcf->pkce, 1);
+    ngx_conf_init_value(tmcf->webhooks, 0);
 
     ngx_str_set(&name, "request_id");
 
@@ -483,7 +500,9 @@ ngx_http_tiktok_postconfiguration(ngx_conf_t *cf)
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tiktok_module);
 
-    if (ngx_http_tiktok_metrics_postconfiguration(cf) != NGX_OK) {
+    if (ngx_http_tiktok_metrics_postconfiguration(cf) != NGX_OK
+        || ngx_http_tiktok_webhook_postconfiguration(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

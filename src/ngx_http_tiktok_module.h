@@ -52,6 +52,7 @@ typedef struct ngx_http_tiktok_main_conf_s {
     ngx_str_t                    upload_spool;
     ngx_array_t                 *pull_url_prefixes; /* of ngx_str_t */
     ngx_flag_t                   pkce;
+    ngx_flag_t                   webhooks;          /* polling: safety net */
 
     ngx_int_t                    request_id_index;  /* $request_id */
     ngx_int_t                    jwt_sub_index;     /* $tiktok_jwt_sub */
@@ -65,6 +66,7 @@ typedef struct ngx_http_tiktok_main_conf_s {
 
     ngx_uint_t                   configured;        /* tiktok_api is used */
     ngx_uint_t                   metrics;           /* tiktok_metrics is used */
+    ngx_uint_t                   webhook;           /* tiktok_webhook is used */
 } ngx_http_tiktok_main_conf_t;
 
 

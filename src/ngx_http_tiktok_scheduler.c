@@ -1,7 +1,7 @@
 
 /*
  * The publisher's per-worker scheduler: every worker claims due posts
- * (tiktok.claim_posts_fenced, FOR UPDATE SKIP LOCKED with a lease and a
+ * (tiktok.claim_posts_media, FOR UPDATE SKIP LOCKED with a lease and a
  * fencing token) on a timer and when a post is queued (NOTIFY
  * tiktok_publish), and starts a job (ngx_http_tiktok_job.c) for each, at
  * most tiktok_scheduler batch= at a time.
@@ -36,8 +36,9 @@ static void ngx_http_tiktok_sched_ended(ngx_http_tiktok_job_t *job);
 static const char  ngx_http_tiktok_claim_sql[] =
     "SELECT id, user_id, source, video_url, spool_path, video_size,"
     " content_type, post_info::text, publish_id, upload_url, uploaded_bytes,"
-    " init_started, attempts, creator_username, claim_token"
-    " FROM tiktok.claim_posts_fenced($1, $2::integer,"
+    " init_started, attempts, creator_username, claim_token, mode,"
+    " media_type, photo_urls::text, photo_cover_index"
+    " FROM tiktok.claim_posts_media($1, $2::integer,"
     " '" NGX_HTTP_TIKTOK_JOB_LEASE "')";
 
 

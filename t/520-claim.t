@@ -1,4 +1,4 @@
-# The publisher's claim: tiktok.claim_posts_fenced() is the only cross-user
+# The publisher's claim: tiktok.claim_posts_media() is the only cross-user
 # read; concurrent claimers get disjoint posts (FOR UPDATE SKIP LOCKED), a
 # claim is a lease that runs out and carries a new fencing token each time,
 # and the app role still sees nothing else.
@@ -26,7 +26,7 @@ sub claim {
     my ($worker, $n, $lease) = @_;
     $lease //= '1 minute';
     return grep { length } split /\n/, $psql->(
-        "SELECT id FROM tiktok.claim_posts_fenced('$worker', $n, '$lease')",
+        "SELECT id FROM tiktok.claim_posts_media('$worker', $n, '$lease')",
         user => 'tiktok_app');
 }
 
@@ -41,7 +41,7 @@ is($psql->("SELECT count(DISTINCT user_id) FROM tiktok.posts WHERE id IN ("
 
 # two claimers at once: one holds its transaction open mid-claim
 my $s = TikTokTest::psql_session(user => 'tiktok_app');
-$s->send("BEGIN; SELECT id FROM tiktok.claim_posts_fenced('b', 10,"
+$s->send("BEGIN; SELECT id FROM tiktok.claim_posts_media('b', 10,"
          . " '1 minute');");
 $s->send("SELECT pg_sleep(1); COMMIT;");
 select(undef, undef, undef, 0.3);
@@ -94,10 +94,10 @@ is($rc, 0, 'the app role can still query posts');
 is($out, '', '... and still sees none without app.user_id');
 
 is($psql->("SELECT prosecdef FROM pg_proc"
-           . " WHERE proname = 'claim_posts_fenced'"), 't',
-   'claim_posts_fenced is SECURITY DEFINER');
+           . " WHERE proname = 'claim_posts_media'"), 't',
+   'claim_posts_media is SECURITY DEFINER');
 is($psql->("SELECT has_function_privilege('public',"
-           . " 'tiktok.claim_posts_fenced(text, integer, interval)',"
+           . " 'tiktok.claim_posts_media(text, integer, interval)',"
            . " 'EXECUTE')"),
    'f', '... not executable by PUBLIC');
 is($psql->("SELECT count(*) FROM pg_proc WHERE proname = 'claim_posts'"), '0',

@@ -96,6 +96,7 @@ ERROR_STATUS = {
     "rate_limit_exceeded": 429,
     "internal_error": 500,
     "spam_risk_too_many_posts": 403,
+    "spam_risk_too_many_pending_share": 403,
     "spam_risk_user_banned_from_posting": 403,
     "reached_active_user_cap": 403,
     "unaudited_client_can_only_post_to_private_accounts": 403,
@@ -113,7 +114,8 @@ CAN_POST_VALUES = ("ok", "spam_risk_too_many_posts",
                    "reached_active_user_cap",
                    "unaudited_client_can_only_post_to_private_accounts")
 
-FAIL_REASONS = ("internal", "video_pull_failed", "file_format_check_failed",
+FAIL_REASONS = ("internal", "video_pull_failed", "photo_pull_failed",
+                "file_format_check_failed",
                 "duration_check_failed", "frame_rate_check_failed",
                 "picture_size_check_failed", "publish_cancelled",
                 "auth_removed", "spam_risk_too_many_posts",
@@ -134,6 +136,17 @@ MAX_TITLE_UTF16 = 2200
 UPLOAD_TYPES = ("video/mp4", "video/quicktime", "video/webm")
 MAX_PUBLISH_ID = 64
 
+# Photo posts (the content init) and the inbox (drafts).
+MAX_PHOTOS = 35
+MAX_PHOTO_TITLE_UTF16 = 90
+MAX_DESCRIPTION_UTF16 = 4000
+PHOTO_POST_INFO = {"title": str, "description": str, "privacy_level": str,
+                   "disable_comment": bool, "auto_add_music": bool,
+                   "brand_content_toggle": bool,
+                   "brand_organic_toggle": bool}
+PHOTO_POST_MODES = {"DIRECT_POST": "video.publish",
+                    "MEDIA_UPLOAD": "video.upload"}
+
 VERIFIER_RE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 CHALLENGE_RE = re.compile(r"[0-9a-f]{64}")
 CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
@@ -145,10 +158,14 @@ DEFAULT_RATE_LIMITS = {
     "/v2/video/list/": 600,
     "/v2/video/query/": 600,
     "/v2/post/publish/video/init/": 6,
+    "/v2/post/publish/inbox/video/init/": 6,
+    "/v2/post/publish/content/init/": 6,
     "/v2/post/publish/creator_info/query/": 20,
     "/v2/post/publish/status/fetch/": 30,
 }
 PER_TOKEN_LIMITS = ("/v2/post/publish/video/init/",
+                    "/v2/post/publish/inbox/video/init/",
+                    "/v2/post/publish/content/init/",
                     "/v2/post/publish/creator_info/query/",
                     "/v2/post/publish/status/fetch/")
 RATE_WINDOW = 60.0
@@ -164,6 +181,7 @@ DEFAULT_CONFIG = {
     "upload_url_ttl": 3600,
     "cover_url_ttl": 21600,          # cover_image_url expires after 6 h
     "daily_post_cap": 15,
+    "pending_share_cap": 5,          # inbox shares pending per 24 h
     "unaudited": False,
     "check_media_format": True,
     "pull_video_size": 10_485_760,   # what a PULL_FROM_URL "downloads"
@@ -837,8 +855,10 @@ class Upload:
 
 class Post:
     def __init__(self, publish_id, open_id, access_token, source, post_info,
-                 source_info):
+                 source_info, inbox=False, media_type="VIDEO"):
         self.publish_id = publish_id
+        self.inbox = inbox          # a share to the creator's inbox
+        self.media_type = media_type
         self.open_id = open_id
         self.access_token = access_token
         self.source = source
@@ -862,6 +882,7 @@ class Post:
     def to_json(self):
         return {"publish_id": self.publish_id, "open_id": self.open_id,
                 "source": self.source, "status": self.status,
+                "inbox": self.inbox, "media_type": self.media_type,
                 "post_info": self.post_info, "source_info": self.source_info,
                 "polls": self.polls, "ready_polls": self.ready_polls,
                 "scripted_fail_reason": self.fail_reason,
@@ -924,6 +945,205 @@ class Fault:
                 "used": self.used}
 
 
+# --- webhooks (TIKTOK_API.md: Webhooks, Webhook details) ---------------------
+
+WEBHOOK_DEFAULTS = {
+    "url": "",              # the callback URL registered in the portal
+    "process_ms": 300,      # media ready -> the post's events
+    "retry_ms": 500,        # back-off: retry_ms, 2x, 4x, ... while not 200
+    "max_tries": 5,
+    "duplicates": 0,        # each delivery sent this many more times
+    "reverse": False,       # a post's events in the opposite order
+}
+
+
+class Webhooks:
+    """TikTok's side of webhooks: with a URL configured, a post's media
+    being ready leads to its events after process_ms (instead of waiting
+    for status polls), each signed as TikTok signs them and POSTed until
+    answered 200, with back-off.  Tests also send single deliveries with
+    any flaw (Control: /webhooks/send)."""
+
+    def __init__(self, sandbox):
+        self.sb = sandbox
+        self.reset()
+
+    def reset(self):
+        self.config = dict(WEBHOOK_DEFAULTS)
+        self.deliveries = []        # automatic ones, for GET /webhooks
+
+    @property
+    def on(self):
+        return bool(self.config["url"])
+
+    def body(self, event, open_id, content, client_key=None,
+             create_time=None):
+        # content is itself a JSON string (TikTok's shape)
+        return json.dumps({
+            "client_key": self.sb.client_key if client_key is None
+            else client_key,
+            "event": event,
+            "create_time": int(time.time()) if create_time is None
+            else create_time,
+            "user_openid": open_id,
+            "content": content if isinstance(content, str)
+            else json.dumps(content, separators=(",", ":")),
+        }, separators=(",", ":")).encode()
+
+    def signature(self, body, t, secret=None):
+        key = (self.sb.client_secret if secret is None else secret).encode()
+        mac = hmac.new(key, str(t).encode() + b"." + body, hashlib.sha256)
+        return "t=%d,s=%s" % (t, mac.hexdigest())
+
+    async def post(self, url, body, signature):
+        """One delivery: (status, body text), status 0 when no answer."""
+        u = urllib.parse.urlsplit(url)
+        tls = None
+        if u.scheme == "https":
+            tls = ssl.create_default_context()
+            tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        head = ["POST %s HTTP/1.1" % (u.path or "/"),
+                "Host: %s" % u.netloc,
+                "Content-Type: application/json",
+                "Content-Length: %d" % len(body),
+                "Connection: close"]
+        if signature is not None:
+            head.append("TikTok-Signature: " + signature)
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                u.hostname, u.port or (443 if tls else 80), ssl=tls), 5)
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            raw = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+        except (OSError, asyncio.TimeoutError) as e:
+            self.sb.log.write("webhook %s: %r" % (url, e))
+            return 0, ""
+        status_line, _, rest = raw.partition(b"\r\n")
+        parts = status_line.split()
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() \
+            else 0
+        return status, rest.partition(b"\r\n\r\n")[2].decode("utf-8",
+                                                               "replace")
+
+    async def deliver(self, event, open_id, content, url=None, body=None):
+        """Until answered 200 or max_tries, with back-off; every attempt
+        (and a duplicate, given the same body) carries the same bytes."""
+        if body is None:
+            body = self.body(event, open_id, content)
+        entry = {"event": event, "user_openid": open_id,
+                 "content": content, "attempts": [], "delivered": False}
+        self.deliveries.append(entry)
+        cfg = dict(self.config, url=url or self.config["url"])
+        for attempt in range(cfg["max_tries"]):
+            if attempt:
+                await asyncio.sleep(cfg["retry_ms"] * 2 ** (attempt - 1)
+                                    / 1000)
+            t = int(time.time())
+            status, _ = await self.post(cfg["url"], body,
+                                        self.signature(body, t))
+            entry["attempts"].append(status)
+            self.sb.log.write("webhook %s -> %d" % (event, status))
+            if status == 200:
+                entry["delivered"] = True
+                break
+        return entry
+
+    async def send_all(self, events):
+        if self.config["reverse"]:
+            events = list(reversed(events))
+        for event, open_id, content in events:
+            # a duplicate is the same delivery again, byte for byte
+            body = self.body(event, open_id, content)
+            for _ in range(1 + self.config["duplicates"]):
+                await self.deliver(event, open_id, content, body=body)
+
+    def media_ready(self, post):
+        """The media is all there: TikTok processes it, then tells."""
+        if not self.on:
+            return
+        post.timed = True
+        asyncio.get_running_loop().call_later(
+            self.config["process_ms"] / 1000, self.processed, post)
+
+    def processed(self, post):
+        # TikTok's publish_type: INBOX_SHARE for what goes to the inbox
+        sb = self.sb
+        kind = "INBOX_SHARE" if post.inbox else "DIRECT_PUBLISH"
+        if post.status in ("PUBLISH_COMPLETE", "FAILED",
+                           "SEND_TO_USER_INBOX"):
+            return
+        if post.source == "PULL_FROM_URL":
+            post.downloaded_bytes = sb.config["pull_video_size"]
+        reason = post.fail_reason
+        if reason is None and post.upload is not None and \
+                sb.config["check_media_format"] and \
+                not looks_like_video(post.upload.head):
+            reason = "file_format_check_failed"
+        ids = {"publish_id": post.publish_id, "publish_type": kind}
+        if reason:
+            post.status, post.final_fail_reason = "FAILED", reason
+            events = [("post.publish.failed", post.open_id,
+                       dict(ids, reason=reason))]
+        elif post.inbox:
+            # the creator was notified: the post is theirs to finish
+            sb.publish(post)
+            events = [("post.publish.inbox_delivered", post.open_id, ids)]
+        else:
+            sb.publish(post)
+            events = [("post.publish.complete", post.open_id, ids)]
+            if post.public:
+                events.append(("post.publish.publicly_available",
+                               post.open_id, dict(ids,
+                                                  post_id=int(post.post_id))))
+        asyncio.get_running_loop().create_task(self.send_all(events))
+
+    def user_removed(self, open_id, reason=1):
+        if self.on:
+            asyncio.get_running_loop().create_task(self.send_all(
+                [("authorization.removed", open_id, {"reason": reason})]))
+
+    async def send(self, d):
+        """One delivery as the test asks for it, flaws included; answered
+        with what the callback URL said."""
+        url = d.get("url", self.config["url"])
+        if not url:
+            raise ControlError(400, "no url: set one with POST "
+                               "/webhooks/config or in this request")
+        if d.get("retry"):
+            # as TikTok delivers on its own: signed now, retried
+            entry = await self.deliver(d.get("event", "post.publish.complete"),
+                                       d.get("user_openid", DEFAULT_OPEN_ID),
+                                       d.get("content", {}), url)
+            return entry
+        if "raw_body" in d:
+            body = d["raw_body"].encode()
+        else:
+            body = self.body(d.get("event", "post.publish.complete"),
+                             d.get("user_openid", DEFAULT_OPEN_ID),
+                             d.get("content", {}), d.get("client_key"),
+                             d.get("create_time"))
+        if d.get("pad"):
+            body = body[:-1] + b',"pad":"' + b"x" * d["pad"] + b'"}'
+        t = int(time.time()) + d.get("timestamp_offset", 0)
+        sig = self.signature(body, t, d.get("secret"))
+        flaw = d.get("signature")
+        if flaw == "none":
+            sig = None
+        elif flaw == "bad":
+            sig = sig[:-1] + ("0" if sig[-1] != "0" else "1")
+        elif flaw == "malformed":
+            sig = "s=" + sig.partition(",s=")[2]
+        elif flaw is not None:
+            raise ControlError(400, "signature must be none, bad or "
+                               "malformed")
+        answers = []
+        for _ in range(1 + d.get("duplicates", 0)):
+            status, text = await self.post(url, body, sig)
+            answers.append({"status": status, "body": text})
+        return {"answers": answers, "status": answers[0]["status"],
+                "body": answers[0]["body"]}
+
+
 # --- the request log (--log) -------------------------------------------------
 
 class LineLog:
@@ -972,6 +1192,7 @@ class Sandbox:
         self.log = log
         self.cdn_key = secrets.token_bytes(32)
         self.demo = args.demo
+        self.webhooks = Webhooks(self)
         self.routes = {
             "/v2/auth/authorize/": Route("GET", self.authorize, "page"),
             "/v2/auth/authorize/consent/": Route("POST", self.consent,
@@ -988,6 +1209,12 @@ class Sandbox:
                 "POST", self.creator_info, "api", ("video.publish",)),
             "/v2/post/publish/video/init/": Route(
                 "POST", self.video_init, "api", ("video.publish",)),
+            "/v2/post/publish/inbox/video/init/": Route(
+                "POST", self.inbox_init, "api", ("video.upload",)),
+            # the post_mode says which of the two scopes it needs
+            "/v2/post/publish/content/init/": Route(
+                "POST", self.content_init, "api",
+                ("video.publish", "video.upload")),
             "/v2/post/publish/status/fetch/": Route(
                 "POST", self.status_fetch, "api",
                 ("video.publish", "video.upload")),
@@ -1018,6 +1245,8 @@ class Sandbox:
         self.all_requests = collections.deque(maxlen=KEEP_REQUESTS)
         self.windows = collections.defaultdict(collections.deque)
         self.post_times = collections.defaultdict(collections.deque)
+        if hasattr(self, "webhooks"):
+            self.webhooks.reset()
         self.put_user(copy.deepcopy(DEMO_USER if self.demo else DEFAULT_USER))
 
     # ---- users and videos ----
@@ -1795,15 +2024,23 @@ class Sandbox:
             "max_video_post_duration_sec": user.max_video_post_duration_sec,
         }
 
-    def video_init(self, req, tok):
+    def init_body(self, req):
         ctype, params = media_type(req.header("content-type"))
         if ctype != "application/json" or \
                 params.get("charset", "utf-8").lower() != "utf-8":
             raise invalid_param("Content-Type must be application/json; "
                                 "charset=UTF-8")
-        body = self.json_object(req, invalid_param)
+        return self.json_object(req, invalid_param)
+
+    def video_init(self, req, tok):
+        body = self.init_body(req)
         user = self.users[tok.open_id]
         post_info = self.check_post_info(body.get("post_info"), user)
+        source_info, source = self.check_video_source(body)
+        self.check_may_post(user)
+        return self.create_post(tok, user, source, post_info, source_info)
+
+    def check_video_source(self, body):
         source_info = body.get("source_info")
         if not isinstance(source_info, dict):
             raise invalid_param("source_info must be an object")
@@ -1819,8 +2056,126 @@ class Sandbox:
         else:
             raise invalid_param("source_info.source must be PULL_FROM_URL "
                                 "or FILE_UPLOAD")
-        self.check_may_post(user)
-        return self.create_post(tok, user, source, post_info, source_info)
+        return source_info, source
+
+    # ---- Upload to inbox (drafts) ----
+
+    def inbox_init(self, req, tok):
+        """source_info only: the creator writes the caption and chooses the
+        privacy in the TikTok app."""
+        body = self.init_body(req)
+        user = self.users[tok.open_id]
+        unknown = sorted(set(body) - {"source_info"})
+        if unknown:
+            raise invalid_param("the inbox init takes source_info only, not "
+                                + ", ".join(unknown))
+        source_info, source = self.check_video_source(body)
+        self.check_may_share(user)
+        return self.create_post(tok, user, source, {}, source_info,
+                                inbox=True)
+
+    def pending_shares(self, open_id):
+        now = time.time()
+        return sum(1 for p in self.posts.values()
+                   if p.inbox and p.open_id == open_id
+                   and p.created > now - DAY
+                   and p.status not in ("PUBLISH_COMPLETE", "FAILED"))
+
+    def check_may_share(self, user):
+        if user.can_post == "spam_risk_user_banned_from_posting":
+            raise ApiError(user.can_post, "The creator cannot post now: "
+                           + user.can_post)
+        if self.pending_shares(user.open_id) >= \
+                self.config["pending_share_cap"]:
+            raise ApiError("spam_risk_too_many_pending_share",
+                           "The creator has %d pending shares in the last "
+                           "24 hours" % self.config["pending_share_cap"])
+
+    # ---- Photo posts (the content init) ----
+
+    def content_init(self, req, tok):
+        body = self.init_body(req)
+        user = self.users[tok.open_id]
+        if body.get("media_type") != "PHOTO":
+            raise invalid_param("media_type must be PHOTO")
+        mode = body.get("post_mode")
+        if mode not in PHOTO_POST_MODES:
+            raise invalid_param("post_mode must be DIRECT_POST or "
+                                "MEDIA_UPLOAD")
+        if PHOTO_POST_MODES[mode] not in tok.scopes:
+            raise ApiError("scope_not_authorized", "%s needs the scope %s"
+                           % (mode, PHOTO_POST_MODES[mode]))
+        unknown = sorted(set(body) - {"post_info", "source_info",
+                                      "post_mode", "media_type"})
+        if unknown:
+            raise invalid_param("unknown fields: " + ", ".join(unknown))
+        direct = mode == "DIRECT_POST"
+        post_info = self.check_photo_post_info(body.get("post_info"), user,
+                                               direct)
+        source_info = self.check_photo_source(body.get("source_info"))
+        if direct:
+            self.check_may_post(user)
+        else:
+            self.check_may_share(user)
+        return self.create_post(tok, user, "PULL_FROM_URL", post_info,
+                                source_info, inbox=not direct,
+                                media="PHOTO")
+
+    def check_photo_post_info(self, post_info, user, direct):
+        if post_info is None and not direct:
+            return {}
+        if not isinstance(post_info, dict):
+            raise invalid_param("post_info must be an object")
+        for name, value in post_info.items():
+            want = PHOTO_POST_INFO.get(name)
+            if want is None:
+                # no duet, stitch, AI label or cover frame for photos
+                raise invalid_param("post_info.%s is not a field of a "
+                                    "photo post" % name)
+            if not isinstance(value, want):
+                raise invalid_param("post_info.%s must be a %s"
+                                    % (name, want.__name__))
+        if utf16_len(post_info.get("title", "")) > MAX_PHOTO_TITLE_UTF16:
+            raise invalid_param("post_info.title is longer than %d UTF-16 "
+                                "code units" % MAX_PHOTO_TITLE_UTF16)
+        if utf16_len(post_info.get("description", "")) > \
+                MAX_DESCRIPTION_UTF16:
+            raise invalid_param("post_info.description is longer than %d "
+                                "UTF-16 code units" % MAX_DESCRIPTION_UTF16)
+        privacy = post_info.get("privacy_level")
+        if direct:
+            if not privacy:
+                raise invalid_param("post_info.privacy_level is required")
+            if privacy not in self.privacy_options(user):
+                raise ApiError("privacy_level_option_mismatch",
+                               "privacy_level %s is not among the creator's "
+                               "privacy_level_options" % privacy)
+        if post_info.get("brand_content_toggle") and privacy == "SELF_ONLY":
+            raise invalid_param("branded content cannot be SELF_ONLY")
+        return post_info
+
+    def check_photo_source(self, source_info):
+        if not isinstance(source_info, dict):
+            raise invalid_param("source_info must be an object")
+        if source_info.get("source") != "PULL_FROM_URL":
+            raise invalid_param("photos are PULL_FROM_URL only")
+        unknown = sorted(set(source_info) - {"source", "photo_images",
+                                             "photo_cover_index"})
+        if unknown:
+            raise invalid_param("unknown source_info fields: "
+                                + ", ".join(unknown))
+        images = source_info.get("photo_images")
+        if not isinstance(images, list) or \
+                not 1 <= len(images) <= MAX_PHOTOS:
+            raise invalid_param("source_info.photo_images must list 1 to %d "
+                                "image URLs" % MAX_PHOTOS)
+        for url in images:
+            self.check_pull_url(url, "photo_images")
+        cover = source_info.get("photo_cover_index")
+        if not is_int(cover) or not 0 <= cover < len(images):
+            raise invalid_param("source_info.photo_cover_index must be an "
+                                "index into photo_images")
+        return source_info
 
     def check_post_info(self, post_info, user):
         if not isinstance(post_info, dict):
@@ -1853,23 +2208,23 @@ class Sandbox:
                                 "an integer >= 0")
         return post_info
 
-    def check_pull_url(self, url):
+    def check_pull_url(self, url, name="video_url"):
         if not isinstance(url, str) or not url:
-            raise invalid_param("source_info.video_url is required")
+            raise invalid_param("source_info.%s is required" % name)
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
-            raise invalid_param("video_url must be an https URL")
+            raise invalid_param("%s must be an https URL" % name)
         try:
             ipaddress.ip_address(parts.hostname)
-            raise invalid_param("video_url host must be a domain, not an IP")
+            raise invalid_param("%s host must be a domain, not an IP" % name)
         except ValueError:
             pass
         if not any(prefix_verified(url, parts.hostname, p)
                    for p in self.config["verified_prefixes"]):
             # quirk: seen with HTTP 200
             raise ApiError("url_ownership_unverified", "The domain or URL "
-                           "prefix of video_url is not verified for this "
-                           "app", status=200)
+                           "prefix of %s is not verified for this "
+                           "app" % name, status=200)
 
     def check_may_post(self, user):
         block = self.posting_block(user)
@@ -1886,15 +2241,21 @@ class Sandbox:
                 raise ApiError("reached_active_user_cap", "The app reached "
                                "its daily cap of active posting users")
 
-    def create_post(self, tok, user, source, post_info, source_info):
+    def create_post(self, tok, user, source, post_info, source_info,
+                    inbox=False, media="VIDEO"):
         kind = "file" if source == "FILE_UPLOAD" else "url"
-        publish_id = "v_pub_%s~v2-1.%d" % (kind, next(self.publish_ids))
+        prefix = "p" if media == "PHOTO" else "v"
+        how = "inbox" if inbox and media == "VIDEO" else "pub"
+        publish_id = "%s_%s_%s~v2-1.%d" % (prefix, how, kind,
+                                          next(self.publish_ids))
         assert len(publish_id) <= MAX_PUBLISH_ID
         post = Post(publish_id, user.open_id, tok.token, source,
-                    copy.deepcopy(post_info), copy.deepcopy(source_info))
+                    copy.deepcopy(post_info), copy.deepcopy(source_info),
+                    inbox, media)
         post.fail_reason = self.next_outcome(source)
         self.posts[publish_id] = post
-        self.post_times[user.open_id].append(time.time())
+        if not inbox:
+            self.post_times[user.open_id].append(time.time())
         data = {"publish_id": publish_id}
         if source == "FILE_UPLOAD":
             upload_id = str(next(self.upload_ids))
@@ -1907,6 +2268,8 @@ class Sandbox:
             data["upload_url"] = \
                 "https://%s:%d/upload/?upload_id=%s&upload_token=%s" % (
                     self.upload_host, self.port, upload_id, up.token)
+        else:
+            self.webhooks.media_ready(post)
         return data
 
     def next_outcome(self, source):
@@ -1954,10 +2317,13 @@ class Sandbox:
         bytes; then (or from the start for PULL_FROM_URL) the next
         status_polls_to_complete polls still see PROCESSING_*, and the one
         after that sees the end: PUBLISH_COMPLETE or FAILED."""
-        if post.status in ("PUBLISH_COMPLETE", "FAILED"):
+        if post.status in ("PUBLISH_COMPLETE", "FAILED",
+                           "SEND_TO_USER_INBOX"):
             return
         if post.upload is not None and not post.upload.complete:
             return
+        if getattr(post, "timed", False):
+            return      # webhooks on: processing ends on its own timer
         needed = self.config["status_polls_to_complete"]
         if post.ready_polls < needed:
             post.ready_polls += 1
@@ -1978,6 +2344,10 @@ class Sandbox:
         self.publish(post)
 
     def publish(self, post):
+        if post.inbox:
+            # the creator was notified; posting it is the creator's, later
+            post.status = "SEND_TO_USER_INBOX"
+            return
         post.status = "PUBLISH_COMPLETE"
         post.post_id = str(next(self.video_ids))
         user = self.users.get(post.open_id)
@@ -2094,6 +2464,10 @@ class Sandbox:
         up.bytes_received += n
         up.chunks_received += 1
         entry["status"] = 201 if up.complete else 206
+        if up.complete:
+            post = self.posts.get(up.publish_id)
+            if post is not None:
+                self.webhooks.media_ready(post)
         return Response(entry["status"], b"", headers=[
             ("Range", "bytes=0-%d" % (up.bytes_received - 1))])
 
@@ -2222,12 +2596,19 @@ class Control:
             ("POST", r"/posts/(.+)", self.script_post),
             ("POST", r"/outcomes", self.add_outcome),
             ("DELETE", r"/outcomes", self.clear_outcomes),
+            ("GET", r"/webhooks", self.list_webhooks),
+            ("DELETE", r"/webhooks", self.clear_webhooks),
+            ("GET", r"/webhooks/config", self.get_webhook_config),
+            ("POST", r"/webhooks/config", self.set_webhook_config),
+            ("POST", r"/webhooks/send", self.send_webhook),
         ]
 
     async def handle(self, req):
         try:
             body = await req.body.read_all(MAX_CONTROL_BODY)
             status, obj = self.dispatch(req, body)
+            if asyncio.iscoroutine(obj):
+                obj = await obj
         except HttpError as e:
             status, obj = e.status, {"error": e.message}
         except ControlError as e:
@@ -2358,6 +2739,9 @@ class Control:
         _, grants = self.find_grants(self.obj(data))
         for g in grants:
             self.sb.revoke_user(g.open_id)
+        # the user removed the app in TikTok: reason 1
+        for open_id in sorted({g.open_id for g in grants}):
+            self.sb.webhooks.user_removed(open_id)
         return {"revoked": len(grants)}
 
     def get_config(self, req, data):
@@ -2476,6 +2860,39 @@ class Control:
     def clear_outcomes(self, req, data):
         self.sb.outcomes.clear()
         return {"outcomes": []}
+
+    def list_webhooks(self, req, data):
+        return {"deliveries": self.sb.webhooks.deliveries}
+
+    def clear_webhooks(self, req, data):
+        self.sb.webhooks.deliveries.clear()
+        return {"deliveries": []}
+
+    def get_webhook_config(self, req, data):
+        return self.sb.webhooks.config
+
+    def set_webhook_config(self, req, data):
+        d = self.obj(data)
+        cfg = dict(self.sb.webhooks.config)
+        for key, value in d.items():
+            if key not in WEBHOOK_DEFAULTS:
+                raise ControlError(400, "unknown webhook config key: " + key)
+            if type(value) is not type(WEBHOOK_DEFAULTS[key]) or \
+                    (is_int(value) and value < 0):
+                raise ControlError(400, "%s must be a %s" % (
+                    key, type(WEBHOOK_DEFAULTS[key]).__name__))
+            cfg[key] = value
+        if cfg["url"] and not re.match(r"https?://[^/]+/", cfg["url"]):
+            raise ControlError(400, "url must be an http(s) URL with a path")
+        self.sb.webhooks.config = cfg
+        return cfg
+
+    def send_webhook(self, req, data):
+        d = self.obj(data)
+        for key in ("timestamp_offset", "duplicates", "pad"):
+            if key in d and not is_int(d[key]):
+                raise ControlError(400, key + " must be an integer")
+        return self.sb.webhooks.send(d)
 
 
 # --- start-up ----------------------------------------------------------------
