@@ -520,12 +520,18 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
         p += n;
     }
 
-    root = ngx_http_tiktok_json_own(r->pool,
-               json_loadb((char *) text, p - text, JSON_REJECT_DUPLICATES,
-                          &jerr));
+    /*
+     * An escaped NUL is parsed, so that the 400 names the field it is in;
+     * every string option is then checked for one (a text column cannot
+     * hold it, and a C string would end there).
+     */
 
-    if (!json_is_object(root)) {
-        *message = "The body must be a JSON object";
+    root = ngx_http_tiktok_json_own(r->pool,
+               json_loadb((char *) text, p - text,
+                          JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr));
+
+    *message = ngx_http_tiktok_json_refusal(root, &jerr);
+    if (*message) {
         return "body";
     }
 
@@ -678,6 +684,14 @@ ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
 
         ((ngx_str_t *) field)->data = (u_char *) json_string_value(v);
         ((ngx_str_t *) field)->len = json_string_length(v);
+
+        if (ngx_strlchr(((ngx_str_t *) field)->data,
+                        ((ngx_str_t *) field)->data
+                        + ((ngx_str_t *) field)->len, '\0'))
+        {
+            return "Must not contain NUL characters";
+        }
+
         return NULL;
 
     case 'b':
@@ -995,6 +1009,11 @@ ngx_http_tiktok_post_photos(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         url.data = (u_char *) json_string_value(v);
         url.len = json_string_length(v);
+
+        if (ngx_strlchr(url.data, url.data + url.len, '\0')) {
+            *message = "Must not contain NUL characters";
+            return "photo_urls";
+        }
 
         why = ngx_http_tiktok_check_pull_url(&url, tmcf->pull_url_prefixes);
         if (why) {
