@@ -121,7 +121,8 @@ static const char *ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
     ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s);
 static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
     ngx_str_t *s);
-static const char *ngx_http_tiktok_post_field(ngx_str_t *name);
+static const char *ngx_http_tiktok_post_field(ngx_str_t *name,
+    const char *whole);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
 static ngx_int_t ngx_http_tiktok_post_check(ngx_http_request_t *r,
@@ -460,6 +461,7 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     json_t                         *root, *v;
     ngx_buf_t                      *b;
     ngx_chain_t                    *cl, *bufs;
+    ngx_str_t                       name;
     const char                     *key;
     json_error_t                    jerr;
     ngx_http_tiktok_post_option_t  *o;
@@ -545,7 +547,9 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         if (o->name.len == 0) {
             *message = "Unknown option";
-            return key;
+            name.data = (u_char *) key;
+            name.len = ngx_strlen(key);
+            return ngx_http_tiktok_post_field(&name, "body");
         }
 
         *message = ngx_http_tiktok_post_set(pt, o, v, NULL);
@@ -607,7 +611,7 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         if (o->name.len == 0) {
             *message = "Unknown option";
-            return ngx_http_tiktok_post_field(&name);
+            return ngx_http_tiktok_post_field(&name, "query");
         }
 
         if (seen & (1 << (o - ngx_http_tiktok_post_options))) {
@@ -781,16 +785,17 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
 /*
  * An unknown option's name (decoded, NUL-terminated) as the answer's
  * "field": it goes into JSON and the error log, so only short printable
- * UTF-8 is echoed.
+ * UTF-8 is echoed (a CR or LF would forge a log line); else whole, the
+ * query string or the body it came in.
  */
 
 static const char *
-ngx_http_tiktok_post_field(ngx_str_t *name)
+ngx_http_tiktok_post_field(ngx_str_t *name, const char *whole)
 {
     if (name->len == 0 || name->len > 64
         || !ngx_http_tiktok_is_printable(name))
     {
-        return "query";
+        return whole;
     }
 
     return (const char *) name->data;
