@@ -345,6 +345,35 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
 
 #undef ngx_http_tiktok_ct_is
 
+    /*
+     * A declared length nothing could accept is refused before a byte is
+     * kept: client_max_body_size may be 0 (or large, for uploads), and
+     * such a body would otherwise fill client_body_temp first.  Discarded
+     * as nginx discards one over client_max_body_size.
+     */
+
+    if (r->headers_in.content_length_n
+        > (pt->file ? NGX_HTTP_TIKTOK_VIDEO_MAX
+                    : NGX_HTTP_TIKTOK_JSON_BODY_MAX))
+    {
+        (void) ngx_http_discard_request_body(r);
+    }
+
+    if (pt->file
+        && r->headers_in.content_length_n > NGX_HTTP_TIKTOK_VIDEO_MAX)
+    {
+        return ngx_http_tiktok_send_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                   "body", "The video is larger than 4 GB");
+    }
+
+    if (!pt->file
+        && r->headers_in.content_length_n > NGX_HTTP_TIKTOK_JSON_BODY_MAX)
+    {
+        return ngx_http_tiktok_post_error(r, "body",
+                                          "The JSON body is larger than 64 KB");
+    }
+
     rc = ngx_http_read_client_request_body(r, ngx_http_tiktok_post_body);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {

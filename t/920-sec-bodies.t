@@ -67,8 +67,8 @@ sub wait_for {
 }
 
 # Sends the head and the first part of a body, then waits (at most
-# $wait seconds) for whatever comes back: ($status or undef, seconds, the
-# answer's text).  $close: go away at once after sending.
+# $wait seconds) for whatever comes back: ($status or undef, seconds until
+# the answer or the close, the answer's text).  $close: go away at once after sending.
 sub stall {
     my (%o) = @_;
 
@@ -87,14 +87,18 @@ sub stall {
         return (undef, 0, '');
     }
 
-    my ($resp, $sel) = ('', IO::Select->new($s));
+    # the time until the answer (or, without one, until nginx closes): a
+    # refused body may still be discarded after the answer, as nginx does
+    my ($resp, $sel, $took) = ('', IO::Select->new($s));
     while (time - $t0 < ($o{wait} // 10)) {
         next unless $sel->can_read(0.1);
         my $got = sysread($s, my $buf, 65536);
         last unless $got;
+        $took //= time - $t0;
         $resp .= $buf;
+        last if $resp =~ /\r\n\r\n.*\}/s;
     }
-    my $took = time - $t0;
+    $took //= time - $t0;
     close $s;
 
     my ($status) = $resp =~ m{^HTTP/1\.1 (\d{3})};
