@@ -5,17 +5,17 @@
 # envelope of the wrong type.  Each endpoint the module reads during a
 # request answers with a clean JSON error (502, or the per-video "Metrics
 # unavailable" the contract gives metrics), never a crash, never a
-# half-read value passed on.  Each block has a user of its own, so that
+# half-read value passed on.  The size limit, the parser's depth limit and
+# the error envelope are one code path for every endpoint: they are met
+# on /videos and POST /post only.  Each block has a user of its own, so that
 # no cache entry or back-off window of an earlier block answers for it.
-# The OAuth token exchange and user info behind /callback, and the
-# publisher's init and status answers, take several steps: in Perl after
-# the blocks.
+# The OAuth token exchange and user info behind /callback, a refresh, and
+# the publisher's creator info, init and status answers take several
+# steps: in Perl after the blocks.
 
 use TikTokTest;
 use Test::Nginx::Socket 'no_plan';
 use JSON::PP ();
-use HTTP::Tiny;
-use URI::Escape ();
 
 our $sb = $TikTokTest::Sandbox;
 my $psql = \&TikTokTest::psql;
@@ -58,6 +58,154 @@ no_shuffle();
 run_tests();
 
 $sb->clear_faults;
+
+
+# ---- in Perl: the callback's token exchange and user info, a refresh,
+# and the publisher, each met by a hostile answer --------------------------
+
+(my $http = $TikTokTest::HttpConfig)
+    =~ s/tiktok_scheduler\s+off;/tiktok_scheduler on interval=300ms batch=5;/
+    or die;
+
+my $ngx = TikTokTest::Nginx->new(name => 'hostile-answers', workers => 2,
+    http => $http, server => <<'CONF')->start;
+        location /api/tiktok/ {
+            tiktok_user_id $http_x_user_id;
+            tiktok_api;
+        }
+CONF
+
+sub get {
+    my ($path, $user) = @_;
+    return $ngx->request(GET => $path, headers => { 'X-User-ID' => $user });
+}
+
+# /connect, the sandbox's authorize page (it decides at once), then the
+# fault, then /callback: where the browser is sent
+sub connect_through {
+    my ($user, $endpoint, %f) = @_;
+    my $loc = get('/api/tiktok/connect', $user)->{headers}{location} // '';
+    my ($path) = $loc =~ m{^https://localhost:\d+(/v2/auth/authorize/\?.*)\z}
+        or return "no connect: $loc";
+    my $back = $sb->api(GET => $path)->{headers}{location} // '';
+    my ($query) = $back =~ /\?(.*)\z/ or return "no callback: $back";
+    $sb->clear_faults;
+    $sb->fault({ endpoint => $endpoint, %f });
+    my $r = get("/api/tiktok/callback?$query", $user);
+    $sb->clear_faults;
+    return $r->{headers}{location} // "status $r->{status}";
+}
+
+my $return = $TikTokTest::ReturnUrl;
+my $n = 0;
+
+for my $case (['/v2/oauth/token/', type => 'huge', elements => 0,
+               bytes => 2_000_000],
+              ['/v2/oauth/token/', type => 'deep'],
+              ['/v2/oauth/token/', type => 'confused', key => 'access_token'],
+              ['/v2/user/info/', type => 'confused'],
+              ['/v2/user/info/', type => 'confused', key => 'user'])
+{
+    my ($endpoint, %f) = @$case;
+    my $user = 'cb' . ++$n;
+    my $what = join ' ', map { "$_=$f{$_}" } sort keys %f;
+
+    like(connect_through($user, $endpoint, %f),
+         qr/^\Q$return\E\?tiktok=error&reason=[a-z_]+$/,
+         "callback, $endpoint answering $what: to the app, tiktok=error");
+    is($psql->("SELECT count(*) FROM tiktok.accounts WHERE user_id = '$user'"),
+       0, '... nothing stored');
+}
+
+# a refresh answered with hostile JSON: TikTok's fault, not the grant's
+for my $f ({ type => 'deep' }, { type => 'confused', key => 'refresh_token' })
+{
+    my $user = 'rf' . ++$n;
+    my $what = join ' ', map { "$_=$f->{$_}" } sort keys %$f;
+
+    TikTokTest::connect_account($user, access => '1 minute');
+    my $before = $psql->("SELECT encode(refresh_token_enc, 'hex')"
+                         . " FROM tiktok.accounts WHERE user_id = '$user'");
+    $sb->clear_faults;
+    $sb->fault({ endpoint => '/v2/oauth/token/', %$f });
+    my $r = get('/api/tiktok/videos', $user);
+    $sb->clear_faults;
+
+    is($r->{status}, 502, "a refresh answered $what: 502");
+    like($r->{content}, qr/$Error/, '... JSON');
+    is($psql->("SELECT needs_reconnect::text || ' ' || (encode("
+               . "refresh_token_enc, 'hex') = '$before')::text"
+               . " FROM tiktok.accounts WHERE user_id = '$user'"),
+       'false true', '... the account neither marked nor changed');
+}
+
+# the publisher: creator info, init and status answered with hostile JSON
+sub wait_post {
+    my ($user, $id, $want, $limit) = @_;
+    my $t0 = time;
+    my $p = {};
+    while (time - $t0 < $limit) {
+        $p = eval { JSON::PP::decode_json(
+                 get("/api/tiktok/posts/$id", $user)->{content}) } || {};
+        return $p if ($p->{status} // '') =~ /^(?:$want)$/;
+        select undef, undef, undef, 0.2;
+    }
+    return $p;
+}
+
+sub publish_through {
+    my ($user, $endpoint, %f) = @_;
+    TikTokTest::connect_account($user);
+    my $p = $ngx->post_as($user => { privacy_level => 'SELF_ONLY',
+        video_url => 'https://media.example.com/v/1.mp4', title => $user,
+        disable_comment => JSON::PP::false });
+    $sb->fault({ endpoint => $endpoint, count => 1000, %f });
+    return $p->{post_id};
+}
+
+$sb->set_config({ daily_post_cap => 1000 });
+$sb->clear_faults;
+
+my $inits = $sb->calls->{'/v2/post/publish/video/init/'} // 0;
+my $id = publish_through('pub1', '/v2/post/publish/video/init/',
+                         type => 'confused');
+my $p = wait_post('pub1', $id, 'failed|published', 15);
+is("$p->{status} " . ($p->{fail_reason} // $p->{error} // ''),
+   'failed init_uncertain',
+   'a pull whose init answer is all of the wrong type: failed, '
+   . 'init_uncertain (never sent again)');
+is(($sb->calls->{'/v2/post/publish/video/init/'} // 0) - $inits, 1,
+   '... after one init');
+$sb->clear_faults;
+
+$id = publish_through('pub2', '/v2/post/publish/status/fetch/',
+                      type => 'deep');
+$p = wait_post('pub2', $id, 'processing', 15);
+is($p->{status}, 'processing',
+   'status answers 10,000 deep: the post waits in processing');
+$sb->clear_faults;
+
+# a post queued as /post leaves it, for a user whose creator info is not
+# cached: the publisher asks TikTok itself
+TikTokTest::connect_account('pub3');
+$sb->fault({ endpoint => '/v2/post/publish/creator_info/query/',
+             count => 1000, type => 'confused', key => 'comment_disabled' });
+$inits = $sb->calls->{'/v2/post/publish/video/init/'} // 0;
+$id = $psql->("INSERT INTO tiktok.posts (user_id, status, source, video_url,"
+    . " post_info) VALUES ('pub3', 'queued', 'PULL_FROM_URL',"
+    . " 'https://media.example.com/v/1.mp4', '{\"privacy_level\":"
+    . "\"SELF_ONLY\",\"title\":\"pub3\",\"disable_comment\":false}')"
+    . " RETURNING id");
+$p = wait_post('pub3', $id, 'failed|published|processing', 2);
+is($p->{status}, 'queued',
+   'creator info whose comment_disabled is a string: the post waits');
+is(($sb->calls->{'/v2/post/publish/video/init/'} // 0) - $inits, 0,
+   '... and nothing is sent to TikTok meanwhile');
+$sb->clear_faults;
+
+unlike($ngx->error_log, qr/\[(?:alert|crit|emerg)\]|signal \d+/,
+       'no alert, no crashed worker');
+$ngx->stop;
 
 __DATA__
 
@@ -177,33 +325,7 @@ $::Error
 
 
 
-=== TEST 10: metrics: 2 MB beyond tiktok_api_max_response: 502
---- init
-::hostile(metrics => type => 'huge', elements => 0, bytes => 2_000_000)
---- request
-GET /api/tiktok/metrics?video_id=7300000000000000001
---- more_headers
-X-User-ID: u10
---- error_code: 502
---- response_body_like eval
-$::Error
-
-
-
-=== TEST 11: metrics: 10,000 nested arrays: 502
---- init
-::hostile(metrics => type => 'deep')
---- request
-GET /api/tiktok/metrics?video_id=7300000000000000001
---- more_headers
-X-User-ID: u11
---- error_code: 502
---- response_body_like eval
-$::Error
-
-
-
-=== TEST 12: metrics: every value of the wrong type: Metrics unavailable
+=== TEST 10: metrics: every value of the wrong type: Metrics unavailable
 --- init
 ::hostile(metrics => type => 'confused')
 --- request
@@ -216,7 +338,7 @@ X-User-ID: u12
 
 
 
-=== TEST 13: metrics: the counts strings: Metrics unavailable
+=== TEST 11: metrics: the counts strings: Metrics unavailable
 --- init
 ::hostile(metrics => type => 'confused', key => 'view_count')
 --- request
@@ -229,7 +351,7 @@ X-User-ID: u13
 
 
 
-=== TEST 14: metrics: the same video 10,000 times: one answer
+=== TEST 12: metrics: the same video 10,000 times: one answer
 --- init
 ::hostile(metrics => type => 'huge', elements => 10000)
 --- request
@@ -242,33 +364,7 @@ X-User-ID: u14
 
 
 
-=== TEST 15: metrics: "error" a list: 502
---- init
-::hostile(metrics => type => 'confused', key => 'error')
---- request
-GET /api/tiktok/metrics?video_id=7300000000000000001
---- more_headers
-X-User-ID: u15
---- error_code: 502
---- response_body_like eval
-$::Error
-
-
-
-=== TEST 16: creator: 2 MB beyond tiktok_api_max_response: 502
---- init
-::hostile(creator => type => 'huge', elements => 0, bytes => 2_000_000)
---- request
-GET /api/tiktok/creator
---- more_headers
-X-User-ID: u16
---- error_code: 502
---- response_body_like eval
-$::Error
-
-
-
-=== TEST 17: creator: 10,000 privacy levels (within the 1m limit): 200
+=== TEST 13: creator: 10,000 privacy levels (within the 1m limit): 200
 --- init
 ::hostile(creator => type => 'huge', elements => 10000)
 --- request
@@ -280,20 +376,7 @@ X-User-ID: u17
 
 
 
-=== TEST 18: creator: 10,000 nested arrays: 502
---- init
-::hostile(creator => type => 'deep')
---- request
-GET /api/tiktok/creator
---- more_headers
-X-User-ID: u18
---- error_code: 502
---- response_body_like eval
-$::Error
-
-
-
-=== TEST 19: creator: every value of the wrong type: 502
+=== TEST 14: creator: every value of the wrong type: 502
 --- init
 ::hostile(creator => type => 'confused')
 --- request
@@ -306,7 +389,7 @@ $::Error
 
 
 
-=== TEST 20: creator: max_video_post_duration_sec a string: 502
+=== TEST 15: creator: max_video_post_duration_sec a string: 502
 --- init
 ::hostile(creator => type => 'confused', key => 'max_video_post_duration_sec')
 --- request
@@ -319,7 +402,7 @@ $::Error
 
 
 
-=== TEST 21: creator: comment_disabled a string: 502
+=== TEST 16: creator: comment_disabled a string: 502
 --- init
 ::hostile(creator => type => 'confused', key => 'comment_disabled')
 --- request
@@ -332,20 +415,7 @@ $::Error
 
 
 
-=== TEST 22: creator: "error" a list: 502
---- init
-::hostile(creator => type => 'confused', key => 'error')
---- request
-GET /api/tiktok/creator
---- more_headers
-X-User-ID: u22
---- error_code: 502
---- response_body_like eval
-$::Error
-
-
-
-=== TEST 23: POST /post: creator info 2 MB: 502, nothing stored
+=== TEST 17: POST /post: creator info 2 MB: 502, nothing stored
 --- init
 ::hostile(creator => type => 'huge', elements => 0, bytes => 2_000_000)
 --- request eval
@@ -359,7 +429,7 @@ $::Error
 
 
 
-=== TEST 24: POST /post: creator info 10,000 deep: 502
+=== TEST 18: POST /post: creator info 10,000 deep: 502
 --- init
 ::hostile(creator => type => 'deep')
 --- request eval
@@ -373,7 +443,7 @@ $::Error
 
 
 
-=== TEST 25: POST /post: creator info all of the wrong type: 502
+=== TEST 19: POST /post: creator info all of the wrong type: 502
 --- init
 ::hostile(creator => type => 'confused')
 --- request eval
@@ -387,7 +457,7 @@ $::Error
 
 
 
-=== TEST 26: POST /post: stitch_disabled a string: 502
+=== TEST 20: POST /post: stitch_disabled a string: 502
 --- init
 ::hostile(creator => type => 'confused', key => 'stitch_disabled')
 --- request eval
@@ -401,7 +471,7 @@ $::Error
 
 
 
-=== TEST 27: after all of that, the same users are served: 200
+=== TEST 21: after all of that, the same users are served: 200
 --- init
 $::sb->clear_faults
 --- request
@@ -413,7 +483,7 @@ X-User-ID: u4
 
 
 
-=== TEST 28: nothing of the refused posts was stored
+=== TEST 22: nothing of the refused posts was stored
 --- request
 GET /api/tiktok/posts
 --- more_headers

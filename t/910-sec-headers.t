@@ -1,6 +1,8 @@
-# Security battery: CR and LF in every value that could reach a header or
-# a log line (issue 13).  The headers the module writes from outside
-# values are the callback's Location (TikTok's error, the state, the
+# Security battery: the headers the module writes from outside values
+# (issue 13), in two classes.
+#
+# CR and LF in every value that could reach a header or a log line.  The
+# headers are the callback's Location (TikTok's error, the state, the
 # code) and X-Request-ID; the log lines are those naming what a client or
 # TikTok sent (options, identities, TikTok's error code, message and
 # log_id, webhook events).  An attacker who gets a CR or LF into either
@@ -8,6 +10,15 @@
 # happened).  Each block sends one, and checks the answer's headers and
 # that no line of the error log starts with the forged text.  The
 # callback's code never reaching a log at all is t/205's.
+#
+# Redirects only where the operator configured: /connect sends the
+# browser to tiktok_authorize_url with tiktok_redirect_uri, /callback to
+# tiktok_app_return_url, whatever the request says (a next=, a
+# redirect_uri=, a Host or X-Forwarded-Host header), so the module cannot
+# be used as an open redirector.  The successful round trip's redirect
+# is t/200's.
+#
+# One request and its answer per block.
 
 use TikTokTest;
 use TikTokMedia;
@@ -45,6 +56,10 @@ sub hook {
 }
 
 TikTokTest::connect_account('carl');
+
+# where a failed callback goes (Test::Nginx anchors a header's pattern)
+our $Error = 'Location: https://app\.example\.com/settings/integrations'
+           . '\?tiktok=error&reason=[a-z_]+';
 
 our $Config = $ApiLocation . <<'CONF';
     location = /api/tiktok/webhook {
@@ -251,3 +266,116 @@ Content-Type: application/json
 (::hook("post.publish.failed",
         '{"publish_id":"p2","reason":"x\r\nFORGED-910 alert reason"}'))[1]
 --- error_code: 200
+
+
+
+=== TEST 16: connect?redirect_uri=evil: TikTok gets the configured one
+--- request
+GET /api/tiktok/connect?redirect_uri=https%3A%2F%2Fevil.example%2Fcb&scope=x
+--- error_code: 302
+--- response_headers_like
+Location: https://localhost:\d+/v2/auth/authorize/\?(?!.*evil).*redirect_uri=https%3A%2F%2Fapp\.example\.com%2Fapi%2Ftiktok%2Fcallback.*
+
+
+
+=== TEST 17: connect with Host: evil.example: the configured authorize URL
+--- request
+GET /api/tiktok/connect
+--- more_headers
+X-User-ID: carl
+Host: evil.example
+X-Forwarded-Host: evil.example
+--- error_code: 302
+--- response_headers_like
+Location: https://localhost:\d+/v2/auth/authorize/\?(?!.*evil).*
+
+
+
+=== TEST 18: callback?next=evil: to the app
+--- request
+GET /api/tiktok/callback?code=c&state=s&next=https%3A%2F%2Fevil.example
+--- error_code: 302
+--- response_headers_like eval
+$::Error
+
+
+
+=== TEST 19: callback?redirect_uri=evil: to the app
+--- request
+GET /api/tiktok/callback?code=c&state=s&redirect_uri=https://evil.example/
+--- error_code: 302
+--- response_headers_like eval
+$::Error
+
+
+
+=== TEST 20: callback?return_url=//evil.example: to the app
+--- request
+GET /api/tiktok/callback?return_url=//evil.example&error=access_denied
+--- error_code: 302
+--- response_headers_like eval
+$::Error
+
+
+
+=== TEST 21: callback with Host and X-Forwarded-Host evil.example: to the app
+--- request
+GET /api/tiktok/callback?code=c&state=s
+--- more_headers
+X-User-ID: carl
+Host: evil.example
+X-Forwarded-Host: evil.example
+X-Forwarded-Proto: http
+--- error_code: 302
+--- response_headers_like eval
+$::Error
+
+
+
+=== TEST 22: callback without a query: to the app
+--- request
+GET /api/tiktok/callback
+--- error_code: 302
+--- response_headers_like eval
+$::Error
+
+
+
+=== TEST 23: callback with two states: to the app
+--- request
+GET /api/tiktok/callback?code=c&state=a&state=b
+--- error_code: 302
+--- response_headers_like eval
+$::Error
+
+
+
+=== TEST 24: callback without a user: 401 JSON, no redirect at all
+--- request
+GET /api/tiktok/callback?code=c&state=s&next=//evil.example
+--- more_headers
+X-Forwarded-Host: evil.example
+--- error_code: 401
+--- response_headers
+!Location
+--- response_body_like: "code":"not_connected"
+
+
+
+=== TEST 25: callback/ with a path after it: 404 JSON, no redirect
+--- request
+GET /api/tiktok/callback/evil.example?code=c&state=s
+--- error_code: 404
+--- response_headers
+!Location
+--- response_body_like: "code":"not_found"
+
+
+
+=== TEST 26: POST callback: 405 JSON, no redirect
+--- request
+POST /api/tiktok/callback?code=c&state=s&next=//evil.example
+--- error_code: 405
+--- response_headers
+!Location
+--- response_body_like: "code":"method_not_allowed"
