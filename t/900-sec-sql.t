@@ -12,6 +12,7 @@
 use TikTokTest;
 use TikTokMedia;
 use Test::Nginx::Socket 'no_plan';
+use TikTokOneNginx;
 use JSON::PP ();
 
 our $Url = 'https://media.example.com/v/1.mp4';
@@ -53,15 +54,18 @@ TikTokTest::connect_account('quinn',
     scope => 'user.info.basic,video.list,video.publish,video.upload');
 TikTokTest::connect_account($EvilUser);
 
-TikTokTest::defaults(
-    config => $ApiLocation . <<'CONF',
+our $Config = $ApiLocation . <<'CONF';
     location /api/tiktok/ {
         tiktok_user_id $http_x_user_id;
         tiktok_api;
     }
 CONF
+
+TikTokTest::defaults(
     more_headers => "X-User-ID: quinn\nContent-Type: application/json\n",
     no_error_log => [qr/\[(?:alert|crit|emerg)\]|signal \d+/]);
+
+TikTokOneNginx::config($Config);
 
 no_shuffle();
 run_tests();

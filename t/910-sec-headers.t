@@ -23,6 +23,7 @@
 use TikTokTest;
 use TikTokMedia;
 use Test::Nginx::Socket 'no_plan';
+use TikTokOneNginx;
 use Digest::SHA qw(hmac_sha256_hex hmac_sha256);
 use JSON::PP ();
 use TikTokJwt;
@@ -91,11 +92,12 @@ our $Stub = <<'CONF';
 CONF
 
 TikTokTest::defaults(
-    config => $Config,
     more_headers => "X-User-ID: carl\n",
     no_error_log => [qr/^\s*FORGED-910|\r|\[(?:alert|crit|emerg)\]|signal \d+/]);
 
 log_level('info');
+TikTokOneNginx::config($Config);
+
 no_shuffle();
 run_tests();
 

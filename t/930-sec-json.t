@@ -11,6 +11,7 @@
 use TikTokTest;
 use TikTokJwt;
 use Test::Nginx::Socket 'no_plan';
+use TikTokOneNginx;
 use Digest::SHA qw(hmac_sha256_hex);
 use JSON::PP ();
 
@@ -76,7 +77,6 @@ our $Config = $ApiLocation . <<'CONF';
 CONF
 
 TikTokTest::defaults(
-    config => $Config,
     more_headers => "X-User-ID: jay\nContent-Type: application/json\n",
     no_error_log => [qr/\[(?:alert|crit|emerg)\]|signal \d+/]);
 
@@ -87,6 +87,8 @@ add_block_preprocessor(sub {
 });
 
 $TikTokTest::MainConfig .= "env TIKTOK_930_JWT;\n";
+
+TikTokOneNginx::config($Config);
 
 no_shuffle();
 run_tests();

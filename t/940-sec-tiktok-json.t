@@ -15,6 +15,7 @@
 
 use TikTokTest;
 use Test::Nginx::Socket 'no_plan';
+use TikTokOneNginx;
 use JSON::PP ();
 
 our $sb = $TikTokTest::Sandbox;
@@ -27,7 +28,7 @@ our $Post = "POST /api/tiktok/post\n"
 our %Path = (videos => '/v2/video/list/', metrics => '/v2/video/query/',
              creator => '/v2/post/publish/creator_info/query/');
 
-TikTokTest::connect_account("u$_") for 1 .. 40;
+TikTokTest::connect_account("u$_") for 1 .. 20;
 
 # the fault for the next call to this endpoint
 sub hostile {
@@ -39,13 +40,14 @@ sub hostile {
 our $Error = '^\{"error":\{"code":"[a-z_]+","message":"[^"]+",'
            . '"request_id":"[0-9a-f]{32}"\}\}$';
 
-TikTokTest::defaults(
-    config => $ApiLocation . <<'CONF',
+our $Config = $ApiLocation . <<'CONF';
     location /api/tiktok/ {
         tiktok_user_id $http_x_user_id;
         tiktok_api;
     }
 CONF
+
+TikTokTest::defaults(
     no_error_log => [qr/\[(?:alert|crit|emerg)\]|signal \d+/]);
 
 add_block_preprocessor(sub {
@@ -53,6 +55,8 @@ add_block_preprocessor(sub {
 
     $block->set_value('timeout', 10) unless defined $block->timeout;
 });
+
+TikTokOneNginx::config($Config);
 
 no_shuffle();
 run_tests();
@@ -331,7 +335,7 @@ $::Error
 --- request
 GET /api/tiktok/metrics?video_id=7300000000000000001
 --- more_headers
-X-User-ID: u12
+X-User-ID: u10
 --- error_code: 200
 --- response_body_like chomp
 ^\{"metrics":\{"7300000000000000001":\{"error":"Metrics unavailable"\}\}
@@ -344,7 +348,7 @@ X-User-ID: u12
 --- request
 GET /api/tiktok/metrics?video_id=7300000000000000001
 --- more_headers
-X-User-ID: u13
+X-User-ID: u11
 --- error_code: 200
 --- response_body_like chomp
 ^\{"metrics":\{"7300000000000000001":\{"error":"Metrics unavailable"\}\}
@@ -357,7 +361,7 @@ X-User-ID: u13
 --- request
 GET /api/tiktok/metrics?video_id=7300000000000000001
 --- more_headers
-X-User-ID: u14
+X-User-ID: u12
 --- error_code: 200
 --- response_body_like chomp
 ^\{"metrics":\{"7300000000000000001":\{"view_count":\d+,[^{}]*\}\},"cached":false\}$
@@ -370,7 +374,7 @@ X-User-ID: u14
 --- request
 GET /api/tiktok/creator
 --- more_headers
-X-User-ID: u17
+X-User-ID: u13
 --- error_code: 200
 --- response_body_like: "privacy_level_options":\["PUBLIC_TO_EVERYONE","MUTUAL_FOLLOW_FRIENDS","SELF_ONLY","PUBLIC_TO_EVERYONE",
 
@@ -382,7 +386,7 @@ X-User-ID: u17
 --- request
 GET /api/tiktok/creator
 --- more_headers
-X-User-ID: u19
+X-User-ID: u14
 --- error_code: 502
 --- response_body_like eval
 $::Error
@@ -395,7 +399,7 @@ $::Error
 --- request
 GET /api/tiktok/creator
 --- more_headers
-X-User-ID: u20
+X-User-ID: u15
 --- error_code: 502
 --- response_body_like eval
 $::Error
@@ -408,7 +412,7 @@ $::Error
 --- request
 GET /api/tiktok/creator
 --- more_headers
-X-User-ID: u21
+X-User-ID: u16
 --- error_code: 502
 --- response_body_like eval
 $::Error
@@ -421,7 +425,7 @@ $::Error
 --- request eval
 $::Post
 --- more_headers
-X-User-ID: u23
+X-User-ID: u17
 Content-Type: application/json
 --- error_code: 502
 --- response_body_like eval
@@ -435,7 +439,7 @@ $::Error
 --- request eval
 $::Post
 --- more_headers
-X-User-ID: u24
+X-User-ID: u18
 Content-Type: application/json
 --- error_code: 502
 --- response_body_like eval
@@ -449,7 +453,7 @@ $::Error
 --- request eval
 $::Post
 --- more_headers
-X-User-ID: u25
+X-User-ID: u19
 Content-Type: application/json
 --- error_code: 502
 --- response_body_like eval
@@ -463,7 +467,7 @@ $::Error
 --- request eval
 $::Post
 --- more_headers
-X-User-ID: u26
+X-User-ID: u20
 Content-Type: application/json
 --- error_code: 502
 --- response_body_like eval
@@ -487,6 +491,6 @@ X-User-ID: u4
 --- request
 GET /api/tiktok/posts
 --- more_headers
-X-User-ID: u23
+X-User-ID: u17
 --- error_code: 200
 --- response_body_like: "posts"\s*:\s*\[\]

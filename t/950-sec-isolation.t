@@ -8,6 +8,7 @@
 
 use TikTokTest;
 use Test::Nginx::Socket 'no_plan';
+use TikTokOneNginx;
 
 my $sb = $TikTokTest::Sandbox;
 my $psql = \&TikTokTest::psql;
@@ -51,15 +52,18 @@ SQL
 our $NotFound = '^\{"error":\{"code":"not_found","message":"Post not found",'
               . '"request_id":"[0-9a-f]{32}"\}\}$';
 
-TikTokTest::defaults(
-    config => $ApiLocation . <<'CONF',
+our $Config = $ApiLocation . <<'CONF';
     location /api/tiktok/ {
         tiktok_user_id $http_x_user_id;
         tiktok_api;
     }
 CONF
+
+TikTokTest::defaults(
     more_headers => "X-User-ID: alice\n",
     no_error_log => [qr/\[(?:alert|crit|emerg)\]|signal \d+/]);
+
+TikTokOneNginx::config($Config);
 
 no_shuffle();
 run_tests();
