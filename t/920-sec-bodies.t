@@ -159,7 +159,7 @@ ok($took < 4, '... after client_body_timeout');
     type => 'video/mp4', length => 5_000_000_000, part => substr($video, 0, 1000),
     wait => 5);
 is($status, 413, 'an upload declaring 5 GB under client_max_body_size 0: 413');
-ok($took < 1, '... at once, not after reading or timing out');
+ok($took < 3, '... answered without reading it (status above: not a timeout)');
 like($resp, qr/"code":"body_too_large","field":"body","message":"The video is larger than 4 GB"/,
      '... the JSON 413');
 
@@ -168,7 +168,7 @@ like($resp, qr/"code":"body_too_large","field":"body","message":"The video is la
     type => 'application/json', length => 10_000_000, part => '{"title":',
     wait => 5);
 is($status, 400, 'a JSON body declaring 10 MB: 400');
-ok($took < 1, '... at once, not after reading or timing out');
+ok($took < 3, '... answered without reading it (status above: not a timeout)');
 like($resp, qr/"field":"body","message":"The JSON body is larger than 64 KB"/,
      '... saying so');
 ok(wait_for(sub { !left_behind() }, 5), '... no file left')
