@@ -684,8 +684,9 @@ static const char *
 ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
     ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s)
 {
-    u_char   *field;
-    int64_t   n;
+    u_char     *field;
+    int64_t     n;
+    ngx_str_t  *str;
 
     field = (u_char *) pt + o->offset;
 
@@ -715,13 +716,11 @@ ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
             return "Must be a string";
         }
 
-        ((ngx_str_t *) field)->data = (u_char *) json_string_value(v);
-        ((ngx_str_t *) field)->len = json_string_length(v);
+        str = (ngx_str_t *) field;
+        str->data = (u_char *) json_string_value(v);
+        str->len = json_string_length(v);
 
-        if (ngx_strlchr(((ngx_str_t *) field)->data,
-                        ((ngx_str_t *) field)->data
-                        + ((ngx_str_t *) field)->len, '\0'))
-        {
+        if (ngx_strlchr(str->data, str->data + str->len, '\0')) {
             return "Must not contain NUL characters";
         }
 
