@@ -4,7 +4,8 @@
 # /post and of signed webhook deliveries and in JWT payloads.  Each is
 # refused with a 400 (401 for an identity) whose message says what was
 # wrong, fast (the 2 s timeout of each block) and before anything is
-# stored or asked of TikTok (checked at the end).  Bodies over the 64 KB a
+# stored or asked of TikTok (checked at the end); then 300 of the worst
+# bodies leave a worker's memory where it was.  Bodies over the 64 KB a
 # JSON body may have are t/511's and t/512's; the query string's NULs are
 # t/515's.
 
@@ -99,6 +100,51 @@ is(calls('/v2/post/publish/creator_info/query/'), 0,
    '... or asked TikTok anything');
 is(TikTokTest::psql("SELECT count(*) FROM tiktok.webhook_events"), '1',
    '... or recorded a delivery but the one with a content to ignore');
+
+
+# bounded memory: 300 of the worst bodies leave the worker's RSS where it
+# was (jansson's memory is freed with each request's pool)
+my $ngx = TikTokTest::Nginx->new(name => 'rss', workers => 1,
+                                 server => <<'CONF')->start;
+        location /api/tiktok/ {
+            tiktok_user_id $http_x_user_id;
+            tiktok_api;
+        }
+CONF
+
+sub worker_rss {
+    my $master = $ngx->pid;
+    my ($pid) = `pgrep -P $master` =~ /(\d+)/ or return 0;
+    open my $fh, '<', "/proc/$pid/status" or return 0;
+    my ($kb) = join('', <$fh>) =~ /^VmRSS:\s+(\d+)/m;
+    return $kb // 0;
+}
+
+my @worst = ("{$Head,\"title\":" . deep(10000) . '}',
+             '{"media_type":"PHOTO","privacy_level":"SELF_ONLY","photo_urls":['
+             . join(',', ('"x"') x 10000) . ']}',
+             "{$Head,\"x\":[" . join(',', (1) x 20000) . ']}');
+my %status;
+
+sub refused {
+    my ($body) = @_;
+    my $r = $ngx->request(POST => '/api/tiktok/post', body => $body,
+        headers => { 'X-User-ID' => 'jay',
+                     'Content-Type' => 'application/json' });
+    $status{ $r->{status} }++;
+}
+
+# once first, so that the pools and caches a first request grows count
+refused($_) for @worst;
+my $before = worker_rss();
+for (1 .. 100) {
+    refused($_) for @worst;
+}
+my $after = worker_rss();
+is_deeply(\%status, { 400 => 303 }, '303 of the worst bodies: all 400');
+ok($before && $after - $before < 2048,
+   "... the worker's RSS grew by less than 2 MB ($before -> $after kB)");
+$ngx->stop;
 
 __DATA__
 
