@@ -370,3 +370,23 @@ X-Request-ID: [0-9a-f]{32}
 GET /api/tiktok/status
 --- error_code: 200
 --- response_body_like: "connected":true
+
+
+
+=== TEST 34: disable_comment an injection: 400 disable_comment
+--- request eval
+::post(disable_comment => q{true'); DELETE FROM tiktok.posts; --})
+--- error_code: 400
+--- response_body_like: "field":"disable_comment","message":"Must be true or false"
+
+
+
+=== TEST 35: an upload's video_cover_timestamp_ms an injection: 400
+--- request eval
+"POST /api/tiktok/post?privacy_level=SELF_ONLY"
+. "&video_cover_timestamp_ms=1%3BDROP+TABLE+tiktok.posts\n" . $::Video
+--- more_headers
+X-User-ID: quinn
+Content-Type: video/mp4
+--- error_code: 400
+--- response_body_like: "field":"video_cover_timestamp_ms"
