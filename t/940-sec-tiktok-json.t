@@ -159,10 +159,12 @@ sub wait_post {
 
 sub publish_through {
     my ($user, $endpoint, %f) = @_;
-    TikTokTest::connect_account($user);
-    my $p = $ngx->post_as($user => { privacy_level => 'SELF_ONLY',
+    my $body = delete $f{body} // { privacy_level => 'SELF_ONLY',
         video_url => 'https://media.example.com/v/1.mp4', title => $user,
-        disable_comment => JSON::PP::false });
+        disable_comment => JSON::PP::false };
+    TikTokTest::connect_account($user, scope => 'user.info.basic,'
+                                . 'video.list,video.publish,video.upload');
+    my $p = $ngx->post_as($user => $body);
     $sb->fault({ endpoint => $endpoint, count => 1000, %f });
     return $p->{post_id};
 }
@@ -181,6 +183,24 @@ is("$p->{status} " . ($p->{fail_reason} // $p->{error} // ''),
 is(($sb->calls->{'/v2/post/publish/video/init/'} // 0) - $inits, 1,
    '... after one init');
 $sb->clear_faults;
+
+# a photo post's content init and a draft's inbox init: the same rule
+for my $case (['photo', '/v2/post/publish/content/init/', { type => 'deep' },
+               { media_type => 'PHOTO', privacy_level => 'SELF_ONLY',
+                 photo_urls => ['https://media.example.com/p/1.jpg'] }],
+              ['draft', '/v2/post/publish/inbox/video/init/',
+               { type => 'confused', key => 'data' },
+               { mode => 'draft',
+                 video_url => 'https://media.example.com/v/1.mp4' }])
+{
+    my ($what, $endpoint, $f, $body) = @$case;
+    $id = publish_through("pub-$what", $endpoint, %$f, body => $body);
+    $p = wait_post("pub-$what", $id, 'failed|published|sent_to_inbox', 15);
+    is("$p->{status} " . ($p->{fail_reason} // $p->{error} // ''),
+       'failed init_uncertain',
+       "a $what whose init answers $f->{type}: failed, init_uncertain");
+    $sb->clear_faults;
+}
 
 $id = publish_through('pub2', '/v2/post/publish/status/fetch/',
                       type => 'deep');
