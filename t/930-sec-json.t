@@ -142,8 +142,13 @@ for (1 .. 100) {
 }
 my $after = worker_rss();
 is_deeply(\%status, { 400 => 303 }, '303 of the worst bodies: all 400');
-ok($before && $after - $before < 2048,
-   "... the worker's RSS grew by less than 2 MB ($before -> $after kB)");
+SKIP: {
+    # AddressSanitizer keeps freed memory in quarantine: RSS grows there
+    # by design (and ASan's leak check covers the same ground)
+    skip 'RSS under AddressSanitizer', 1 if $ENV{TIKTOK_ASAN};
+    ok($before && $after - $before < 2048,
+       "... the worker's RSS grew by less than 2 MB ($before -> $after kB)");
+}
 $ngx->stop;
 
 __DATA__
