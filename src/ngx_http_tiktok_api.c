@@ -857,3 +857,61 @@ ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
 
     return NGX_OK;
 }
+
+
+const char *
+ngx_http_tiktok_api_creator_check(json_t *data)
+{
+    size_t       i;
+    json_t      *options, *o, *v;
+    ngx_uint_t   k;
+
+    static const char  *flags[] = {
+        "comment_disabled", "duet_disabled", "stitch_disabled"
+    };
+
+    static const char  *texts[] = {
+        "creator_username", "creator_nickname", "creator_avatar_url"
+    };
+
+    options = json_object_get(data, "privacy_level_options");
+
+    /* not an array: no element, i stays 0 */
+    json_array_foreach(options, i, o) {
+        if (!json_is_string(o)) {
+            break;
+        }
+    }
+
+    if (i == 0 || i < json_array_size(options)) {
+        return "creator info without a list of privacy_level_options";
+    }
+
+    /* absent is TikTok's to decide (not disabled, no limit); mistyped is not */
+
+    for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+        v = json_object_get(data, flags[k]);
+
+        if (v != NULL && !json_is_boolean(v)) {
+            return "creator info with an interaction flag that is not "
+                   "true or false";
+        }
+    }
+
+    for (k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+        v = json_object_get(data, texts[k]);
+
+        if (v != NULL && !json_is_string(v) && !json_is_null(v)) {
+            return "creator info with a name or avatar that is not a string";
+        }
+    }
+
+    v = json_object_get(data, "max_video_post_duration_sec");
+
+    if (v != NULL && !(json_is_integer(v) && json_integer_value(v) > 0)) {
+        return "creator info with a max_video_post_duration_sec that is not "
+               "a whole number of seconds";
+    }
+
+    return NULL;
+}

@@ -165,5 +165,14 @@ ngx_int_t ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t status, ngx_str_t *response, json_t **data,
     ngx_http_tiktok_api_error_t *err);
 
+/*
+ * NULL when creator info's data has what a posting form, POST /post and
+ * the publisher rely on, each of its type: a list of strings for the
+ * privacy levels, booleans for the interaction flags (a "true" string
+ * read as not-disabled would turn on what the creator turned off), a
+ * whole number for the duration limit; else why not, for the error log
+ */
+const char *ngx_http_tiktok_api_creator_check(json_t *data);
+
 
 #endif /* _NGX_HTTP_TIKTOK_API_H_INCLUDED_ */

@@ -503,7 +503,17 @@ ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
     json_t *data)
 {
+    const char  *why;
+
     if (kind == NGX_HTTP_TIKTOK_API_OK) {
+        why = ngx_http_tiktok_api_creator_check(data);
+
+        if (why) {
+            /* TikTok's fault, as a malformed answer is: not the post's */
+            ngx_http_tiktok_job_later(job, why);
+            return;
+        }
+
         ngx_http_tiktok_job_check(job, data);
         return;
     }
