@@ -13,6 +13,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
 
 
 typedef struct fuzz_block_s  fuzz_block_t;
@@ -614,29 +615,148 @@ ngx_escape_uri(u_char *dst, u_char *src, size_t size, ngx_uint_t type)
 }
 
 
+/*
+ * nginx's unescaping for NGX_UNESCAPE_URI (what the module asks for): %XX
+ * is a byte, an invalid escape is dropped, and a "?" (plain or escaped)
+ * ends it.  Never longer than its input.
+ */
+
 void
 ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
 {
-    u_char  *d, *s, c;
+    u_char  *d, *s, ch, c, decoded;
+    enum {
+        sw_usual = 0,
+        sw_quoted,
+        sw_quoted_second
+    } state;
 
     d = *dst;
     s = *src;
 
+    state = 0;
+    decoded = 0;
+
     while (size--) {
-        c = *s++;
 
-        if (c == '%' && size >= 2 && isxdigit(s[0]) && isxdigit(s[1])) {
-            *d++ = (u_char) ngx_hextoi(s, 2);
-            s += 2;
-            size -= 2;
-            continue;
+        ch = *s++;
+
+        switch (state) {
+
+        case sw_usual:
+            if (ch == '?' && (type & NGX_UNESCAPE_URI)) {
+                *d++ = ch;
+                goto done;
+            }
+
+            if (ch == '%') {
+                state = sw_quoted;
+                break;
+            }
+
+            *d++ = ch;
+            break;
+
+        case sw_quoted:
+            if (ch >= '0' && ch <= '9') {
+                decoded = (u_char) (ch - '0');
+                state = sw_quoted_second;
+                break;
+            }
+
+            c = (u_char) (ch | 0x20);
+            if (c >= 'a' && c <= 'f') {
+                decoded = (u_char) (c - 'a' + 10);
+                state = sw_quoted_second;
+                break;
+            }
+
+            /* the invalid quoted character */
+
+            state = sw_usual;
+
+            *d++ = ch;
+
+            break;
+
+        case sw_quoted_second:
+
+            state = sw_usual;
+
+            if (ch >= '0' && ch <= '9') {
+                ch = (u_char) ((decoded << 4) + (ch - '0'));
+                *d++ = ch;
+                break;
+            }
+
+            c = (u_char) (ch | 0x20);
+            if (c >= 'a' && c <= 'f') {
+                ch = (u_char) ((decoded << 4) + (c - 'a') + 10);
+
+                if ((type & NGX_UNESCAPE_URI) && ch == '?') {
+                    *d++ = ch;
+                    goto done;
+                }
+
+                *d++ = ch;
+                break;
+            }
+
+            /* the invalid quoted character */
+
+            break;
         }
-
-        *d++ = c;
     }
+
+done:
 
     *dst = d;
     *src = s;
+}
+
+
+/* nginx's $arg_NAME lookup (ngx_http_parse.c): the first NAME=value */
+
+ngx_int_t
+ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
+    ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    if (r->args.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    for ( /* void */ ; p < last; p++) {
+
+        /* we need '=' after name, so drop one char from last */
+
+        p = ngx_strlcasestrn(p, last - 1, name, len - 1);
+
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if ((p == r->args.data || *(p - 1) == '&') && *(p + len) == '=') {
+
+            value->data = p + len + 1;
+
+            p = ngx_strlchr(p, last, '&');
+
+            if (p == NULL) {
+                p = r->args.data + r->args.len;
+            }
+
+            value->len = p - value->data;
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -12,16 +12,25 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_tiktok_module.h"
+#include "ngx_http_tiktok_api.h"
+
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+extern ngx_str_t  fuzz_variable;
+
 void fuzz_init(void);
-ngx_pool_t *fuzz_pool(ngx_log_t *log);
+ngx_pool_t *fuzz_pool(void);
 ngx_http_request_t *fuzz_request(ngx_pool_t *pool, void *main_conf,
     void *ctx);
+ngx_http_tiktok_main_conf_t *fuzz_main_conf(void);
+ngx_int_t fuzz_answer(ngx_pool_t *pool, const uint8_t *data, size_t size,
+    ngx_uint_t oauth, json_t **out, ngx_http_tiktok_api_error_t *err);
 u_char *fuzz_copy(ngx_pool_t *pool, const uint8_t *data, size_t size);
 
 

@@ -17,38 +17,6 @@
 #include "../src/ngx_http_tiktok_handler_publish.c"
 
 
-static ngx_array_t                 *fuzz_prefixes;
-static ngx_http_tiktok_main_conf_t  fuzz_tmcf;
-
-
-static void
-fuzz_setup(void)
-{
-    ngx_str_t   *pf;
-    ngx_pool_t  *pool;
-
-    fuzz_init();
-
-    pool = fuzz_pool(NULL);
-
-    fuzz_prefixes = ngx_array_create(pool, 2, sizeof(ngx_str_t));
-    if (fuzz_prefixes == NULL) {
-        abort();
-    }
-
-    pf = ngx_array_push_n(fuzz_prefixes, 2);
-    if (pf == NULL) {
-        abort();
-    }
-
-    ngx_str_set(&pf[0], "https://media.example.com/");
-    ngx_str_set(&pf[1], "https://cdn.example.org/v/");
-
-    fuzz_tmcf.title_max_chars = 2200;
-    fuzz_tmcf.pull_url_prefixes = fuzz_prefixes;
-}
-
-
 static ngx_chain_t *
 fuzz_buf(ngx_pool_t *pool, u_char *p, size_t len, ngx_chain_t *next)
 {
@@ -89,11 +57,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_request_t      *r;
     ngx_http_tiktok_post_t  *pt;
 
-    if (fuzz_prefixes == NULL) {
-        fuzz_setup();
-    }
+    fuzz_init();
 
-    pool = fuzz_pool(NULL);
+    pool = fuzz_pool();
 
     pt = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_post_t));
     if (pt == NULL) {
@@ -110,7 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pt->photo_cover_index = NGX_HTTP_TIKTOK_UNSET;
     pt->auto_add_music = NGX_HTTP_TIKTOK_UNSET;
 
-    r = fuzz_request(pool, &fuzz_tmcf, NULL);
+    r = fuzz_request(pool, fuzz_main_conf(), NULL);
 
     r->request_body = ngx_pcalloc(pool, sizeof(ngx_http_request_body_t));
     if (r->request_body == NULL) {
