@@ -22,7 +22,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-extern ngx_str_t  fuzz_variable;
+typedef struct {
+    ngx_uint_t    status;
+    ngx_str_t     body;
+} fuzz_reply_t;
+
+
+extern ngx_str_t     fuzz_variable;
+extern fuzz_reply_t  fuzz_reply;
 
 void fuzz_init(void);
 ngx_pool_t *fuzz_pool(void);

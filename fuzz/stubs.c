@@ -28,7 +28,9 @@ static ngx_log_t          fuzz_log = { NGX_LOG_DEBUG_ALL };
 
 volatile ngx_time_t      *ngx_cached_time = &fuzz_time;
 volatile ngx_msec_t       ngx_current_msec;
-volatile ngx_cycle_t     *ngx_cycle;
+/* a cycle without configuration, as in nginx's exit: no metrics zone */
+static ngx_cycle_t        fuzz_cycle;
+volatile ngx_cycle_t     *ngx_cycle = &fuzz_cycle;
 
 
 void
@@ -89,12 +91,61 @@ ngx_http_get_indexed_variable(ngx_http_request_t *r, ngx_uint_t index)
 }
 
 
+/*
+ * The answer a handler sends: its status and body are kept in fuzz_reply
+ * for the target, and every body must be a JSON object, as the API's
+ * answers all are (DESIGN.md).
+ */
+
+fuzz_reply_t  fuzz_reply;
+
+
+ngx_int_t
+ngx_http_send_header(ngx_http_request_t *r)
+{
+    fuzz_reply.status = r->headers_out.status;
+    fuzz_reply.body.len = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_output_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    json_t        *json;
+    ngx_buf_t     *b;
+    json_error_t   jerr;
+
+    b = in->buf;
+
+    if (in->next || !ngx_buf_in_memory(b)) {
+        abort();
+    }
+
+    fuzz_reply.body.data = b->pos;
+    fuzz_reply.body.len = b->last - b->pos;
+
+    json = json_loadb((char *) b->pos, b->last - b->pos, 0, &jerr);
+
+    if (!json_is_object(json)) {
+        abort();
+    }
+
+    json_decref(json);
+
+    return NGX_OK;
+}
+
+
 void
 fuzz_init(void)
 {
     /* a fixed "now", so that a crash replays: 2026-12-01T00:00:00Z */
     fuzz_time.sec = 1795996800;
     ngx_current_msec = (ngx_msec_t) fuzz_time.sec * 1000;
+
+    ngx_memzero(&fuzz_reply, sizeof(fuzz_reply_t));
 
     /* ngx_http_get_module_*_conf(r, ngx_http_tiktok_module): index 0 */
     ngx_http_tiktok_module.ctx_index = 0;
@@ -221,6 +272,9 @@ fuzz_main_conf(void)
     ngx_str_set(&pf[1], "https://cdn.example.org/v/");
 
     tmcf->title_max_chars = 2200;
+
+    ngx_str_set(&tmcf->client_key, "aw_fuzz_client_key");
+    ngx_str_set(&tmcf->client_secret, "fuzz-client-secret");
 
     return tmcf;
 }
