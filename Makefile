@@ -2,8 +2,9 @@
 #
 #   make          build build/ngx_http_tiktok_module.so against Debian's nginx
 #   make test     install what is missing, build, build against nginx 1.26
-#                 (make compat), run every suite, then the browser test
-#                 when /usr/bin/chromium is there
+#                 (make compat), run every suite, a short run of every fuzz
+#                 target, then the browser test when /usr/bin/chromium is
+#                 there
 #   make test-browser  the demo page's flows in headless Chromium
 #                 (screenshots in build/browser/)
 #   make compat   build the module against Debian trixie's nginx-dev (1.26)
@@ -11,6 +12,9 @@
 #   make demo     install what is missing, build, start nginx + PostgreSQL +
 #                 the TikTok sandbox for a person to use
 #   make asan     the same suites with the module built under AddressSanitizer
+#   make fuzz     every libFuzzer target (fuzz/) FUZZ_SECONDS each, then a
+#                 table of executions, coverage and crashes; make test runs
+#                 each FUZZ_SMOKE seconds (fuzz-smoke)
 #   make bench    the benchmark (not part of make test)
 #   make deb      build/deb/libnginx-mod-http-tiktok_<version>_<arch>.deb,
 #                 built as Debian builds its nginx modules; fails on any
@@ -137,6 +141,7 @@ test: deps
 	$(MAKE) compat
 	$(MAKE) test-only
 ifeq ($(TESTS),t)
+	$(MAKE) fuzz-smoke
 	@if [ -x $(CHROMIUM) ]; then $(MAKE) test-browser-only; \
 	else echo "test: no $(CHROMIUM), so no browser test"; fi
 endif
@@ -203,6 +208,7 @@ asan: deps
 # fails it.  "make test" runs fuzz-smoke: every target, a few seconds.
 FUZZ          = $(BUILD)/fuzz
 FUZZ_SECONDS ?= 600
+FUZZ_RUNS    ?=
 FUZZ_SMOKE   ?= 3
 FUZZ_JOBS    ?= 2
 FUZZ_TARGETS  = $(sort $(basename $(notdir $(filter-out \
@@ -244,14 +250,13 @@ $(FUZZ)/bin/%: fuzz/%.c fuzz/fuzz.h $(FUZZ)/libtiktok.a
 fuzz-build: $(addprefix $(FUZZ)/bin/,$(FUZZ_TARGETS))
 
 fuzz: deps
-	@sh scripts/deps.sh clang libclang-rt-14-dev
 	$(MAKE) $(NGX_BUILD)/objs/Makefile
 	$(MAKE) -j$(FUZZ_JOBS) fuzz-build
-	FUZZ=$(FUZZ) FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run $(FUZZ_SECONDS) \
+	FUZZ=$(FUZZ) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    fuzz/run $(FUZZ_SECONDS) \
 	    $(FUZZ_TARGETS)
 
-fuzz-smoke:
-	@sh scripts/deps.sh clang libclang-rt-14-dev
+fuzz-smoke: deps
 	$(MAKE) $(NGX_BUILD)/objs/Makefile
 	$(MAKE) -j$(FUZZ_JOBS) fuzz-build
 	FUZZ=$(FUZZ) FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run $(FUZZ_SMOKE) \
