@@ -209,7 +209,7 @@ asan: deps
 FUZZ          = $(BUILD)/fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_RUNS    ?=
-FUZZ_SMOKE   ?= 3
+FUZZ_SMOKE   ?= 2
 FUZZ_JOBS    ?= 2
 FUZZ_TARGETS  = $(sort $(basename $(notdir $(filter-out \
                     fuzz/core.c fuzz/stubs.c fuzz/unreached.c, \
