@@ -78,6 +78,11 @@ static void ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
     json_t *data);
 static void ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q);
+static off_t ngx_http_tiktok_job_chunks(off_t size, off_t *count);
+static off_t ngx_http_tiktok_job_chunk_len(off_t size, off_t chunk,
+    off_t uploaded);
+static ngx_uint_t ngx_http_tiktok_job_resumable(off_t size, off_t chunk,
+    json_t *n);
 static void ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req);
@@ -264,12 +269,7 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
                 ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 5),
                                 PQgetlength(res, row, 5));
 
-    /*
-     * TikTok's chunk rules: one chunk up to 64,000,000 bytes, else
-     * 10,000,000-byte chunks with the remainder in the last one.
-     */
-    job->chunk = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
-                 ? job->size : NGX_HTTP_TIKTOK_CHUNK;
+    job->chunk = ngx_http_tiktok_job_chunks(job->size, NULL);
 
     job->uploaded = ngx_atoof((u_char *) PQgetvalue(res, row, 10),
                               PQgetlength(res, row, 10));
@@ -788,8 +788,7 @@ ngx_http_tiktok_job_init_body(ngx_http_tiktok_job_t *job)
     }
 
     if (job->upload) {
-        count = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
-                ? 1 : job->size / job->chunk;
+        (void) ngx_http_tiktok_job_chunks(job->size, &count);
 
         source = json_pack("{s:s, s:I, s:I, s:I}",
                            "source", "FILE_UPLOAD",
@@ -836,6 +835,63 @@ ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q)
 }
 
 
+/*
+ * TikTok's chunk rules for a file of size bytes: one chunk up to
+ * 64,000,000 bytes, else 10,000,000-byte chunks with the remainder in the
+ * last one.  Returns the chunk size; count (if not NULL) gets the
+ * total_chunk_count.  A pure function, so that fuzz/upload.c checks it.
+ */
+
+static off_t
+ngx_http_tiktok_job_chunks(off_t size, off_t *count)
+{
+    off_t  n, chunk;
+
+    if (size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX) {
+        n = 1;
+        chunk = size;
+
+    } else {
+        n = size / NGX_HTTP_TIKTOK_CHUNK;
+        chunk = NGX_HTTP_TIKTOK_CHUNK;
+    }
+
+    if (count) {
+        *count = n;
+    }
+
+    return chunk;
+}
+
+
+/* the length of the chunk at uploaded: the last takes the remainder */
+
+static off_t
+ngx_http_tiktok_job_chunk_len(off_t size, off_t chunk, off_t uploaded)
+{
+    if (size - uploaded < 2 * chunk) {
+        return size - uploaded;
+    }
+
+    return chunk;
+}
+
+
+/*
+ * Whether TikTok's uploaded_bytes (a status answer's, after a 416) is a
+ * point the upload can resume from: a whole number of chunks, not past
+ * the file.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_resumable(off_t size, off_t chunk, json_t *n)
+{
+    return json_is_integer(n) && chunk && json_integer_value(n) >= 0
+           && json_integer_value(n) <= size
+           && json_integer_value(n) % chunk == 0;
+}
+
+
 /* the next chunk of the spool file, in order, with its Content-Range */
 
 static void
@@ -858,11 +914,8 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
         }
     }
 
-    /* the last chunk takes the remainder */
-    len = job->chunk;
-    if (job->size - job->uploaded < 2 * job->chunk) {
-        len = job->size - job->uploaded;
-    }
+    len = ngx_http_tiktok_job_chunk_len(job->size, job->chunk,
+                                        job->uploaded);
 
     req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
     range = ngx_pnalloc(job->pool, 3 * NGX_OFF_T_LEN + 16);
@@ -1129,10 +1182,7 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
 
         n = json_object_get(data, "uploaded_bytes");
 
-        if (json_is_integer(n) && job->chunk && json_integer_value(n) >= 0
-            && json_integer_value(n) <= job->size
-            && json_integer_value(n) % job->chunk == 0)
-        {
+        if (ngx_http_tiktok_job_resumable(job->size, job->chunk, n)) {
             ngx_log_error(NGX_LOG_WARN, job->log, 0,
                           "tiktok: post %V: TikTok has %L bytes, we had %O;"
                           " resuming from there", &job->id,

@@ -1,0 +1,1194 @@
+
+/*
+ * A stand-in for the parts of nginx's core the fuzz targets link: Debian's
+ * nginx-dev has nginx's headers but not its .c files, and nothing may be
+ * fetched, so these are written here, to the headers' contracts, for the
+ * targets only (never for the module).
+ *
+ * The pool is deliberately unlike nginx's: every allocation is a malloc()
+ * of its own, freed with the pool, so that ASan sees a read one byte past
+ * any of them, where nginx's pool would hide it in a larger block.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+typedef struct fuzz_block_s  fuzz_block_t;
+
+struct fuzz_block_s {
+    fuzz_block_t  *next;
+    void          *data;
+};
+
+
+ngx_uint_t  ngx_pagesize;
+ngx_uint_t  ngx_pagesize_shift;
+ngx_uint_t  ngx_cacheline_size;
+
+
+
+ngx_pool_t *
+ngx_create_pool(size_t size, ngx_log_t *log)
+{
+    ngx_pool_t  *p;
+
+    p = calloc(1, sizeof(ngx_pool_t));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    /* the blocks' list hangs from d.next (no nginx block is ever used) */
+    p->max = NGX_MAX_ALLOC_FROM_POOL;
+    p->log = log;
+
+    return p;
+}
+
+
+void
+ngx_destroy_pool(ngx_pool_t *pool)
+{
+    fuzz_block_t        *b, *next;
+    ngx_pool_cleanup_t  *c;
+
+    for (c = pool->cleanup; c; c = c->next) {
+        if (c->handler) {
+            c->handler(c->data);
+        }
+    }
+
+    for (b = (fuzz_block_t *) pool->d.next; b; b = next) {
+        next = b->next;
+        free(b->data);
+        free(b);
+    }
+
+    free(pool);
+}
+
+
+void *
+ngx_palloc(ngx_pool_t *pool, size_t size)
+{
+    fuzz_block_t  *b;
+
+    b = malloc(sizeof(fuzz_block_t));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    /* malloc(0) may answer NULL: an empty allocation is still one */
+    b->data = malloc(size ? size : 1);
+    if (b->data == NULL) {
+        free(b);
+        return NULL;
+    }
+
+    b->next = (fuzz_block_t *) pool->d.next;
+    pool->d.next = (ngx_pool_t *) b;
+
+    return b->data;
+}
+
+
+void *
+ngx_pnalloc(ngx_pool_t *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+void *
+ngx_pcalloc(ngx_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = ngx_palloc(pool, size);
+    if (p) {
+        ngx_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+void *
+ngx_pmemalign(ngx_pool_t *pool, size_t size, size_t alignment)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+ngx_int_t
+ngx_pfree(ngx_pool_t *pool, void *p)
+{
+    return NGX_DECLINED;
+}
+
+
+ngx_pool_cleanup_t *
+ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
+{
+    ngx_pool_cleanup_t  *c;
+
+    c = ngx_palloc(p, sizeof(ngx_pool_cleanup_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    if (size) {
+        c->data = ngx_palloc(p, size);
+        if (c->data == NULL) {
+            return NULL;
+        }
+
+    } else {
+        c->data = NULL;
+    }
+
+    c->handler = NULL;
+    c->next = p->cleanup;
+
+    p->cleanup = c;
+
+    return c;
+}
+
+
+void *
+ngx_alloc(size_t size, ngx_log_t *log)
+{
+    return malloc(size);
+}
+
+
+ngx_buf_t *
+ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
+{
+    ngx_buf_t  *b;
+
+    b = ngx_calloc_buf(pool);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->start = ngx_palloc(pool, size);
+    if (b->start == NULL) {
+        return NULL;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->end = b->last + size;
+    b->temporary = 1;
+
+    return b;
+}
+
+
+ssize_t
+ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
+{
+    ssize_t  n;
+
+    n = pread(file->fd, buf, size, offset);
+    if (n == -1) {
+        return NGX_ERROR;
+    }
+
+    file->offset += n;
+
+    return n;
+}
+
+
+ngx_chain_t *
+ngx_alloc_chain_link(ngx_pool_t *pool)
+{
+    return ngx_palloc(pool, sizeof(ngx_chain_t));
+}
+
+
+ngx_array_t *
+ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
+{
+    ngx_array_t  *a;
+
+    a = ngx_palloc(p, sizeof(ngx_array_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(a, p, n, size) != NGX_OK) {
+        return NULL;
+    }
+
+    return a;
+}
+
+
+void *
+ngx_array_push_n(ngx_array_t *a, ngx_uint_t n)
+{
+    void        *elt, *new;
+    ngx_uint_t   nalloc;
+
+    if (a->nelts + n > a->nalloc) {
+        nalloc = 2 * ngx_max(n, a->nalloc);
+
+        new = ngx_palloc(a->pool, nalloc * a->size);
+        if (new == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(new, a->elts, a->nelts * a->size);
+        a->elts = new;
+        a->nalloc = nalloc;
+    }
+
+    elt = (u_char *) a->elts + a->size * a->nelts;
+    a->nelts += n;
+
+    return elt;
+}
+
+
+void *
+ngx_array_push(ngx_array_t *a)
+{
+    return ngx_array_push_n(a, 1);
+}
+
+
+ngx_list_t *
+ngx_list_create(ngx_pool_t *pool, ngx_uint_t n, size_t size)
+{
+    ngx_list_t  *list;
+
+    list = ngx_palloc(pool, sizeof(ngx_list_t));
+    if (list == NULL) {
+        return NULL;
+    }
+
+    if (ngx_list_init(list, pool, n, size) != NGX_OK) {
+        return NULL;
+    }
+
+    return list;
+}
+
+
+void *
+ngx_list_push(ngx_list_t *l)
+{
+    void             *elt;
+    ngx_list_part_t  *last;
+
+    last = l->last;
+
+    if (last->nelts == l->nalloc) {
+        last = ngx_palloc(l->pool, sizeof(ngx_list_part_t));
+        if (last == NULL) {
+            return NULL;
+        }
+
+        last->elts = ngx_palloc(l->pool, l->nalloc * l->size);
+        if (last->elts == NULL) {
+            return NULL;
+        }
+
+        last->nelts = 0;
+        last->next = NULL;
+
+        l->last->next = last;
+        l->last = last;
+    }
+
+    elt = (char *) last->elts + l->size * last->nelts;
+    last->nelts++;
+
+    return elt;
+}
+
+
+/* strings: nginx's contracts (ngx_string.h) */
+
+void
+ngx_strlow(u_char *dst, u_char *src, size_t n)
+{
+    while (n) {
+        *dst = ngx_tolower(*src);
+        dst++;
+        src++;
+        n--;
+    }
+}
+
+
+u_char *
+ngx_cpystrn(u_char *dst, u_char *src, size_t n)
+{
+    if (n == 0) {
+        return dst;
+    }
+
+    while (--n) {
+        *dst = *src;
+
+        if (*dst == '\0') {
+            return dst;
+        }
+
+        dst++;
+        src++;
+    }
+
+    *dst = '\0';
+
+    return dst;
+}
+
+
+u_char *
+ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
+{
+    u_char  *dst;
+
+    dst = ngx_pnalloc(pool, src->len);
+    if (dst == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(dst, src->data, src->len);
+
+    return dst;
+}
+
+
+ngx_int_t
+ngx_strncasecmp(u_char *s1, u_char *s2, size_t n)
+{
+    ngx_uint_t  c1, c2;
+
+    while (n) {
+        c1 = ngx_tolower(*s1);
+        c2 = ngx_tolower(*s2);
+        s1++;
+        s2++;
+
+        if (c1 == c2) {
+            if (c1) {
+                n--;
+                continue;
+            }
+
+            return 0;
+        }
+
+        return c1 - c2;
+    }
+
+    return 0;
+}
+
+
+u_char *
+ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
+{
+    ngx_uint_t  c1, c2;
+
+    c2 = (ngx_uint_t) *s2++;
+    last -= n;
+
+    do {
+        do {
+            if (s1 >= last) {
+                return NULL;
+            }
+
+            c1 = (ngx_uint_t) *s1++;
+            c1 = ngx_tolower(c1);
+
+        } while (c1 != c2);
+
+    } while (ngx_strncasecmp(s1, s2, n) != 0);
+
+    return --s1;
+}
+
+
+ngx_int_t
+ngx_memn2cmp(u_char *s1, u_char *s2, size_t n1, size_t n2)
+{
+    size_t     n;
+    ngx_int_t  m, z;
+
+    if (n1 <= n2) {
+        n = n1;
+        z = -1;
+
+    } else {
+        n = n2;
+        z = 1;
+    }
+
+    m = ngx_memcmp(s1, s2, n);
+
+    if (m || n1 == n2) {
+        return m;
+    }
+
+    return z;
+}
+
+
+void
+ngx_explicit_memzero(void *buf, size_t n)
+{
+    explicit_bzero(buf, n);
+}
+
+
+ngx_int_t
+ngx_strcasecmp(u_char *s1, u_char *s2)
+{
+    return ngx_strncasecmp(s1, s2, (size_t) -1);
+}
+
+
+ngx_int_t
+ngx_atoi(u_char *line, size_t n)
+{
+    ngx_int_t  value, cutoff, cutlim;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    cutoff = NGX_MAX_INT_T_VALUE / 10;
+    cutlim = NGX_MAX_INT_T_VALUE % 10;
+
+    for (value = 0; n--; line++) {
+        if (*line < '0' || *line > '9') {
+            return NGX_ERROR;
+        }
+
+        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
+            return NGX_ERROR;
+        }
+
+        value = value * 10 + (*line - '0');
+    }
+
+    return value;
+}
+
+
+off_t
+ngx_atoof(u_char *line, size_t n)
+{
+    off_t  value, cutoff, cutlim;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    cutoff = NGX_MAX_OFF_T_VALUE / 10;
+    cutlim = NGX_MAX_OFF_T_VALUE % 10;
+
+    for (value = 0; n--; line++) {
+        if (*line < '0' || *line > '9') {
+            return NGX_ERROR;
+        }
+
+        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
+            return NGX_ERROR;
+        }
+
+        value = value * 10 + (*line - '0');
+    }
+
+    return value;
+}
+
+
+time_t
+ngx_atotm(u_char *line, size_t n)
+{
+    return (time_t) ngx_atoof(line, n);
+}
+
+
+ngx_int_t
+ngx_hextoi(u_char *line, size_t n)
+{
+    u_char     c, ch;
+    ngx_int_t  value, cutoff;
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    cutoff = NGX_MAX_INT_T_VALUE / 16;
+
+    for (value = 0; n--; line++) {
+        if (value > cutoff) {
+            return NGX_ERROR;
+        }
+
+        ch = *line;
+
+        if (ch >= '0' && ch <= '9') {
+            value = value * 16 + (ch - '0');
+            continue;
+        }
+
+        c = (u_char) (ch | 0x20);
+
+        if (c >= 'a' && c <= 'f') {
+            value = value * 16 + (c - 'a' + 10);
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return value;
+}
+
+
+ngx_uint_t
+ngx_hash_key_lc(u_char *data, size_t len)
+{
+    ngx_uint_t  i, key;
+
+    key = 0;
+
+    for (i = 0; i < len; i++) {
+        key = ngx_hash(key, ngx_tolower(data[i]));
+    }
+
+    return key;
+}
+
+
+/*
+ * URI escaping: what a component may hold unescaped is RFC 3986's
+ * unreserved set; every other byte is %XX.  Returns the count of bytes to
+ * escape when dst is NULL, as nginx's does.
+ */
+
+uintptr_t
+ngx_escape_uri(u_char *dst, u_char *src, size_t size, ngx_uint_t type)
+{
+    u_char             c;
+    ngx_uint_t         n;
+    static u_char      hex[] = "0123456789ABCDEF";
+
+    n = 0;
+
+    while (size) {
+        c = *src++;
+        size--;
+
+        if (!(isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')) {
+            if (dst == NULL) {
+                n++;
+                continue;
+            }
+
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+            continue;
+        }
+
+        if (dst) {
+            *dst++ = c;
+        }
+    }
+
+    return dst ? (uintptr_t) dst : (uintptr_t) n;
+}
+
+
+/*
+ * nginx's unescaping for NGX_UNESCAPE_URI (what the module asks for): %XX
+ * is a byte, an invalid escape is dropped, and a "?" (plain or escaped)
+ * ends it.  Never longer than its input.
+ */
+
+void
+ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
+{
+    u_char  *d, *s, ch, c, decoded;
+    enum {
+        sw_usual = 0,
+        sw_quoted,
+        sw_quoted_second
+    } state;
+
+    d = *dst;
+    s = *src;
+
+    state = 0;
+    decoded = 0;
+
+    while (size--) {
+
+        ch = *s++;
+
+        switch (state) {
+
+        case sw_usual:
+            if (ch == '?' && (type & NGX_UNESCAPE_URI)) {
+                *d++ = ch;
+                goto done;
+            }
+
+            if (ch == '%') {
+                state = sw_quoted;
+                break;
+            }
+
+            *d++ = ch;
+            break;
+
+        case sw_quoted:
+            if (ch >= '0' && ch <= '9') {
+                decoded = (u_char) (ch - '0');
+                state = sw_quoted_second;
+                break;
+            }
+
+            c = (u_char) (ch | 0x20);
+            if (c >= 'a' && c <= 'f') {
+                decoded = (u_char) (c - 'a' + 10);
+                state = sw_quoted_second;
+                break;
+            }
+
+            /* the invalid quoted character */
+
+            state = sw_usual;
+
+            *d++ = ch;
+
+            break;
+
+        case sw_quoted_second:
+
+            state = sw_usual;
+
+            if (ch >= '0' && ch <= '9') {
+                ch = (u_char) ((decoded << 4) + (ch - '0'));
+                *d++ = ch;
+                break;
+            }
+
+            c = (u_char) (ch | 0x20);
+            if (c >= 'a' && c <= 'f') {
+                ch = (u_char) ((decoded << 4) + (c - 'a') + 10);
+
+                if ((type & NGX_UNESCAPE_URI) && ch == '?') {
+                    *d++ = ch;
+                    goto done;
+                }
+
+                *d++ = ch;
+                break;
+            }
+
+            /* the invalid quoted character */
+
+            break;
+        }
+    }
+
+done:
+
+    *dst = d;
+    *src = s;
+}
+
+
+/* nginx's $arg_NAME lookup (ngx_http_parse.c): the first NAME=value */
+
+ngx_int_t
+ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
+    ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    if (r->args.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    for ( /* void */ ; p < last; p++) {
+
+        /* we need '=' after name, so drop one char from last */
+
+        p = ngx_strlcasestrn(p, last - 1, name, len - 1);
+
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if ((p == r->args.data || *(p - 1) == '&') && *(p + len) == '=') {
+
+            value->data = p + len + 1;
+
+            p = ngx_strlchr(p, last, '&');
+
+            if (p == NULL) {
+                p = r->args.data + r->args.len;
+            }
+
+            value->len = p - value->data;
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+fuzz_base64_decode(ngx_str_t *dst, ngx_str_t *src, const char *alphabet)
+{
+    u_char   *d, *s, v[256];
+    size_t    len, i;
+
+    ngx_memset(v, 0xff, sizeof(v));
+
+    for (i = 0; i < 64; i++) {
+        v[(u_char) alphabet[i]] = (u_char) i;
+    }
+
+    for (len = 0; len < src->len; len++) {
+        if (src->data[len] == '=') {
+            break;
+        }
+
+        if (v[src->data[len]] == 0xff) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (len % 4 == 1) {
+        return NGX_ERROR;
+    }
+
+    s = src->data;
+    d = dst->data;
+
+    while (len > 3) {
+        *d++ = (u_char) (v[s[0]] << 2 | v[s[1]] >> 4);
+        *d++ = (u_char) (v[s[1]] << 4 | v[s[2]] >> 2);
+        *d++ = (u_char) (v[s[2]] << 6 | v[s[3]]);
+
+        s += 4;
+        len -= 4;
+    }
+
+    if (len > 1) {
+        *d++ = (u_char) (v[s[0]] << 2 | v[s[1]] >> 4);
+    }
+
+    if (len > 2) {
+        *d++ = (u_char) (v[s[1]] << 4 | v[s[2]] >> 2);
+    }
+
+    dst->len = d - dst->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_decode_base64(ngx_str_t *dst, ngx_str_t *src)
+{
+    return fuzz_base64_decode(dst, src, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "abcdefghijklmnopqrstuvwxyz"
+                                        "0123456789+/");
+}
+
+
+ngx_int_t
+ngx_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
+{
+    return fuzz_base64_decode(dst, src, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "abcdefghijklmnopqrstuvwxyz"
+                                        "0123456789-_");
+}
+
+
+static void
+fuzz_base64_encode(ngx_str_t *dst, ngx_str_t *src, const char *basis,
+    ngx_uint_t padding)
+{
+    u_char  *d, *s;
+    size_t   len;
+
+    len = src->len;
+    s = src->data;
+    d = dst->data;
+
+    while (len > 2) {
+        *d++ = basis[(s[0] >> 2) & 0x3f];
+        *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
+        *d++ = basis[((s[1] & 0x0f) << 2) | (s[2] >> 6)];
+        *d++ = basis[s[2] & 0x3f];
+
+        s += 3;
+        len -= 3;
+    }
+
+    if (len) {
+        *d++ = basis[(s[0] >> 2) & 0x3f];
+
+        if (len == 1) {
+            *d++ = basis[(s[0] & 3) << 4];
+            if (padding) {
+                *d++ = '=';
+            }
+
+        } else {
+            *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
+            *d++ = basis[(s[1] & 0x0f) << 2];
+        }
+
+        if (padding) {
+            *d++ = '=';
+        }
+    }
+
+    dst->len = d - dst->data;
+}
+
+
+void
+ngx_encode_base64(ngx_str_t *dst, ngx_str_t *src)
+{
+    fuzz_base64_encode(dst, src, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "abcdefghijklmnopqrstuvwxyz0123456789+/", 1);
+}
+
+
+void
+ngx_encode_base64url(ngx_str_t *dst, ngx_str_t *src)
+{
+    fuzz_base64_encode(dst, src, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "abcdefghijklmnopqrstuvwxyz0123456789-_", 0);
+}
+
+
+/* nginx's calendar: months from 1, the year in full */
+
+void
+ngx_gmtime(time_t t, ngx_tm_t *tp)
+{
+    struct tm  tm;
+
+    if (gmtime_r(&t, &tm) == NULL) {
+        ngx_memzero(&tm, sizeof(struct tm));
+    }
+
+    *tp = tm;
+    tp->ngx_tm_mon = tm.tm_mon + 1;
+    tp->ngx_tm_year = tm.tm_year + 1900;
+}
+
+
+/*
+ * nginx's formats (ngx_string.c's comment lists them): the widths, "0"
+ * padding, "u" and "x"/"X" and "*" prefixes, and %V %v %s %c %d %i %ui
+ * %z %l %L %O %T %M %A %P %D %p %N %Z %%, each taking the argument type
+ * nginx's does, so a mismatch reads what nginx would read.
+ */
+
+u_char *
+ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
+{
+    u_char      *p, zero, tmp[NGX_INT64_LEN + 1];
+    size_t       len, slen, width;
+    int64_t      i64;
+    uint64_t     ui64;
+    ngx_str_t   *v;
+    ngx_uint_t   hex, sign;
+    static u_char  hexl[] = "0123456789abcdef";
+    static u_char  hexu[] = "0123456789ABCDEF";
+
+    while (*fmt && buf < last) {
+
+        if (*fmt != '%') {
+            *buf++ = *fmt++;
+            continue;
+        }
+
+        i64 = 0;
+        ui64 = 0;
+        zero = (u_char) ((*++fmt == '0') ? '0' : ' ');
+        width = 0;
+        sign = 1;
+        hex = 0;
+        slen = (size_t) -1;
+
+        while (*fmt >= '0' && *fmt <= '9') {
+            width = width * 10 + (*fmt++ - '0');
+        }
+
+        for ( ;; ) {
+            switch (*fmt) {
+
+            case 'u':
+                sign = 0;
+                fmt++;
+                continue;
+
+            case 'x':
+                hex = 1;
+                sign = 0;
+                fmt++;
+                continue;
+
+            case 'X':
+                hex = 2;
+                sign = 0;
+                fmt++;
+                continue;
+
+            case '*':
+                slen = va_arg(args, size_t);
+                fmt++;
+                continue;
+
+            default:
+                break;
+            }
+
+            break;
+        }
+
+        switch (*fmt) {
+
+        case 'V':
+            v = va_arg(args, ngx_str_t *);
+            len = ngx_min((size_t) (last - buf), v->len);
+            buf = ngx_cpymem(buf, v->data, len);
+            fmt++;
+            continue;
+
+        case 's':
+            p = va_arg(args, u_char *);
+
+            if (slen == (size_t) -1) {
+                while (*p && buf < last) {
+                    *buf++ = *p++;
+                }
+
+            } else {
+                len = ngx_min((size_t) (last - buf), slen);
+                buf = ngx_cpymem(buf, p, len);
+            }
+
+            fmt++;
+            continue;
+
+        case 'c':
+            *buf++ = (u_char) (va_arg(args, int) & 0xff);
+            fmt++;
+            continue;
+
+        case 'Z':
+            *buf++ = '\0';
+            fmt++;
+            continue;
+
+        case 'N':
+            *buf++ = LF;
+            fmt++;
+            continue;
+
+        case '%':
+            *buf++ = '%';
+            fmt++;
+            continue;
+
+        case 'O':
+            i64 = (int64_t) va_arg(args, off_t);
+            sign = 1;
+            break;
+
+        case 'P':
+            i64 = (int64_t) va_arg(args, ngx_pid_t);
+            sign = 1;
+            break;
+
+        case 'T':
+            i64 = (int64_t) va_arg(args, time_t);
+            sign = 1;
+            break;
+
+        case 'M':
+            ui64 = (uint64_t) va_arg(args, ngx_msec_t);
+            sign = 0;
+            break;
+
+        case 'z':
+            if (sign) {
+                i64 = (int64_t) va_arg(args, ssize_t);
+            } else {
+                ui64 = (uint64_t) va_arg(args, size_t);
+            }
+            break;
+
+        case 'i':
+            if (sign) {
+                i64 = (int64_t) va_arg(args, ngx_int_t);
+            } else {
+                ui64 = (uint64_t) va_arg(args, ngx_uint_t);
+            }
+            break;
+
+        case 'd':
+            if (sign) {
+                i64 = (int64_t) va_arg(args, int);
+            } else {
+                ui64 = (uint64_t) va_arg(args, u_int);
+            }
+            break;
+
+        case 'l':
+            if (sign) {
+                i64 = (int64_t) va_arg(args, long);
+            } else {
+                ui64 = (uint64_t) va_arg(args, u_long);
+            }
+            break;
+
+        case 'D':
+            if (sign) {
+                i64 = (int64_t) va_arg(args, int32_t);
+            } else {
+                ui64 = (uint64_t) va_arg(args, uint32_t);
+            }
+            break;
+
+        case 'L':
+            if (sign) {
+                i64 = va_arg(args, int64_t);
+            } else {
+                ui64 = va_arg(args, uint64_t);
+            }
+            break;
+
+        case 'A':
+            if (sign) {
+                i64 = (int64_t) va_arg(args, ngx_atomic_int_t);
+            } else {
+                ui64 = (uint64_t) va_arg(args, ngx_atomic_uint_t);
+            }
+            break;
+
+        case 'p':
+            ui64 = (uintptr_t) va_arg(args, void *);
+            hex = 2;
+            sign = 0;
+            zero = '0';
+            width = 2 * sizeof(void *);
+            break;
+
+        default:
+            *buf++ = *fmt++;
+            continue;
+        }
+
+        if (sign) {
+            if (i64 < 0) {
+                *buf++ = '-';
+                ui64 = (uint64_t) -(i64 + 1) + 1;
+
+            } else {
+                ui64 = (uint64_t) i64;
+            }
+        }
+
+        p = tmp + NGX_INT64_LEN;
+
+        do {
+            if (hex) {
+                *--p = (hex == 1 ? hexl : hexu)[ui64 & 0xf];
+                ui64 >>= 4;
+
+            } else {
+                *--p = (u_char) (ui64 % 10 + '0');
+                ui64 /= 10;
+            }
+
+        } while (ui64 != 0);
+
+        len = (tmp + NGX_INT64_LEN) - p;
+
+        while (len < width && buf < last) {
+            *buf++ = zero;
+            width--;
+        }
+
+        len = ngx_min((size_t) (last - buf), len);
+        buf = ngx_cpymem(buf, p, len);
+
+        fmt++;
+    }
+
+    return buf;
+}
+
+
+u_char * ngx_cdecl
+ngx_sprintf(u_char *buf, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, (void *) -1, fmt, args);
+    va_end(args);
+
+    return p;
+}
+
+
+u_char * ngx_cdecl
+ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + max, fmt, args);
+    va_end(args);
+
+    return p;
+}
+
+
+u_char * ngx_cdecl
+ngx_slprintf(u_char *buf, u_char *last, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, last, fmt, args);
+    va_end(args);
+
+    return p;
+}
