@@ -1,22 +1,20 @@
 
 /*
  * TikTok's creator info answer (/v2/post/publish/creator_info/query/):
- * the envelope, then what a posting form and POST /post rely on,
- * ngx_http_tiktok_creator_check(): privacy_level_options, a non-empty list
- * of strings.
+ * the envelope, then the check requests and the publisher share,
+ * ngx_http_tiktok_api_creator_check(): privacy_level_options a non-empty
+ * list of strings, the interaction flags booleans when present.
  */
 
 
 #include "fuzz.h"
-
-#include "../src/ngx_http_tiktok_call.c"
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t                        i;
-    json_t                       *d, *options;
+    json_t                       *d, *options, *v;
     const char                   *why;
     ngx_pool_t                   *pool;
     ngx_http_tiktok_api_error_t   err;
@@ -26,7 +24,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pool = fuzz_pool();
 
     if (fuzz_answer(pool, data, size, 0, &d, &err) == NGX_OK) {
-        why = ngx_http_tiktok_creator_check(d);
+        why = ngx_http_tiktok_api_creator_check(d);
 
         options = json_object_get(d, "privacy_level_options");
 
@@ -39,6 +37,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (!json_is_string(json_array_get(options, i))) {
                     abort();
                 }
+            }
+
+            /* "true" read as not disabled once let comments through */
+            v = json_object_get(d, "comment_disabled");
+
+            if (v != NULL && !json_is_boolean(v)) {
+                abort();
             }
         }
     }
