@@ -11,7 +11,8 @@
 #   make demo     install what is missing, build, start nginx + PostgreSQL +
 #                 the TikTok sandbox for a person to use
 #   make asan     the same suites with the module built under AddressSanitizer
-#   make bench    the benchmark (not part of make test)
+#   make bench    the benchmark, the soak and the publisher at scale (not
+#                 part of make test)
 #   make deb      build/deb/libnginx-mod-http-tiktok_<version>_<arch>.deb,
 #                 built as Debian builds its nginx modules; fails on any
 #                 lintian error
@@ -216,9 +217,13 @@ fuzz: deps module
 	$(BUILD)/fuzz/validate_fuzz -max_total_time=$(FUZZ_SECONDS) \
 	    -dict=t/unit/validate.dict $(BUILD)/fuzz/validate_corpus
 
+# bench/run's table (BENCH_* for shorter runs), then the soak (SOAK_*) and
+# the publisher at scale (SCALE_*): about 35 minutes in all; see README
 bench: deps all
-	@sh scripts/deps.sh wrk
+	@sh scripts/deps.sh wrk curl
 	bench/run
+	bench/soak
+	bench/scale
 
 # The Debian package, built as Debian builds its out-of-tree nginx modules:
 # debian/ with nginx-dev's debhelper sequence (dh_nginx, the nginx_mod
