@@ -35,8 +35,9 @@ TikTokTest::connect_account($_) for qw(sa sb sc sd se);
 
 sub post {
     my ($user, %o) = @_;
-    return $ngx->post_as($user => { video_url => "https://media.example.com/v/$user.mp4",
-                                    privacy_level => 'SELF_ONLY', %o });
+    return $ngx->post_as($user => {
+        video_url => "https://media.example.com/v/$user.mp4",
+        privacy_level => 'SELF_ONLY', %o });
 }
 
 sub row {
