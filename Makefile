@@ -157,10 +157,15 @@ test-browser-only: all
 # a second suite on the same two cores would make them measure the machine,
 # so they run alone afterwards.  Both runs always happen; either failing
 # fails the target.
-TEST_JOBS   ?= 2
+TEST_JOBS   ?= 4
 TESTS_ALONE ?= t/140-pg-restart.t t/150-nonblocking.t t/400-curl.t \
                t/530-publish.t t/540-publish-nonblocking.t \
                t/600-fault-pg-kill.t
+# Most suites wait (on timers, TikTok's processing, restarts) far more than
+# they compute, so four at a time on two cores; the longest start first,
+# or the run would end waiting on one of them alone.
+TESTS_SLOW  ?= t/550-publish-lifecycle.t t/560-exactly-once.t \
+               t/700-deb.t t/610-fault-reload.t t/620-fault-drops.t
 PROVE = TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
 	$(if $(TEST_NGINX_BINARY),TEST_NGINX_BINARY=$(TEST_NGINX_BINARY)) \
 	prove -I t/lib -I t/runner $(PROVE_OPTS)
@@ -168,8 +173,9 @@ PROVE = TEST_NGINX_TIKTOK_MODULE=$(MODULE) TIKTOK_UNIT_DIR=$(BUILD)/unit \
 test-only: all
 ifeq ($(TESTS),t)
 	rc=0; \
-	$(PROVE) -j$(TEST_JOBS) \
-	    $(filter-out $(TESTS_ALONE),$(sort $(wildcard t/*.t))) || rc=1; \
+	$(PROVE) -j$(TEST_JOBS) $(filter $(wildcard t/*.t),$(TESTS_SLOW)) \
+	    $(filter-out $(TESTS_ALONE) $(TESTS_SLOW),$(sort $(wildcard t/*.t))) \
+	    || rc=1; \
 	$(PROVE) $(TESTS_ALONE) || rc=1; \
 	exit $$rc
 else

@@ -194,6 +194,7 @@ static ngx_str_t  ngx_http_tiktok_metrics_statuses[] = {
     ngx_string("published"),
     ngx_string("failed"),
     ngx_string("cancelled"),
+    ngx_string("sent_to_inbox"),
     ngx_null_string
 };
 

@@ -231,6 +231,7 @@ my %want = (
     'tiktok_posts{status="failed"}' => 1,
     'tiktok_posts{status="cancelled"}' => 1,
     'tiktok_posts{status="scheduled"}' => 0,
+    'tiktok_posts{status="sent_to_inbox"}' => 0,
     'tiktok_metrics_dropped_total' => 0,
 );
 

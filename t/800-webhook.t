@@ -15,7 +15,10 @@
 # post published through the webhook while polling waits at its safety
 # net; the same delivery twice; failed then a late complete; the
 # sandbox's own flawed deliveries and its retries; authorization.removed
-# with the cache purged on a second nginx; and the rows and metrics.
+# with the cache purged on a second nginx; the rows and metrics; a draft
+# made sent_to_inbox by post.publish.inbox_delivered; events out of order
+# and doubled; no_longer_publicaly_available; and a failing statement
+# answered 500 and delivered again.
 
 use strict;
 use warnings;
@@ -325,6 +328,96 @@ like($m, qr/^tiktok_webhook_deliveries_total\{event="unverified",outcome="reject
      '... the refused ones as rejected');
 like($m, qr/^tiktok_webhook_deliveries_total\{event="authorization\.removed",outcome="applied"\} 1$/m,
      '... authorization.removed as applied');
+
+
+# 8. a draft through the webhook: post.publish.inbox_delivered (an
+# INBOX_SHARE) makes it sent_to_inbox; the status fetch waits at its
+# safety net
+
+$sb->add_user({ open_id => 'open-dina' });
+TikTokTest::connect_account('dina', open_id => 'open-dina',
+                            scope => 'user.info.basic,video.upload');
+ctl(DELETE => '/webhooks');
+$sb->clear_calls;
+
+$p = $a->post_as(dina => { video_url => 'https://media.example.com/d.mp4',
+                           mode => 'draft' });
+is($p->{status}, 'queued', 'a draft is queued');
+ok(within(15, sub {
+       (get($a, "/api/tiktok/posts/$p->{post_id}", 'dina')->{json}{status}
+        // '') eq 'sent_to_inbox' }),
+   '... sent_to_inbox within seconds');
+ok(($sb->calls->{'/v2/post/publish/status/fetch/'} // 0) <= 1,
+   '... the status fetch called at most once');
+is($sb->calls->{'/v2/post/publish/inbox/video/init/'}, 1,
+   '... one inbox init');
+$d = ctl(GET => '/webhooks')->{deliveries};
+is(join(',', map { "$_->{event}=@{$_->{attempts}}" } @$d),
+   'post.publish.inbox_delivered=200',
+   '... the sandbox delivered post.publish.inbox_delivered');
+is($d->[0]{content}{publish_type}, 'INBOX_SHARE', '... an INBOX_SHARE');
+
+
+# 9. TikTok's events out of order and each twice: published once, with
+# its share link
+
+ctl(POST => '/webhooks/config', { reverse => JSON::PP::true,
+                                  duplicates => 1 });
+ctl(DELETE => '/webhooks');
+$sb->add_user({ open_id => 'open-otto' });
+TikTokTest::connect_account('otto', open_id => 'open-otto');
+
+$p = $a->post_as(otto => { video_url => 'https://media.example.com/o.mp4',
+                           title => 'twice',
+                           privacy_level => 'PUBLIC_TO_EVERYONE' });
+ok(within(15, sub {
+    $post = get($a, "/api/tiktok/posts/$p->{post_id}", 'otto')->{json};
+    ($post->{status} // '') eq 'published' && $post->{share_url} }),
+   'events reversed and doubled: published, with its share link');
+$d = ctl(GET => '/webhooks')->{deliveries};
+is(join(',', map { "$_->{event}=@{$_->{attempts}}" } @$d),
+   join(',', ('post.publish.publicly_available=200') x 2,
+             ('post.publish.complete=200') x 2),
+   '... publicly_available came first, each twice, all answered 200');
+my $pub = row($p->{post_id}, 'publish_id');
+is($psql->("SELECT string_agg(event || ':' || outcome, ',' ORDER BY id)"
+           . " FROM tiktok.webhook_events WHERE publish_id = '$pub'"),
+   'post.publish.publicly_available:applied,post.publish.complete:applied',
+   '... each recorded once');
+ctl(POST => '/webhooks/config', { reverse => JSON::PP::false,
+                                  duplicates => 0 });
+
+
+# 10. no longer publicly available: the share link goes, the post stays
+# published
+
+is(send_hook(event => 'post.publish.no_longer_publicaly_available',
+             user_openid => 'open-otto',
+             content => { publish_id => $pub })->{status}, 200,
+   'no_longer_publicaly_available: 200');
+is(row($p->{post_id}, "status || ':' || coalesce(share_url, '-')"),
+   'published:-', '... share_url cleared, still published');
+
+
+# 11. the database refusing the event: 500, nothing recorded, and TikTok
+# delivers it again until it is answered 200
+
+$id = processing_post('wendy', 'v_pub_busy');
+my $apply = 'tiktok.webhook_apply(bytea, text, bigint, text, text, text,'
+    . ' text)';
+$psql->("REVOKE EXECUTE ON FUNCTION $apply FROM tiktok_app");
+%c = (event => 'post.publish.complete', retry => JSON::PP::true,
+      content => { publish_id => 'v_pub_busy' });
+$r = send_hook(%c);
+is(join(',', @{ $r->{attempts} }), '500,500,500',
+   'the database failing the statement: 500, and the sandbox tried again');
+is(row($id, 'status'), 'processing', '... the post did not change');
+is($psql->("SELECT count(*) FROM tiktok.webhook_events"
+           . " WHERE publish_id = 'v_pub_busy'"), 0, '... nothing recorded');
+$psql->("GRANT EXECUTE ON FUNCTION $apply TO tiktok_app");
+is(join(',', @{ send_hook(%c)->{attempts} }), '200',
+   'the database back: 200 at the first try');
+is(row($id, 'status'), 'published', '... published');
 
 __DATA__
 

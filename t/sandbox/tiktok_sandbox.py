@@ -1026,9 +1026,11 @@ class Webhooks:
         return status, rest.partition(b"\r\n\r\n")[2].decode("utf-8",
                                                                "replace")
 
-    async def deliver(self, event, open_id, content, url=None):
-        """Until answered 200 or max_tries, with back-off."""
-        body = self.body(event, open_id, content)
+    async def deliver(self, event, open_id, content, url=None, body=None):
+        """Until answered 200 or max_tries, with back-off; every attempt
+        (and a duplicate, given the same body) carries the same bytes."""
+        if body is None:
+            body = self.body(event, open_id, content)
         entry = {"event": event, "user_openid": open_id,
                  "content": content, "attempts": [], "delivered": False}
         self.deliveries.append(entry)
@@ -1051,8 +1053,10 @@ class Webhooks:
         if self.config["reverse"]:
             events = list(reversed(events))
         for event, open_id, content in events:
+            # a duplicate is the same delivery again, byte for byte
+            body = self.body(event, open_id, content)
             for _ in range(1 + self.config["duplicates"]):
-                await self.deliver(event, open_id, content)
+                await self.deliver(event, open_id, content, body=body)
 
     def media_ready(self, post):
         """The media is all there: TikTok processes it, then tells."""
@@ -1063,8 +1067,11 @@ class Webhooks:
             self.config["process_ms"] / 1000, self.processed, post)
 
     def processed(self, post):
-        sb, kind = self.sb, "DIRECT_PUBLISH"
-        if post.status in ("PUBLISH_COMPLETE", "FAILED"):
+        # TikTok's publish_type: INBOX_SHARE for what goes to the inbox
+        sb = self.sb
+        kind = "INBOX_SHARE" if post.inbox else "DIRECT_PUBLISH"
+        if post.status in ("PUBLISH_COMPLETE", "FAILED",
+                           "SEND_TO_USER_INBOX"):
             return
         if post.source == "PULL_FROM_URL":
             post.downloaded_bytes = sb.config["pull_video_size"]
@@ -1078,6 +1085,10 @@ class Webhooks:
             post.status, post.final_fail_reason = "FAILED", reason
             events = [("post.publish.failed", post.open_id,
                        dict(ids, reason=reason))]
+        elif post.inbox:
+            # the creator was notified: the post is theirs to finish
+            sb.publish(post)
+            events = [("post.publish.inbox_delivered", post.open_id, ids)]
         else:
             sb.publish(post)
             events = [("post.publish.complete", post.open_id, ids)]
