@@ -64,9 +64,10 @@ sub thousands {
 }
 
 
-# connect_users(@users): an account for each, holding tokens the sandbox
-# really issued (each user its own token, so TikTok's per-token limits are
-# each user's own), sealed as the module seals them; one INSERT for all
+# connect_users(@users) -> { user => access token }: an account for each,
+# holding tokens the sandbox really issued (each user its own token, so
+# TikTok's per-token limits are each user's own), sealed as the module
+# seals them; one INSERT per 500 users
 sub connect_users {
     my @users = @_;
 
@@ -74,7 +75,7 @@ sub connect_users {
     my $key_id = TikTokTest::key_id($key);
     my $seal = TikTokTest::unit_dir() . '/tiktok_seal';
     my $scope = 'user.info.basic,video.list,video.publish';
-    my @rows;
+    my (@rows, %tokens);
 
     for my $u (@users) {
         my $t = $Sb->mint_tokens({ open_id => $Sb->default_open_id,
@@ -89,6 +90,7 @@ sub connect_users {
             chomp $hex;
             push @hex, $hex;
         }
+        $tokens{$u} = $t->{access_token};
         push @rows, sprintf("('%s', '%s', string_to_array('%s', ','), "
                             . "'\\x%s', '\\x%s', now() + interval '2 hours', "
                             . "now() + interval '180 days', '\\x%s')",
@@ -101,6 +103,8 @@ sub connect_users {
             . 'access_expires_at, refresh_expires_at, key_id) VALUES '
             . join(",\n", @part) . ';');
     }
+
+    return \%tokens;
 }
 
 
