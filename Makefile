@@ -224,7 +224,7 @@ fuzz: deps module
 	    -dict=t/unit/validate.dict $(BUILD)/fuzz/validate_corpus
 
 # bench/run's table (BENCH_* for shorter runs), then the soak (SOAK_*) and
-# the publisher at scale (SCALE_*): about 35 minutes in all; see README
+# the publisher at scale (SCALE_*): about 25 minutes in all; see README
 bench: deps all
 	@sh scripts/deps.sh wrk curl
 	bench/run
