@@ -15,7 +15,8 @@
 #   make fuzz     every libFuzzer target (fuzz/) FUZZ_SECONDS each, then a
 #                 table of executions, coverage and crashes; make test runs
 #                 each FUZZ_SMOKE seconds (fuzz-smoke)
-#   make bench    the benchmark (not part of make test)
+#   make bench    the benchmark, the soak and the publisher at scale (not
+#                 part of make test)
 #   make deb      build/deb/libnginx-mod-http-tiktok_<version>_<arch>.deb,
 #                 built as Debian builds its nginx modules; fails on any
 #                 lintian error
@@ -268,9 +269,13 @@ fuzz-smoke: deps
 	FUZZ=$(FUZZ) FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run $(FUZZ_SMOKE) \
 	    $(FUZZ_TARGETS)
 
+# bench/run's table (BENCH_* for shorter runs), then the soak (SOAK_*) and
+# the publisher at scale (SCALE_*): about 25 minutes in all; see README
 bench: deps all
-	@sh scripts/deps.sh wrk
+	@sh scripts/deps.sh wrk curl
 	bench/run
+	bench/soak
+	bench/scale
 
 # The Debian package, built as Debian builds its out-of-tree nginx modules:
 # debian/ with nginx-dev's debhelper sequence (dh_nginx, the nginx_mod

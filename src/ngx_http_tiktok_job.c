@@ -1116,6 +1116,16 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
     }
 
     if (job->polls == 0 && !job->resync) {
+        /*
+         * From here on the post only waits for TikTok's processing, which
+         * takes seconds to minutes: the claimer may give the job's slot to
+         * the next due post rather than hold it up until this one is over.
+         */
+        if (job->polling && !job->polled) {
+            job->polled = 1;
+            job->polling(job);
+        }
+
         /* TikTok needs a moment before there is anything to see */
         job->polls = 1;
         ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL / 3);

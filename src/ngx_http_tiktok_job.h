@@ -47,6 +47,12 @@ struct ngx_http_tiktok_job_s {
     /* the claimer's: told when the job ends, before its pool goes */
     ngx_http_tiktok_job_pt        ended;
     void                         *data;
+
+    /*
+     * the claimer's, optional: told once when the post is in TikTok's
+     * hands and the job only polls its status (see job_poll)
+     */
+    ngx_http_tiktok_job_pt        polling;
     ngx_queue_t                   queue;
 
     /* the claimed row */
@@ -88,6 +94,7 @@ struct ngx_http_tiktok_job_s {
                                                    sent_to_inbox */
     unsigned                      draft:1;      /* to the creator's inbox */
     unsigned                      photo:1;      /* media_type PHOTO */
+    unsigned                      polled:1;     /* polling() was told */
 };
 
 

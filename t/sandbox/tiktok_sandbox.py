@@ -10,8 +10,9 @@ URLs, "can't post now" with HTTP 200, strict chunk rules for uploads.
 One process, one asyncio loop, standard library only.  Two listeners:
 
   * the API (HTTPS, --port): www.tiktok.com's authorize page,
-    open.tiktokapis.com's /v2/... endpoints, the upload host (/upload/) and a
-    tiny CDN (/cdn/) for cover and avatar images;
+    open.tiktokapis.com's /v2/... endpoints, the upload host (/upload/), a
+    tiny CDN (/cdn/) for cover and avatar images and a sink (/sink/) that
+    takes any PUT and hashes it, the baseline of the bench's upload;
   * the control API (plain HTTP on 127.0.0.1, --control-port) through which
     tests script users, authorizations, tokens, faults and read what the
     sandbox received.  See Control below for the exact shapes.
@@ -1477,6 +1478,8 @@ class Sandbox:
         try:
             if endpoint == "/upload/":
                 resp = await self.upload(req)
+            elif endpoint == "/sink/":
+                resp = await self.sink(req)
             else:
                 req.body_bytes = await req.body.read_all(MAX_API_BODY)
                 resp = await self.dispatch(req, endpoint)
@@ -1499,7 +1502,7 @@ class Sandbox:
 
     @staticmethod
     def endpoint_of(path):
-        for prefix in ("/upload/", "/cdn/"):
+        for prefix in ("/upload/", "/cdn/", "/sink/"):
             if path.startswith(prefix):
                 return prefix
         return path
@@ -1647,7 +1650,7 @@ class Sandbox:
             "status": None if resp is DROP else resp.status,
             "log_id": req.log_id,
         }
-        if endpoint == "/upload/":
+        if endpoint in ("/upload/", "/sink/"):
             entry["body_bytes"] = req.body.received
             entry["content_range"] = req.header("content-range")
         else:
@@ -2567,6 +2570,22 @@ class Sandbox:
                 self.webhooks.media_ready(post)
         return Response(entry["status"], b"", headers=[
             ("Range", "bytes=0-%d" % (up.bytes_received - 1))])
+
+    # ---- the sink: bench/scale's `curl -T` baseline ----
+
+    async def sink(self, req):
+        """Any PUT, of any size: hashed as it streams in, like a chunk,
+        and never kept, so that a file sent here in one go measures what
+        the upload host's own work costs without its chunk rules."""
+        if req.method != "PUT":
+            await self.skip_body(req)
+            return Response(405, b"chunks are PUT\n", "text/plain",
+                            headers=[("Allow", "PUT")])
+        sha, n = hashlib.sha256(), 0
+        async for data in req.body.pieces():
+            sha.update(data)
+            n += len(data)
+        return json_response(201, {"bytes": n, "sha256": sha.hexdigest()})
 
     # ---- the CDN (cover and avatar images) ----
 
