@@ -788,6 +788,41 @@ ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
 }
 
 
+ngx_int_t
+ngx_http_tiktok_api_token_read(ngx_pool_t *pool, json_t *root,
+    ngx_http_tiktok_api_token_t *token, const char **reason)
+{
+    ngx_memzero(token, sizeof(ngx_http_tiktok_api_token_t));
+
+    /*
+     * Each token is forgotten as soon as it is copied, so a token read
+     * before a later field fails is zeroed all the same.  The scope is
+     * what the user actually granted, which may be fewer.
+     */
+
+    if (ngx_http_tiktok_json_get_str(pool, root, "access_token",
+                                     &token->access_token) != NGX_OK
+        || ngx_http_tiktok_forget(pool, &token->access_token) != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, root, "refresh_token",
+                                        &token->refresh_token) != NGX_OK
+        || ngx_http_tiktok_forget(pool, &token->refresh_token) != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, root, "open_id",
+                                        &token->open_id) == NGX_ERROR
+        || ngx_http_tiktok_json_get_int(pool, root, "expires_in",
+                                        &token->expires_in) != NGX_OK
+        || ngx_http_tiktok_json_get_int(pool, root, "refresh_expires_in",
+                                        &token->refresh_expires_in) != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, root, "scope", &token->scope)
+           == NGX_ERROR)
+    {
+        *reason = "token answer without the documented fields";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_tiktok_forget_cleanup(void *data)
 {
