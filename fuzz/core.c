@@ -331,19 +331,16 @@ ngx_strlow(u_char *dst, u_char *src, size_t n)
 u_char *
 ngx_cpystrn(u_char *dst, u_char *src, size_t n)
 {
+    u_char  *end;
+
     if (n == 0) {
         return dst;
     }
 
-    while (--n) {
-        *dst = *src;
+    end = dst + n - 1;
 
-        if (*dst == '\0') {
-            return dst;
-        }
-
-        dst++;
-        src++;
+    while (dst < end && *src != '\0') {
+        *dst++ = *src++;
     }
 
     *dst = '\0';
