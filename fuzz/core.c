@@ -368,52 +368,55 @@ ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
 ngx_int_t
 ngx_strncasecmp(u_char *s1, u_char *s2, size_t n)
 {
-    ngx_uint_t  c1, c2;
+    size_t     i;
+    ngx_int_t  c1, c2;
 
-    while (n) {
-        c1 = ngx_tolower(*s1);
-        c2 = ngx_tolower(*s2);
-        s1++;
-        s2++;
+    for (i = 0; i < n; i++) {
+        c1 = ngx_tolower(s1[i]);
+        c2 = ngx_tolower(s2[i]);
 
-        if (c1 == c2) {
-            if (c1) {
-                n--;
-                continue;
-            }
-
-            return 0;
+        if (c1 != c2) {
+            return c1 - c2;
         }
 
-        return c1 - c2;
+        /* both strings end here, equal so far */
+
+        if (c1 == '\0') {
+            return 0;
+        }
     }
 
     return 0;
 }
 
 
+/*
+ * Finds s2 in [s1, last), ignoring case.  As in nginx's contract, n is the
+ * needle's length less one, and only the haystack's first byte is lowered
+ * before it meets s2[0]: callers pass a lowercase needle.
+ */
+
 u_char *
 ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
 {
-    ngx_uint_t  c1, c2;
+    u_char  *p;
 
-    c2 = (ngx_uint_t) *s2++;
-    last -= n;
+    if (s1 >= last || (size_t) (last - s1) <= n) {
+        return NULL;
+    }
 
-    do {
-        do {
-            if (s1 >= last) {
-                return NULL;
-            }
+    for (p = s1; p < last - n; p++) {
 
-            c1 = (ngx_uint_t) *s1++;
-            c1 = ngx_tolower(c1);
+        if (ngx_tolower(*p) != s2[0]) {
+            continue;
+        }
 
-        } while (c1 != c2);
+        if (ngx_strncasecmp(p + 1, s2 + 1, n) == 0) {
+            return p;
+        }
+    }
 
-    } while (ngx_strncasecmp(s1, s2, n) != 0);
-
-    return --s1;
+    return NULL;
 }
 
 
