@@ -459,59 +459,113 @@ ngx_strcasecmp(u_char *s1, u_char *s2)
 }
 
 
-ngx_int_t
-ngx_atoi(u_char *line, size_t n)
+/*
+ * The value of one digit in base 10 or 16, or -1: the parsers below refuse
+ * the whole number on the first byte that is not a digit.
+ */
+
+static ngx_int_t
+fuzz_digit(u_char c, ngx_uint_t base)
 {
-    ngx_int_t  value, cutoff, cutlim;
+    u_char  lc;
+
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    if (base != 16) {
+        return -1;
+    }
+
+    lc = (u_char) (c | 0x20);
+
+    if (lc >= 'a' && lc <= 'f') {
+        return lc - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * *value = *value * base + digit unless that passes max: the contract is
+ * NGX_ERROR on overflow, never a wrapped number.
+ */
+
+static ngx_int_t
+fuzz_mul_add(uint64_t *value, ngx_uint_t base, ngx_uint_t digit, uint64_t max)
+{
+    if (*value > (max - digit) / base) {
+        return NGX_ERROR;
+    }
+
+    *value = *value * base + digit;
+
+    return NGX_OK;
+}
+
+
+/* n bytes, all digits, no sign, at most max; an empty number is an error */
+
+static ngx_int_t
+fuzz_parse_number(u_char *line, size_t n, ngx_uint_t base, uint64_t max,
+    uint64_t *out)
+{
+    size_t     i;
+    uint64_t   value;
+    ngx_int_t  d;
 
     if (n == 0) {
         return NGX_ERROR;
     }
 
-    cutoff = NGX_MAX_INT_T_VALUE / 10;
-    cutlim = NGX_MAX_INT_T_VALUE % 10;
+    value = 0;
 
-    for (value = 0; n--; line++) {
-        if (*line < '0' || *line > '9') {
+    for (i = 0; i < n; i++) {
+        d = fuzz_digit(line[i], base);
+
+        if (d < 0) {
             return NGX_ERROR;
         }
 
-        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
+        if (fuzz_mul_add(&value, base, (ngx_uint_t) d, max) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        value = value * 10 + (*line - '0');
     }
 
-    return value;
+    *out = value;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_atoi(u_char *line, size_t n)
+{
+    uint64_t  value;
+
+    if (fuzz_parse_number(line, n, 10, NGX_MAX_INT_T_VALUE, &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return (ngx_int_t) value;
 }
 
 
 off_t
 ngx_atoof(u_char *line, size_t n)
 {
-    off_t  value, cutoff, cutlim;
+    uint64_t  value;
 
-    if (n == 0) {
+    if (fuzz_parse_number(line, n, 10, NGX_MAX_OFF_T_VALUE, &value)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    cutoff = NGX_MAX_OFF_T_VALUE / 10;
-    cutlim = NGX_MAX_OFF_T_VALUE % 10;
-
-    for (value = 0; n--; line++) {
-        if (*line < '0' || *line > '9') {
-            return NGX_ERROR;
-        }
-
-        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
-            return NGX_ERROR;
-        }
-
-        value = value * 10 + (*line - '0');
-    }
-
-    return value;
+    return (off_t) value;
 }
 
 
@@ -525,38 +579,15 @@ ngx_atotm(u_char *line, size_t n)
 ngx_int_t
 ngx_hextoi(u_char *line, size_t n)
 {
-    u_char     c, ch;
-    ngx_int_t  value, cutoff;
+    uint64_t  value;
 
-    if (n == 0) {
+    if (fuzz_parse_number(line, n, 16, NGX_MAX_INT_T_VALUE, &value)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    cutoff = NGX_MAX_INT_T_VALUE / 16;
-
-    for (value = 0; n--; line++) {
-        if (value > cutoff) {
-            return NGX_ERROR;
-        }
-
-        ch = *line;
-
-        if (ch >= '0' && ch <= '9') {
-            value = value * 16 + (ch - '0');
-            continue;
-        }
-
-        c = (u_char) (ch | 0x20);
-
-        if (c >= 'a' && c <= 'f') {
-            value = value * 16 + (c - 'a' + 10);
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return value;
+    return (ngx_int_t) value;
 }
 
 
