@@ -606,43 +606,50 @@ ngx_hash_key_lc(u_char *data, size_t len)
 }
 
 
-/*
- * URI escaping: what a component may hold unescaped is RFC 3986's
- * unreserved set; every other byte is %XX.  Returns the count of bytes to
- * escape when dst is NULL, as nginx's does.
- */
+/* RFC 3986's unreserved set, spelled out so no locale can widen it */
+
+static ngx_uint_t
+fuzz_uri_unreserved(u_char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9')
+           || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
 
 uintptr_t
 ngx_escape_uri(u_char *dst, u_char *src, size_t size, ngx_uint_t type)
 {
-    u_char             c;
-    ngx_uint_t         n;
-    static u_char      hex[] = "0123456789ABCDEF";
+    size_t       i;
+    ngx_uint_t   escapes;
+    const char  *digits;
 
-    n = 0;
+    digits = "0123456789ABCDEF";
 
-    while (size) {
-        c = *src++;
-        size--;
+    if (dst == NULL) {
+        escapes = 0;
 
-        if (!(isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')) {
-            if (dst == NULL) {
-                n++;
-                continue;
+        for (i = 0; i < size; i++) {
+            if (!fuzz_uri_unreserved(src[i])) {
+                escapes++;
             }
+        }
 
-            *dst++ = '%';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0xf];
+        return (uintptr_t) escapes;
+    }
+
+    for (i = 0; i < size; i++) {
+        if (fuzz_uri_unreserved(src[i])) {
+            *dst++ = src[i];
             continue;
         }
 
-        if (dst) {
-            *dst++ = c;
-        }
+        *dst++ = '%';
+        *dst++ = digits[src[i] >> 4];
+        *dst++ = digits[src[i] & 0x0f];
     }
 
-    return dst ? (uintptr_t) dst : (uintptr_t) n;
+    return (uintptr_t) dst;
 }
 
 
