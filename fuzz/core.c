@@ -655,143 +655,108 @@ ngx_escape_uri(u_char *dst, u_char *src, size_t size, ngx_uint_t type)
 
 /*
  * nginx's unescaping for NGX_UNESCAPE_URI (what the module asks for): %XX
- * is a byte, an invalid escape is dropped, and a "?" (plain or escaped)
+ * is a byte; after a "%" that no hex digit follows the "%" alone is
+ * dropped, a "%X" with a bad second byte is dropped with it, and a "%" or
+ * "%X" cut off by the end is dropped; a "?" (plain or escaped) is kept and
  * ends it.  Never longer than its input.
  */
 
 void
 ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
 {
-    u_char  *d, *s, ch, c, decoded;
-    enum {
-        sw_usual = 0,
-        sw_quoted,
-        sw_quoted_second
-    } state;
+    u_char     *d, *s, *end, c;
+    ngx_int_t   hi, lo;
+    ngx_uint_t  query_ends;
 
     d = *dst;
     s = *src;
+    end = s + size;
+    query_ends = type & NGX_UNESCAPE_URI;
 
-    state = 0;
-    decoded = 0;
+    while (s < end) {
 
-    while (size--) {
+        if (*s != '%') {
+            c = *s++;
+            *d++ = c;
 
-        ch = *s++;
-
-        switch (state) {
-
-        case sw_usual:
-            if (ch == '?' && (type & NGX_UNESCAPE_URI)) {
-                *d++ = ch;
-                goto done;
-            }
-
-            if (ch == '%') {
-                state = sw_quoted;
+            if (c == '?' && query_ends) {
                 break;
             }
 
-            *d++ = ch;
+            continue;
+        }
+
+        s++;
+
+        if (s == end) {
             break;
+        }
 
-        case sw_quoted:
-            if (ch >= '0' && ch <= '9') {
-                decoded = (u_char) (ch - '0');
-                state = sw_quoted_second;
-                break;
-            }
+        hi = fuzz_digit(*s, 16);
 
-            c = (u_char) (ch | 0x20);
-            if (c >= 'a' && c <= 'f') {
-                decoded = (u_char) (c - 'a' + 10);
-                state = sw_quoted_second;
-                break;
-            }
+        if (hi < 0) {
+            /* the byte after a bad "%" is kept as it is, even "%" or "?" */
+            *d++ = *s++;
+            continue;
+        }
 
-            /* the invalid quoted character */
+        s++;
 
-            state = sw_usual;
-
-            *d++ = ch;
-
+        if (s == end) {
             break;
+        }
 
-        case sw_quoted_second:
+        lo = fuzz_digit(*s++, 16);
 
-            state = sw_usual;
+        if (lo < 0) {
+            continue;
+        }
 
-            if (ch >= '0' && ch <= '9') {
-                ch = (u_char) ((decoded << 4) + (ch - '0'));
-                *d++ = ch;
-                break;
-            }
+        c = (u_char) (hi << 4 | lo);
+        *d++ = c;
 
-            c = (u_char) (ch | 0x20);
-            if (c >= 'a' && c <= 'f') {
-                ch = (u_char) ((decoded << 4) + (c - 'a') + 10);
-
-                if ((type & NGX_UNESCAPE_URI) && ch == '?') {
-                    *d++ = ch;
-                    goto done;
-                }
-
-                *d++ = ch;
-                break;
-            }
-
-            /* the invalid quoted character */
-
+        if (c == '?' && query_ends) {
             break;
         }
     }
-
-done:
 
     *dst = d;
     *src = s;
 }
 
 
-/* nginx's $arg_NAME lookup (ngx_http_parse.c): the first NAME=value */
+/*
+ * nginx's $arg_NAME lookup (ngx_http_parse.c): the value of the first
+ * "&"-separated pair whose name is NAME, compared without case.
+ */
 
 ngx_int_t
 ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
     ngx_str_t *value)
 {
-    u_char  *p, *last;
+    u_char  *pair, *end, *last;
 
-    if (r->args.len == 0) {
-        return NGX_DECLINED;
-    }
+    pair = r->args.data;
+    last = pair + r->args.len;
 
-    p = r->args.data;
-    last = p + r->args.len;
+    while (pair < last) {
+        end = ngx_strlchr(pair, last, '&');
 
-    for ( /* void */ ; p < last; p++) {
-
-        /* we need '=' after name, so drop one char from last */
-
-        p = ngx_strlcasestrn(p, last - 1, name, len - 1);
-
-        if (p == NULL) {
-            return NGX_DECLINED;
+        if (end == NULL) {
+            end = last;
         }
 
-        if ((p == r->args.data || *(p - 1) == '&') && *(p + len) == '=') {
-
-            value->data = p + len + 1;
-
-            p = ngx_strlchr(p, last, '&');
-
-            if (p == NULL) {
-                p = r->args.data + r->args.len;
-            }
-
-            value->len = p - value->data;
+        if ((size_t) (end - pair) > len
+            && pair[len] == '='
+            && ngx_strncasecmp(pair, name, len) == 0)
+        {
+            value->data = pair + len + 1;
+            value->len = end - value->data;
 
             return NGX_OK;
         }
+
+        pair = end + 1;
     }
 
     return NGX_DECLINED;
