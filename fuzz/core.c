@@ -763,50 +763,53 @@ ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
 }
 
 
+/*
+ * Base64 as a bit stream: each symbol adds 6 bits to an accumulator and
+ * every full 8 bits is a byte.  Decoding stops at the first "=", so padding
+ * is optional; a lone trailing symbol (6 bits, no whole byte) is an error,
+ * and so is any byte outside the alphabet.
+ */
+
 static ngx_int_t
 fuzz_base64_decode(ngx_str_t *dst, ngx_str_t *src, const char *alphabet)
 {
-    u_char   *d, *s, v[256];
-    size_t    len, i;
+    u_char      *d, value[256];
+    size_t       i, n;
+    uint32_t     acc;
+    ngx_uint_t   bits;
 
-    ngx_memset(v, 0xff, sizeof(v));
+    ngx_memset(value, 0xff, sizeof(value));
 
     for (i = 0; i < 64; i++) {
-        v[(u_char) alphabet[i]] = (u_char) i;
+        value[(u_char) alphabet[i]] = (u_char) i;
     }
 
-    for (len = 0; len < src->len; len++) {
-        if (src->data[len] == '=') {
-            break;
-        }
+    n = 0;
 
-        if (v[src->data[len]] == 0xff) {
+    while (n < src->len && src->data[n] != '=') {
+        if (value[src->data[n]] == 0xff) {
             return NGX_ERROR;
         }
+
+        n++;
     }
 
-    if (len % 4 == 1) {
+    if (n % 4 == 1) {
         return NGX_ERROR;
     }
 
-    s = src->data;
     d = dst->data;
+    acc = 0;
+    bits = 0;
 
-    while (len > 3) {
-        *d++ = (u_char) (v[s[0]] << 2 | v[s[1]] >> 4);
-        *d++ = (u_char) (v[s[1]] << 4 | v[s[2]] >> 2);
-        *d++ = (u_char) (v[s[2]] << 6 | v[s[3]]);
+    for (i = 0; i < n; i++) {
+        acc = (acc << 6 | value[src->data[i]]) & 0xffffff;
+        bits += 6;
 
-        s += 4;
-        len -= 4;
-    }
-
-    if (len > 1) {
-        *d++ = (u_char) (v[s[0]] << 2 | v[s[1]] >> 4);
-    }
-
-    if (len > 2) {
-        *d++ = (u_char) (v[s[1]] << 4 | v[s[2]] >> 2);
+        if (bits >= 8) {
+            bits -= 8;
+            *d++ = (u_char) (acc >> bits);
+        }
     }
 
     dst->len = d - dst->data;
@@ -833,44 +836,40 @@ ngx_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
 }
 
 
+/*
+ * The same stream the other way: 8 bits in, 6 bits out; the last symbol's
+ * missing low bits are zero, and "=" pads to a multiple of 4 when asked.
+ */
+
 static void
-fuzz_base64_encode(ngx_str_t *dst, ngx_str_t *src, const char *basis,
+fuzz_base64_encode(ngx_str_t *dst, ngx_str_t *src, const char *alphabet,
     ngx_uint_t padding)
 {
-    u_char  *d, *s;
-    size_t   len;
+    u_char      *d;
+    size_t       i;
+    uint32_t     acc;
+    ngx_uint_t   bits;
 
-    len = src->len;
-    s = src->data;
     d = dst->data;
+    acc = 0;
+    bits = 0;
 
-    while (len > 2) {
-        *d++ = basis[(s[0] >> 2) & 0x3f];
-        *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
-        *d++ = basis[((s[1] & 0x0f) << 2) | (s[2] >> 6)];
-        *d++ = basis[s[2] & 0x3f];
+    for (i = 0; i < src->len; i++) {
+        acc = (acc << 8 | src->data[i]) & 0xffff;
+        bits += 8;
 
-        s += 3;
-        len -= 3;
+        while (bits >= 6) {
+            bits -= 6;
+            *d++ = alphabet[(acc >> bits) & 0x3f];
+        }
     }
 
-    if (len) {
-        *d++ = basis[(s[0] >> 2) & 0x3f];
+    if (bits > 0) {
+        *d++ = alphabet[(acc << (6 - bits)) & 0x3f];
+    }
 
-        if (len == 1) {
-            *d++ = basis[(s[0] & 3) << 4];
-            if (padding) {
-                *d++ = '=';
-            }
-
-        } else {
-            *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
-            *d++ = basis[(s[1] & 0x0f) << 2];
-        }
-
-        if (padding) {
-            *d++ = '=';
-        }
+    while (padding && (d - dst->data) % 4 != 0) {
+        *d++ = '=';
     }
 
     dst->len = d - dst->data;
