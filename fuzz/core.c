@@ -910,102 +910,188 @@ ngx_gmtime(time_t t, ngx_tm_t *tp)
 
 
 /*
- * nginx's formats (ngx_string.c's comment lists them): the widths, "0"
- * padding, "u" and "x"/"X" and "*" prefixes, and %V %v %s %c %d %i %ui
- * %z %l %L %O %T %M %A %P %D %p %N %Z %%, each taking the argument type
- * nginx's does, so a mismatch reads what nginx would read.
+ * nginx's formats (ngx_string.c's comment lists them): "0" padding and a
+ * width, then any of the "u", "x"/"X" and "*" prefixes, then one of
+ * %V %s %c %d %i %z %l %L %O %T %M %A %P %D %p %N %Z %%, each taking the
+ * argument type nginx's does, so a mismatch reads what nginx would read.
+ * Any other byte after "%" is written as it is.
  */
+
+typedef struct {
+    u_char      pad;            /* ' ', or '0' for a "%0..." width */
+    size_t      width;          /* the least count of digits */
+    ngx_uint_t  is_unsigned;    /* "u", "x" or "X" */
+    ngx_uint_t  upper_hex;      /* "X" */
+    ngx_uint_t  hex;            /* "x" or "X" */
+    ngx_uint_t  stars;          /* "*": size_t lengths to read first */
+} fuzz_spec_t;
+
+
+/* what sits between "%" and the conversion; fmt is left on the latter */
+
+static const char *
+fuzz_parse_spec(const char *fmt, fuzz_spec_t *spec)
+{
+    ngx_memzero(spec, sizeof(fuzz_spec_t));
+
+    spec->pad = (u_char) (*fmt == '0' ? '0' : ' ');
+
+    while (*fmt >= '0' && *fmt <= '9') {
+        spec->width = spec->width * 10 + (*fmt - '0');
+        fmt++;
+    }
+
+    for ( ;; ) {
+        if (*fmt == 'u') {
+            spec->is_unsigned = 1;
+
+        } else if (*fmt == 'x' || *fmt == 'X') {
+            spec->is_unsigned = 1;
+            spec->hex = 1;
+            spec->upper_hex = (*fmt == 'X');
+
+        } else if (*fmt == '*') {
+            spec->stars++;
+
+        } else {
+            return fmt;
+        }
+
+        fmt++;
+    }
+}
+
+
+/* copies what fits of len bytes */
+
+static u_char *
+fuzz_put_bytes(u_char *buf, u_char *last, u_char *p, size_t len)
+{
+    if (len > (size_t) (last - buf)) {
+        len = last - buf;
+    }
+
+    return ngx_cpymem(buf, p, len);
+}
+
+
+/*
+ * The one number formatter: digits of value in base 10 or 16 behind the
+ * padding the width asks for (the width counts digits only, after any
+ * "-" the caller wrote), all cut at last.
+ */
+
+static u_char *
+fuzz_put_uint(u_char *buf, u_char *last, fuzz_spec_t *spec, uint64_t value)
+{
+    u_char         digits[NGX_INT64_LEN + 1], *p, *end;
+    ngx_uint_t     base;
+    const u_char  *alphabet;
+
+    base = spec->hex ? 16 : 10;
+    alphabet = (const u_char *) (spec->upper_hex ? "0123456789ABCDEF"
+                                                 : "0123456789abcdef");
+
+    /* written backwards, least significant digit first */
+
+    end = digits + sizeof(digits);
+    p = end;
+
+    do {
+        *--p = alphabet[value % base];
+        value /= base;
+    } while (value != 0);
+
+    while (spec->width > (size_t) (end - p) && buf < last) {
+        *buf++ = spec->pad;
+        spec->width--;
+    }
+
+    return fuzz_put_bytes(buf, last, p, end - p);
+}
+
+
+static u_char *
+fuzz_put_int(u_char *buf, u_char *last, fuzz_spec_t *spec, int64_t value)
+{
+    uint64_t  magnitude;
+
+    if (value >= 0) {
+        return fuzz_put_uint(buf, last, spec, (uint64_t) value);
+    }
+
+    if (buf < last) {
+        *buf++ = '-';
+    }
+
+    /* -(value + 1) + 1: INT64_MIN has no positive int64_t */
+
+    magnitude = (uint64_t) -(value + 1) + 1;
+
+    return fuzz_put_uint(buf, last, spec, magnitude);
+}
+
 
 u_char *
 ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
 {
-    u_char      *p, zero, tmp[NGX_INT64_LEN + 1];
-    size_t       len, slen, width;
-    int64_t      i64;
-    uint64_t     ui64;
-    ngx_str_t   *v;
-    ngx_uint_t   hex, sign;
-    static u_char  hexl[] = "0123456789abcdef";
-    static u_char  hexu[] = "0123456789ABCDEF";
+    u_char       *s;
+    size_t        slen;
+    int64_t       i64;
+    uint64_t      u64;
+    ngx_str_t    *v;
+    ngx_uint_t    is_signed;
+    fuzz_spec_t   spec;
 
-    while (*fmt && buf < last) {
+    while (*fmt != '\0' && buf < last) {
 
         if (*fmt != '%') {
             *buf++ = *fmt++;
             continue;
         }
 
-        i64 = 0;
-        ui64 = 0;
-        zero = (u_char) ((*++fmt == '0') ? '0' : ' ');
-        width = 0;
-        sign = 1;
-        hex = 0;
+        fmt = fuzz_parse_spec(fmt + 1, &spec);
+
+        /* "*" lengths come before the conversion's own argument */
+
         slen = (size_t) -1;
 
-        while (*fmt >= '0' && *fmt <= '9') {
-            width = width * 10 + (*fmt++ - '0');
+        while (spec.stars) {
+            slen = va_arg(args, size_t);
+            spec.stars--;
         }
 
-        for ( ;; ) {
-            switch (*fmt) {
+        /* the conversion: text first, numbers fall through below */
 
-            case 'u':
-                sign = 0;
-                fmt++;
-                continue;
-
-            case 'x':
-                hex = 1;
-                sign = 0;
-                fmt++;
-                continue;
-
-            case 'X':
-                hex = 2;
-                sign = 0;
-                fmt++;
-                continue;
-
-            case '*':
-                slen = va_arg(args, size_t);
-                fmt++;
-                continue;
-
-            default:
-                break;
-            }
-
-            break;
-        }
+        i64 = 0;
+        u64 = 0;
+        is_signed = !spec.is_unsigned;
 
         switch (*fmt) {
 
+        case '\0':
+            /* a "%" that ends the format: nothing to convert */
+            return buf;
+
         case 'V':
             v = va_arg(args, ngx_str_t *);
-            len = ngx_min((size_t) (last - buf), v->len);
-            buf = ngx_cpymem(buf, v->data, len);
+            buf = fuzz_put_bytes(buf, last, v->data, v->len);
             fmt++;
             continue;
 
         case 's':
-            p = va_arg(args, u_char *);
+            s = va_arg(args, u_char *);
 
             if (slen == (size_t) -1) {
-                while (*p && buf < last) {
-                    *buf++ = *p++;
-                }
-
-            } else {
-                len = ngx_min((size_t) (last - buf), slen);
-                buf = ngx_cpymem(buf, p, len);
+                slen = ngx_strlen(s);
             }
 
+            buf = fuzz_put_bytes(buf, last, s, slen);
             fmt++;
             continue;
 
         case 'c':
-            *buf++ = (u_char) (va_arg(args, int) & 0xff);
+            *buf++ = (u_char) va_arg(args, int);
             fmt++;
             continue;
 
@@ -1019,133 +1105,117 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             fmt++;
             continue;
 
-        case '%':
-            *buf++ = '%';
-            fmt++;
-            continue;
-
         case 'O':
-            i64 = (int64_t) va_arg(args, off_t);
-            sign = 1;
+            i64 = va_arg(args, off_t);
+            is_signed = 1;
             break;
 
         case 'P':
-            i64 = (int64_t) va_arg(args, ngx_pid_t);
-            sign = 1;
+            i64 = va_arg(args, ngx_pid_t);
+            is_signed = 1;
             break;
 
         case 'T':
-            i64 = (int64_t) va_arg(args, time_t);
-            sign = 1;
+            i64 = va_arg(args, time_t);
+            is_signed = 1;
             break;
 
         case 'M':
-            ui64 = (uint64_t) va_arg(args, ngx_msec_t);
-            sign = 0;
-            break;
-
-        case 'z':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, ssize_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, size_t);
-            }
-            break;
-
-        case 'i':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, ngx_int_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, ngx_uint_t);
-            }
-            break;
-
-        case 'd':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, int);
-            } else {
-                ui64 = (uint64_t) va_arg(args, u_int);
-            }
-            break;
-
-        case 'l':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, long);
-            } else {
-                ui64 = (uint64_t) va_arg(args, u_long);
-            }
-            break;
-
-        case 'D':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, int32_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, uint32_t);
-            }
-            break;
-
-        case 'L':
-            if (sign) {
-                i64 = va_arg(args, int64_t);
-            } else {
-                ui64 = va_arg(args, uint64_t);
-            }
-            break;
-
-        case 'A':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, ngx_atomic_int_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, ngx_atomic_uint_t);
-            }
+            u64 = va_arg(args, ngx_msec_t);
+            is_signed = 0;
             break;
 
         case 'p':
-            ui64 = (uintptr_t) va_arg(args, void *);
-            hex = 2;
-            sign = 0;
-            zero = '0';
-            width = 2 * sizeof(void *);
+            u64 = (uintptr_t) va_arg(args, void *);
+            is_signed = 0;
+            spec.hex = 1;
+            spec.upper_hex = 1;
+            spec.pad = '0';
+            spec.width = 2 * sizeof(void *);
+            break;
+
+        case 'z':
+            if (is_signed) {
+                i64 = va_arg(args, ssize_t);
+
+            } else {
+                u64 = va_arg(args, size_t);
+            }
+
+            break;
+
+        case 'i':
+            if (is_signed) {
+                i64 = va_arg(args, ngx_int_t);
+
+            } else {
+                u64 = va_arg(args, ngx_uint_t);
+            }
+
+            break;
+
+        case 'd':
+            if (is_signed) {
+                i64 = va_arg(args, int);
+
+            } else {
+                u64 = va_arg(args, u_int);
+            }
+
+            break;
+
+        case 'l':
+            if (is_signed) {
+                i64 = va_arg(args, long);
+
+            } else {
+                u64 = va_arg(args, u_long);
+            }
+
+            break;
+
+        case 'D':
+            if (is_signed) {
+                i64 = va_arg(args, int32_t);
+
+            } else {
+                u64 = va_arg(args, uint32_t);
+            }
+
+            break;
+
+        case 'L':
+            if (is_signed) {
+                i64 = va_arg(args, int64_t);
+
+            } else {
+                u64 = va_arg(args, uint64_t);
+            }
+
+            break;
+
+        case 'A':
+            if (is_signed) {
+                i64 = va_arg(args, ngx_atomic_int_t);
+
+            } else {
+                u64 = va_arg(args, ngx_atomic_uint_t);
+            }
+
             break;
 
         default:
+            /* "%%" and anything unknown: the byte itself */
             *buf++ = *fmt++;
             continue;
         }
 
-        if (sign) {
-            if (i64 < 0) {
-                *buf++ = '-';
-                ui64 = (uint64_t) -(i64 + 1) + 1;
+        if (is_signed) {
+            buf = fuzz_put_int(buf, last, &spec, i64);
 
-            } else {
-                ui64 = (uint64_t) i64;
-            }
+        } else {
+            buf = fuzz_put_uint(buf, last, &spec, u64);
         }
-
-        p = tmp + NGX_INT64_LEN;
-
-        do {
-            if (hex) {
-                *--p = (hex == 1 ? hexl : hexu)[ui64 & 0xf];
-                ui64 >>= 4;
-
-            } else {
-                *--p = (u_char) (ui64 % 10 + '0');
-                ui64 /= 10;
-            }
-
-        } while (ui64 != 0);
-
-        len = (tmp + NGX_INT64_LEN) - p;
-
-        while (len < width && buf < last) {
-            *buf++ = zero;
-            width--;
-        }
-
-        len = ngx_min((size_t) (last - buf), len);
-        buf = ngx_cpymem(buf, p, len);
 
         fmt++;
     }
