@@ -328,6 +328,11 @@ ngx_strlow(u_char *dst, u_char *src, size_t n)
 }
 
 
+/*
+ * Copies at most n - 1 bytes of src, stopping at its NUL, and always
+ * terminates: the result points at the NUL, so callers can append there.
+ */
+
 u_char *
 ngx_cpystrn(u_char *dst, u_char *src, size_t n)
 {
@@ -605,6 +610,12 @@ ngx_hash_key_lc(u_char *data, size_t len)
     return key;
 }
 
+
+/*
+ * URI escaping: what a component may hold unescaped is RFC 3986's
+ * unreserved set; every other byte is %XX.  Returns the count of bytes to
+ * escape when dst is NULL, as nginx's does.
+ */
 
 /* RFC 3986's unreserved set, spelled out so no locale can widen it */
 
