@@ -129,29 +129,27 @@ ngx_pfree(ngx_pool_t *pool, void *p)
 }
 
 
+/* a cleanup with no handler yet, its data (if any) from the same pool */
+
 ngx_pool_cleanup_t *
 ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
 {
     ngx_pool_cleanup_t  *c;
 
-    c = ngx_palloc(p, sizeof(ngx_pool_cleanup_t));
+    c = ngx_pcalloc(p, sizeof(ngx_pool_cleanup_t));
     if (c == NULL) {
         return NULL;
     }
 
-    if (size) {
+    if (size > 0) {
         c->data = ngx_palloc(p, size);
         if (c->data == NULL) {
             return NULL;
         }
-
-    } else {
-        c->data = NULL;
     }
 
-    c->handler = NULL;
+    /* newest first, as ngx_destroy_pool runs them */
     c->next = p->cleanup;
-
     p->cleanup = c;
 
     return c;
@@ -165,24 +163,28 @@ ngx_alloc(size_t size, ngx_log_t *log)
 }
 
 
+/* an empty, writable buffer over size fresh bytes */
+
 ngx_buf_t *
 ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
 {
+    u_char     *mem;
     ngx_buf_t  *b;
+
+    mem = ngx_palloc(pool, size);
+    if (mem == NULL) {
+        return NULL;
+    }
 
     b = ngx_calloc_buf(pool);
     if (b == NULL) {
         return NULL;
     }
 
-    b->start = ngx_palloc(pool, size);
-    if (b->start == NULL) {
-        return NULL;
-    }
-
-    b->pos = b->start;
-    b->last = b->start;
-    b->end = b->last + size;
+    b->start = mem;
+    b->end = mem + size;
+    b->pos = mem;
+    b->last = mem;
     b->temporary = 1;
 
     return b;
@@ -218,11 +220,8 @@ ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
     ngx_array_t  *a;
 
     a = ngx_palloc(p, sizeof(ngx_array_t));
-    if (a == NULL) {
-        return NULL;
-    }
 
-    if (ngx_array_init(a, p, n, size) != NGX_OK) {
+    if (a == NULL || ngx_array_init(a, p, n, size) != NGX_OK) {
         return NULL;
     }
 
@@ -269,11 +268,8 @@ ngx_list_create(ngx_pool_t *pool, ngx_uint_t n, size_t size)
     ngx_list_t  *list;
 
     list = ngx_palloc(pool, sizeof(ngx_list_t));
-    if (list == NULL) {
-        return NULL;
-    }
 
-    if (ngx_list_init(list, pool, n, size) != NGX_OK) {
+    if (list == NULL || ngx_list_init(list, pool, n, size) != NGX_OK) {
         return NULL;
     }
 
@@ -281,34 +277,47 @@ ngx_list_create(ngx_pool_t *pool, ngx_uint_t n, size_t size)
 }
 
 
+/* a new, empty part of nalloc elements, linked after the list's last */
+
+static ngx_list_part_t *
+fuzz_list_grow(ngx_list_t *l)
+{
+    ngx_list_part_t  *part;
+
+    part = ngx_pcalloc(l->pool, sizeof(ngx_list_part_t));
+    if (part == NULL) {
+        return NULL;
+    }
+
+    part->elts = ngx_palloc(l->pool, l->nalloc * l->size);
+    if (part->elts == NULL) {
+        return NULL;
+    }
+
+    l->last->next = part;
+    l->last = part;
+
+    return part;
+}
+
+
 void *
 ngx_list_push(ngx_list_t *l)
 {
     void             *elt;
-    ngx_list_part_t  *last;
+    ngx_list_part_t  *part;
 
-    last = l->last;
+    part = l->last;
 
-    if (last->nelts == l->nalloc) {
-        last = ngx_palloc(l->pool, sizeof(ngx_list_part_t));
-        if (last == NULL) {
+    if (part->nelts == l->nalloc) {
+        part = fuzz_list_grow(l);
+        if (part == NULL) {
             return NULL;
         }
-
-        last->elts = ngx_palloc(l->pool, l->nalloc * l->size);
-        if (last->elts == NULL) {
-            return NULL;
-        }
-
-        last->nelts = 0;
-        last->next = NULL;
-
-        l->last->next = last;
-        l->last = last;
     }
 
-    elt = (char *) last->elts + l->size * last->nelts;
-    last->nelts++;
+    elt = (u_char *) part->elts + part->nelts * l->size;
+    part->nelts++;
 
     return elt;
 }
@@ -319,11 +328,10 @@ ngx_list_push(ngx_list_t *l)
 void
 ngx_strlow(u_char *dst, u_char *src, size_t n)
 {
-    while (n) {
-        *dst = ngx_tolower(*src);
-        dst++;
-        src++;
-        n--;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        dst[i] = ngx_tolower(src[i]);
     }
 }
 
@@ -425,28 +433,20 @@ ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
 }
 
 
+/* memcmp over the common prefix; on a tie the shorter sorts first */
+
 ngx_int_t
 ngx_memn2cmp(u_char *s1, u_char *s2, size_t n1, size_t n2)
 {
-    size_t     n;
-    ngx_int_t  m, z;
+    ngx_int_t  rc;
 
-    if (n1 <= n2) {
-        n = n1;
-        z = -1;
+    rc = ngx_memcmp(s1, s2, ngx_min(n1, n2));
 
-    } else {
-        n = n2;
-        z = 1;
+    if (rc != 0 || n1 == n2) {
+        return rc;
     }
 
-    m = ngx_memcmp(s1, s2, n);
-
-    if (m || n1 == n2) {
-        return m;
-    }
-
-    return z;
+    return (n1 < n2) ? -1 : 1;
 }
 
 
