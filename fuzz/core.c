@@ -129,29 +129,27 @@ ngx_pfree(ngx_pool_t *pool, void *p)
 }
 
 
+/* a cleanup with no handler yet, its data (if any) from the same pool */
+
 ngx_pool_cleanup_t *
 ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
 {
     ngx_pool_cleanup_t  *c;
 
-    c = ngx_palloc(p, sizeof(ngx_pool_cleanup_t));
+    c = ngx_pcalloc(p, sizeof(ngx_pool_cleanup_t));
     if (c == NULL) {
         return NULL;
     }
 
-    if (size) {
+    if (size > 0) {
         c->data = ngx_palloc(p, size);
         if (c->data == NULL) {
             return NULL;
         }
-
-    } else {
-        c->data = NULL;
     }
 
-    c->handler = NULL;
+    /* newest first, as ngx_destroy_pool runs them */
     c->next = p->cleanup;
-
     p->cleanup = c;
 
     return c;
@@ -165,24 +163,28 @@ ngx_alloc(size_t size, ngx_log_t *log)
 }
 
 
+/* an empty, writable buffer over size fresh bytes */
+
 ngx_buf_t *
 ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
 {
+    u_char     *mem;
     ngx_buf_t  *b;
+
+    mem = ngx_palloc(pool, size);
+    if (mem == NULL) {
+        return NULL;
+    }
 
     b = ngx_calloc_buf(pool);
     if (b == NULL) {
         return NULL;
     }
 
-    b->start = ngx_palloc(pool, size);
-    if (b->start == NULL) {
-        return NULL;
-    }
-
-    b->pos = b->start;
-    b->last = b->start;
-    b->end = b->last + size;
+    b->start = mem;
+    b->end = mem + size;
+    b->pos = mem;
+    b->last = mem;
     b->temporary = 1;
 
     return b;
@@ -218,11 +220,8 @@ ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
     ngx_array_t  *a;
 
     a = ngx_palloc(p, sizeof(ngx_array_t));
-    if (a == NULL) {
-        return NULL;
-    }
 
-    if (ngx_array_init(a, p, n, size) != NGX_OK) {
+    if (a == NULL || ngx_array_init(a, p, n, size) != NGX_OK) {
         return NULL;
     }
 
@@ -269,11 +268,8 @@ ngx_list_create(ngx_pool_t *pool, ngx_uint_t n, size_t size)
     ngx_list_t  *list;
 
     list = ngx_palloc(pool, sizeof(ngx_list_t));
-    if (list == NULL) {
-        return NULL;
-    }
 
-    if (ngx_list_init(list, pool, n, size) != NGX_OK) {
+    if (list == NULL || ngx_list_init(list, pool, n, size) != NGX_OK) {
         return NULL;
     }
 
@@ -281,34 +277,47 @@ ngx_list_create(ngx_pool_t *pool, ngx_uint_t n, size_t size)
 }
 
 
+/* a new, empty part of nalloc elements, linked after the list's last */
+
+static ngx_list_part_t *
+fuzz_list_grow(ngx_list_t *l)
+{
+    ngx_list_part_t  *part;
+
+    part = ngx_pcalloc(l->pool, sizeof(ngx_list_part_t));
+    if (part == NULL) {
+        return NULL;
+    }
+
+    part->elts = ngx_palloc(l->pool, l->nalloc * l->size);
+    if (part->elts == NULL) {
+        return NULL;
+    }
+
+    l->last->next = part;
+    l->last = part;
+
+    return part;
+}
+
+
 void *
 ngx_list_push(ngx_list_t *l)
 {
     void             *elt;
-    ngx_list_part_t  *last;
+    ngx_list_part_t  *part;
 
-    last = l->last;
+    part = l->last;
 
-    if (last->nelts == l->nalloc) {
-        last = ngx_palloc(l->pool, sizeof(ngx_list_part_t));
-        if (last == NULL) {
+    if (part->nelts == l->nalloc) {
+        part = fuzz_list_grow(l);
+        if (part == NULL) {
             return NULL;
         }
-
-        last->elts = ngx_palloc(l->pool, l->nalloc * l->size);
-        if (last->elts == NULL) {
-            return NULL;
-        }
-
-        last->nelts = 0;
-        last->next = NULL;
-
-        l->last->next = last;
-        l->last = last;
     }
 
-    elt = (char *) last->elts + l->size * last->nelts;
-    last->nelts++;
+    elt = (u_char *) part->elts + part->nelts * l->size;
+    part->nelts++;
 
     return elt;
 }
@@ -319,31 +328,32 @@ ngx_list_push(ngx_list_t *l)
 void
 ngx_strlow(u_char *dst, u_char *src, size_t n)
 {
-    while (n) {
-        *dst = ngx_tolower(*src);
-        dst++;
-        src++;
-        n--;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        dst[i] = ngx_tolower(src[i]);
     }
 }
 
 
+/*
+ * Copies at most n - 1 bytes of src, stopping at its NUL, and always
+ * terminates: the result points at the NUL, so callers can append there.
+ */
+
 u_char *
 ngx_cpystrn(u_char *dst, u_char *src, size_t n)
 {
+    u_char  *end;
+
     if (n == 0) {
         return dst;
     }
 
-    while (--n) {
-        *dst = *src;
+    end = dst + n - 1;
 
-        if (*dst == '\0') {
-            return dst;
-        }
-
-        dst++;
-        src++;
+    while (dst < end && *src != '\0') {
+        *dst++ = *src++;
     }
 
     *dst = '\0';
@@ -371,77 +381,72 @@ ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
 ngx_int_t
 ngx_strncasecmp(u_char *s1, u_char *s2, size_t n)
 {
-    ngx_uint_t  c1, c2;
+    size_t     i;
+    ngx_int_t  c1, c2;
 
-    while (n) {
-        c1 = ngx_tolower(*s1);
-        c2 = ngx_tolower(*s2);
-        s1++;
-        s2++;
+    for (i = 0; i < n; i++) {
+        c1 = ngx_tolower(s1[i]);
+        c2 = ngx_tolower(s2[i]);
 
-        if (c1 == c2) {
-            if (c1) {
-                n--;
-                continue;
-            }
-
-            return 0;
+        if (c1 != c2) {
+            return c1 - c2;
         }
 
-        return c1 - c2;
+        /* both strings end here, equal so far */
+
+        if (c1 == '\0') {
+            return 0;
+        }
     }
 
     return 0;
 }
 
 
+/*
+ * Finds s2 in [s1, last), ignoring case.  As in nginx's contract, n is the
+ * needle's length less one, and only the haystack's first byte is lowered
+ * before it meets s2[0]: callers pass a lowercase needle.
+ */
+
 u_char *
 ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
 {
-    ngx_uint_t  c1, c2;
+    u_char  *p;
 
-    c2 = (ngx_uint_t) *s2++;
-    last -= n;
+    if (s1 >= last || (size_t) (last - s1) <= n) {
+        return NULL;
+    }
 
-    do {
-        do {
-            if (s1 >= last) {
-                return NULL;
-            }
+    for (p = s1; p < last - n; p++) {
 
-            c1 = (ngx_uint_t) *s1++;
-            c1 = ngx_tolower(c1);
+        if (ngx_tolower(*p) != s2[0]) {
+            continue;
+        }
 
-        } while (c1 != c2);
+        if (ngx_strncasecmp(p + 1, s2 + 1, n) == 0) {
+            return p;
+        }
+    }
 
-    } while (ngx_strncasecmp(s1, s2, n) != 0);
-
-    return --s1;
+    return NULL;
 }
 
+
+/* memcmp over the common prefix; on a tie the shorter sorts first */
 
 ngx_int_t
 ngx_memn2cmp(u_char *s1, u_char *s2, size_t n1, size_t n2)
 {
-    size_t     n;
-    ngx_int_t  m, z;
+    ngx_int_t  rc;
 
-    if (n1 <= n2) {
-        n = n1;
-        z = -1;
+    rc = ngx_memcmp(s1, s2, ngx_min(n1, n2));
 
-    } else {
-        n = n2;
-        z = 1;
+    if (rc != 0 || n1 == n2) {
+        return rc;
     }
 
-    m = ngx_memcmp(s1, s2, n);
-
-    if (m || n1 == n2) {
-        return m;
-    }
-
-    return z;
+    return (n1 < n2) ? -1 : 1;
 }
 
 
@@ -459,59 +464,113 @@ ngx_strcasecmp(u_char *s1, u_char *s2)
 }
 
 
-ngx_int_t
-ngx_atoi(u_char *line, size_t n)
+/*
+ * The value of one digit in base 10 or 16, or -1: the parsers below refuse
+ * the whole number on the first byte that is not a digit.
+ */
+
+static ngx_int_t
+fuzz_digit(u_char c, ngx_uint_t base)
 {
-    ngx_int_t  value, cutoff, cutlim;
+    u_char  lc;
+
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    if (base != 16) {
+        return -1;
+    }
+
+    lc = (u_char) (c | 0x20);
+
+    if (lc >= 'a' && lc <= 'f') {
+        return lc - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * *value = *value * base + digit unless that passes max: the contract is
+ * NGX_ERROR on overflow, never a wrapped number.
+ */
+
+static ngx_int_t
+fuzz_mul_add(uint64_t *value, ngx_uint_t base, ngx_uint_t digit, uint64_t max)
+{
+    if (*value > (max - digit) / base) {
+        return NGX_ERROR;
+    }
+
+    *value = *value * base + digit;
+
+    return NGX_OK;
+}
+
+
+/* n bytes, all digits, no sign, at most max; an empty number is an error */
+
+static ngx_int_t
+fuzz_parse_number(u_char *line, size_t n, ngx_uint_t base, uint64_t max,
+    uint64_t *out)
+{
+    size_t     i;
+    uint64_t   value;
+    ngx_int_t  d;
 
     if (n == 0) {
         return NGX_ERROR;
     }
 
-    cutoff = NGX_MAX_INT_T_VALUE / 10;
-    cutlim = NGX_MAX_INT_T_VALUE % 10;
+    value = 0;
 
-    for (value = 0; n--; line++) {
-        if (*line < '0' || *line > '9') {
+    for (i = 0; i < n; i++) {
+        d = fuzz_digit(line[i], base);
+
+        if (d < 0) {
             return NGX_ERROR;
         }
 
-        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
+        if (fuzz_mul_add(&value, base, (ngx_uint_t) d, max) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        value = value * 10 + (*line - '0');
     }
 
-    return value;
+    *out = value;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_atoi(u_char *line, size_t n)
+{
+    uint64_t  value;
+
+    if (fuzz_parse_number(line, n, 10, NGX_MAX_INT_T_VALUE, &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return (ngx_int_t) value;
 }
 
 
 off_t
 ngx_atoof(u_char *line, size_t n)
 {
-    off_t  value, cutoff, cutlim;
+    uint64_t  value;
 
-    if (n == 0) {
+    if (fuzz_parse_number(line, n, 10, NGX_MAX_OFF_T_VALUE, &value)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    cutoff = NGX_MAX_OFF_T_VALUE / 10;
-    cutlim = NGX_MAX_OFF_T_VALUE % 10;
-
-    for (value = 0; n--; line++) {
-        if (*line < '0' || *line > '9') {
-            return NGX_ERROR;
-        }
-
-        if (value >= cutoff && (value > cutoff || *line - '0' > cutlim)) {
-            return NGX_ERROR;
-        }
-
-        value = value * 10 + (*line - '0');
-    }
-
-    return value;
+    return (off_t) value;
 }
 
 
@@ -525,38 +584,15 @@ ngx_atotm(u_char *line, size_t n)
 ngx_int_t
 ngx_hextoi(u_char *line, size_t n)
 {
-    u_char     c, ch;
-    ngx_int_t  value, cutoff;
+    uint64_t  value;
 
-    if (n == 0) {
+    if (fuzz_parse_number(line, n, 16, NGX_MAX_INT_T_VALUE, &value)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    cutoff = NGX_MAX_INT_T_VALUE / 16;
-
-    for (value = 0; n--; line++) {
-        if (value > cutoff) {
-            return NGX_ERROR;
-        }
-
-        ch = *line;
-
-        if (ch >= '0' && ch <= '9') {
-            value = value * 16 + (ch - '0');
-            continue;
-        }
-
-        c = (u_char) (ch | 0x20);
-
-        if (c >= 'a' && c <= 'f') {
-            value = value * 16 + (c - 'a' + 10);
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return value;
+    return (ngx_int_t) value;
 }
 
 
@@ -581,229 +617,210 @@ ngx_hash_key_lc(u_char *data, size_t len)
  * escape when dst is NULL, as nginx's does.
  */
 
+/* RFC 3986's unreserved set, spelled out so no locale can widen it */
+
+static ngx_uint_t
+fuzz_uri_unreserved(u_char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9')
+           || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+
 uintptr_t
 ngx_escape_uri(u_char *dst, u_char *src, size_t size, ngx_uint_t type)
 {
-    u_char             c;
-    ngx_uint_t         n;
-    static u_char      hex[] = "0123456789ABCDEF";
+    size_t       i;
+    ngx_uint_t   escapes;
+    const char  *digits;
 
-    n = 0;
+    digits = "0123456789ABCDEF";
 
-    while (size) {
-        c = *src++;
-        size--;
+    if (dst == NULL) {
+        escapes = 0;
 
-        if (!(isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')) {
-            if (dst == NULL) {
-                n++;
-                continue;
+        for (i = 0; i < size; i++) {
+            if (!fuzz_uri_unreserved(src[i])) {
+                escapes++;
             }
+        }
 
-            *dst++ = '%';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0xf];
+        return (uintptr_t) escapes;
+    }
+
+    for (i = 0; i < size; i++) {
+        if (fuzz_uri_unreserved(src[i])) {
+            *dst++ = src[i];
             continue;
         }
 
-        if (dst) {
-            *dst++ = c;
-        }
+        *dst++ = '%';
+        *dst++ = digits[src[i] >> 4];
+        *dst++ = digits[src[i] & 0x0f];
     }
 
-    return dst ? (uintptr_t) dst : (uintptr_t) n;
+    return (uintptr_t) dst;
 }
 
 
 /*
  * nginx's unescaping for NGX_UNESCAPE_URI (what the module asks for): %XX
- * is a byte, an invalid escape is dropped, and a "?" (plain or escaped)
+ * is a byte; after a "%" that no hex digit follows the "%" alone is
+ * dropped, a "%X" with a bad second byte is dropped with it, and a "%" or
+ * "%X" cut off by the end is dropped; a "?" (plain or escaped) is kept and
  * ends it.  Never longer than its input.
  */
 
 void
 ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
 {
-    u_char  *d, *s, ch, c, decoded;
-    enum {
-        sw_usual = 0,
-        sw_quoted,
-        sw_quoted_second
-    } state;
+    u_char     *d, *s, *end, c;
+    ngx_int_t   hi, lo;
+    ngx_uint_t  query_ends;
 
     d = *dst;
     s = *src;
+    end = s + size;
+    query_ends = type & NGX_UNESCAPE_URI;
 
-    state = 0;
-    decoded = 0;
+    while (s < end) {
 
-    while (size--) {
+        if (*s != '%') {
+            c = *s++;
+            *d++ = c;
 
-        ch = *s++;
-
-        switch (state) {
-
-        case sw_usual:
-            if (ch == '?' && (type & NGX_UNESCAPE_URI)) {
-                *d++ = ch;
-                goto done;
-            }
-
-            if (ch == '%') {
-                state = sw_quoted;
+            if (c == '?' && query_ends) {
                 break;
             }
 
-            *d++ = ch;
+            continue;
+        }
+
+        s++;
+
+        if (s == end) {
             break;
+        }
 
-        case sw_quoted:
-            if (ch >= '0' && ch <= '9') {
-                decoded = (u_char) (ch - '0');
-                state = sw_quoted_second;
-                break;
-            }
+        hi = fuzz_digit(*s, 16);
 
-            c = (u_char) (ch | 0x20);
-            if (c >= 'a' && c <= 'f') {
-                decoded = (u_char) (c - 'a' + 10);
-                state = sw_quoted_second;
-                break;
-            }
+        if (hi < 0) {
+            /* the byte after a bad "%" is kept as it is, even "%" or "?" */
+            *d++ = *s++;
+            continue;
+        }
 
-            /* the invalid quoted character */
+        s++;
 
-            state = sw_usual;
-
-            *d++ = ch;
-
+        if (s == end) {
             break;
+        }
 
-        case sw_quoted_second:
+        lo = fuzz_digit(*s++, 16);
 
-            state = sw_usual;
+        if (lo < 0) {
+            continue;
+        }
 
-            if (ch >= '0' && ch <= '9') {
-                ch = (u_char) ((decoded << 4) + (ch - '0'));
-                *d++ = ch;
-                break;
-            }
+        c = (u_char) (hi << 4 | lo);
+        *d++ = c;
 
-            c = (u_char) (ch | 0x20);
-            if (c >= 'a' && c <= 'f') {
-                ch = (u_char) ((decoded << 4) + (c - 'a') + 10);
-
-                if ((type & NGX_UNESCAPE_URI) && ch == '?') {
-                    *d++ = ch;
-                    goto done;
-                }
-
-                *d++ = ch;
-                break;
-            }
-
-            /* the invalid quoted character */
-
+        if (c == '?' && query_ends) {
             break;
         }
     }
-
-done:
 
     *dst = d;
     *src = s;
 }
 
 
-/* nginx's $arg_NAME lookup (ngx_http_parse.c): the first NAME=value */
+/*
+ * nginx's $arg_NAME lookup (ngx_http_parse.c): the value of the first
+ * "&"-separated pair whose name is NAME, compared without case.
+ */
 
 ngx_int_t
 ngx_http_arg(ngx_http_request_t *r, u_char *name, size_t len,
     ngx_str_t *value)
 {
-    u_char  *p, *last;
+    u_char  *pair, *end, *last;
 
-    if (r->args.len == 0) {
-        return NGX_DECLINED;
-    }
+    pair = r->args.data;
+    last = pair + r->args.len;
 
-    p = r->args.data;
-    last = p + r->args.len;
+    while (pair < last) {
+        end = ngx_strlchr(pair, last, '&');
 
-    for ( /* void */ ; p < last; p++) {
-
-        /* we need '=' after name, so drop one char from last */
-
-        p = ngx_strlcasestrn(p, last - 1, name, len - 1);
-
-        if (p == NULL) {
-            return NGX_DECLINED;
+        if (end == NULL) {
+            end = last;
         }
 
-        if ((p == r->args.data || *(p - 1) == '&') && *(p + len) == '=') {
-
-            value->data = p + len + 1;
-
-            p = ngx_strlchr(p, last, '&');
-
-            if (p == NULL) {
-                p = r->args.data + r->args.len;
-            }
-
-            value->len = p - value->data;
+        if ((size_t) (end - pair) > len
+            && pair[len] == '='
+            && ngx_strncasecmp(pair, name, len) == 0)
+        {
+            value->data = pair + len + 1;
+            value->len = end - value->data;
 
             return NGX_OK;
         }
+
+        pair = end + 1;
     }
 
     return NGX_DECLINED;
 }
 
 
+/*
+ * Base64 as a bit stream: each symbol adds 6 bits to an accumulator and
+ * every full 8 bits is a byte.  Decoding stops at the first "=", so padding
+ * is optional; a lone trailing symbol (6 bits, no whole byte) is an error,
+ * and so is any byte outside the alphabet.
+ */
+
 static ngx_int_t
 fuzz_base64_decode(ngx_str_t *dst, ngx_str_t *src, const char *alphabet)
 {
-    u_char   *d, *s, v[256];
-    size_t    len, i;
+    u_char      *d, value[256];
+    size_t       i, n;
+    uint32_t     acc;
+    ngx_uint_t   bits;
 
-    ngx_memset(v, 0xff, sizeof(v));
+    ngx_memset(value, 0xff, sizeof(value));
 
     for (i = 0; i < 64; i++) {
-        v[(u_char) alphabet[i]] = (u_char) i;
+        value[(u_char) alphabet[i]] = (u_char) i;
     }
 
-    for (len = 0; len < src->len; len++) {
-        if (src->data[len] == '=') {
-            break;
-        }
+    n = 0;
 
-        if (v[src->data[len]] == 0xff) {
+    while (n < src->len && src->data[n] != '=') {
+        if (value[src->data[n]] == 0xff) {
             return NGX_ERROR;
         }
+
+        n++;
     }
 
-    if (len % 4 == 1) {
+    if (n % 4 == 1) {
         return NGX_ERROR;
     }
 
-    s = src->data;
     d = dst->data;
+    acc = 0;
+    bits = 0;
 
-    while (len > 3) {
-        *d++ = (u_char) (v[s[0]] << 2 | v[s[1]] >> 4);
-        *d++ = (u_char) (v[s[1]] << 4 | v[s[2]] >> 2);
-        *d++ = (u_char) (v[s[2]] << 6 | v[s[3]]);
+    for (i = 0; i < n; i++) {
+        acc = (acc << 6 | value[src->data[i]]) & 0xffffff;
+        bits += 6;
 
-        s += 4;
-        len -= 4;
-    }
-
-    if (len > 1) {
-        *d++ = (u_char) (v[s[0]] << 2 | v[s[1]] >> 4);
-    }
-
-    if (len > 2) {
-        *d++ = (u_char) (v[s[1]] << 4 | v[s[2]] >> 2);
+        if (bits >= 8) {
+            bits -= 8;
+            *d++ = (u_char) (acc >> bits);
+        }
     }
 
     dst->len = d - dst->data;
@@ -830,44 +847,40 @@ ngx_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
 }
 
 
+/*
+ * The same stream the other way: 8 bits in, 6 bits out; the last symbol's
+ * missing low bits are zero, and "=" pads to a multiple of 4 when asked.
+ */
+
 static void
-fuzz_base64_encode(ngx_str_t *dst, ngx_str_t *src, const char *basis,
+fuzz_base64_encode(ngx_str_t *dst, ngx_str_t *src, const char *alphabet,
     ngx_uint_t padding)
 {
-    u_char  *d, *s;
-    size_t   len;
+    u_char      *d;
+    size_t       i;
+    uint32_t     acc;
+    ngx_uint_t   bits;
 
-    len = src->len;
-    s = src->data;
     d = dst->data;
+    acc = 0;
+    bits = 0;
 
-    while (len > 2) {
-        *d++ = basis[(s[0] >> 2) & 0x3f];
-        *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
-        *d++ = basis[((s[1] & 0x0f) << 2) | (s[2] >> 6)];
-        *d++ = basis[s[2] & 0x3f];
+    for (i = 0; i < src->len; i++) {
+        acc = (acc << 8 | src->data[i]) & 0xffff;
+        bits += 8;
 
-        s += 3;
-        len -= 3;
+        while (bits >= 6) {
+            bits -= 6;
+            *d++ = alphabet[(acc >> bits) & 0x3f];
+        }
     }
 
-    if (len) {
-        *d++ = basis[(s[0] >> 2) & 0x3f];
+    if (bits > 0) {
+        *d++ = alphabet[(acc << (6 - bits)) & 0x3f];
+    }
 
-        if (len == 1) {
-            *d++ = basis[(s[0] & 3) << 4];
-            if (padding) {
-                *d++ = '=';
-            }
-
-        } else {
-            *d++ = basis[((s[0] & 3) << 4) | (s[1] >> 4)];
-            *d++ = basis[(s[1] & 0x0f) << 2];
-        }
-
-        if (padding) {
-            *d++ = '=';
-        }
+    while (padding && (d - dst->data) % 4 != 0) {
+        *d++ = '=';
     }
 
     dst->len = d - dst->data;
@@ -908,102 +921,188 @@ ngx_gmtime(time_t t, ngx_tm_t *tp)
 
 
 /*
- * nginx's formats (ngx_string.c's comment lists them): the widths, "0"
- * padding, "u" and "x"/"X" and "*" prefixes, and %V %v %s %c %d %i %ui
- * %z %l %L %O %T %M %A %P %D %p %N %Z %%, each taking the argument type
- * nginx's does, so a mismatch reads what nginx would read.
+ * nginx's formats (ngx_string.c's comment lists them): "0" padding and a
+ * width, then any of the "u", "x"/"X" and "*" prefixes, then one of
+ * %V %s %c %d %i %z %l %L %O %T %M %A %P %D %p %N %Z %%, each taking the
+ * argument type nginx's does, so a mismatch reads what nginx would read.
+ * Any other byte after "%" is written as it is.
  */
+
+typedef struct {
+    u_char      pad;            /* ' ', or '0' for a "%0..." width */
+    size_t      width;          /* the least count of digits */
+    ngx_uint_t  is_unsigned;    /* "u", "x" or "X" */
+    ngx_uint_t  upper_hex;      /* "X" */
+    ngx_uint_t  hex;            /* "x" or "X" */
+    ngx_uint_t  stars;          /* "*": size_t lengths to read first */
+} fuzz_spec_t;
+
+
+/* what sits between "%" and the conversion; fmt is left on the latter */
+
+static const char *
+fuzz_parse_spec(const char *fmt, fuzz_spec_t *spec)
+{
+    ngx_memzero(spec, sizeof(fuzz_spec_t));
+
+    spec->pad = (u_char) (*fmt == '0' ? '0' : ' ');
+
+    while (*fmt >= '0' && *fmt <= '9') {
+        spec->width = spec->width * 10 + (*fmt - '0');
+        fmt++;
+    }
+
+    for ( ;; ) {
+        if (*fmt == 'u') {
+            spec->is_unsigned = 1;
+
+        } else if (*fmt == 'x' || *fmt == 'X') {
+            spec->is_unsigned = 1;
+            spec->hex = 1;
+            spec->upper_hex = (*fmt == 'X');
+
+        } else if (*fmt == '*') {
+            spec->stars++;
+
+        } else {
+            return fmt;
+        }
+
+        fmt++;
+    }
+}
+
+
+/* copies what fits of len bytes */
+
+static u_char *
+fuzz_put_bytes(u_char *buf, u_char *last, u_char *p, size_t len)
+{
+    if (len > (size_t) (last - buf)) {
+        len = last - buf;
+    }
+
+    return ngx_cpymem(buf, p, len);
+}
+
+
+/*
+ * The one number formatter: digits of value in base 10 or 16 behind the
+ * padding the width asks for (the width counts digits only, after any
+ * "-" the caller wrote), all cut at last.
+ */
+
+static u_char *
+fuzz_put_uint(u_char *buf, u_char *last, fuzz_spec_t *spec, uint64_t value)
+{
+    u_char         digits[NGX_INT64_LEN + 1], *p, *end;
+    ngx_uint_t     base;
+    const u_char  *alphabet;
+
+    base = spec->hex ? 16 : 10;
+    alphabet = (const u_char *) (spec->upper_hex ? "0123456789ABCDEF"
+                                                 : "0123456789abcdef");
+
+    /* written backwards, least significant digit first */
+
+    end = digits + sizeof(digits);
+    p = end;
+
+    do {
+        *--p = alphabet[value % base];
+        value /= base;
+    } while (value != 0);
+
+    while (spec->width > (size_t) (end - p) && buf < last) {
+        *buf++ = spec->pad;
+        spec->width--;
+    }
+
+    return fuzz_put_bytes(buf, last, p, end - p);
+}
+
+
+static u_char *
+fuzz_put_int(u_char *buf, u_char *last, fuzz_spec_t *spec, int64_t value)
+{
+    uint64_t  magnitude;
+
+    if (value >= 0) {
+        return fuzz_put_uint(buf, last, spec, (uint64_t) value);
+    }
+
+    if (buf < last) {
+        *buf++ = '-';
+    }
+
+    /* -(value + 1) + 1: INT64_MIN has no positive int64_t */
+
+    magnitude = (uint64_t) -(value + 1) + 1;
+
+    return fuzz_put_uint(buf, last, spec, magnitude);
+}
+
 
 u_char *
 ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
 {
-    u_char      *p, zero, tmp[NGX_INT64_LEN + 1];
-    size_t       len, slen, width;
-    int64_t      i64;
-    uint64_t     ui64;
-    ngx_str_t   *v;
-    ngx_uint_t   hex, sign;
-    static u_char  hexl[] = "0123456789abcdef";
-    static u_char  hexu[] = "0123456789ABCDEF";
+    u_char       *s;
+    size_t        slen;
+    int64_t       i64;
+    uint64_t      u64;
+    ngx_str_t    *v;
+    ngx_uint_t    is_signed;
+    fuzz_spec_t   spec;
 
-    while (*fmt && buf < last) {
+    while (*fmt != '\0' && buf < last) {
 
         if (*fmt != '%') {
             *buf++ = *fmt++;
             continue;
         }
 
-        i64 = 0;
-        ui64 = 0;
-        zero = (u_char) ((*++fmt == '0') ? '0' : ' ');
-        width = 0;
-        sign = 1;
-        hex = 0;
+        fmt = fuzz_parse_spec(fmt + 1, &spec);
+
+        /* "*" lengths come before the conversion's own argument */
+
         slen = (size_t) -1;
 
-        while (*fmt >= '0' && *fmt <= '9') {
-            width = width * 10 + (*fmt++ - '0');
+        while (spec.stars) {
+            slen = va_arg(args, size_t);
+            spec.stars--;
         }
 
-        for ( ;; ) {
-            switch (*fmt) {
+        /* the conversion: text first, numbers fall through below */
 
-            case 'u':
-                sign = 0;
-                fmt++;
-                continue;
-
-            case 'x':
-                hex = 1;
-                sign = 0;
-                fmt++;
-                continue;
-
-            case 'X':
-                hex = 2;
-                sign = 0;
-                fmt++;
-                continue;
-
-            case '*':
-                slen = va_arg(args, size_t);
-                fmt++;
-                continue;
-
-            default:
-                break;
-            }
-
-            break;
-        }
+        i64 = 0;
+        u64 = 0;
+        is_signed = !spec.is_unsigned;
 
         switch (*fmt) {
 
+        case '\0':
+            /* a "%" that ends the format: nothing to convert */
+            return buf;
+
         case 'V':
             v = va_arg(args, ngx_str_t *);
-            len = ngx_min((size_t) (last - buf), v->len);
-            buf = ngx_cpymem(buf, v->data, len);
+            buf = fuzz_put_bytes(buf, last, v->data, v->len);
             fmt++;
             continue;
 
         case 's':
-            p = va_arg(args, u_char *);
+            s = va_arg(args, u_char *);
 
             if (slen == (size_t) -1) {
-                while (*p && buf < last) {
-                    *buf++ = *p++;
-                }
-
-            } else {
-                len = ngx_min((size_t) (last - buf), slen);
-                buf = ngx_cpymem(buf, p, len);
+                slen = ngx_strlen(s);
             }
 
+            buf = fuzz_put_bytes(buf, last, s, slen);
             fmt++;
             continue;
 
         case 'c':
-            *buf++ = (u_char) (va_arg(args, int) & 0xff);
+            *buf++ = (u_char) va_arg(args, int);
             fmt++;
             continue;
 
@@ -1017,133 +1116,117 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             fmt++;
             continue;
 
-        case '%':
-            *buf++ = '%';
-            fmt++;
-            continue;
-
         case 'O':
-            i64 = (int64_t) va_arg(args, off_t);
-            sign = 1;
+            i64 = va_arg(args, off_t);
+            is_signed = 1;
             break;
 
         case 'P':
-            i64 = (int64_t) va_arg(args, ngx_pid_t);
-            sign = 1;
+            i64 = va_arg(args, ngx_pid_t);
+            is_signed = 1;
             break;
 
         case 'T':
-            i64 = (int64_t) va_arg(args, time_t);
-            sign = 1;
+            i64 = va_arg(args, time_t);
+            is_signed = 1;
             break;
 
         case 'M':
-            ui64 = (uint64_t) va_arg(args, ngx_msec_t);
-            sign = 0;
-            break;
-
-        case 'z':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, ssize_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, size_t);
-            }
-            break;
-
-        case 'i':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, ngx_int_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, ngx_uint_t);
-            }
-            break;
-
-        case 'd':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, int);
-            } else {
-                ui64 = (uint64_t) va_arg(args, u_int);
-            }
-            break;
-
-        case 'l':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, long);
-            } else {
-                ui64 = (uint64_t) va_arg(args, u_long);
-            }
-            break;
-
-        case 'D':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, int32_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, uint32_t);
-            }
-            break;
-
-        case 'L':
-            if (sign) {
-                i64 = va_arg(args, int64_t);
-            } else {
-                ui64 = va_arg(args, uint64_t);
-            }
-            break;
-
-        case 'A':
-            if (sign) {
-                i64 = (int64_t) va_arg(args, ngx_atomic_int_t);
-            } else {
-                ui64 = (uint64_t) va_arg(args, ngx_atomic_uint_t);
-            }
+            u64 = va_arg(args, ngx_msec_t);
+            is_signed = 0;
             break;
 
         case 'p':
-            ui64 = (uintptr_t) va_arg(args, void *);
-            hex = 2;
-            sign = 0;
-            zero = '0';
-            width = 2 * sizeof(void *);
+            u64 = (uintptr_t) va_arg(args, void *);
+            is_signed = 0;
+            spec.hex = 1;
+            spec.upper_hex = 1;
+            spec.pad = '0';
+            spec.width = 2 * sizeof(void *);
+            break;
+
+        case 'z':
+            if (is_signed) {
+                i64 = va_arg(args, ssize_t);
+
+            } else {
+                u64 = va_arg(args, size_t);
+            }
+
+            break;
+
+        case 'i':
+            if (is_signed) {
+                i64 = va_arg(args, ngx_int_t);
+
+            } else {
+                u64 = va_arg(args, ngx_uint_t);
+            }
+
+            break;
+
+        case 'd':
+            if (is_signed) {
+                i64 = va_arg(args, int);
+
+            } else {
+                u64 = va_arg(args, u_int);
+            }
+
+            break;
+
+        case 'l':
+            if (is_signed) {
+                i64 = va_arg(args, long);
+
+            } else {
+                u64 = va_arg(args, u_long);
+            }
+
+            break;
+
+        case 'D':
+            if (is_signed) {
+                i64 = va_arg(args, int32_t);
+
+            } else {
+                u64 = va_arg(args, uint32_t);
+            }
+
+            break;
+
+        case 'L':
+            if (is_signed) {
+                i64 = va_arg(args, int64_t);
+
+            } else {
+                u64 = va_arg(args, uint64_t);
+            }
+
+            break;
+
+        case 'A':
+            if (is_signed) {
+                i64 = va_arg(args, ngx_atomic_int_t);
+
+            } else {
+                u64 = va_arg(args, ngx_atomic_uint_t);
+            }
+
             break;
 
         default:
+            /* "%%" and anything unknown: the byte itself */
             *buf++ = *fmt++;
             continue;
         }
 
-        if (sign) {
-            if (i64 < 0) {
-                *buf++ = '-';
-                ui64 = (uint64_t) -(i64 + 1) + 1;
+        if (is_signed) {
+            buf = fuzz_put_int(buf, last, &spec, i64);
 
-            } else {
-                ui64 = (uint64_t) i64;
-            }
+        } else {
+            buf = fuzz_put_uint(buf, last, &spec, u64);
         }
-
-        p = tmp + NGX_INT64_LEN;
-
-        do {
-            if (hex) {
-                *--p = (hex == 1 ? hexl : hexu)[ui64 & 0xf];
-                ui64 >>= 4;
-
-            } else {
-                *--p = (u_char) (ui64 % 10 + '0');
-                ui64 /= 10;
-            }
-
-        } while (ui64 != 0);
-
-        len = (tmp + NGX_INT64_LEN) - p;
-
-        while (len < width && buf < last) {
-            *buf++ = zero;
-            width--;
-        }
-
-        len = ngx_min((size_t) (last - buf), len);
-        buf = ngx_cpymem(buf, p, len);
 
         fmt++;
     }
