@@ -2,8 +2,9 @@
 #
 #   make          build build/ngx_http_tiktok_module.so against Debian's nginx
 #   make test     install what is missing, build, build against nginx 1.26
-#                 (make compat), run every suite, then the browser test
-#                 when /usr/bin/chromium is there
+#                 (make compat), run every suite, a short run of every fuzz
+#                 target, then the browser test when /usr/bin/chromium is
+#                 there
 #   make test-browser  the demo page's flows in headless Chromium
 #                 (screenshots in build/browser/)
 #   make compat   build the module against Debian trixie's nginx-dev (1.26)
@@ -11,7 +12,11 @@
 #   make demo     install what is missing, build, start nginx + PostgreSQL +
 #                 the TikTok sandbox for a person to use
 #   make asan     the same suites with the module built under AddressSanitizer
-#   make bench    the benchmark (not part of make test)
+#   make fuzz     every libFuzzer target (fuzz/) FUZZ_SECONDS each, then a
+#                 table of executions, coverage and crashes; make test runs
+#                 each FUZZ_SMOKE seconds (fuzz-smoke)
+#   make bench    the benchmark, the soak and the publisher at scale (not
+#                 part of make test)
 #   make deb      build/deb/libnginx-mod-http-tiktok_<version>_<arch>.deb,
 #                 built as Debian builds its nginx modules; fails on any
 #                 lintian error
@@ -41,7 +46,8 @@ UNIT_CFLAGS = $(CC_OPT) -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
               -I$(NGX_BUILD)/src/os/unix
 
 .PHONY: all deps module unit compat test test-only test-browser \
-        test-browser-only asan fuzz bench demo demo-stop deb clean
+        test-browser-only asan fuzz fuzz-build fuzz-smoke bench demo \
+        demo-stop deb clean
 
 all: module unit
 
@@ -136,6 +142,7 @@ test: deps
 	$(MAKE) compat
 	$(MAKE) test-only
 ifeq ($(TESTS),t)
+	$(MAKE) fuzz-smoke
 	@if [ -x $(CHROMIUM) ]; then $(MAKE) test-browser-only; \
 	else echo "test: no $(CHROMIUM), so no browser test"; fi
 endif
@@ -199,32 +206,76 @@ asan: deps
 	    TIKTOK_NODLCLOSE=$(CURDIR)/build-asan/nodlclose.so test-only
 	scripts/asan-check $(ASAN_DIR)
 
-# libFuzzer over the container parser (not part of make test; bounded)
-FUZZ_SECONDS ?= 60
+# libFuzzer targets (fuzz/, one per shape of outside input: README,
+# "Fuzzing"), with ASan and UBSan.  src/ is built once with clang into an
+# archive; a target that needs a parser's static functions includes its .c
+# and the archive fills in the rest.  fuzz/core.c stands in for the parts
+# of nginx's core they use (Debian ships nginx's headers, not its .c).
+# "make fuzz" runs every target FUZZ_SECONDS and prints a table; any crash
+# fails it.  "make test" runs fuzz-smoke: every target, a few seconds.
+FUZZ          = $(BUILD)/fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_RUNS    ?=
+FUZZ_SMOKE   ?= 2
+FUZZ_JOBS    ?= 2
+FUZZ_TARGETS  = $(sort $(basename $(notdir $(filter-out \
+                    fuzz/core.c fuzz/stubs.c fuzz/unreached.c, \
+                    $(wildcard fuzz/*.c)))))
+# without pointer-overflow: nginx's empty string is { 0, NULL }, and
+# "p = s->data; last = p + s->len" on it (NULL + 0) is its idiom everywhere;
+# a real overflow still ends in an access ASan catches.
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize=pointer-overflow \
+                -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer -Wall -Werror $(FUZZ_SAN) \
+                -Isrc -Ifuzz -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
+                -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
+                -I$(NGX_BUILD)/src/os/unix -I$(NGX_BUILD)/src/http \
+                -I$(NGX_BUILD)/src/http/modules -I$(NGX_BUILD)/src/http/v2 \
+                -I/usr/include/postgresql
+FUZZ_LIBS     = -lpq -lcurl -ljansson -lcrypto
+FUZZ_SRC_OBJS = $(patsubst src/%.c,$(FUZZ)/obj/%.o,$(wildcard src/*.c))
+FUZZ_NGX_OBJS = $(FUZZ)/obj/core.o $(FUZZ)/obj/stubs.o \
+                $(FUZZ)/obj/unreached.o
 
-fuzz: deps module
-	mkdir -p $(BUILD)/fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
-	    -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
-	    -I$(NGX_BUILD)/src/os/unix \
-	    -o $(BUILD)/fuzz/media_fuzz t/unit/media_fuzz.c \
-	    src/ngx_http_tiktok_media.c
-	clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Isrc -I$(NGX_BUILD)/objs -I$(NGX_BUILD)/src/core \
-	    -I$(NGX_BUILD)/src/event -I$(NGX_BUILD)/src/event/modules \
-	    -I$(NGX_BUILD)/src/os/unix \
-	    -o $(BUILD)/fuzz/validate_fuzz t/unit/validate_fuzz.c \
-	    src/ngx_http_tiktok_validate.c
-	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/validate_corpus
-	$(BUILD)/fuzz/media_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	    $(BUILD)/fuzz/corpus t/unit/media_corpus
-	$(BUILD)/fuzz/validate_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	    -dict=t/unit/validate.dict $(BUILD)/fuzz/validate_corpus
+$(FUZZ)/obj/%.o: src/%.c $(wildcard src/*.h) $(NGX_BUILD)/objs/Makefile Makefile
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
+$(FUZZ)/obj/%.o: fuzz/%.c fuzz/fuzz.h $(NGX_BUILD)/objs/Makefile Makefile
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ)/libtiktok.a: $(FUZZ_SRC_OBJS) $(FUZZ_NGX_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ)/bin/%: fuzz/%.c fuzz/fuzz.h $(FUZZ)/libtiktok.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ)/libtiktok.a \
+	    $(FUZZ_LIBS)
+
+fuzz-build: $(addprefix $(FUZZ)/bin/,$(FUZZ_TARGETS))
+
+fuzz: deps
+	$(MAKE) $(NGX_BUILD)/objs/Makefile
+	$(MAKE) -j$(FUZZ_JOBS) fuzz-build
+	FUZZ=$(FUZZ) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    fuzz/run $(FUZZ_SECONDS) \
+	    $(FUZZ_TARGETS)
+
+fuzz-smoke: deps
+	$(MAKE) $(NGX_BUILD)/objs/Makefile
+	$(MAKE) -j$(FUZZ_JOBS) fuzz-build
+	FUZZ=$(FUZZ) FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run $(FUZZ_SMOKE) \
+	    $(FUZZ_TARGETS)
+
+# bench/run's table (BENCH_* for shorter runs), then the soak (SOAK_*) and
+# the publisher at scale (SCALE_*): about 25 minutes in all; see README
 bench: deps all
-	@sh scripts/deps.sh wrk
+	@sh scripts/deps.sh wrk curl
 	bench/run
+	bench/soak
+	bench/scale
 
 # The Debian package, built as Debian builds its out-of-tree nginx modules:
 # debian/ with nginx-dev's debhelper sequence (dh_nginx, the nginx_mod

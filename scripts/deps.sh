@@ -7,7 +7,7 @@ PKGS="nginx-core nginx-dev libpq-dev libcurl4-openssl-dev libssl-dev
       libjansson-dev postgresql-15 python3 openssl gcc make
       libtest-base-perl libtext-diff-perl libio-socket-ssl-perl
       libhttp-daemon-perl libwww-perl libjson-pp-perl pgbouncer
-      python3-prometheus-client chromium"
+      python3-prometheus-client chromium clang libclang-rt-14-dev"
 
 [ "$#" -gt 0 ] && PKGS="$PKGS $*"
 

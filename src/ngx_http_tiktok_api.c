@@ -788,6 +788,41 @@ ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
 }
 
 
+ngx_int_t
+ngx_http_tiktok_api_token_read(ngx_pool_t *pool, json_t *root,
+    ngx_http_tiktok_api_token_t *token, const char **reason)
+{
+    ngx_memzero(token, sizeof(ngx_http_tiktok_api_token_t));
+
+    /*
+     * Each token is forgotten as soon as it is copied, so a token read
+     * before a later field fails is zeroed all the same.  The scope is
+     * what the user actually granted, which may be fewer.
+     */
+
+    if (ngx_http_tiktok_json_get_str(pool, root, "access_token",
+                                     &token->access_token) != NGX_OK
+        || ngx_http_tiktok_forget(pool, &token->access_token) != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, root, "refresh_token",
+                                        &token->refresh_token) != NGX_OK
+        || ngx_http_tiktok_forget(pool, &token->refresh_token) != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, root, "open_id",
+                                        &token->open_id) == NGX_ERROR
+        || ngx_http_tiktok_json_get_int(pool, root, "expires_in",
+                                        &token->expires_in) != NGX_OK
+        || ngx_http_tiktok_json_get_int(pool, root, "refresh_expires_in",
+                                        &token->refresh_expires_in) != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, root, "scope", &token->scope)
+           == NGX_ERROR)
+    {
+        *reason = "token answer without the documented fields";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_tiktok_forget_cleanup(void *data)
 {
@@ -856,4 +891,62 @@ ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
     }
 
     return NGX_OK;
+}
+
+
+const char *
+ngx_http_tiktok_api_creator_check(json_t *data)
+{
+    size_t       i;
+    json_t      *options, *o, *v;
+    ngx_uint_t   k;
+
+    static const char  *flags[] = {
+        "comment_disabled", "duet_disabled", "stitch_disabled"
+    };
+
+    static const char  *texts[] = {
+        "creator_username", "creator_nickname", "creator_avatar_url"
+    };
+
+    options = json_object_get(data, "privacy_level_options");
+
+    /* not an array: no element, i stays 0 */
+    json_array_foreach(options, i, o) {
+        if (!json_is_string(o)) {
+            break;
+        }
+    }
+
+    if (i == 0 || i < json_array_size(options)) {
+        return "creator info without a list of privacy_level_options";
+    }
+
+    /* absent is TikTok's to decide (not disabled, no limit); mistyped is not */
+
+    for (k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+        v = json_object_get(data, flags[k]);
+
+        if (v != NULL && !json_is_boolean(v)) {
+            return "creator info with an interaction flag that is not "
+                   "true or false";
+        }
+    }
+
+    for (k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+        v = json_object_get(data, texts[k]);
+
+        if (v != NULL && !json_is_string(v) && !json_is_null(v)) {
+            return "creator info with a name or avatar that is not a string";
+        }
+    }
+
+    v = json_object_get(data, "max_video_post_duration_sec");
+
+    if (v != NULL && !(json_is_integer(v) && json_integer_value(v) > 0)) {
+        return "creator info with a max_video_post_duration_sec that is not "
+               "a whole number of seconds";
+    }
+
+    return NULL;
 }

@@ -147,6 +147,30 @@ ngx_int_t ngx_http_tiktok_oauth_answer(ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t status, ngx_str_t *response, json_t **root,
     ngx_http_tiktok_api_error_t *err);
 
+/*
+ * TikTok's OAuth token answer, the code exchange's and the refresh's: the
+ * same fields in both, but only the exchange needs open_id (the refresh is
+ * for an account whose open_id is stored).  The tokens are zeroed when the
+ * pool goes, through this struct: it must live in the pool too.
+ */
+typedef struct {
+    ngx_str_t                     access_token;
+    ngx_str_t                     refresh_token;
+    ngx_str_t                     open_id;       /* empty when absent */
+    ngx_str_t                     expires_in;    /* seconds, as text */
+    ngx_str_t                     refresh_expires_in;
+    ngx_str_t                     scope;         /* empty when absent */
+} ngx_http_tiktok_api_token_t;
+
+
+/*
+ * Reads the answer oauth_answer accepted (root) into token: NGX_OK with
+ * both tokens and both lifetimes (whole positive numbers), else NGX_ERROR
+ * and why in reason
+ */
+ngx_int_t ngx_http_tiktok_api_token_read(ngx_pool_t *pool, json_t *root,
+    ngx_http_tiktok_api_token_t *token, const char **reason);
+
 /* the first header of a list (headers_in's, headers_out's) named name */
 ngx_table_elt_t *ngx_http_tiktok_header(ngx_list_t *headers,
     const char *name);
@@ -164,6 +188,15 @@ ngx_int_t ngx_http_tiktok_forget(ngx_pool_t *pool, ngx_str_t *secret);
 ngx_int_t ngx_http_tiktok_api_answer(ngx_pool_t *pool, ngx_log_t *log,
     ngx_uint_t status, ngx_str_t *response, json_t **data,
     ngx_http_tiktok_api_error_t *err);
+
+/*
+ * NULL when creator info's data has what a posting form, POST /post and
+ * the publisher rely on, each of its type: a list of strings for the
+ * privacy levels, booleans for the interaction flags (a "true" string
+ * read as not-disabled would turn on what the creator turned off), a
+ * whole number for the duration limit; else why not, for the error log
+ */
+const char *ngx_http_tiktok_api_creator_check(json_t *data);
 
 
 #endif /* _NGX_HTTP_TIKTOK_API_H_INCLUDED_ */

@@ -50,7 +50,6 @@ static void ngx_http_tiktok_call_flight_end(ngx_http_tiktok_call_t *call);
 static void ngx_http_tiktok_call_cleanup(void *data);
 static void ngx_http_tiktok_call_key(ngx_http_tiktok_call_t *call,
     const char *suffix, u_char *buf, ngx_str_t *key);
-static const char *ngx_http_tiktok_creator_check(json_t *data);
 
 
 static const char  ngx_http_tiktok_reconnect_msg[] =
@@ -608,30 +607,9 @@ ngx_http_tiktok_call_creator_info(ngx_http_request_t *r,
     call->endpoint = NGX_HTTP_TIKTOK_CREATOR_PATH;
     ngx_str_set(&call->key, "creator_info");
     call->ttl = NGX_HTTP_TIKTOK_CREATOR_TTL;
-    call->check = ngx_http_tiktok_creator_check;
+    call->check = ngx_http_tiktok_api_creator_check;
     call->posting = 1;
 
     return ngx_http_tiktok_call(r, call);
 }
 
-
-/* what a posting form and POST /post rely on: a list of strings */
-
-static const char *
-ngx_http_tiktok_creator_check(json_t *data)
-{
-    size_t   i;
-    json_t  *options, *o;
-
-    options = json_object_get(data, "privacy_level_options");
-
-    /* not an array: no element, i stays 0 */
-    json_array_foreach(options, i, o) {
-        if (!json_is_string(o)) {
-            break;
-        }
-    }
-
-    return (i == 0 || i < json_array_size(options))
-           ? "creator info without a list of privacy_level_options" : NULL;
-}

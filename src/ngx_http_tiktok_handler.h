@@ -22,6 +22,14 @@ ngx_int_t ngx_http_tiktok_status_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 
 /* ngx_http_tiktok_handler_oauth.c */
+
+/* the account in TikTok's user info answer (/v2/user/info/) */
+typedef struct {
+    ngx_str_t                     open_id;
+    ngx_str_t                     display_name;  /* empty when absent */
+    ngx_str_t                     avatar_url;    /* empty when absent */
+} ngx_http_tiktok_oauth_user_t;
+
 ngx_int_t ngx_http_tiktok_connect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_int_t ngx_http_tiktok_callback_redact(ngx_http_request_t *r,
@@ -31,6 +39,12 @@ ngx_int_t ngx_http_tiktok_callback_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
 ngx_int_t ngx_http_tiktok_disconnect_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx);
+/*
+ * Reads the user info's data (the envelope's, api_answer's): NGX_OK with
+ * the account's open_id, else NGX_ERROR and why in reason
+ */
+ngx_int_t ngx_http_tiktok_oauth_user_read(ngx_pool_t *pool, json_t *data,
+    ngx_http_tiktok_oauth_user_t *user, const char **reason);
 
 /* ngx_http_tiktok_handler_videos.c */
 ngx_int_t ngx_http_tiktok_videos_handler(ngx_http_request_t *r,

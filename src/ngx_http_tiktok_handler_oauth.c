@@ -200,14 +200,8 @@ typedef struct {
     ngx_str_t                     code;
     ngx_str_t                     state_hash;     /* hex */
     ngx_str_t                     verifier;
-    ngx_str_t                     access_token;
-    ngx_str_t                     refresh_token;
-    ngx_str_t                     open_id;
-    ngx_str_t                     scope;
-    ngx_str_t                     expires_in;
-    ngx_str_t                     refresh_expires_in;
-    ngx_str_t                     display_name;
-    ngx_str_t                     avatar_url;
+    ngx_http_tiktok_api_token_t   token;
+    ngx_http_tiktok_oauth_user_t  user;
     ngx_str_t                     state;
     ngx_str_t                     error;
     const char                   *reason;
@@ -576,27 +570,18 @@ ngx_http_tiktok_callback_token(ngx_http_request_t *r,
 
     rc = ngx_http_tiktok_api_oauth(r, call, &root, &oa->err);
 
-    /* the scope is what the user actually granted, which may be fewer */
+    /* oa is in the pool: the tokens are zeroed through it when it goes */
 
-    if (rc == NGX_OK
-        && (ngx_http_tiktok_json_get_str(r->pool, root, "access_token",
-                                         &oa->access_token) != NGX_OK
-            || ngx_http_tiktok_forget(r->pool, &oa->access_token) != NGX_OK
-            || ngx_http_tiktok_json_get_str(r->pool, root, "refresh_token",
-                                            &oa->refresh_token) != NGX_OK
-            || ngx_http_tiktok_forget(r->pool, &oa->refresh_token) != NGX_OK
-            || ngx_http_tiktok_json_get_str(r->pool, root, "open_id",
-                                            &oa->open_id) != NGX_OK
-            || ngx_http_tiktok_json_get_int(r->pool, root, "expires_in",
-                                            &oa->expires_in) != NGX_OK
-            || ngx_http_tiktok_json_get_int(r->pool, root,
-                                            "refresh_expires_in",
-                                            &oa->refresh_expires_in) != NGX_OK
-            || ngx_http_tiktok_json_get_str(r->pool, root, "scope",
-                                            &oa->scope) == NGX_ERROR))
-    {
-        oa->err.message = "token answer without the documented fields";
-        rc = NGX_ERROR;
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_api_token_read(r->pool, root, &oa->token,
+                                            &oa->err.message);
+
+        /* the account is not known yet: the exchange must name it */
+
+        if (rc == NGX_OK && oa->token.open_id.len == 0) {
+            oa->err.message = "token answer without the documented fields";
+            rc = NGX_ERROR;
+        }
     }
 
     if (rc != NGX_OK) {
@@ -613,7 +598,7 @@ ngx_http_tiktok_callback_token(ngx_http_request_t *r,
     ngx_str_set(&oa->call.path, "/v2/user/info/");
     ngx_str_set(&oa->call.args, "fields=open_id,union_id,avatar_url,"
                                 "display_name");
-    oa->call.bearer = oa->access_token;
+    oa->call.bearer = oa->token.access_token;
     oa->call.handler = ngx_http_tiktok_callback_user;
 
     if (ngx_http_tiktok_api_start(r, &oa->call) != NGX_OK) {
@@ -628,9 +613,9 @@ static void
 ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     ngx_http_tiktok_api_call_t *call)
 {
-    json_t                       *data, *user;
+    json_t                       *data;
     ngx_int_t                     rc;
-    ngx_str_t                     open_id, params[10];
+    ngx_str_t                     params[10];
     ngx_http_tiktok_ctx_t        *ctx;
     ngx_http_tiktok_oauth_t      *oa;
     ngx_http_tiktok_main_conf_t  *tmcf;
@@ -645,17 +630,16 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     rc = ngx_http_tiktok_api_envelope(r, call, &data, &oa->err);
 
     if (rc == NGX_OK) {
-        user = json_object_get(data, "user");
+        rc = ngx_http_tiktok_oauth_user_read(r->pool, data, &oa->user,
+                                             &oa->err.message);
 
-        if (!json_is_object(user)
-            || ngx_http_tiktok_json_get_str(r->pool, user, "open_id",
-                                            &open_id) != NGX_OK
-            || open_id.len != oa->open_id.len
-            || ngx_strncmp(open_id.data, oa->open_id.data, open_id.len) != 0
-            || ngx_http_tiktok_json_get_str(r->pool, user, "display_name",
-                                            &oa->display_name) == NGX_ERROR
-            || ngx_http_tiktok_json_get_str(r->pool, user, "avatar_url",
-                                            &oa->avatar_url) == NGX_ERROR)
+        /* the tokens' account, not another one */
+
+        if (rc == NGX_OK
+            && (oa->user.open_id.len != oa->token.open_id.len
+                || ngx_strncmp(oa->user.open_id.data, oa->token.open_id.data,
+                               oa->user.open_id.len)
+                   != 0))
         {
             oa->err.message = "user info without the account's open_id";
             rc = NGX_ERROR;
@@ -669,25 +653,25 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     }
 
     params[0] = ctx->user_id;
-    params[1] = oa->open_id;
-    params[2] = oa->display_name;
-    params[3] = oa->avatar_url;
-    params[4] = oa->scope;
+    params[1] = oa->token.open_id;
+    params[2] = oa->user.display_name;
+    params[3] = oa->user.avatar_url;
+    params[4] = oa->token.scope;
 
     if (params[4].data == NULL) {
         ngx_str_set(&params[4], "");
     }
 
-    params[7] = oa->expires_in;
-    params[8] = oa->refresh_expires_in;
+    params[7] = oa->token.expires_in;
+    params[8] = oa->token.refresh_expires_in;
 
     if (ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
                                  &tmcf->keyring, &ctx->user_id,
-                                 "access_token", &oa->access_token,
+                                 "access_token", &oa->token.access_token,
                                  &params[5]) != NGX_OK
         || ngx_http_tiktok_seal_hex(r->pool, r->connection->log,
                                     &tmcf->keyring, &ctx->user_id,
-                                    "refresh_token", &oa->refresh_token,
+                                    "refresh_token", &oa->token.refresh_token,
                                     &params[6]) != NGX_OK)
     {
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -704,6 +688,34 @@ ngx_http_tiktok_callback_user(ngx_http_request_t *r,
     {
         ngx_http_tiktok_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
+}
+
+
+ngx_int_t
+ngx_http_tiktok_oauth_user_read(ngx_pool_t *pool, json_t *data,
+    ngx_http_tiktok_oauth_user_t *user, const char **reason)
+{
+    json_t  *u;
+
+    ngx_memzero(user, sizeof(ngx_http_tiktok_oauth_user_t));
+
+    u = json_object_get(data, "user");
+
+    /* the names are the user's to leave out; a wrong type reads as absent */
+
+    if (!json_is_object(u)
+        || ngx_http_tiktok_json_get_str(pool, u, "open_id", &user->open_id)
+           != NGX_OK
+        || ngx_http_tiktok_json_get_str(pool, u, "display_name",
+                                        &user->display_name) == NGX_ERROR
+        || ngx_http_tiktok_json_get_str(pool, u, "avatar_url",
+                                        &user->avatar_url) == NGX_ERROR)
+    {
+        *reason = "user info without the account's open_id";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -898,11 +910,11 @@ ngx_http_tiktok_disconnect_deleted(ngx_http_tiktok_pg_query_t *q)
         if (ngx_http_tiktok_unseal_hex(r->pool, r->connection->log,
                                        &tmcf->keyring, &ctx->user_id,
                                        "access_token", q->res[0], 0,
-                                       &oa->access_token)
+                                       &oa->token.access_token)
             == NGX_OK)
         {
             ngx_str_set(&field.key, "token");
-            field.value = oa->access_token;
+            field.value = oa->token.access_token;
 
             if (ngx_http_tiktok_api_oauth_post(r, &oa->call,
                     "/v2/oauth/revoke/", &field, 1,

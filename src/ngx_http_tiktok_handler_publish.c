@@ -121,7 +121,8 @@ static const char *ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
     ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s);
 static ngx_int_t ngx_http_tiktok_post_form_decode(ngx_pool_t *pool,
     ngx_str_t *s);
-static const char *ngx_http_tiktok_post_field(ngx_str_t *name);
+static const char *ngx_http_tiktok_post_field(ngx_str_t *name,
+    const char *whole);
 static ssize_t ngx_http_tiktok_post_read(void *data, u_char *buf,
     size_t size, off_t offset);
 static ngx_int_t ngx_http_tiktok_post_check(ngx_http_request_t *r,
@@ -344,6 +345,35 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
 
 #undef ngx_http_tiktok_ct_is
 
+    /*
+     * A declared length nothing could accept is refused before a byte is
+     * kept: client_max_body_size may be 0 (or large, for uploads), and
+     * such a body would otherwise fill client_body_temp first.  Discarded
+     * as nginx discards one over client_max_body_size.
+     */
+
+    if (r->headers_in.content_length_n
+        > (pt->file ? NGX_HTTP_TIKTOK_VIDEO_MAX
+                    : NGX_HTTP_TIKTOK_JSON_BODY_MAX))
+    {
+        (void) ngx_http_discard_request_body(r);
+    }
+
+    if (pt->file
+        && r->headers_in.content_length_n > NGX_HTTP_TIKTOK_VIDEO_MAX)
+    {
+        return ngx_http_tiktok_send_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                   "body", "The video is larger than 4 GB");
+    }
+
+    if (!pt->file
+        && r->headers_in.content_length_n > NGX_HTTP_TIKTOK_JSON_BODY_MAX)
+    {
+        return ngx_http_tiktok_post_error(r, "body",
+                                          "The JSON body is larger than 64 KB");
+    }
+
     rc = ngx_http_read_client_request_body(r, ngx_http_tiktok_post_body);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -460,6 +490,7 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
     json_t                         *root, *v;
     ngx_buf_t                      *b;
     ngx_chain_t                    *cl, *bufs;
+    ngx_str_t                       name;
     const char                     *key;
     json_error_t                    jerr;
     ngx_http_tiktok_post_option_t  *o;
@@ -520,12 +551,18 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
         p += n;
     }
 
-    root = ngx_http_tiktok_json_own(r->pool,
-               json_loadb((char *) text, p - text, JSON_REJECT_DUPLICATES,
-                          &jerr));
+    /*
+     * An escaped NUL is parsed, so that the 400 names the field it is in;
+     * every string option is then checked for one (a text column cannot
+     * hold it, and a C string would end there).
+     */
 
-    if (!json_is_object(root)) {
-        *message = "The body must be a JSON object";
+    root = ngx_http_tiktok_json_own(r->pool,
+               json_loadb((char *) text, p - text,
+                          JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr));
+
+    *message = ngx_http_tiktok_json_refusal(root, &jerr);
+    if (*message) {
         return "body";
     }
 
@@ -539,7 +576,9 @@ ngx_http_tiktok_post_json(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         if (o->name.len == 0) {
             *message = "Unknown option";
-            return key;
+            name.data = (u_char *) key;
+            name.len = ngx_strlen(key);
+            return ngx_http_tiktok_post_field(&name, "body");
         }
 
         *message = ngx_http_tiktok_post_set(pt, o, v, NULL);
@@ -601,7 +640,7 @@ ngx_http_tiktok_post_query(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         if (o->name.len == 0) {
             *message = "Unknown option";
-            return ngx_http_tiktok_post_field(&name);
+            return ngx_http_tiktok_post_field(&name, "query");
         }
 
         if (seen & (1 << (o - ngx_http_tiktok_post_options))) {
@@ -645,8 +684,9 @@ static const char *
 ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
     ngx_http_tiktok_post_option_t *o, json_t *v, ngx_str_t *s)
 {
-    u_char   *field;
-    int64_t   n;
+    u_char     *field;
+    int64_t     n;
+    ngx_str_t  *str;
 
     field = (u_char *) pt + o->offset;
 
@@ -676,8 +716,14 @@ ngx_http_tiktok_post_set(ngx_http_tiktok_post_t *pt,
             return "Must be a string";
         }
 
-        ((ngx_str_t *) field)->data = (u_char *) json_string_value(v);
-        ((ngx_str_t *) field)->len = json_string_length(v);
+        str = (ngx_str_t *) field;
+        str->data = (u_char *) json_string_value(v);
+        str->len = json_string_length(v);
+
+        if (ngx_strlchr(str->data, str->data + str->len, '\0')) {
+            return "Must not contain NUL characters";
+        }
+
         return NULL;
 
     case 'b':
@@ -767,16 +813,17 @@ ngx_http_tiktok_post_form_decode(ngx_pool_t *pool, ngx_str_t *s)
 /*
  * An unknown option's name (decoded, NUL-terminated) as the answer's
  * "field": it goes into JSON and the error log, so only short printable
- * UTF-8 is echoed.
+ * UTF-8 is echoed (a CR or LF would forge a log line); else whole, the
+ * query string or the body it came in.
  */
 
 static const char *
-ngx_http_tiktok_post_field(ngx_str_t *name)
+ngx_http_tiktok_post_field(ngx_str_t *name, const char *whole)
 {
     if (name->len == 0 || name->len > 64
         || !ngx_http_tiktok_is_printable(name))
     {
-        return "query";
+        return whole;
     }
 
     return (const char *) name->data;
@@ -995,6 +1042,11 @@ ngx_http_tiktok_post_photos(ngx_http_request_t *r, ngx_http_tiktok_post_t *pt,
 
         url.data = (u_char *) json_string_value(v);
         url.len = json_string_length(v);
+
+        if (ngx_strlchr(url.data, url.data + url.len, '\0')) {
+            *message = "Must not contain NUL characters";
+            return "photo_urls";
+        }
 
         why = ngx_http_tiktok_check_pull_url(&url, tmcf->pull_url_prefixes);
         if (why) {

@@ -72,6 +72,7 @@ static ngx_int_t ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data);
 static json_t *ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video);
+static ngx_uint_t ngx_http_tiktok_video_mistyped(json_t *video);
 static ngx_int_t ngx_http_tiktok_metrics_key(ngx_pool_t *pool, u_char *id,
     size_t len, ngx_str_t *key);
 static ngx_int_t ngx_http_tiktok_cache_json(ngx_http_request_t *r,
@@ -424,6 +425,10 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
     }
 
     json_array_foreach(videos, i, video) {
+        if (ngx_http_tiktok_video_mistyped(video)) {
+            return NGX_ERROR;
+        }
+
         t = json_object_get(video, "title");
         if (!json_is_string(t) || json_string_length(t) == 0) {
             t = json_object_get(video, "video_description");
@@ -470,6 +475,13 @@ ngx_http_tiktok_videos_page(ngx_http_request_t *r,
 
     cursor = json_object_get(data, "cursor");
 
+    if ((cursor != NULL && !json_is_integer(cursor) && !json_is_null(cursor))
+        || (json_object_get(data, "has_more") != NULL
+            && !json_is_boolean(json_object_get(data, "has_more"))))
+    {
+        return NGX_ERROR;
+    }
+
     out = ngx_http_tiktok_json_own(r->pool,
               json_pack("{s:O, s:o, s:b}", "videos", list,
                         "cursor", json_is_integer(cursor)
@@ -512,6 +524,58 @@ ngx_http_tiktok_video_metrics(ngx_pool_t *pool, json_t *video)
 }
 
 
+/*
+ * A video TikTok sent with a documented field of another type (a count
+ * as a string, a title as a number): its answer is not to be trusted,
+ * and not to be shown as nulls either.  Absent and null fields are
+ * TikTok's way of saying nothing, and a 64-bit id may come as a number.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_video_mistyped(json_t *video)
+{
+    json_t      *v;
+    ngx_uint_t   i;
+
+    static struct {
+        const char  *name;
+        json_type    type;
+    } fields[] = {
+        { "title", JSON_STRING },
+        { "video_description", JSON_STRING },
+        { "cover_image_url", JSON_STRING },
+        { "share_url", JSON_STRING },
+        { "duration", JSON_INTEGER },
+        { "create_time", JSON_INTEGER },
+        { "view_count", JSON_INTEGER },
+        { "like_count", JSON_INTEGER },
+        { "comment_count", JSON_INTEGER },
+        { "share_count", JSON_INTEGER }
+    };
+
+    if (!json_is_object(video)) {
+        return 1;
+    }
+
+    v = json_object_get(video, "id");
+
+    if (!json_is_string(v) && !json_is_integer(v)) {
+        return 1;
+    }
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        v = json_object_get(video, fields[i].name);
+
+        if (v != NULL && !json_is_null(v) && json_typeof(v) != fields[i].type)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
     ngx_http_tiktok_videos_t *v, json_t *data)
@@ -545,6 +609,11 @@ ngx_http_tiktok_metrics_fill(ngx_http_request_t *r,
 
         if (i == v->nids) {
             /* TikTok returns only what was asked; ignore anything else */
+            continue;
+        }
+
+        if (ngx_http_tiktok_video_mistyped(video)) {
+            /* this video's metrics are unavailable, not made up as null */
             continue;
         }
 

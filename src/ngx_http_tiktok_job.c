@@ -78,6 +78,11 @@ static void ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
     json_t *data);
 static void ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q);
+static off_t ngx_http_tiktok_job_chunks(off_t size, off_t *count);
+static off_t ngx_http_tiktok_job_chunk_len(off_t size, off_t chunk,
+    off_t uploaded);
+static ngx_uint_t ngx_http_tiktok_job_resumable(off_t size, off_t chunk,
+    int64_t n);
 static void ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_chunked(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req);
@@ -91,7 +96,7 @@ static void ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
     json_t *data);
 static void ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
-    json_t *data, ngx_str_t *status);
+    ngx_http_tiktok_job_status_answer_t *st);
 static void ngx_http_tiktok_job_safety_net(ngx_http_tiktok_job_t *job);
 static ngx_uint_t ngx_http_tiktok_job_paced(ngx_http_tiktok_job_t *job);
 static char *ngx_http_tiktok_job_path(ngx_http_tiktok_job_t *job);
@@ -264,12 +269,7 @@ ngx_http_tiktok_job_create(ngx_http_tiktok_main_conf_t *tmcf, ngx_log_t *log,
                 ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 5),
                                 PQgetlength(res, row, 5));
 
-    /*
-     * TikTok's chunk rules: one chunk up to 64,000,000 bytes, else
-     * 10,000,000-byte chunks with the remainder in the last one.
-     */
-    job->chunk = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
-                 ? job->size : NGX_HTTP_TIKTOK_CHUNK;
+    job->chunk = ngx_http_tiktok_job_chunks(job->size, NULL);
 
     job->uploaded = ngx_atoof((u_char *) PQgetvalue(res, row, 10),
                               PQgetlength(res, row, 10));
@@ -503,7 +503,17 @@ ngx_http_tiktok_job_creator_answered(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
     json_t *data)
 {
+    const char  *why;
+
     if (kind == NGX_HTTP_TIKTOK_API_OK) {
+        why = ngx_http_tiktok_api_creator_check(data);
+
+        if (why) {
+            /* TikTok's fault, as a malformed answer is: not the post's */
+            ngx_http_tiktok_job_later(job, why);
+            return;
+        }
+
         ngx_http_tiktok_job_check(job, data);
         return;
     }
@@ -669,16 +679,20 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
     json_t *data)
 {
-    ngx_str_t  params[4], reason, *code;
+    ngx_str_t                           params[4], reason, *code;
+    const char                         *why;
+    ngx_http_tiktok_job_init_answer_t   init;
 
     code = &job->err.code;
 
-    if (rc == NGX_OK
-        && ngx_http_tiktok_json_get_str(job->pool, data, "publish_id",
-                                        &job->publish_id) == NGX_OK)
-    {
-        (void) ngx_http_tiktok_json_get_str(job->pool, data, "upload_url",
-                                            &job->upload_url);
+    if (rc == NGX_OK) {
+        /* "ok" without a publish_id is as good as no answer: see below */
+        rc = ngx_http_tiktok_job_init_read(job->pool, data, &init, &why);
+        job->publish_id = init.publish_id;
+    }
+
+    if (rc == NGX_OK) {
+        job->upload_url = init.upload_url;
 
         params[1] = job->publish_id;
         params[2] = job->upload_url;
@@ -734,6 +748,33 @@ ngx_http_tiktok_job_inited(ngx_http_tiktok_job_t *job,
 }
 
 
+ngx_int_t
+ngx_http_tiktok_job_init_read(ngx_pool_t *pool, json_t *data,
+    ngx_http_tiktok_job_init_answer_t *init, const char **reason)
+{
+    ngx_memzero(init, sizeof(ngx_http_tiktok_job_init_answer_t));
+
+    if (ngx_http_tiktok_json_get_str(pool, data, "publish_id",
+                                     &init->publish_id)
+        != NGX_OK)
+    {
+        *reason = "init answer without a publish_id";
+        return NGX_ERROR;
+    }
+
+    /* a pull has none; an upload without one fails at its first chunk */
+
+    if (ngx_http_tiktok_json_get_str(pool, data, "upload_url",
+                                     &init->upload_url)
+        != NGX_OK)
+    {
+        ngx_str_null(&init->upload_url);
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * The init's body, as TIKTOK_API.md has it for each kind of post: a video
  * (post_info and source_info; a draft, to the inbox, source_info only)
@@ -778,8 +819,7 @@ ngx_http_tiktok_job_init_body(ngx_http_tiktok_job_t *job)
     }
 
     if (job->upload) {
-        count = (job->size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX)
-                ? 1 : job->size / job->chunk;
+        (void) ngx_http_tiktok_job_chunks(job->size, &count);
 
         source = json_pack("{s:s, s:I, s:I, s:I}",
                            "source", "FILE_UPLOAD",
@@ -826,6 +866,61 @@ ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q)
 }
 
 
+/*
+ * TikTok's chunk rules for a file of size bytes: one chunk up to
+ * 64,000,000 bytes, else 10,000,000-byte chunks with the remainder in the
+ * last one.  Returns the chunk size; count (if not NULL) gets the
+ * total_chunk_count.  A pure function, so that fuzz/upload.c checks it.
+ */
+
+static off_t
+ngx_http_tiktok_job_chunks(off_t size, off_t *count)
+{
+    off_t  n, chunk;
+
+    if (size <= NGX_HTTP_TIKTOK_ONE_CHUNK_MAX) {
+        n = 1;
+        chunk = size;
+
+    } else {
+        n = size / NGX_HTTP_TIKTOK_CHUNK;
+        chunk = NGX_HTTP_TIKTOK_CHUNK;
+    }
+
+    if (count) {
+        *count = n;
+    }
+
+    return chunk;
+}
+
+
+/* the length of the chunk at uploaded: the last takes the remainder */
+
+static off_t
+ngx_http_tiktok_job_chunk_len(off_t size, off_t chunk, off_t uploaded)
+{
+    if (size - uploaded < 2 * chunk) {
+        return size - uploaded;
+    }
+
+    return chunk;
+}
+
+
+/*
+ * Whether TikTok's uploaded_bytes (a status answer's, after a 416) is a
+ * point the upload can resume from: a whole number of chunks, not past
+ * the file.
+ */
+
+static ngx_uint_t
+ngx_http_tiktok_job_resumable(off_t size, off_t chunk, int64_t n)
+{
+    return chunk && n >= 0 && n <= size && n % chunk == 0;
+}
+
+
 /* the next chunk of the spool file, in order, with its Content-Range */
 
 static void
@@ -848,11 +943,8 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
         }
     }
 
-    /* the last chunk takes the remainder */
-    len = job->chunk;
-    if (job->size - job->uploaded < 2 * job->chunk) {
-        len = job->size - job->uploaded;
-    }
+    len = ngx_http_tiktok_job_chunk_len(job->size, job->chunk,
+                                        job->uploaded);
 
     req = ngx_http_tiktok_curl_req_create(job->pool, job->log);
     range = ngx_pnalloc(job->pool, 3 * NGX_OFF_T_LEN + 16);
@@ -1053,6 +1145,16 @@ ngx_http_tiktok_job_poll(ngx_http_tiktok_job_t *job)
     }
 
     if (job->polls == 0 && !job->resync) {
+        /*
+         * From here on the post only waits for TikTok's processing, which
+         * takes seconds to minutes: the claimer may give the job's slot to
+         * the next due post rather than hold it up until this one is over.
+         */
+        if (job->polling && !job->polled) {
+            job->polled = 1;
+            job->polling(job);
+        }
+
         /* TikTok needs a moment before there is anything to see */
         job->polls = 1;
         ngx_add_timer(&job->wait, NGX_HTTP_TIKTOK_POLL / 3);
@@ -1091,8 +1193,7 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_curl_req_t *req, ngx_int_t rc, ngx_uint_t kind,
     json_t *data)
 {
-    json_t     *n;
-    ngx_str_t   status;
+    ngx_http_tiktok_job_status_answer_t  st;
 
     if (kind == NGX_HTTP_TIKTOK_API_PUBLISH_GONE) {
         /* TikTok does not know this publish for this user: it is over */
@@ -1100,12 +1201,9 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
         return;
     }
 
-    if (rc == NGX_OK
-        && ngx_http_tiktok_json_get_str(job->pool, data, "status", &status)
-           != NGX_OK)
-    {
-        job->err.message = "status answer without data.status";
-        rc = NGX_ERROR;
+    if (rc == NGX_OK) {
+        rc = ngx_http_tiktok_job_status_read(job->pool, data, &st,
+                                             &job->err.message);
     }
 
     if (rc != NGX_OK) {
@@ -1114,21 +1212,23 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
         return;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, job->log, 0,
+                   "tiktok: post %V: %V, uploaded %L, downloaded %L",
+                   &job->id, &st.status, st.uploaded_bytes,
+                   st.downloaded_bytes);
+
     if (job->resync) {
         job->resync = 0;
 
-        n = json_object_get(data, "uploaded_bytes");
-
-        if (json_is_integer(n) && job->chunk && json_integer_value(n) >= 0
-            && json_integer_value(n) <= job->size
-            && json_integer_value(n) % job->chunk == 0)
+        if (ngx_http_tiktok_job_resumable(job->size, job->chunk,
+                                          st.uploaded_bytes))
         {
             ngx_log_error(NGX_LOG_WARN, job->log, 0,
                           "tiktok: post %V: TikTok has %L bytes, we had %O;"
                           " resuming from there", &job->id,
-                          (int64_t) json_integer_value(n), job->uploaded);
+                          st.uploaded_bytes, job->uploaded);
 
-            job->uploaded = json_integer_value(n);
+            job->uploaded = st.uploaded_bytes;
             job->tries++;
 
             if (job->uploaded < job->size
@@ -1145,14 +1245,16 @@ ngx_http_tiktok_job_polled(ngx_http_tiktok_job_t *job,
         }
     }
 
-    if (ngx_http_tiktok_str_is(&status, "PUBLISH_COMPLETE")
-        || ngx_http_tiktok_str_is(&status, "FAILED"))
+    if (ngx_http_tiktok_str_is(&st.status, "PUBLISH_COMPLETE")
+        || ngx_http_tiktok_str_is(&st.status, "FAILED"))
     {
-        ngx_http_tiktok_job_polled_final(job, data, &status);
+        ngx_http_tiktok_job_polled_final(job, &st);
         return;
     }
 
-    if (job->draft && ngx_http_tiktok_str_is(&status, "SEND_TO_USER_INBOX")) {
+    if (job->draft
+        && ngx_http_tiktok_str_is(&st.status, "SEND_TO_USER_INBOX"))
+    {
         /*
          * The draft is in the creator's inbox: the rest (and whether it
          * is ever posted) is the creator's, in the TikTok app.
@@ -1186,30 +1288,22 @@ ngx_http_tiktok_job_safety_net(ngx_http_tiktok_job_t *job)
 
 
 static void
-ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
-    ngx_str_t *status)
+ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_job_status_answer_t *st)
 {
     u_char     *p;
-    json_t     *ids, *id;
     ngx_str_t   reason, share, params[3];
 
-    if (ngx_http_tiktok_str_is(status, "PUBLISH_COMPLETE")) {
+    if (ngx_http_tiktok_str_is(&st->status, "PUBLISH_COMPLETE")) {
         ngx_str_null(&share);
 
-        /* TikTok's spelling; only for public posts, after moderation */
-        ids = json_object_get(data, "publicaly_available_post_id");
-        id = json_array_get(ids, 0);
-
-        if (json_is_integer(id) && json_integer_value(id) > 0
-            && job->username.len)
-        {
+        if (st->post_id > 0 && job->username.len) {
             share.data = ngx_pnalloc(job->pool, job->username.len
                                                 + NGX_INT64_LEN + 40);
             if (share.data) {
                 p = ngx_sprintf(share.data,
                                 "https://www.tiktok.com/@%V/video/%L",
-                                &job->username,
-                                (int64_t) json_integer_value(id));
+                                &job->username, st->post_id);
                 share.len = p - share.data;
             }
         }
@@ -1219,9 +1313,9 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
         return;
     }
 
-    if (ngx_http_tiktok_json_get_str(job->pool, data, "fail_reason", &reason)
-        != NGX_OK)
-    {
+    reason = st->fail_reason;
+
+    if (reason.len == 0) {
         ngx_str_set(&reason, "failed");
     }
 
@@ -1243,6 +1337,56 @@ ngx_http_tiktok_job_polled_final(ngx_http_tiktok_job_t *job, json_t *data,
     }
 
     ngx_http_tiktok_job_finish(job, "failed", &reason, NULL);
+}
+
+
+ngx_int_t
+ngx_http_tiktok_job_status_read(ngx_pool_t *pool, json_t *data,
+    ngx_http_tiktok_job_status_answer_t *st, const char **reason)
+{
+    json_t  *n;
+
+    ngx_memzero(st, sizeof(ngx_http_tiktok_job_status_answer_t));
+
+    if (ngx_http_tiktok_json_get_str(pool, data, "status", &st->status)
+        != NGX_OK)
+    {
+        *reason = "status answer without data.status";
+        return NGX_ERROR;
+    }
+
+    /* without one (or out of memory for it) the post fails as "failed" */
+
+    if (ngx_http_tiktok_json_get_str(pool, data, "fail_reason",
+                                     &st->fail_reason)
+        != NGX_OK)
+    {
+        ngx_str_null(&st->fail_reason);
+    }
+
+    /*
+     * TikTok's spelling; only for public posts, after moderation.  The ids
+     * are 64-bit: jansson's integers hold them exactly, a double would not.
+     */
+    n = json_array_get(json_object_get(data, "publicaly_available_post_id"),
+                       0);
+
+    st->post_id = (json_is_integer(n) && json_integer_value(n) > 0)
+                  ? (int64_t) json_integer_value(n) : 0;
+
+    /* a resync resumes from uploaded_bytes, so a count or nothing */
+
+    n = json_object_get(data, "uploaded_bytes");
+
+    st->uploaded_bytes = (json_is_integer(n) && json_integer_value(n) >= 0)
+                         ? (int64_t) json_integer_value(n) : -1;
+
+    n = json_object_get(data, "downloaded_bytes");
+
+    st->downloaded_bytes = (json_is_integer(n) && json_integer_value(n) >= 0)
+                           ? (int64_t) json_integer_value(n) : -1;
+
+    return NGX_OK;
 }
 
 

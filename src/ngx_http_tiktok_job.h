@@ -37,6 +37,23 @@ typedef struct ngx_http_tiktok_job_s  ngx_http_tiktok_job_t;
 typedef void (*ngx_http_tiktok_job_pt)(ngx_http_tiktok_job_t *job);
 
 
+/* TikTok's answer to an init: a video's, an inbox draft's, photos' */
+typedef struct {
+    ngx_str_t                     publish_id;
+    ngx_str_t                     upload_url;    /* empty for a pull */
+} ngx_http_tiktok_job_init_answer_t;
+
+
+/* TikTok's answer to a status fetch; the counts are -1 when absent */
+typedef struct {
+    ngx_str_t                     status;        /* "PUBLISH_COMPLETE" ... */
+    ngx_str_t                     fail_reason;   /* empty when absent */
+    int64_t                       post_id;       /* the public post, or 0 */
+    int64_t                       uploaded_bytes;    /* FILE_UPLOAD's */
+    int64_t                       downloaded_bytes;  /* PULL_FROM_URL's */
+} ngx_http_tiktok_job_status_answer_t;
+
+
 struct ngx_http_tiktok_job_s {
     ngx_pool_t                   *pool;
     ngx_log_t                    *log;
@@ -47,6 +64,12 @@ struct ngx_http_tiktok_job_s {
     /* the claimer's: told when the job ends, before its pool goes */
     ngx_http_tiktok_job_pt        ended;
     void                         *data;
+
+    /*
+     * the claimer's, optional: told once when the post is in TikTok's
+     * hands and the job only polls its status (see job_poll)
+     */
+    ngx_http_tiktok_job_pt        polling;
     ngx_queue_t                   queue;
 
     /* the claimed row */
@@ -88,6 +111,7 @@ struct ngx_http_tiktok_job_s {
                                                    sent_to_inbox */
     unsigned                      draft:1;      /* to the creator's inbox */
     unsigned                      photo:1;      /* media_type PHOTO */
+    unsigned                      polled:1;     /* polling() was told */
 };
 
 
@@ -103,6 +127,15 @@ void ngx_http_tiktok_job_start(ngx_http_tiktok_job_t *job);
 
 /* ends the job now, whatever it waits for (a worker's exit) */
 void ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job);
+
+/*
+ * The readers of an "ok" answer's data (api_answer's): NGX_OK with the
+ * init's publish_id, the status's status; else NGX_ERROR and why in reason
+ */
+ngx_int_t ngx_http_tiktok_job_init_read(ngx_pool_t *pool, json_t *data,
+    ngx_http_tiktok_job_init_answer_t *init, const char **reason);
+ngx_int_t ngx_http_tiktok_job_status_read(ngx_pool_t *pool, json_t *data,
+    ngx_http_tiktok_job_status_answer_t *st, const char **reason);
 
 
 #endif /* _NGX_HTTP_TIKTOK_JOB_H_INCLUDED_ */

@@ -37,6 +37,36 @@ ngx_http_tiktok_json_cleanup(void *data)
 }
 
 
+const char *
+ngx_http_tiktok_json_refusal(json_t *root, json_error_t *err)
+{
+    if (root != NULL) {
+        return json_is_object(root) ? NULL : "The body must be a JSON object";
+    }
+
+    switch (json_error_code(err)) {
+
+    case json_error_invalid_utf8:
+        return "The body is not valid UTF-8";
+
+    case json_error_stack_overflow:
+        return "The body nests too deeply";
+
+    case json_error_duplicate_key:
+        return "A key is given more than once";
+
+    case json_error_null_byte_in_key:
+        return "A key must not contain NUL characters";
+
+    case json_error_null_character:
+        return "The body must not contain NUL characters";
+
+    default:
+        return "The body is not valid JSON";
+    }
+}
+
+
 ngx_int_t
 ngx_http_tiktok_json_encode(ngx_pool_t *pool, json_t *json, ngx_str_t *out)
 {

@@ -15,6 +15,13 @@
 #include <jansson.h>
 
 
+/*
+ * NULL when root (as json_loadb returned it, err its error) is a JSON
+ * object, else why a client's body is refused: a fixed text for the 400,
+ * as jansson's own message quotes the input.
+ */
+const char *ngx_http_tiktok_json_refusal(json_t *root, json_error_t *err);
+
 /* takes the reference: json is released with the pool (or now, on error) */
 json_t *ngx_http_tiktok_json_own(ngx_pool_t *pool, json_t *json);
 

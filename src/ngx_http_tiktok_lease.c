@@ -401,7 +401,9 @@ static ngx_int_t
 ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
 {
     ngx_str_t                     params[8], *access, *refresh;
+    const char                   *why;
     ngx_pool_t                   *pool;
+    ngx_http_tiktok_api_token_t  *token;
     ngx_http_tiktok_main_conf_t  *tmcf;
 
     pool = lease->pool;
@@ -415,21 +417,22 @@ ngx_http_tiktok_lease_store(ngx_http_tiktok_lease_t *lease, json_t *root)
     /* the old refresh token is spent whatever TikTok answered */
     ngx_http_tiktok_cleanse(refresh->data, refresh->len);
 
-    if (ngx_http_tiktok_json_get_str(pool, root, "access_token", access)
-        != NGX_OK
-        || ngx_http_tiktok_forget(pool, access) != NGX_OK
-        || ngx_http_tiktok_json_get_str(pool, root, "refresh_token", refresh)
-           != NGX_OK
-        || ngx_http_tiktok_forget(pool, refresh) != NGX_OK
-        || ngx_http_tiktok_json_get_int(pool, root, "expires_in", &params[4])
-           != NGX_OK
-        || ngx_http_tiktok_json_get_int(pool, root, "refresh_expires_in",
-                                        &params[5]) != NGX_OK
-        || ngx_http_tiktok_json_get_str(pool, root, "scope", &params[6])
-           == NGX_ERROR)
+    /* in the pool: the new tokens are zeroed through it when the pool goes */
+    token = ngx_palloc(pool, sizeof(ngx_http_tiktok_api_token_t));
+
+    /* the code exchange's reader too; the stored account needs no open_id */
+
+    if (token == NULL
+        || ngx_http_tiktok_api_token_read(pool, root, token, &why) != NGX_OK)
     {
         return NGX_DECLINED;
     }
+
+    *access = token->access_token;
+    *refresh = token->refresh_token;
+    params[4] = token->expires_in;
+    params[5] = token->refresh_expires_in;
+    params[6] = token->scope;
 
     if (params[6].data == NULL) {
         ngx_str_set(&params[6], "");

@@ -4,7 +4,12 @@
  * (tiktok.claim_posts_media, FOR UPDATE SKIP LOCKED with a lease and a
  * fencing token) on a timer and when a post is queued (NOTIFY
  * tiktok_publish), and starts a job (ngx_http_tiktok_job.c) for each, at
- * most tiktok_scheduler batch= at a time.
+ * most tiktok_scheduler batch= at a time.  A job whose post is in TikTok's
+ * hands, only polling its status, no longer counts against the batch: a
+ * thousand posts due at once would otherwise be initialised a batch per
+ * TikTok's processing time.  A slot that frees up after a claim that took
+ * all it asked for (more may be due) is filled at once, not at the next
+ * tick.
  */
 
 
@@ -22,15 +27,20 @@ typedef struct {
     ngx_http_tiktok_main_conf_t  *tmcf;
     ngx_event_t                   timer;
     ngx_str_t                     worker;       /* host:pid, claimed_by */
-    ngx_uint_t                    running;
+    ngx_uint_t                    running;      /* not yet polling */
+    ngx_uint_t                    asked;        /* by the claim under way */
     ngx_queue_t                   jobs;         /* every running job */
     unsigned                      claiming:1;
+    unsigned                      full:1;       /* the last claim was */
+    unsigned                      again:1;      /* a slot freed meanwhile */
 } ngx_http_tiktok_sched_t;
 
 
 static void ngx_http_tiktok_sched_tick(ngx_event_t *ev);
 static void ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_sched_polling(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_sched_ended(ngx_http_tiktok_job_t *job);
+static void ngx_http_tiktok_sched_freed(ngx_http_tiktok_sched_t *s);
 
 
 static const char  ngx_http_tiktok_claim_sql[] =
@@ -159,10 +169,11 @@ ngx_http_tiktok_sched_tick(ngx_event_t *ev)
         return;
     }
 
+    s->asked = s->tmcf->scheduler_batch - s->running;
+
     params[0] = s->worker;
     params[1].data = p;
-    params[1].len = ngx_sprintf(p, "%ui",
-                                s->tmcf->scheduler_batch - s->running) - p;
+    params[1].len = ngx_sprintf(p, "%ui", s->asked) - p;
 
     if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_claim_sql, 2, params)
         != NGX_OK
@@ -185,9 +196,13 @@ ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
 
     s = q->data;
     s->claiming = 0;
+    s->full = 0;
 
     if (q->rc == NGX_OK) {
         n = PQntuples(q->res[0]);
+
+        /* as many as asked for: more may be due than one claim took */
+        s->full = ((ngx_uint_t) n == s->asked);
 
         for (i = 0; i < n; i++) {
             job = ngx_http_tiktok_job_create(s->tmcf, s->timer.log,
@@ -196,6 +211,8 @@ ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
             if (job == NULL) {
                 continue;
             }
+
+            job->polling = ngx_http_tiktok_sched_polling;
 
             s->running++;
             ngx_http_tiktok_metrics_jobs(1);
@@ -206,17 +223,58 @@ ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
     }
 
     ngx_destroy_pool(q->pool);
+
+    if (s->again) {
+        s->again = 0;
+        ngx_http_tiktok_sched_freed(s);
+    }
 }
 
 
-/* a job is over: its slot is free for the next claim */
+/* a job only polls now: its slot is free for the next claim */
+
+static void
+ngx_http_tiktok_sched_polling(ngx_http_tiktok_job_t *job)
+{
+    ngx_http_tiktok_sched_t  *s = job->data;
+
+    s->running--;
+    ngx_http_tiktok_sched_freed(s);
+}
+
+
+/* a job is over: its slot, if it still held one, is free */
 
 static void
 ngx_http_tiktok_sched_ended(ngx_http_tiktok_job_t *job)
 {
     ngx_http_tiktok_sched_t  *s = job->data;
 
-    s->running--;
+    if (!job->polled) {
+        s->running--;
+        ngx_http_tiktok_sched_freed(s);
+    }
+
     ngx_http_tiktok_metrics_jobs(-1);
     ngx_queue_remove(&job->queue);
+}
+
+
+/*
+ * A slot is free: when the last claim took all it asked for, more posts
+ * may be due now, so claim again at once (after the claim under way, if
+ * there is one) rather than at the next tick.
+ */
+
+static void
+ngx_http_tiktok_sched_freed(ngx_http_tiktok_sched_t *s)
+{
+    if (s->claiming) {
+        s->again = 1;
+        return;
+    }
+
+    if (s->full) {
+        ngx_http_tiktok_scheduler_kick(s->tmcf);
+    }
 }

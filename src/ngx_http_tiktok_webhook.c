@@ -240,12 +240,13 @@ ngx_http_tiktok_webhook_process(ngx_http_request_t *r,
     root = ngx_http_tiktok_json_own(r->pool,
                json_loadb((char *) wh->body.data, wh->body.len, 0, &jerr));
 
-    if (!json_is_object(root)) {
+    why = ngx_http_tiktok_json_refusal(root, &jerr);
+
+    if (why) {
         ngx_http_tiktok_metrics_webhook(&wh->event, "rejected");
 
         return ngx_http_tiktok_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_request", "body",
-                                          "The body must be a JSON object");
+                                          "invalid_request", "body", why);
     }
 
     /* the body names the app it is for: ours only */

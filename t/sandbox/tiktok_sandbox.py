@@ -10,8 +10,9 @@ URLs, "can't post now" with HTTP 200, strict chunk rules for uploads.
 One process, one asyncio loop, standard library only.  Two listeners:
 
   * the API (HTTPS, --port): www.tiktok.com's authorize page,
-    open.tiktokapis.com's /v2/... endpoints, the upload host (/upload/) and a
-    tiny CDN (/cdn/) for cover and avatar images;
+    open.tiktokapis.com's /v2/... endpoints, the upload host (/upload/), a
+    tiny CDN (/cdn/) for cover and avatar images and a sink (/sink/) that
+    takes any PUT and hashes it, the baseline of the bench's upload;
   * the control API (plain HTTP on 127.0.0.1, --control-port) through which
     tests script users, authorizations, tokens, faults and read what the
     sandbox received.  See Control below for the exact shapes.
@@ -900,10 +901,23 @@ class Fault:
     (a publish is created, a chunk stored, a token rotated) and only the
     answer is lost or replaced: the "the other side acted but the answer was
     lost" case.  "truncate" sends the head and half of the body, then
-    closes the connection."""
+    closes the connection.
+
+    The hostile answers are well-formed HTTP with JSON a careless parser
+    trips on; each is the endpoint's real answer (the work is done, as with
+    "after"), reshaped:
+      "huge"      every list in it grown to "elements" items (default
+                  10000) by repeating its items, and a "padding" string of
+                  "bytes" characters (default 0) added beside "data";
+      "deep"      "data" replaced by "depth" nested arrays (default 10000);
+      "confused"  every scalar under "data" (the whole answer for OAuth's
+                  flat ones) swapped for one of another type; with "key",
+                  only the values of the fields of that name, anywhere,
+                  containers included (an object becomes a list)."""
 
     TYPES = ("delay", "status", "rate_limit", "malformed_json", "drop",
              "token_invalid", "error_code", "truncate")
+    HOSTILE = ("huge", "deep", "confused")
 
     def __init__(self, spec):
         self.endpoint = spec.get("endpoint", "*")
@@ -914,16 +928,26 @@ class Fault:
         self.code = spec.get("code", "internal_error")
         self.count = spec.get("count", 1)
         self.after = spec.get("after", False)
-        if self.type not in self.TYPES:
+        self.elements = spec.get("elements", 10000)
+        self.bytes = spec.get("bytes", 0)
+        self.depth = spec.get("depth", 10000)
+        self.key = spec.get("key")
+        if self.type not in self.TYPES + self.HOSTILE:
             raise ControlError(400, "fault type must be one of "
-                               + ", ".join(self.TYPES))
+                               + ", ".join(self.TYPES + self.HOSTILE))
         if not isinstance(self.endpoint, str) or \
                 not (self.endpoint == "*" or self.endpoint.startswith("/")):
             raise ControlError(400, 'endpoint must be a path or "*"')
-        for name in ("ms", "retry_after", "count"):
+        for name in ("ms", "retry_after", "count", "elements", "bytes",
+                     "depth"):
             v = getattr(self, name)
             if not is_int(v) or v < 0:
                 raise ControlError(400, name + " must be an integer >= 0")
+        if self.elements > 1_000_000 or self.bytes > 64 << 20 or \
+                self.depth > 1_000_000:
+            raise ControlError(400, "elements, bytes or depth too large")
+        if self.key is not None and not isinstance(self.key, str):
+            raise ControlError(400, "key must be a string")
         if self.status is not None and \
                 not (is_int(self.status) and 100 <= self.status <= 599):
             raise ControlError(400, "status must be an HTTP status")
@@ -933,6 +957,8 @@ class Fault:
             raise ControlError(400, "after must be true or false")
         if self.after and self.type == "delay":
             raise ControlError(400, "a delay cannot come after")
+        if self.type in self.HOSTILE:
+            self.after = True       # it reshapes the real answer
         self.used = 0
 
     def matches(self, endpoint):
@@ -942,7 +968,73 @@ class Fault:
         return {"endpoint": self.endpoint, "type": self.type, "ms": self.ms,
                 "status": self.status, "retry_after": self.retry_after,
                 "code": self.code, "count": self.count, "after": self.after,
-                "used": self.used}
+                "elements": self.elements, "bytes": self.bytes,
+                "depth": self.depth, "key": self.key, "used": self.used}
+
+
+def hostile_swap(v):
+    """A value of another JSON type than v, still meaning something."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return [v]
+    if isinstance(v, str):
+        return int(v) if v.isdigit() and len(v) < 30 else {"value": v}
+    if v is None:
+        return {}
+    if isinstance(v, list):
+        return {str(i): x for i, x in enumerate(v)}
+    return list(v.values())
+
+
+def hostile_confuse(v, key=None):
+    """v with its scalars (or, with key, the values of key) swapped."""
+    if isinstance(v, dict):
+        return {k: (hostile_swap(x) if key is not None and k == key
+                    else hostile_confuse(x, key))
+                for k, x in v.items()}
+    if isinstance(v, list):
+        return [hostile_confuse(x, key) for x in v]
+    return v if key is not None else hostile_swap(v)
+
+
+def hostile_grow(v, n):
+    """v with every non-empty list grown to n items by repeating them."""
+    if isinstance(v, dict):
+        return {k: hostile_grow(x, n) for k, x in v.items()}
+    if isinstance(v, list) and v:
+        return [hostile_grow(v[i % len(v)], n) for i in range(n)]
+    return v
+
+
+def hostile_body(fault, body):
+    """The bytes of the hostile answer made from the real one's."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = {}
+    if not isinstance(doc, dict):
+        doc = {"data": doc}
+    if fault.type == "deep":
+        # built as text: json.dumps would recurse depth times
+        doc["data"] = None
+        text = json_bytes(doc).decode()
+        deep = "[" * fault.depth + "]" * fault.depth
+        return text.replace('"data":null', '"data":' + deep, 1).encode()
+    if fault.type == "confused":
+        if fault.key is not None:
+            doc = hostile_confuse(doc, fault.key)
+        elif isinstance(doc.get("data"), dict):
+            doc["data"] = hostile_confuse(doc["data"])
+        else:
+            doc = hostile_confuse(doc)
+        return json_bytes(doc)
+    doc = hostile_grow(doc, fault.elements)
+    if fault.bytes:
+        doc["padding"] = "x" * fault.bytes
+    return json_bytes(doc)
 
 
 # --- webhooks (TIKTOK_API.md: Webhooks, Webhook details) ---------------------
@@ -1386,6 +1478,8 @@ class Sandbox:
         try:
             if endpoint == "/upload/":
                 resp = await self.upload(req)
+            elif endpoint == "/sink/":
+                resp = await self.sink(req)
             else:
                 req.body_bytes = await req.body.read_all(MAX_API_BODY)
                 resp = await self.dispatch(req, endpoint)
@@ -1408,7 +1502,7 @@ class Sandbox:
 
     @staticmethod
     def endpoint_of(path):
-        for prefix in ("/upload/", "/cdn/"):
+        for prefix in ("/upload/", "/cdn/", "/sink/"):
             if path.startswith(prefix):
                 return prefix
         return path
@@ -1515,6 +1609,12 @@ class Sandbox:
                     "internal_error", "injected fault: truncate"))
             real.truncate = True
             return real
+        if fault.type in Fault.HOSTILE:
+            if real is None or real is DROP:
+                return real
+            return Response(real.status, hostile_body(fault, real.body),
+                            JSON_TYPE, [h for h in real.headers
+                                        if h[0].lower() != "content-type"])
         if fault.type == "malformed_json":
             body = ('{"data":{"videos":[{"id":"7300000000000000001","title":'
                     '"trunc').encode()
@@ -1550,7 +1650,7 @@ class Sandbox:
             "status": None if resp is DROP else resp.status,
             "log_id": req.log_id,
         }
-        if endpoint == "/upload/":
+        if endpoint in ("/upload/", "/sink/"):
             entry["body_bytes"] = req.body.received
             entry["content_range"] = req.header("content-range")
         else:
@@ -2470,6 +2570,22 @@ class Sandbox:
                 self.webhooks.media_ready(post)
         return Response(entry["status"], b"", headers=[
             ("Range", "bytes=0-%d" % (up.bytes_received - 1))])
+
+    # ---- the sink: bench/scale's `curl -T` baseline ----
+
+    async def sink(self, req):
+        """Any PUT, of any size: hashed as it streams in, like a chunk,
+        and never kept, so that a file sent here in one go measures what
+        the upload host's own work costs without its chunk rules."""
+        if req.method != "PUT":
+            await self.skip_body(req)
+            return Response(405, b"chunks are PUT\n", "text/plain",
+                            headers=[("Allow", "PUT")])
+        sha, n = hashlib.sha256(), 0
+        async for data in req.body.pieces():
+            sha.update(data)
+            n += len(data)
+        return json_response(201, {"bytes": n, "sha256": sha.hexdigest()})
 
     # ---- the CDN (cover and avatar images) ----
 

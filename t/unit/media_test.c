@@ -11,8 +11,8 @@
  *
  *     valgrind --error-exitcode=1 build/unit/media_test
  *
- * "build/unit/media_test --corpus t/unit/media_corpus" writes the seeds of
- * the fuzzer (t/unit/media_fuzz.c) from the same writers.
+ * "build/unit/media_test --corpus fuzz/corpus/media" writes the seeds of
+ * the fuzzer (fuzz/media.c) from the same writers.
  */
 
 

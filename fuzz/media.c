@@ -16,7 +16,7 @@
  * the first also with short reads of 1 to 8 bytes.  Any answer outside the
  * header's promises aborts, so the fuzzer reports it as a crash.
  *
- * Seeds: t/unit/media_corpus, written by "build/unit/media_test --corpus".
+ * Seeds: fuzz/corpus/media, written by "build/unit/media_test --corpus".
  */
 
 
