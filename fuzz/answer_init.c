@@ -12,28 +12,6 @@
 #include "ngx_http_tiktok_job.h"
 
 
-/* the string member key of obj, as the reader had to copy it */
-
-static void
-fuzz_same(json_t *obj, const char *key, ngx_str_t *s)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, key);
-
-    if (json_is_string(v) && json_string_length(v)) {
-        if (s->len != json_string_length(v) || s->data == NULL
-            || ngx_memcmp(s->data, json_string_value(v), s->len) != 0)
-        {
-            abort();
-        }
-
-    } else if (s->len || s->data) {
-        abort();
-    }
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

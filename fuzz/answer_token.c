@@ -12,28 +12,6 @@
 #include "fuzz.h"
 
 
-/* the string member key of root, as the reader had to copy it */
-
-static void
-fuzz_same(json_t *root, const char *key, ngx_str_t *s)
-{
-    json_t  *v;
-
-    v = json_object_get(root, key);
-
-    if (json_is_string(v) && json_string_length(v)) {
-        if (s->len != json_string_length(v) || s->data == NULL
-            || ngx_memcmp(s->data, json_string_value(v), s->len) != 0)
-        {
-            abort();
-        }
-
-    } else if (s->len || s->data) {
-        abort();
-    }
-}
-
-
 /* a lifetime: the answer's positive whole number, in decimal */
 
 static void

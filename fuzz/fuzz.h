@@ -36,6 +36,7 @@ ngx_pool_t *fuzz_pool(void);
 ngx_http_request_t *fuzz_request(ngx_pool_t *pool, void *main_conf,
     void *ctx);
 ngx_http_tiktok_main_conf_t *fuzz_main_conf(void);
+void fuzz_same(json_t *obj, const char *key, ngx_str_t *s);
 ngx_int_t fuzz_answer(ngx_pool_t *pool, const uint8_t *data, size_t size,
     ngx_uint_t oauth, json_t **out, ngx_http_tiktok_api_error_t *err);
 u_char *fuzz_copy(ngx_pool_t *pool, const uint8_t *data, size_t size);

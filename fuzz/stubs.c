@@ -326,3 +326,25 @@ fuzz_answer(ngx_pool_t *pool, const uint8_t *data, size_t size,
 
     return rc;
 }
+
+
+/* the string member key of obj, as the reader had to copy it */
+
+void
+fuzz_same(json_t *obj, const char *key, ngx_str_t *s)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (json_is_string(v) && json_string_length(v)) {
+        if (s->len != json_string_length(v) || s->data == NULL
+            || ngx_memcmp(s->data, json_string_value(v), s->len) != 0)
+        {
+            abort();
+        }
+
+    } else if (s->len || s->data) {
+        abort();
+    }
+}
