@@ -100,6 +100,7 @@ typedef struct {
 } ngx_http_tiktok_post_option_t;
 
 
+static ngx_http_tiktok_post_t *ngx_http_tiktok_post_create(ngx_pool_t *pool);
 static ngx_int_t ngx_http_tiktok_post_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
@@ -264,21 +265,21 @@ ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-ngx_int_t
-ngx_http_tiktok_post_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx)
+/*
+ * A post with none of its options given: each optional member is UNSET,
+ * so that the parsers can tell "not sent" from false or 0, and a member
+ * sent twice is refused.
+ */
+
+static ngx_http_tiktok_post_t *
+ngx_http_tiktok_post_create(ngx_pool_t *pool)
 {
-    u_char                  *p, *last;
-    ngx_int_t                rc;
-    ngx_str_t                ct;
     ngx_http_tiktok_post_t  *pt;
 
-    pt = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_post_t));
+    pt = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_post_t));
     if (pt == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
-
-    ctx->data = pt;
 
     pt->disable_comment = NGX_HTTP_TIKTOK_UNSET;
     pt->disable_duet = NGX_HTTP_TIKTOK_UNSET;
@@ -289,6 +290,25 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     pt->video_cover_timestamp_ms = NGX_HTTP_TIKTOK_UNSET;
     pt->photo_cover_index = NGX_HTTP_TIKTOK_UNSET;
     pt->auto_add_music = NGX_HTTP_TIKTOK_UNSET;
+
+    return pt;
+}
+
+ngx_int_t
+ngx_http_tiktok_post_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    u_char                  *p, *last;
+    ngx_int_t                rc;
+    ngx_str_t                ct;
+    ngx_http_tiktok_post_t  *pt;
+
+    pt = ngx_http_tiktok_post_create(r->pool);
+    if (pt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pt;
 
     ngx_str_null(&ct);
 
