@@ -33,7 +33,7 @@
 #define NGX_HTTP_TIKTOK_POLL            3000
 #define NGX_HTTP_TIKTOK_POLLS_MAX       600
 #define NGX_HTTP_TIKTOK_RENEW_AFTER     15000   /* ms; see job_wait_handler */
-#define NGX_HTTP_TIKTOK_CHUNK           10000000
+#define NGX_HTTP_TIKTOK_CHUNK_MAX       64000000
 #define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
 #define NGX_HTTP_TIKTOK_ATTEMPTS_MAX    10      /* backed-off tries a post */
@@ -868,9 +868,13 @@ ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q)
 
 /*
  * TikTok's chunk rules for a file of size bytes: one chunk up to
- * 64,000,000 bytes, else 10,000,000-byte chunks with the remainder in the
- * last one.  Returns the chunk size; count (if not NULL) gets the
- * total_chunk_count.  A pure function, so that fuzz/upload.c checks it.
+ * 64,000,000 bytes; above that, chunks as large as TikTok takes
+ * (64,000,000 bytes, or half the file while that makes fewer than two),
+ * with the remainder in the last one (under twice a chunk, so at most
+ * 128,000,000 bytes).  Each chunk costs a request and a fenced commit, so
+ * fewer, larger chunks move a large file at nearly the link's speed.
+ * Returns the chunk size; count (if not NULL) gets the total_chunk_count.
+ * A pure function, so that fuzz/upload.c checks it.
  */
 
 static off_t
@@ -883,8 +887,8 @@ ngx_http_tiktok_job_chunks(off_t size, off_t *count)
         chunk = size;
 
     } else {
-        n = size / NGX_HTTP_TIKTOK_CHUNK;
-        chunk = NGX_HTTP_TIKTOK_CHUNK;
+        chunk = ngx_min(size / 2, NGX_HTTP_TIKTOK_CHUNK_MAX);
+        n = size / chunk;
     }
 
     if (count) {

@@ -190,7 +190,7 @@ published_once($_, $_->{title}) for @accepted;
 
 
 # 2. Ten scheduled uploads due at once (for the reload, one of them in
-# 10,000,000-byte chunks), every chunk held 2.5 s by TikTok (longer than the grace an
+# two chunks), every chunk held 2.5 s by TikTok (longer than the grace an
 # exiting worker gives its transfers): while they are mid-upload nginx is
 # reloaded, then stopped and started, then its workers are SIGKILLed
 
