@@ -33,7 +33,6 @@
 
 
 #define NGX_HTTP_TIKTOK_JSON_BODY_MAX    65536
-#define NGX_HTTP_TIKTOK_VIDEO_MAX        4000000000LL   /* TikTok: 4 GB */
 #define NGX_HTTP_TIKTOK_SCHEDULE_MAX     (30 * 86400)
 
 #define NGX_HTTP_TIKTOK_UNSET            -1
@@ -209,6 +208,16 @@ ngx_http_tiktok_post_init(ngx_conf_t *cf)
 
 
 /*
+ * Two limits nginx does not know while it reads an API request's body.
+ *
+ * A chunked body past the 4 GB TikTok takes: with client_max_body_size 0
+ * nginx would read it to its end, into client_body_temp.  What came so
+ * far (content_length_n, which the chunked filter counts) and what the
+ * current chunk still declares (rb->chunked->size) are checked before
+ * the bytes are written, as nginx checks client_max_body_size, so that a
+ * chunk declaring more is refused at once (413, "larger than 4 GB" from
+ * ngx_http_tiktok_error_page).
+ *
  * An upload that does not fit on the spool's file system (which is
  * client_body_temp_path's: the upload is renamed into the spool) is
  * nginx's "500" while it writes the body; say 507 instead, which
@@ -225,6 +234,22 @@ ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_temp_file_t             *tf;
     ngx_http_tiktok_loc_conf_t  *tlcf;
 
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
+
+    if (tlcf && tlcf->api && r->headers_in.chunked
+        && r->request_body && r->request_body->chunked
+        && r->headers_in.content_length_n
+           > NGX_HTTP_TIKTOK_VIDEO_MAX - r->request_body->chunked->size)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tiktok: a chunked body went past the %O bytes "
+                      "TikTok takes", (off_t) NGX_HTTP_TIKTOK_VIDEO_MAX);
+
+        r->lingering_close = 1;
+
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
     ngx_set_errno(0);
 
     rc = ngx_http_tiktok_next_body_filter(r, in);
@@ -234,8 +259,6 @@ ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     err = ngx_errno;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
 
     if (tlcf == NULL || !tlcf->api || r->request_body == NULL) {
         return rc;
