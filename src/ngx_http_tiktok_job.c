@@ -111,6 +111,7 @@ static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
 static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_released(ngx_http_tiktok_pg_query_t *q);
 
 
 /*
@@ -196,6 +197,15 @@ static const char  ngx_http_tiktok_job_finish_sql[] =
     "UPDATE tiktok.posts SET status = $2, fail_reason = $3, share_url = $4,"
     " claim_until = NULL, claim_token = NULL, updated_at = now()"
     " WHERE id = $1::uuid AND claim_token = $5::uuid";
+
+/*
+ * A graceful exit (reload, quit): the post goes back at once from what is
+ * committed, rather than after its lease, so that a reload does not hold
+ * every post in flight for five minutes.
+ */
+static const char  ngx_http_tiktok_job_release_sql[] =
+    "UPDATE tiktok.posts SET claim_until = NULL, claim_token = NULL,"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $2::uuid";
 
 
 ngx_http_tiktok_job_t *
@@ -347,6 +357,15 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_job_t *job)
 static void
 ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job)
 {
+    if (ngx_exiting && job->state != NGX_HTTP_TIKTOK_JOB_DONE) {
+        /*
+         * The worker is leaving: no next step.  What the job did is
+         * committed; the scheduler hands the post back (job_release).
+         */
+        job->parked = 1;
+        return;
+    }
+
     switch (job->state) {
 
     case NGX_HTTP_TIKTOK_JOB_TOKEN:
@@ -1066,7 +1085,8 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
     job = ev->data;
 
     if (ngx_exiting || ngx_terminate) {
-        ngx_http_tiktok_job_done(job);
+        /* the scheduler hands the post back, or the exit ends the job */
+        job->parked = 1;
         return;
     }
 
@@ -1519,6 +1539,17 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     err = &job->err;
 
     if (req->aborted) {
+        if (ngx_exiting) {
+            /*
+             * A graceful exit's grace ran out mid-call: what TikTok made
+             * of the call is not known, as when a lease runs out, and the
+             * next claim starts from what is committed (a resync, or
+             * init_uncertain); the scheduler hands the post back now.
+             */
+            job->parked = 1;
+            return;
+        }
+
         ngx_http_tiktok_job_done(job);
         return;
     }
@@ -1721,6 +1752,54 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_job_done(job);
 
     return 1;
+}
+
+
+ngx_uint_t
+ngx_http_tiktok_job_idle(ngx_http_tiktok_job_t *job)
+{
+    return job->parked || job->wait.timer_set;
+}
+
+
+void
+ngx_http_tiktok_job_release(ngx_http_tiktok_job_t *job)
+{
+    ngx_str_t  params[2];
+
+    if (job->released) {
+        return;
+    }
+
+    job->released = 1;
+    job->parked = 1;
+
+    if (job->wait.timer_set) {
+        ngx_del_timer(&job->wait);
+    }
+
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_release_sql, 2, params,
+                            ngx_http_tiktok_job_released);
+}
+
+
+static void
+ngx_http_tiktok_job_released(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    /* not written, or no longer ours: its lease decides, as before */
+    if (ngx_http_tiktok_job_lost(job, q)) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "tiktok: post %V handed back: this worker is exiting",
+                  &job->id);
+
+    ngx_http_tiktok_job_done(job);
 }
 
 

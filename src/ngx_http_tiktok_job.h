@@ -112,6 +112,9 @@ struct ngx_http_tiktok_job_s {
     unsigned                      draft:1;      /* to the creator's inbox */
     unsigned                      photo:1;      /* media_type PHOTO */
     unsigned                      polled:1;     /* polling() was told */
+    unsigned                      parked:1;     /* a graceful exit: no
+                                                   next step */
+    unsigned                      released:1;   /* job_release() began */
 };
 
 
@@ -127,6 +130,15 @@ void ngx_http_tiktok_job_start(ngx_http_tiktok_job_t *job);
 
 /* ends the job now, whatever it waits for (a worker's exit) */
 void ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job);
+
+/*
+ * A graceful exit's: whether the job is between steps (in a pause, or
+ * parked: nothing of it at TikTok or in the database in flight), and
+ * handing its post back (the claim cleared under its token), which ends
+ * the job.
+ */
+ngx_uint_t ngx_http_tiktok_job_idle(ngx_http_tiktok_job_t *job);
+void ngx_http_tiktok_job_release(ngx_http_tiktok_job_t *job);
 
 /*
  * The readers of an "ok" answer's data (api_answer's): NGX_OK with the

@@ -26,6 +26,7 @@
 typedef struct {
     ngx_http_tiktok_main_conf_t  *tmcf;
     ngx_event_t                   timer;
+    ngx_event_t                   watch;        /* not cancelable */
     ngx_str_t                     worker;       /* host:pid, claimed_by */
     ngx_uint_t                    running;      /* not yet polling */
     ngx_uint_t                    asked;        /* by the claim under way */
@@ -37,10 +38,15 @@ typedef struct {
 
 
 static void ngx_http_tiktok_sched_tick(ngx_event_t *ev);
+static void ngx_http_tiktok_sched_watch(ngx_event_t *ev);
 static void ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q);
 static void ngx_http_tiktok_sched_polling(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_sched_ended(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_sched_freed(ngx_http_tiktok_sched_t *s);
+
+
+/* how soon a graceful exit is noticed and the jobs hand their posts back */
+#define NGX_HTTP_TIKTOK_SCHED_WATCH  250
 
 
 static const char  ngx_http_tiktok_claim_sql[] =
@@ -78,6 +84,10 @@ ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
                                cycle->log);
     s->timer.cancelable = 1;
 
+    /* not cancelable: holds a gracefully exiting worker (see sched_watch) */
+    ngx_http_tiktok_event_init(&s->watch, ngx_http_tiktok_sched_watch, s,
+                               cycle->log);
+
     ngx_queue_init(&s->jobs);
 
     tmcf->scheduler_ctx = s;
@@ -94,6 +104,9 @@ ngx_http_tiktok_scheduler_init(ngx_cycle_t *cycle,
  * the exit is about to cancel) would never run again, so its pool would
  * never be freed.  Each is ended here, before libcurl and the pool go; its
  * lease runs out and another worker carries on from the committed state.
+ * A graceful exit has handed every job it could back already (sched_watch):
+ * what is left here is a fast shutdown's, or one the database did not
+ * answer for.
  */
 
 void
@@ -108,6 +121,10 @@ ngx_http_tiktok_scheduler_exit(ngx_http_tiktok_main_conf_t *tmcf)
 
     if (s->timer.timer_set) {
         ngx_del_timer(&s->timer);
+    }
+
+    if (s->watch.timer_set) {
+        ngx_del_timer(&s->watch);
     }
 
     while (!ngx_queue_empty(&s->jobs)) {
@@ -220,6 +237,10 @@ ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
 
             ngx_http_tiktok_job_start(job);
         }
+
+        if (!ngx_queue_empty(&s->jobs) && !s->watch.timer_set) {
+            ngx_add_timer(&s->watch, NGX_HTTP_TIKTOK_SCHED_WATCH);
+        }
     }
 
     ngx_destroy_pool(q->pool);
@@ -228,6 +249,53 @@ ngx_http_tiktok_sched_claimed(ngx_http_tiktok_pg_query_t *q)
         s->again = 0;
         ngx_http_tiktok_sched_freed(s);
     }
+}
+
+
+/*
+ * Every NGX_HTTP_TIKTOK_SCHED_WATCH ms while the worker has jobs.  Being
+ * not cancelable, it keeps a gracefully exiting worker (nginx -s reload,
+ * quit) alive until each job, once between steps, has handed its post
+ * back (ngx_http_tiktok_job_release): another worker, of the new
+ * generation or another nginx, carries on at once from what is committed,
+ * instead of after the claim's five-minute lease.  A job mid-call
+ * finishes its step first (libcurl's own grace bounds that), and
+ * worker_shutdown_timeout bounds the whole.
+ */
+
+static void
+ngx_http_tiktok_sched_watch(ngx_event_t *ev)
+{
+    ngx_queue_t              *q, *next;
+    ngx_http_tiktok_job_t    *job;
+    ngx_http_tiktok_sched_t  *s;
+
+    s = ev->data;
+
+    if (ngx_queue_empty(&s->jobs)) {
+        return;
+    }
+
+    if (ngx_exiting) {
+        for (q = ngx_queue_head(&s->jobs);
+             q != ngx_queue_sentinel(&s->jobs);
+             q = next)
+        {
+            /* a release that cannot start ends its job, and unlinks it */
+            next = ngx_queue_next(q);
+            job = ngx_queue_data(q, ngx_http_tiktok_job_t, queue);
+
+            if (ngx_http_tiktok_job_idle(job)) {
+                ngx_http_tiktok_job_release(job);
+            }
+        }
+
+        if (ngx_queue_empty(&s->jobs)) {
+            return;
+        }
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_TIKTOK_SCHED_WATCH);
 }
 
 
