@@ -317,6 +317,7 @@ ngx_http_tiktok_post_create(ngx_pool_t *pool)
     return pt;
 }
 
+
 ngx_int_t
 ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     ngx_http_tiktok_ctx_t *ctx)
