@@ -199,9 +199,10 @@ static const char  ngx_http_tiktok_job_finish_sql[] =
     " WHERE id = $1::uuid AND claim_token = $5::uuid";
 
 /*
- * A graceful exit (reload, quit): the post goes back at once from what is
- * committed, rather than after its lease, so that a reload does not hold
- * every post in flight for five minutes.
+ * A graceful exit (reload, quit), or a job that lost the database: the
+ * post goes back from what is committed as soon as this can be written,
+ * rather than after its lease, so that a reload or a restart of
+ * PostgreSQL does not hold every post in flight for five minutes.
  */
 static const char  ngx_http_tiktok_job_release_sql[] =
     "UPDATE tiktok.posts SET claim_until = NULL, claim_token = NULL,"
@@ -486,7 +487,13 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
 
     default:
         if (lease->why == NULL) {
-            /* nothing started, or the worker exits: the lease runs out */
+            if (ngx_exiting) {
+                /* the scheduler hands the post back */
+                job->parked = 1;
+                return;
+            }
+
+            /* nothing started: the lease runs out */
             ngx_http_tiktok_job_done(job);
             return;
         }
@@ -1729,9 +1736,12 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
 
     if (q->rc != NGX_OK) {
         /*
-         * Not written: the lease runs out and the post is claimed again,
-         * from what is committed (init_started, say).
+         * Not written, or not known to be: the post is claimed again from
+         * what is committed (init_started, say).  The database gone (not
+         * a statement that failed, which the lease's five minutes pace):
+         * the claimer hands the claim back once it answers again.
          */
+        job->orphaned = (q->rc == NGX_ERROR && !job->released);
         ngx_http_tiktok_job_done(job);
         return 1;
     }
@@ -1759,6 +1769,32 @@ ngx_uint_t
 ngx_http_tiktok_job_idle(ngx_http_tiktok_job_t *job)
 {
     return job->parked || job->wait.timer_set;
+}
+
+
+ngx_http_tiktok_pg_query_t *
+ngx_http_tiktok_job_release_query(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_str_t *id, ngx_str_t *user, ngx_str_t *token,
+    ngx_http_tiktok_pg_handler_pt handler, void *data)
+{
+    ngx_str_t                    params[2];
+    ngx_http_tiktok_pg_query_t  *q;
+
+    q = ngx_http_tiktok_pg_query_create(pool, log, user, handler, data);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    params[0] = *id;
+    params[1] = *token;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_job_release_sql, 2, params)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return q;
 }
 
 

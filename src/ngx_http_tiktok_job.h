@@ -115,6 +115,8 @@ struct ngx_http_tiktok_job_s {
     unsigned                      parked:1;     /* a graceful exit: no
                                                    next step */
     unsigned                      released:1;   /* job_release() began */
+    unsigned                      orphaned:1;   /* ended by the database
+                                                   gone, the claim held */
 };
 
 
@@ -139,6 +141,15 @@ void ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job);
  */
 ngx_uint_t ngx_http_tiktok_job_idle(ngx_http_tiktok_job_t *job);
 void ngx_http_tiktok_job_release(ngx_http_tiktok_job_t *job);
+
+/*
+ * The same hand-back for a job that is over (job->orphaned: it ended
+ * because the database was gone, its claim still on the post), under the
+ * post's user; NULL: no memory.
+ */
+ngx_http_tiktok_pg_query_t *ngx_http_tiktok_job_release_query(
+    ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *id, ngx_str_t *user,
+    ngx_str_t *token, ngx_http_tiktok_pg_handler_pt handler, void *data);
 
 /*
  * The readers of an "ok" answer's data (api_answer's): NGX_OK with the
