@@ -39,7 +39,7 @@ typedef struct {
     ngx_str_t                     id;
     ngx_str_t                     user;
     ngx_str_t                     token;
-    unsigned                      busy:1;       /* its release under way */
+    ngx_pool_t                   *attempt;      /* the release under way */
 } ngx_http_tiktok_orphan_t;
 
 
@@ -440,7 +440,7 @@ ngx_http_tiktok_sched_orphans(ngx_http_tiktok_sched_t *s)
     {
         o = ngx_queue_data(q, ngx_http_tiktok_orphan_t, queue);
 
-        if (o->busy) {
+        if (o->attempt) {
             continue;
         }
 
@@ -461,7 +461,7 @@ ngx_http_tiktok_sched_orphans(ngx_http_tiktok_sched_t *s)
             return;
         }
 
-        o->busy = 1;
+        o->attempt = pool;
     }
 }
 
@@ -473,10 +473,10 @@ ngx_http_tiktok_sched_unorphaned(ngx_http_tiktok_pg_query_t *q)
     ngx_http_tiktok_orphan_t  *o;
 
     o = q->data;
-    o->busy = 0;
 
     if (q->rc == NGX_ERROR) {
         /* still gone: the next tick tries again */
+        o->attempt = NULL;
         ngx_destroy_pool(q->pool);
         return;
     }
@@ -490,7 +490,6 @@ ngx_http_tiktok_sched_unorphaned(ngx_http_tiktok_pg_query_t *q)
                               ? "handed back" : "was no longer this worker's");
     }
 
-    ngx_destroy_pool(q->pool);
     ngx_http_tiktok_sched_orphan_free(o);
 }
 
@@ -504,6 +503,11 @@ ngx_http_tiktok_sched_orphan_free(ngx_http_tiktok_orphan_t *o)
 
     ngx_queue_remove(&o->queue);
     s->norphans--;
+
+    /* a release still under way is cancelled with its pool */
+    if (o->attempt) {
+        ngx_destroy_pool(o->attempt);
+    }
 
     ngx_destroy_pool(o->pool);
 }
