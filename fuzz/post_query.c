@@ -24,21 +24,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     pool = fuzz_pool();
 
-    pt = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_post_t));
+    pt = ngx_http_tiktok_post_create(pool);
     if (pt == NULL) {
         abort();
     }
 
     pt->file = 1;
-    pt->disable_comment = NGX_HTTP_TIKTOK_UNSET;
-    pt->disable_duet = NGX_HTTP_TIKTOK_UNSET;
-    pt->disable_stitch = NGX_HTTP_TIKTOK_UNSET;
-    pt->brand_content_toggle = NGX_HTTP_TIKTOK_UNSET;
-    pt->brand_organic_toggle = NGX_HTTP_TIKTOK_UNSET;
-    pt->is_aigc = NGX_HTTP_TIKTOK_UNSET;
-    pt->video_cover_timestamp_ms = NGX_HTTP_TIKTOK_UNSET;
-    pt->photo_cover_index = NGX_HTTP_TIKTOK_UNSET;
-    pt->auto_add_music = NGX_HTTP_TIKTOK_UNSET;
 
     r = fuzz_request(pool, fuzz_main_conf(), NULL);
 

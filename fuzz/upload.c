@@ -29,10 +29,18 @@ fuzz_plan(off_t size, off_t resume)
 
     chunk = ngx_http_tiktok_job_chunks(size, &count);
 
-    /* TIKTOK_API.md: a file under 5 MB whole; 5 to 64 MB chunks */
-    if (chunk <= 0 || chunk > 64 * FUZZ_MB || count < 1
-        || (size >= 5 * FUZZ_MB && chunk < 5 * FUZZ_MB)
-        || (size < 5 * FUZZ_MB && (chunk != size || count != 1)))
+    /*
+     * TIKTOK_API.md, inside both readings of "MB": a file up to
+     * 64,000,000 bytes whole; a larger one in 2 to 1000 chunks of
+     * 5,242,880 to 64,000,000 bytes
+     */
+    if (size <= 64 * FUZZ_MB) {
+        if (chunk != size || count != 1) {
+            abort();
+        }
+
+    } else if (chunk < 5242880 || chunk > 64 * FUZZ_MB
+               || count < 2 || count > 1000)
     {
         abort();
     }
@@ -93,7 +101,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       | data[6] << 8 | data[7]);
 
     fuzz_plan(file, resume % (file + 1));
-    fuzz_plan(file, (resume % 401) * NGX_HTTP_TIKTOK_CHUNK);
+    fuzz_plan(file, (resume % 68) * ngx_http_tiktok_job_chunks(file, NULL));
 
     pool = fuzz_pool();
 

@@ -443,6 +443,16 @@ ngx_http_tiktok_error_page(ngx_http_request_t *r)
     if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
+        /* no limit of nginx's below TikTok's: the body filter's 413 */
+        if (clcf->client_max_body_size == 0
+            || clcf->client_max_body_size > NGX_HTTP_TIKTOK_VIDEO_MAX)
+        {
+            return ngx_http_tiktok_send_error(r, status, "body_too_large",
+                                              "body",
+                                              "The video is larger than "
+                                              "4 GB");
+        }
+
         msg = ngx_pnalloc(r->pool, 80 + NGX_OFF_T_LEN);
         if (msg == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -33,7 +33,6 @@
 
 
 #define NGX_HTTP_TIKTOK_JSON_BODY_MAX    65536
-#define NGX_HTTP_TIKTOK_VIDEO_MAX        4000000000LL   /* TikTok: 4 GB */
 #define NGX_HTTP_TIKTOK_SCHEDULE_MAX     (30 * 86400)
 
 #define NGX_HTTP_TIKTOK_UNSET            -1
@@ -100,6 +99,7 @@ typedef struct {
 } ngx_http_tiktok_post_option_t;
 
 
+static ngx_http_tiktok_post_t *ngx_http_tiktok_post_create(ngx_pool_t *pool);
 static ngx_int_t ngx_http_tiktok_post_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_http_tiktok_post_body(ngx_http_request_t *r);
@@ -208,6 +208,16 @@ ngx_http_tiktok_post_init(ngx_conf_t *cf)
 
 
 /*
+ * Two limits nginx does not know while it reads an API request's body.
+ *
+ * A chunked body past the 4 GB TikTok takes: with client_max_body_size 0
+ * nginx would read it to its end, into client_body_temp.  What came so
+ * far (content_length_n, which the chunked filter counts) and what the
+ * current chunk still declares (rb->chunked->size) are checked before
+ * the bytes are written, as nginx checks client_max_body_size, so that a
+ * chunk declaring more is refused at once (413, "larger than 4 GB" from
+ * ngx_http_tiktok_error_page).
+ *
  * An upload that does not fit on the spool's file system (which is
  * client_body_temp_path's: the upload is renamed into the spool) is
  * nginx's "500" while it writes the body; say 507 instead, which
@@ -224,6 +234,22 @@ ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_temp_file_t             *tf;
     ngx_http_tiktok_loc_conf_t  *tlcf;
 
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
+
+    if (tlcf && tlcf->api && r->headers_in.chunked
+        && r->request_body && r->request_body->chunked
+        && r->headers_in.content_length_n
+           > NGX_HTTP_TIKTOK_VIDEO_MAX - r->request_body->chunked->size)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tiktok: a chunked body went past the %O bytes "
+                      "TikTok takes", (off_t) NGX_HTTP_TIKTOK_VIDEO_MAX);
+
+        r->lingering_close = 1;
+
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
     ngx_set_errno(0);
 
     rc = ngx_http_tiktok_next_body_filter(r, in);
@@ -233,8 +259,6 @@ ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     err = ngx_errno;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tiktok_module);
 
     if (tlcf == NULL || !tlcf->api || r->request_body == NULL) {
         return rc;
@@ -264,21 +288,21 @@ ngx_http_tiktok_post_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 }
 
 
-ngx_int_t
-ngx_http_tiktok_post_handler(ngx_http_request_t *r,
-    ngx_http_tiktok_ctx_t *ctx)
+/*
+ * A post with none of its options given: each optional member is UNSET,
+ * so that the parsers can tell "not sent" from false or 0, and a member
+ * sent twice is refused.
+ */
+
+static ngx_http_tiktok_post_t *
+ngx_http_tiktok_post_create(ngx_pool_t *pool)
 {
-    u_char                  *p, *last;
-    ngx_int_t                rc;
-    ngx_str_t                ct;
     ngx_http_tiktok_post_t  *pt;
 
-    pt = ngx_pcalloc(r->pool, sizeof(ngx_http_tiktok_post_t));
+    pt = ngx_pcalloc(pool, sizeof(ngx_http_tiktok_post_t));
     if (pt == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
-
-    ctx->data = pt;
 
     pt->disable_comment = NGX_HTTP_TIKTOK_UNSET;
     pt->disable_duet = NGX_HTTP_TIKTOK_UNSET;
@@ -289,6 +313,26 @@ ngx_http_tiktok_post_handler(ngx_http_request_t *r,
     pt->video_cover_timestamp_ms = NGX_HTTP_TIKTOK_UNSET;
     pt->photo_cover_index = NGX_HTTP_TIKTOK_UNSET;
     pt->auto_add_music = NGX_HTTP_TIKTOK_UNSET;
+
+    return pt;
+}
+
+
+ngx_int_t
+ngx_http_tiktok_post_handler(ngx_http_request_t *r,
+    ngx_http_tiktok_ctx_t *ctx)
+{
+    u_char                  *p, *last;
+    ngx_int_t                rc;
+    ngx_str_t                ct;
+    ngx_http_tiktok_post_t  *pt;
+
+    pt = ngx_http_tiktok_post_create(r->pool);
+    if (pt == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pt;
 
     ngx_str_null(&ct);
 

@@ -33,7 +33,7 @@
 #define NGX_HTTP_TIKTOK_POLL            3000
 #define NGX_HTTP_TIKTOK_POLLS_MAX       600
 #define NGX_HTTP_TIKTOK_RENEW_AFTER     15000   /* ms; see job_wait_handler */
-#define NGX_HTTP_TIKTOK_CHUNK           10000000
+#define NGX_HTTP_TIKTOK_CHUNK_MAX       64000000
 #define NGX_HTTP_TIKTOK_ONE_CHUNK_MAX   64000000
 #define NGX_HTTP_TIKTOK_CHUNK_TRIES     3
 #define NGX_HTTP_TIKTOK_ATTEMPTS_MAX    10      /* backed-off tries a post */
@@ -111,6 +111,7 @@ static void ngx_http_tiktok_job_finish(ngx_http_tiktok_job_t *job,
 static void ngx_http_tiktok_job_finished(ngx_http_tiktok_pg_query_t *q);
 static ngx_uint_t ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_pg_query_t *q);
+static void ngx_http_tiktok_job_released(ngx_http_tiktok_pg_query_t *q);
 
 
 /*
@@ -196,6 +197,16 @@ static const char  ngx_http_tiktok_job_finish_sql[] =
     "UPDATE tiktok.posts SET status = $2, fail_reason = $3, share_url = $4,"
     " claim_until = NULL, claim_token = NULL, updated_at = now()"
     " WHERE id = $1::uuid AND claim_token = $5::uuid";
+
+/*
+ * A graceful exit (reload, quit), or a job that lost the database: the
+ * post goes back from what is committed as soon as this can be written,
+ * rather than after its lease, so that a reload or a restart of
+ * PostgreSQL does not hold every post in flight for five minutes.
+ */
+static const char  ngx_http_tiktok_job_release_sql[] =
+    "UPDATE tiktok.posts SET claim_until = NULL, claim_token = NULL,"
+    " updated_at = now() WHERE id = $1::uuid AND claim_token = $2::uuid";
 
 
 ngx_http_tiktok_job_t *
@@ -347,6 +358,15 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_job_t *job)
 static void
 ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job)
 {
+    if (ngx_exiting && job->state != NGX_HTTP_TIKTOK_JOB_DONE) {
+        /*
+         * The worker is leaving: no next step.  What the job did is
+         * committed; the scheduler hands the post back (job_release).
+         */
+        job->parked = 1;
+        return;
+    }
+
     switch (job->state) {
 
     case NGX_HTTP_TIKTOK_JOB_TOKEN:
@@ -467,7 +487,13 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
 
     default:
         if (lease->why == NULL) {
-            /* nothing started, or the worker exits: the lease runs out */
+            if (ngx_exiting) {
+                /* the scheduler hands the post back */
+                job->parked = 1;
+                return;
+            }
+
+            /* nothing started: the lease runs out */
             ngx_http_tiktok_job_done(job);
             return;
         }
@@ -868,9 +894,13 @@ ngx_http_tiktok_job_written(ngx_http_tiktok_pg_query_t *q)
 
 /*
  * TikTok's chunk rules for a file of size bytes: one chunk up to
- * 64,000,000 bytes, else 10,000,000-byte chunks with the remainder in the
- * last one.  Returns the chunk size; count (if not NULL) gets the
- * total_chunk_count.  A pure function, so that fuzz/upload.c checks it.
+ * 64,000,000 bytes; above that, chunks as large as TikTok takes
+ * (64,000,000 bytes, or half the file while that makes fewer than two),
+ * with the remainder in the last one (under twice a chunk, so at most
+ * 128,000,000 bytes).  Each chunk costs a request and a fenced commit, so
+ * fewer, larger chunks move a large file at nearly the link's speed.
+ * Returns the chunk size; count (if not NULL) gets the total_chunk_count.
+ * A pure function, so that fuzz/upload.c checks it.
  */
 
 static off_t
@@ -883,8 +913,8 @@ ngx_http_tiktok_job_chunks(off_t size, off_t *count)
         chunk = size;
 
     } else {
-        n = size / NGX_HTTP_TIKTOK_CHUNK;
-        chunk = NGX_HTTP_TIKTOK_CHUNK;
+        chunk = ngx_min(size / 2, NGX_HTTP_TIKTOK_CHUNK_MAX);
+        n = size / chunk;
     }
 
     if (count) {
@@ -1062,7 +1092,8 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
     job = ev->data;
 
     if (ngx_exiting || ngx_terminate) {
-        ngx_http_tiktok_job_done(job);
+        /* the scheduler hands the post back, or the exit ends the job */
+        job->parked = 1;
         return;
     }
 
@@ -1515,6 +1546,17 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     err = &job->err;
 
     if (req->aborted) {
+        if (ngx_exiting) {
+            /*
+             * A graceful exit's grace ran out mid-call: what TikTok made
+             * of the call is not known, as when a lease runs out, and the
+             * next claim starts from what is committed (a resync, or
+             * init_uncertain); the scheduler hands the post back now.
+             */
+            job->parked = 1;
+            return;
+        }
+
         ngx_http_tiktok_job_done(job);
         return;
     }
@@ -1694,9 +1736,12 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
 
     if (q->rc != NGX_OK) {
         /*
-         * Not written: the lease runs out and the post is claimed again,
-         * from what is committed (init_started, say).
+         * Not written, or not known to be: the post is claimed again from
+         * what is committed (init_started, say).  The database gone (not
+         * a statement that failed, which the lease's five minutes pace):
+         * the claimer hands the claim back once it answers again.
          */
+        job->orphaned = (q->rc == NGX_ERROR && !job->released);
         ngx_http_tiktok_job_done(job);
         return 1;
     }
@@ -1717,6 +1762,80 @@ ngx_http_tiktok_job_lost(ngx_http_tiktok_job_t *job,
     ngx_http_tiktok_job_done(job);
 
     return 1;
+}
+
+
+ngx_uint_t
+ngx_http_tiktok_job_idle(ngx_http_tiktok_job_t *job)
+{
+    return job->parked || job->wait.timer_set;
+}
+
+
+ngx_http_tiktok_pg_query_t *
+ngx_http_tiktok_job_release_query(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_str_t *id, ngx_str_t *user, ngx_str_t *token,
+    ngx_http_tiktok_pg_handler_pt handler, void *data)
+{
+    ngx_str_t                    params[2];
+    ngx_http_tiktok_pg_query_t  *q;
+
+    q = ngx_http_tiktok_pg_query_create(pool, log, user, handler, data);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    params[0] = *id;
+    params[1] = *token;
+
+    if (ngx_http_tiktok_pg_add(q, ngx_http_tiktok_job_release_sql, 2, params)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return q;
+}
+
+
+void
+ngx_http_tiktok_job_release(ngx_http_tiktok_job_t *job)
+{
+    ngx_str_t  params[2];
+
+    if (job->released) {
+        return;
+    }
+
+    job->released = 1;
+    job->parked = 1;
+
+    if (job->wait.timer_set) {
+        ngx_del_timer(&job->wait);
+    }
+
+    ngx_http_tiktok_job_sql(job, ngx_http_tiktok_job_release_sql, 2, params,
+                            ngx_http_tiktok_job_released);
+}
+
+
+static void
+ngx_http_tiktok_job_released(ngx_http_tiktok_pg_query_t *q)
+{
+    ngx_http_tiktok_job_t  *job;
+
+    job = q->data;
+
+    /* not written, or no longer ours: its lease decides, as before */
+    if (ngx_http_tiktok_job_lost(job, q)) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, job->log, 0,
+                  "tiktok: post %V handed back: this worker is exiting",
+                  &job->id);
+
+    ngx_http_tiktok_job_done(job);
 }
 
 

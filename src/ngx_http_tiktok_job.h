@@ -112,6 +112,11 @@ struct ngx_http_tiktok_job_s {
     unsigned                      draft:1;      /* to the creator's inbox */
     unsigned                      photo:1;      /* media_type PHOTO */
     unsigned                      polled:1;     /* polling() was told */
+    unsigned                      parked:1;     /* a graceful exit: no
+                                                   next step */
+    unsigned                      released:1;   /* job_release() began */
+    unsigned                      orphaned:1;   /* ended by the database
+                                                   gone, the claim held */
 };
 
 
@@ -127,6 +132,24 @@ void ngx_http_tiktok_job_start(ngx_http_tiktok_job_t *job);
 
 /* ends the job now, whatever it waits for (a worker's exit) */
 void ngx_http_tiktok_job_done(ngx_http_tiktok_job_t *job);
+
+/*
+ * A graceful exit's: whether the job is between steps (in a pause, or
+ * parked: nothing of it at TikTok or in the database in flight), and
+ * handing its post back (the claim cleared under its token), which ends
+ * the job.
+ */
+ngx_uint_t ngx_http_tiktok_job_idle(ngx_http_tiktok_job_t *job);
+void ngx_http_tiktok_job_release(ngx_http_tiktok_job_t *job);
+
+/*
+ * The same hand-back for a job that is over (job->orphaned: it ended
+ * because the database was gone, its claim still on the post), under the
+ * post's user; NULL: no memory.
+ */
+ngx_http_tiktok_pg_query_t *ngx_http_tiktok_job_release_query(
+    ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *id, ngx_str_t *user,
+    ngx_str_t *token, ngx_http_tiktok_pg_handler_pt handler, void *data);
 
 /*
  * The readers of an "ok" answer's data (api_answer's): NGX_OK with the

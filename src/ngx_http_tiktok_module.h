@@ -25,6 +25,9 @@
 
 #define NGX_HTTP_TIKTOK_REQUEST_ID_MAX  64
 
+/* the largest video TikTok takes (TIKTOK_API.md: 4 GB, the smaller reading) */
+#define NGX_HTTP_TIKTOK_VIDEO_MAX       4000000000LL
+
 
 typedef struct ngx_http_tiktok_main_conf_s {
     ngx_str_t                    client_key;

@@ -3,7 +3,8 @@
 # client_body_timeout (1 s here) and leaves nothing behind: no row, no
 # file in the spool or in client_body_temp, no worker held.  An upload
 # that declares more than TikTok takes is refused before its bytes are
-# read, even with client_max_body_size 0.  These take several steps each
+# read, even with client_max_body_size 0, and so is a chunked one once its
+# chunks declare more.  These take several steps each
 # (a connection held open, then the files looked at), so they are Perl.
 # Bodies over client_max_body_size as JSON 413s are t/512's; a webhook
 # over 64 KB is t/800's; the spool's own life (janitor, full disk) t/516's.
@@ -162,6 +163,21 @@ is($status, 413, 'an upload declaring 5 GB under client_max_body_size 0: 413');
 ok($took < 3, '... answered without reading it (status above: not a timeout)');
 like($resp, qr/"code":"body_too_large","field":"body","message":"The video is larger than 4 GB"/,
      '... the JSON 413');
+
+# 6b. the same in chunks: a chunk declaring 4,000,000,001 bytes is refused
+# as soon as its size is read (as nginx refuses one past
+# client_max_body_size), not read to its end into client_body_temp
+($status, $took, $resp) = stall(
+    path => '/unlimited/api/tiktok/post?privacy_level=SELF_ONLY',
+    type => 'video/mp4', chunked => 1,
+    part => sprintf("%x\r\n", 4_000_000_001) . substr($video, 0, 1000),
+    wait => 5);
+is($status, 413, 'a chunk declaring 4,000,000,001 bytes under client_max_body_size 0: 413');
+ok($took < 3, '... answered without reading it (status above: not a timeout)');
+like($resp, qr/"code":"body_too_large","field":"body","message":"The video is larger than 4 GB"/,
+     '... the JSON 413, naming TikTok\'s limit');
+ok(wait_for(sub { !left_behind() }, 5), '... no file left')
+    or diag(join ' ', left_behind());
 
 # 7. a JSON body declaring more than the 64 KB it may have: refused at once
 ($status, $took, $resp) = stall(path => '/api/tiktok/post',
