@@ -4,7 +4,9 @@
 # post; once PostgreSQL is back the worker hands that claim back, and the
 # post goes on at once from what is committed (TikTok's 416 tells it the
 # chunk is there), instead of after the claim's five-minute lease.  The
-# post is published, initialised once, every byte once.
+# post is published, initialised once, every byte once.  And a reload
+# while PostgreSQL is down: the exiting worker's hand-back cannot be
+# written and does not hold its exit.
 
 use strict;
 use warnings;
@@ -78,6 +80,45 @@ like($ngx->error_log,
      '... its claim handed back by the worker once the database answered');
 is(inits(), $before + 1, '... initialised once');
 my $up = $sb->upload(row($p->{post_id}, 'publish_id'));
+is($up->{sha256}, sha256_hex($video), '... TikTok has every byte once');
+
+# 2. nginx reloaded while PostgreSQL is down and a post is mid-upload: the
+# old worker's hand-back cannot be written, so it must not hold the exit
+# (the release fails at once, the job ends); the post's claim is then the
+# lease's, modelled here by ending it as superuser once the worker is gone
+$sb->fault({ endpoint => '/upload/', type => 'delay', ms => 3000,
+             count => 1 });
+$p = $ngx->post_as(pat => $video, type => 'video/mp4',
+                   query => '?privacy_level=SELF_ONLY&title=pgreload');
+ok($p->{post_id}, 'another upload accepted') or BAIL_OUT('no post');
+$deadline = time + 20;
+sleep 0.05 while time < $deadline
+    && row($p->{post_id}, "coalesce(publish_id, '')") eq '';
+my $by = row($p->{post_id}, 'claimed_by');
+my ($old) = $by =~ /:(\d+)$/;
+ok($old, "... claimed by worker $old, its chunk on its way");
+
+TikTokTest::pg_stop('fast');
+$ngx->reload;
+$deadline = time + 15;
+sleep 0.1 while time < $deadline && kill 0, $old;
+ok(!kill(0, $old), sprintf('reloaded with the database down: the old worker'
+                           . ' exited (%.1f s after the reload)',
+                           time - $deadline + 15));
+TikTokTest::pg_start();
+
+$psql->("UPDATE tiktok.posts SET claim_until = now() - interval '1 second'"
+        . " WHERE id = '$p->{post_id}' AND claimed_by = '$by'");
+$deadline = time + 30;
+while (time < $deadline) {
+    $status = row($p->{post_id}, 'status');
+    last if $status =~ /^(published|failed)$/;
+    sleep 0.25;
+}
+is($status, 'published', '... and once its lease is over the post is'
+                         . ' published by the new workers');
+is(inits(), $before + 2, '... initialised once');
+$up = $sb->upload(row($p->{post_id}, 'publish_id'));
 is($up->{sha256}, sha256_hex($video), '... TikTok has every byte once');
 
 unlike($ngx->error_log, qr/\[(alert|crit|emerg)\]/, 'no alert');
