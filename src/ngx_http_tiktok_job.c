@@ -46,6 +46,16 @@
 #define ngx_http_tiktok_job_uploading(job)                                    \
     ((job)->upload && (job)->uploaded < (job)->size)
 
+/*
+ * The worker is leaving.  Its signal handler (or its channel) sets ngx_quit
+ * or ngx_terminate, the rest of that turn of the event loop runs (due
+ * timers, answers that came), and only then is ngx_exiting set; libcurl
+ * takes no new call from the first moment.  A job that meets any of them
+ * takes no next step: it parks and the scheduler hands its post back.
+ */
+#define ngx_http_tiktok_job_leaving()                                         \
+    (ngx_exiting || ngx_quit || ngx_terminate)
+
 /* 5xx and rate limits pass; everything else TikTok says is a verdict */
 #define ngx_http_tiktok_job_transient(req, kind)                              \
     ((req)->status >= 500 || (req)->status == NGX_HTTP_TOO_MANY_REQUESTS      \
@@ -103,6 +113,8 @@ static char *ngx_http_tiktok_job_path(ngx_http_tiktok_job_t *job);
 static json_t *ngx_http_tiktok_job_init_body(ngx_http_tiktok_job_t *job);
 static void ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job,
     ngx_str_t *body);
+static void ngx_http_tiktok_job_start_call(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req);
 static void ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req);
 static void ngx_http_tiktok_job_later(ngx_http_tiktok_job_t *job,
     const char *why);
@@ -358,7 +370,9 @@ ngx_http_tiktok_job_start(ngx_http_tiktok_job_t *job)
 static void
 ngx_http_tiktok_job_run(ngx_http_tiktok_job_t *job)
 {
-    if (ngx_exiting && job->state != NGX_HTTP_TIKTOK_JOB_DONE) {
+    if (ngx_http_tiktok_job_leaving()
+        && job->state != NGX_HTTP_TIKTOK_JOB_DONE)
+    {
         /*
          * The worker is leaving: no next step.  What the job did is
          * committed; the scheduler hands the post back (job_release).
@@ -486,13 +500,16 @@ ngx_http_tiktok_job_token(ngx_http_tiktok_lease_t *lease)
         return;
 
     default:
-        if (lease->why == NULL) {
-            if (ngx_exiting) {
-                /* the scheduler hands the post back */
-                job->parked = 1;
-                return;
-            }
+        if (ngx_http_tiktok_job_leaving()) {
+            /*
+             * The scheduler hands the post back: no attempt is spent on a
+             * refresh the exit refused to start.
+             */
+            job->parked = 1;
+            return;
+        }
 
+        if (lease->why == NULL) {
             /* nothing started: the lease runs out */
             ngx_http_tiktok_job_done(job);
             return;
@@ -1000,9 +1017,7 @@ ngx_http_tiktok_job_chunk(ngx_http_tiktok_job_t *job)
                                          job->uploaded + len - 1, job->size)
                              - range;
 
-    if (ngx_http_tiktok_curl_start(job->tmcf->curl, req) != NGX_OK) {
-        ngx_http_tiktok_job_done(job);
-    }
+    ngx_http_tiktok_job_start_call(job, req);
 }
 
 
@@ -1091,7 +1106,7 @@ ngx_http_tiktok_job_wait_handler(ngx_event_t *ev)
 
     job = ev->data;
 
-    if (ngx_exiting || ngx_terminate) {
+    if (ngx_http_tiktok_job_leaving()) {
         /* the scheduler hands the post back, or the exit ends the job */
         job->parked = 1;
         return;
@@ -1513,12 +1528,34 @@ ngx_http_tiktok_job_call(ngx_http_tiktok_job_t *job, ngx_str_t *body)
     req->data = job;
     req->fresh = init;
 
-    if (ngx_http_tiktok_curl_start(tmcf->curl, req) == NGX_OK) {
+    ngx_http_tiktok_job_start_call(job, req);
+}
+
+
+/*
+ * A call that libcurl would not start was never sent.  An init's
+ * init_started_at is committed already: backing off undoes it, or the next
+ * claim would take a pulled post for one TikTok may have (init_uncertain).
+ * Any other call of a worker that is leaving (the only refusal of a
+ * complete request) parks the job, and the scheduler hands its post back;
+ * anything else ends the job, and the lease decides.
+ */
+
+static void
+ngx_http_tiktok_job_start_call(ngx_http_tiktok_job_t *job,
+    ngx_http_tiktok_curl_req_t *req)
+{
+    if (ngx_http_tiktok_curl_start(job->tmcf->curl, req) == NGX_OK) {
         return;
     }
 
-    if (init) {
+    if (job->state == NGX_HTTP_TIKTOK_JOB_INIT) {
         ngx_http_tiktok_job_later(job, "the publisher is stopping");
+        return;
+    }
+
+    if (ngx_http_tiktok_job_leaving()) {
+        job->parked = 1;
         return;
     }
 
@@ -1546,7 +1583,7 @@ ngx_http_tiktok_job_answered(ngx_http_tiktok_curl_req_t *req)
     err = &job->err;
 
     if (req->aborted) {
-        if (ngx_exiting) {
+        if (ngx_http_tiktok_job_leaving()) {
             /*
              * A graceful exit's grace ran out mid-call: what TikTok made
              * of the call is not known, as when a lease runs out, and the

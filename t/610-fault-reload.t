@@ -273,6 +273,61 @@ for my $c (
 }
 
 
+# 3. The quit reaches a worker with steps due in the same turn of its event
+# loop: its signal handler sets ngx_quit, that turn's due timers run, and
+# only then does the worker set ngx_exiting; libcurl refuses new calls from
+# the moment of ngx_quit.  Here each worker is stopped (SIGSTOP) while its
+# posts wait between status polls, the polls' pauses run out, a graceful
+# stop is sent to each worker itself (QUIT, as nginx allows), and the
+# workers go on (SIGCONT): they meet the quit and the due polls at once.
+# A poll refused there must hand its post back, not end its job with the
+# claim left on.  The master then starts new workers, which carry on.
+
+{
+    $sb->set_config({ status_polls_to_complete => 1000 });
+
+    my @p;
+    for my $i (1 .. 6) {
+        my $v = TikTokMedia::mp4(seconds => 3, mdat => "quit-$i-" x 50000);
+        my $r = $ngx->post_as(user() => $v, type => 'video/mp4',
+                              query => "?privacy_level=SELF_ONLY&title=quit-$i");
+        push @p, { id => $r->{post_id}, title => "quit-$i", video => $v }
+            if $r->{post_id};
+    }
+    is(scalar @p, 6, 'quit turn: 6 uploads accepted');
+
+    # every post polling TikTok's status, which stays PROCESSING_UPLOAD
+    my $list = join ',', map { "'$_->{id}'" } @p;
+    my $deadline = time + 30;
+    my $polling = 0;
+    while (time < $deadline) {
+        $polling = $psql->("SELECT count(*) FROM tiktok.posts WHERE id IN"
+                           . " ($list) AND status = 'processing'");
+        last if $polling == @p;
+        sleep 0.1;
+    }
+    is($polling, 6, 'quit turn: all six polling TikTok');
+
+    my @old = workers();
+    kill 'STOP', @old;
+    my $handed = () = $ngx->error_log =~ /handed back: this worker is exiting/g;
+    sleep 3.5;              # past every poll's pause (3 s at most)
+    kill 'QUIT', @old;
+    $expired = 0;
+    kill 'CONT', @old;
+    $deadline = time + 15;
+    sleep 0.1 while time < $deadline && grep { kill 0, $_ } @old;
+    $sb->set_config({ status_polls_to_complete => 1 });
+
+    ok(wait_published(60, map { $_->{id} } @p), 'quit turn: all six published');
+    $handed = (() = $ngx->error_log
+                   =~ /handed back: this worker is exiting/g) - $handed;
+    is($expired, 0, 'quit turn: ... no lease left behind by the exited workers');
+    is($handed, 6, "quit turn: ... each handed back by them");
+    published_once($_, $_->{title}) for @p;
+}
+
+
 my $log = $ngx->error_log;
 # the master reports the workers we killed with [alert]: any other alert
 unlike(join("\n", grep { !/exited on signal 9$/ } split /\n/, $log),
